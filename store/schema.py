@@ -1,0 +1,86 @@
+"""Schema versions of the archive, as sqlite-utils migrations (applied in order, each once)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("watcher")
+
+
+@migrations()
+def m001_items(db: Database) -> None:
+    db["items"].create(
+        {
+            "id": str, "source": str, "url": str, "title": str, "summary": str, "text": str,
+            "published": str, "lang": str, "nature": str, "authority": str, "rubric": str,
+            "identifiers": str, "tags": str, "extra": str,
+            "content_hash": str, "version": int, "first_seen": str, "last_seen": str, "updated_at": str,
+        },
+        pk="id",
+        not_null={"source", "title"},
+    )
+    db["items"].create_index(["source", "published"])
+    db["items"].create_index(["published"])
+    db["items"].create_index(["nature"])
+    db["item_versions"].create(
+        {
+            "item_id": str, "version": int, "content_hash": str, "seen_at": str,
+            "title": str, "summary": str, "text": str, "nature": str, "identifiers": str,
+        },
+        pk=("item_id", "version"),
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["identifiers"].create(
+        {"item_id": str, "scheme": str, "value": str},
+        pk=("item_id", "scheme", "value"),
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["identifiers"].create_index(["scheme", "value"])
+    db["items"].enable_fts(["title", "summary", "text"], fts_version="FTS5", create_triggers=True,
+                           tokenize="unicode61 remove_diacritics 2")
+
+
+@migrations()
+def m002_sources(db: Database) -> None:
+    db["sources"].create(
+        {
+            "name": str, "kind": str, "etag": str, "last_modified": str, "cursor": str,
+            "last_attempt": str, "last_success": str, "last_error": str, "last_error_at": str,
+            "consecutive_failures": int, "items_total": int,
+        },
+        pk="name",
+    )
+    db["fetch_log"].create(
+        {
+            "id": int, "source": str, "started_at": str, "finished_at": str, "outcome": str,
+            "requests": int, "items_seen": int, "items_new": int, "items_changed": int, "error": str,
+        },
+        pk="id",
+    )
+    db["fetch_log"].create_index(["source", "started_at"])
+
+
+@migrations()
+def m003_themes(db: Database) -> None:
+    db["item_themes"].create(
+        {
+            "item_id": str, "theme": str, "score": float, "reason": str, "origin": str,
+            "model": str, "model_version": str, "classified_at": str,
+        },
+        pk=("item_id", "theme"),
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["item_themes"].create_index(["theme", "score"])
+    db["classifications"].create(
+        {"item_id": str, "content_hash": str, "model": str, "model_version": str, "classified_at": str,
+         "in_scope_untagged": int, "scope_reason": str},
+        pk="item_id",
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["labels"].create(
+        {"id": int, "item_id": str, "theme": str, "action": str, "author": str, "created_at": str, "note": str},
+        pk="id",
+        foreign_keys=[("item_id", "items", "id")],
+    )
+    db["labels"].create_index(["item_id"])

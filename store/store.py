@@ -1,0 +1,293 @@
+"""The Store: domain verbs over ``sqlite_utils.Database``. The rest of watcher never writes SQL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from store.schema import migrations
+
+_BATCH = 500
+
+
+@dataclass
+class UpsertResult:
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def seen(self) -> int:
+        return len(self.new) + len(self.changed) + self.unchanged
+
+
+def _chunks(seq: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+class Store:
+    """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests.
+
+    Items arrive as plain mappings (see ``watcher.models.Item`` converted by the pipeline) so that this package
+    depends on nothing else of watcher.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.db = Database(conn)
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if migrate:
+            self.migrate()
+
+    # -- schema -------------------------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        pending = [m.name for m in migrations.pending(self.db)]
+        migrations.apply(self.db)
+        return pending
+
+    def applied_migrations(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- items --------------------------------------------------------------------------------------------------
+    def upsert_items(self, rows: Iterable[Mapping[str, Any]], now: str) -> UpsertResult:
+        """Insert new items, version changed ones, touch unchanged ones. One transaction per call.
+
+        Each row needs ``id`` and ``content_hash``; ``identifiers``/``tags``/``extra`` may be dicts or lists.
+        A row whose id is already stored with the same content hash is "unchanged"; with another hash the item
+        keeps its id, its ``version`` goes up and the previous content stays in ``item_versions``.
+        """
+        result = UpsertResult()
+        batch = {r["id"]: r for r in rows}  # a source listing the same id twice keeps the last
+        with self.db.atomic():
+            for chunk in _chunks(list(batch.values())):
+                self._upsert_chunk(chunk, now, result)
+        return result
+
+    def _upsert_chunk(self, chunk: Sequence[Mapping[str, Any]], now: str, result: UpsertResult) -> None:
+        ids = [r["id"] for r in chunk]
+        marks = ",".join("?" * len(ids))
+        known = {
+            row[0]: (row[1], row[2])
+            for row in self.db.execute(f"select id, content_hash, version from items where id in ({marks})", ids)
+        }
+        inserts, updates, versions, touched = [], [], [], []
+        for r in chunk:
+            row = _item_row(r, now)
+            previous = known.get(row["id"])
+            if previous is None:
+                row["version"] = 1
+                inserts.append(row)
+                versions.append(_version_row(row))
+                result.new.append(row["id"])
+            elif previous[0] != row["content_hash"]:
+                row["version"] = previous[1] + 1
+                row.pop("first_seen")
+                updates.append(row)
+                versions.append(_version_row(row))
+                result.changed.append(row["id"])
+            else:
+                touched.append((now, row["id"]))
+                result.unchanged += 1
+        if inserts:
+            self.db["items"].insert_all(inserts, batch_size=_BATCH)
+            self._index_identifiers(inserts)
+        for row in updates:
+            self.db["items"].update(row["id"], row)
+        if updates:
+            self._index_identifiers(updates)
+        if versions:
+            self.db["item_versions"].insert_all(versions, batch_size=_BATCH)
+        if touched:
+            self.db.conn.executemany("update items set last_seen = ? where id = ?", touched)
+
+    def _index_identifiers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        pairs = []
+        for row in rows:
+            for scheme, value in json.loads(row["identifiers"] or "{}").items():
+                pairs.append({"item_id": row["id"], "scheme": scheme, "value": str(value)})
+        if pairs:
+            self.db["identifiers"].insert_all(pairs, replace=True, batch_size=_BATCH)
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        rows = list(self.db["items"].rows_where("id = ?", [item_id]))
+        return _decode(rows[0]) if rows else None
+
+    def items(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            out.extend(_decode(r) for r in self.db["items"].rows_where(f"id in ({marks})", list(chunk)))
+        order = {i: n for n, i in enumerate(ids)}
+        return sorted(out, key=lambda r: order[r["id"]])
+
+    def versions(self, item_id: str) -> list[dict[str, Any]]:
+        return list(self.db["item_versions"].rows_where("item_id = ?", [item_id], order_by="version"))
+
+    def count_items(self, source: str | None = None) -> int:
+        if source is None:
+            return self.db["items"].count
+        return self.db.execute("select count(*) from items where source = ?", [source]).fetchone()[0]
+
+    def find_by_identifier(self, scheme: str, value: str) -> list[str]:
+        sql = "select item_id from identifiers where scheme = ? and value = ?"
+        return [r[0] for r in self.db.execute(sql, [scheme, value])]
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        return [_decode(r) for r in self.db["items"].search(query, limit=limit)]
+
+    # -- sources ------------------------------------------------------------------------------------------------
+    def source_state(self, name: str) -> dict[str, Any]:
+        rows = list(self.db["sources"].rows_where("name = ?", [name]))
+        return rows[0] if rows else {"name": name, "consecutive_failures": 0}
+
+    def ensure_sources(self, kinds: Mapping[str, str]) -> None:
+        existing = {r["name"] for r in self.db["sources"].rows}
+        new = [{"name": n, "kind": k, "consecutive_failures": 0, "items_total": 0}
+               for n, k in kinds.items() if n not in existing]
+        if new:
+            self.db["sources"].insert_all(new)
+
+    def record_success(self, name: str, *, now: str, etag: str | None, last_modified: str | None,
+                       cursor: str | None) -> None:
+        total = self.count_items(name)
+        self.db["sources"].upsert(
+            {"name": name, "etag": etag, "last_modified": last_modified, "cursor": cursor,
+             "last_attempt": now, "last_success": now, "consecutive_failures": 0, "items_total": total},
+            pk="name",
+        )
+
+    def record_failure(self, name: str, *, now: str, error: str) -> int:
+        state = self.source_state(name)
+        failures = int(state.get("consecutive_failures") or 0) + 1
+        self.db["sources"].upsert(
+            {"name": name, "last_attempt": now, "last_error": error, "last_error_at": now,
+             "consecutive_failures": failures},
+            pk="name",
+        )
+        return failures
+
+    def log_fetch(self, entry: Mapping[str, Any]) -> None:
+        self.db["fetch_log"].insert(dict(entry))
+
+    def sources_health(self) -> list[dict[str, Any]]:
+        return list(self.db["sources"].rows_where(order_by="name"))
+
+    def fetch_log(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, args = ("source = ?", [source]) if source else (None, [])
+        return list(self.db["fetch_log"].rows_where(where, args, order_by="id desc", limit=limit))
+
+    # -- themes -------------------------------------------------------------------------------------------------
+    def items_to_classify(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Items never classified, or whose content changed since they were."""
+        sql = ("select items.* from items left join classifications c on c.item_id = items.id "
+               "where c.item_id is null or c.content_hash != items.content_hash order by items.rowid")
+        if limit:
+            sql += f" limit {int(limit)}"
+        return [_decode(dict(zip([d[0] for d in cur.description], row, strict=True)))
+                for cur in [self.db.execute(sql)] for row in cur.fetchall()]
+
+    def save_themes(self, item_id: str, content_hash: str, tags: Sequence[Mapping[str, Any]], *, now: str,
+                    model: str, model_version: str, scope_reason: str | None = None) -> None:
+        """Replace the model/rule themes of one item; human corrections (origin 'human') are kept."""
+        with self.db.atomic():
+            self.db.execute("delete from item_themes where item_id = ? and origin != 'human'", [item_id])
+            human = {r[0] for r in self.db.execute(
+                "select theme from item_themes where item_id = ? and origin = 'human'", [item_id])}
+            removed = self.removed_themes(item_id)
+            rows = [{**t, "item_id": item_id, "classified_at": now} for t in tags
+                    if t["theme"] not in human and t["theme"] not in removed]
+            if rows:
+                self.db["item_themes"].insert_all(rows, pk=("item_id", "theme"), replace=True)
+            self.db["classifications"].upsert(
+                {"item_id": item_id, "content_hash": content_hash, "model": model, "model_version": model_version,
+                 "classified_at": now, "in_scope_untagged": int(bool(scope_reason) and not rows and not human),
+                 "scope_reason": scope_reason or ""},
+                pk="item_id",
+            )
+
+    def themes_of(self, item_id: str) -> list[dict[str, Any]]:
+        return list(self.db["item_themes"].rows_where("item_id = ?", [item_id], order_by="score desc"))
+
+    def add_label(self, item_id: str, theme: str, action: str, *, now: str, author: str = "", note: str = "") -> None:
+        """A person's correction: 'add' or 'remove' a theme. It always wins over the model for this item."""
+        if action not in ("add", "remove"):
+            raise ValueError(f"action must be 'add' or 'remove', not {action!r}")
+        with self.db.atomic():
+            self.db["labels"].insert({"item_id": item_id, "theme": theme, "action": action, "author": author,
+                                      "created_at": now, "note": note})
+            self.db.execute("delete from item_themes where item_id = ? and theme = ?", [item_id, theme])
+            if action == "add":
+                self.db["item_themes"].insert(
+                    {"item_id": item_id, "theme": theme, "score": 1.0, "reason": f"confirmed by {author or 'a person'}",
+                     "origin": "human", "model": "", "model_version": "", "classified_at": now},
+                    pk=("item_id", "theme"), replace=True)
+            self.db.execute("update classifications set in_scope_untagged = 0 where item_id = ?", [item_id])
+
+    def removed_themes(self, item_id: str) -> set[str]:
+        latest: dict[str, str] = {}
+        for r in self.db["labels"].rows_where("item_id = ?", [item_id], order_by="id"):
+            latest[r["theme"]] = r["action"]
+        return {t for t, a in latest.items() if a == "remove"}
+
+    def labelled_items(self) -> list[dict[str, Any]]:
+        """Every corrected item with its final human themes (for ``watcher train``)."""
+        finals: dict[str, dict[str, str]] = {}
+        for r in self.db["labels"].rows_where(order_by="id"):
+            finals.setdefault(r["item_id"], {})[r["theme"]] = r["action"]
+        out = []
+        for item in self.items(list(finals)):
+            current = {t["theme"] for t in self.themes_of(item["id"]) if t["origin"] != "human"}
+            decided = finals[item["id"]]
+            themes = (current | {t for t, a in decided.items() if a == "add"}) - {
+                t for t, a in decided.items() if a == "remove"}
+            out.append({**item, "themes": sorted(themes)})
+        return out
+
+    def untagged_in_scope(self, limit: int = 100) -> list[dict[str, Any]]:
+        sql = ("select items.id, items.source, items.title, items.published, c.scope_reason from items "
+               "join classifications c on c.item_id = items.id where c.in_scope_untagged = 1 "
+               "order by items.published desc limit ?")
+        cur = self.db.execute(sql, [limit])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _item_row(r: Mapping[str, Any], now: str) -> dict[str, Any]:
+    row = {k: r.get(k) for k in ("id", "source", "url", "title", "summary", "text", "published", "lang",
+                                 "nature", "authority", "rubric", "content_hash")}
+    for key in ("identifiers", "tags", "extra"):
+        value = r.get(key)
+        row[key] = value if isinstance(value, str) else json.dumps(value or ({} if key != "tags" else []),
+                                                                   ensure_ascii=False, default=str)
+    row.update(first_seen=now, last_seen=now, updated_at=now)
+    return row
+
+
+def _version_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"item_id": row["id"], "version": row["version"], "content_hash": row["content_hash"],
+            "seen_at": row["updated_at"], "title": row["title"], "summary": row["summary"], "text": row["text"],
+            "nature": row["nature"], "identifiers": row["identifiers"]}
+
+
+def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("identifiers", "tags", "extra"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out
