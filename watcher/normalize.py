@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from selectolax.parser import HTMLParser
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 PARIS = ZoneInfo("Europe/Paris")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u202f\u2009]+")
