@@ -76,7 +76,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     url = urljoin(base, url.strip()) if base else url.strip()
     parts = urlsplit(url)
     path = re.sub(r"/(\./)+", "/", parts.path) or "/"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)],
+                      safe=":/,@")
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
 
 
