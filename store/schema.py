@@ -55,6 +55,7 @@ def m002_sources(db: Database) -> None:
         {
             "id": int, "source": str, "started_at": str, "finished_at": str, "outcome": str,
             "requests": int, "items_seen": int, "items_new": int, "items_changed": int, "error": str,
+            "duration_ms": int,
         },
         pk="id",
     )

@@ -1,0 +1,31 @@
+"""Conversion between ``Item`` and the plain rows the store keeps (the store depends on nothing of watcher)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from watcher.models import Item
+from watcher.normalize import iso
+
+
+def item_to_row(item: Item) -> dict[str, Any]:
+    return {
+        "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
+        "text": item.text, "published": iso(item.published), "lang": item.lang, "nature": item.nature,
+        "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
+        "tags": list(item.tags), "extra": dict(item.extra), "content_hash": item.content_hash(),
+    }
+
+
+def item_from_row(row: Mapping[str, Any]) -> Item:
+    published = row.get("published")
+    return Item(
+        id=row["id"], source=row["source"], url=row.get("url") or "", title=row.get("title") or "",
+        summary=row.get("summary") or "", text=row.get("text") or "",
+        published=datetime.fromisoformat(published.replace("Z", "+00:00")) if published else None,
+        lang=row.get("lang") or "fr", nature=row.get("nature") or "", authority=row.get("authority") or "",
+        rubric=row.get("rubric") or "", identifiers=dict(row.get("identifiers") or {}),
+        tags=tuple(row.get("tags") or ()), extra=dict(row.get("extra") or {}),
+    )
