@@ -1,5 +1,9 @@
 """The archive. Only this package speaks SQL; it imports nothing from ``watcher`` or ``classifiers``."""
 
+from pathlib import Path
+
 from store.store import Store, UpsertResult
 
-__all__ = ["Store", "UpsertResult"]
+METADATA_PATH = Path(__file__).with_name("metadata.json")
+
+__all__ = ["METADATA_PATH", "Store", "UpsertResult"]

@@ -1,0 +1,193 @@
+"""The ``watcher`` command: a thin client of the pipeline, the store and the sources."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from watcher import __version__
+from watcher.app import App
+from watcher.errors import WatcherError
+from watcher.pipeline import SourceReport, classify_pending, collect, due_sources, ingest
+from watcher.records import item_to_row
+
+CONFIG_HELP = "path of sources.toml (default: $WATCHER_CONFIG or ./sources.toml)"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn watcher errors into one clean line and a non-zero exit."""
+    try:
+        yield
+    except WatcherError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+class WatcherGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        with clean_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=WatcherGroup)
+@click.version_option(__version__, prog_name="watcher")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    app = App(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _print_report(report: SourceReport) -> None:
+    if report.outcome == "failed":
+        click.echo(f"  {report.name:<22} FAILED  {report.error}", err=True)
+        return
+    extra = f"  ({'; '.join(report.warnings)})" if report.warnings else ""
+    click.echo(f"  {report.name:<22} {report.outcome:<12} {report.seen:>6} seen {report.new:>6} new "
+               f"{report.changed:>4} changed  {report.requests} request(s){extra}")
+
+
+@main.command()
+@click.option("--source", "names", multiple=True, help="only this source (repeatable)")
+@click.option("--dry-run", is_flag=True, help="fetch and parse, print the items as JSON lines, store nothing")
+@click.option("--force", is_flag=True, help="poll every enabled source even if its interval has not elapsed")
+@click.pass_obj
+def fetch(app: App, names: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    """Fetch the due sources and store what is new."""
+    now = now_utc()
+    if dry_run:
+        from watcher.models import SourceState
+
+        for name in names or [s.name for s in app.config.sources if s.enabled]:
+            collected = collect(app.config.source(name), app.http, SourceState(name=name))
+            for item in collected.items:
+                click.echo(json.dumps(item_to_row(item), ensure_ascii=False))
+            click.echo(f"{name}: {len(collected.items)} item(s) would be stored", err=True)
+        return
+    sources = due_sources(app.config, app.store, now, names, force)
+    with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
+        reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
+    for report in reports:
+        _print_report(report)
+    if any(r.outcome == "failed" for r in reports) and len(reports) == 1:
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_obj
+def sources(app: App) -> None:
+    """A table of each source's health."""
+    app.store.ensure_sources({s.name: s.kind for s in app.config.sources})
+    threshold = app.config.settings.failure_alert_after
+    click.echo(f"{'source':<22} {'kind':<11} {'health':<9} {'items':>6}  {'last success':<20} last error")
+    for row in app.store.sources_health():
+        failures = row.get("consecutive_failures") or 0
+        health = "never" if not row.get("last_attempt") else ("FAILING" if failures >= threshold else
+                                                                ("degraded" if failures else "ok"))
+        error = f"{failures}x {row.get('last_error')}" if failures else ""
+        click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
+                   f"{row.get('last_success') or '-':<20} {error}")
+
+
+@main.command()
+@click.option("--kind", required=True, help="feed, wordpress, html, dila-jorf, dila-cnil")
+@click.option("--source", "source_name", default=None, help="take the selectors/options of this configured source")
+@click.option("--url", default="https://example.invalid/", help="the URL the file was fetched from (for links)")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def parse(app: App, kind: str, source_name: str | None, url: str, file: str) -> None:
+    """Parse one local FILE and print one JSON object per item (no network, no store)."""
+    from watcher.config import SourceConfig
+    from watcher.sources import KINDS, build
+
+    if kind not in KINDS:
+        raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(sorted(KINDS))}", param_hint="--kind")
+    if source_name:
+        config = app.config.source(source_name)
+        url = config.url if url == "https://example.invalid/" else url
+    else:
+        config = SourceConfig(name=Path(file).stem[:40], kind=kind, url=url)
+    for item in build(config).parse(Path(file).read_bytes(), url=url):
+        click.echo(json.dumps(item_to_row(item), ensure_ascii=False))
+
+
+@main.command()
+@click.pass_obj
+def migrate(app: App) -> None:
+    """Create or upgrade the archive's schema."""
+    applied = app.store.migrate()
+    click.echo(f"{app.config.database}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@main.command("run")
+@click.option("--force", is_flag=True, help="poll every enabled source now")
+@click.option("--no-notify", is_flag=True, help="do not plan or send alerts")
+@click.pass_obj
+def run_once(app: App, force: bool, no_notify: bool) -> None:
+    """One full run: fetch due sources, classify new items, plan and send due alerts."""
+    now = now_utc()
+    for report in ingest(app.config, app.store, app.http, now, due_sources(app.config, app.store, now, None, force)):
+        _print_report(report)
+    result = classify_pending(app.store, app.classifier_factory(), now)
+    click.echo(f"classified {result.classified} item(s), {result.tagged} tagged, "
+               f"{result.in_scope_untagged} in scope but untagged")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_obj
+def search(app: App, query: str, limit: int) -> None:
+    """Full-text search of the archive (SQLite FTS5 syntax)."""
+    for row in app.store.search(query, limit=limit):
+        click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
+
+
+@main.command()
+@click.option("--out", "folder", type=click.Path(file_okay=False), required=True, help="recording folder")
+@click.option("--source", "names", multiple=True, help="record this configured source's URL (repeatable)")
+@click.argument("urls", nargs=-1)
+@click.pass_obj
+def record(app: App, folder: str, names: tuple[str, ...], urls: tuple[str, ...]) -> None:
+    """Save live responses (bytes, status, headers, date) for later replay: run once with network."""
+    from watcher.replay import record as record_responses
+
+    targets = list(urls) + [app.config.source(n).url for n in names]
+    if not targets:
+        raise click.UsageError("give URLs or --source NAME")
+    record_responses(targets, Path(folder), app.http, now_utc())
+    click.echo(f"recorded {len(targets)} URL(s) into {folder}")
+
+
+@main.command()
+@click.option("--port", default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.pass_obj
+def serve(app: App, port: int, host: str) -> None:
+    """Browse and search the archive in Datasette (facets by theme, source, type of act, date)."""
+    import subprocess
+
+    from store import METADATA_PATH
+
+    database = app.config.database
+    app.store.migrate()
+    cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
+           "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms", "1000"]
+    click.echo(" ".join(cmd), err=True)
+    subprocess.run(cmd, check=False)
