@@ -191,3 +191,19 @@ def serve(app: App, port: int, host: str) -> None:
            "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms", "1000"]
     click.echo(" ".join(cmd), err=True)
     subprocess.run(cmd, check=False)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="exit 1 if docs/configuration.md is not up to date")
+def docs(check: bool) -> None:
+    """Regenerate docs/configuration.md from the settings and source-kind tables."""
+    from watcher.docs import configuration_markdown
+
+    path = Path("docs/configuration.md")
+    text = configuration_markdown()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        sys.exit(0 if current == text else 1)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}")
