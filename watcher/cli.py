@@ -207,3 +207,18 @@ def docs(check: bool) -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.pass_obj
+def daemon(app: App) -> None:
+    """Run forever: poll each source at its interval, classify new items, send due alerts (Ctrl-C stops)."""
+    from watcher.schedule import build_scheduler
+
+    logging.getLogger().setLevel(logging.INFO)
+    scheduler = build_scheduler(app)
+    click.echo(f"watcher daemon: {len(scheduler.get_jobs())} job(s); Ctrl-C to stop", err=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=False)
