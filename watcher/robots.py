@@ -1,0 +1,43 @@
+"""robots.txt, read once per host and obeyed (``urllib.robotparser``).
+
+A host without a readable robots.txt (404, 5xx, unreachable) is treated as allowing everything, as RFC 9309 lets
+crawlers do for "unavailable" files; the brief for watcher extends that to server errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.robotparser import RobotFileParser
+
+
+class RobotsCache:
+    """Parsed robots.txt per ``scheme://host``; ``None`` text means "no rules"."""
+
+    def __init__(self, user_agent: str):
+        self.user_agent = user_agent
+        self._parsers: dict[str, RobotFileParser | None] = {}
+        self._lock = threading.Lock()
+
+    def known(self, host: str) -> bool:
+        with self._lock:
+            return host in self._parsers
+
+    def store(self, host: str, text: str | None) -> None:
+        parser = None
+        if text is not None:
+            parser = RobotFileParser()
+            parser.parse(text.splitlines())  # also marks it as read, or can_fetch would say no
+        with self._lock:
+            self._parsers[host] = parser
+
+    def allowed(self, host: str, url: str) -> bool:
+        parser = self._parsers.get(host)
+        return parser is None or parser.can_fetch(self.user_agent, url)
+
+    def crawl_delay(self, host: str) -> float | None:
+        parser = self._parsers.get(host)
+        if parser is None:
+            return None
+        delay = parser.crawl_delay(self.user_agent)
+        return float(delay) if delay is not None else None
+
