@@ -85,3 +85,42 @@ def m003_themes(db: Database) -> None:
         foreign_keys=[("item_id", "items", "id")],
     )
     db["labels"].create_index(["item_id"])
+
+
+@migrations()
+def m004_alerts(db: Database) -> None:
+    """Subscriptions kept in the database, the delivery ledger, what each delivery carries, and the alert queue.
+
+    ``alert_queue`` is filled by a trigger on ``item_themes``: every theme row written (by a classifier or a person)
+    queues itself, and the planner drains the queue. Rows deleted before planning (a person removed the theme)
+    simply no longer join, so they never alert. Themes written before this migration are not queued: installing
+    alerts does not mail the whole archive.
+    """
+    db.table("subscriptions").create({"name": str, "spec": str, "created_at": str, "updated_at": str}, pk="name")
+    db.table("deliveries").create(
+        {
+            "key": str, "kind": str, "subscription": str, "recipient": str, "channel": str, "period": str,
+            "item_id": str, "state": str, "attempts": int, "next_attempt_at": str, "last_error": str,
+            "created_at": str, "sending_at": str, "sent_at": str, "updated_at": str, "message_id": str,
+        },
+        pk="key",
+        not_null={"kind", "subscription", "recipient", "channel", "state"},
+        defaults={"attempts": 0, "last_error": "", "period": "", "item_id": ""},
+    )
+    db.table("deliveries").create_index(["state", "next_attempt_at"])
+    db.table("deliveries").create_index(["subscription", "created_at"])
+    db.table("delivery_items").create(
+        {
+            "subscription": str, "item_id": str, "theme": str, "score": float, "cadence": str, "matched_at": str,
+            "delivery_key": str, "withdrawn": int,
+        },
+        pk=("subscription", "item_id"),
+        foreign_keys=[("item_id", "items", "id")],
+        defaults={"withdrawn": 0},
+    )
+    db.table("delivery_items").create_index(["delivery_key"])
+    db.table("delivery_items").create_index(["subscription", "delivery_key", "matched_at"])
+    db.execute("create table alert_queue (id integer primary key autoincrement, item_id text not null, "
+               "theme text not null)")
+    db.execute("create trigger item_themes_alert_queue after insert on item_themes begin "
+               "insert into alert_queue (item_id, theme) values (new.item_id, new.theme); end")

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from store.deliveries import DeliveriesMixin
 from store.schema import migrations
 
 _BATCH = 500
@@ -32,7 +33,7 @@ def _chunks(seq: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
         yield seq[start : start + size]
 
 
-class Store:
+class Store(DeliveriesMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests.
 
     Items arrive as plain mappings (see ``watcher.models.Item`` converted by the pipeline) so that this package

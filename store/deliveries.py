@@ -1,0 +1,221 @@
+"""The delivery ledger: who was told what, by which channel, and in which state each message is.
+
+States of a ``deliveries`` row (one per item-or-digest x recipient x channel, keyed by a deterministic ``key``)::
+
+    pending --claim--> sending --mark_sent--> sent
+                          |---mark_failed--> failed --(next_attempt_at reached)--> claim again
+                          |---mark_held----> held   (a person decides: requeue or mark sent)
+                          '---(crash)------> stays 'sending'; recovered by the sender after a grace period
+    pending/failed --cancel--> cancelled (every theme that matched was removed by a person before sending)
+
+``delivery_items`` says which items each delivery carries: one row per (subscription, item), so an item reaches a
+subscription at most once, ever. Digest matches wait there with no ``delivery_key`` until their digest is opened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+STATES = ("pending", "sending", "sent", "failed", "held", "cancelled")
+_CHUNK = 500
+
+_DELIVERY_COLUMNS = ("key", "kind", "subscription", "recipient", "channel", "period", "item_id", "state",
+                     "attempts", "created_at", "updated_at", "message_id")
+
+
+def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+class DeliveriesMixin:
+    """Ledger verbs of the ``Store`` (which provides ``self.db``)."""
+
+    db: Database
+
+    # -- subscriptions managed with ``watcher subscribe`` -------------------------------------------------------
+    def save_subscription(self, name: str, spec: Mapping[str, Any], *, now: str) -> None:
+        created = self.db.execute("select created_at from subscriptions where name = ?", [name]).fetchone()
+        self.db.table("subscriptions").upsert(
+            {"name": name, "spec": json.dumps(dict(spec), ensure_ascii=False, sort_keys=True),
+             "created_at": created[0] if created else now, "updated_at": now},
+            pk="name")
+
+    def delete_subscription(self, name: str) -> bool:
+        cursor = self.db.execute("delete from subscriptions where name = ?", [name])
+        return cursor.rowcount > 0
+
+    def stored_subscriptions(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("select name, spec, created_at, updated_at from subscriptions order by name")
+        return [{"name": r[0], "spec": json.loads(r[1]), "created_at": r[2], "updated_at": r[3]} for r in rows]
+
+    # -- planning -----------------------------------------------------------------------------------------------
+    def alert_candidates(self) -> tuple[int, list[dict[str, Any]]]:
+        """Theme rows written since the last planning, with what filters need; and the queue id to drain up to.
+
+        A queued theme that no longer exists (removed by a person) does not join, so it is never a candidate.
+        """
+        upto = self.db.execute("select coalesce(max(id), 0) from alert_queue").fetchone()[0]
+        sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang "
+               "from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
+               "join items i on i.id = t.item_id where q.id <= ? order by q.id")
+        cursor = self.db.execute(sql, [upto])
+        cols = [d[0] for d in cursor.description]
+        return upto, [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+    def matched_pairs(self, item_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """(subscription, item) pairs already matched once: they never match again."""
+        out: set[tuple[str, str]] = set()
+        for chunk in _chunks(list(dict.fromkeys(item_ids))):
+            marks = ",".join("?" * len(chunk))
+            sql = f"select subscription, item_id from delivery_items where item_id in ({marks})"
+            out.update((r[0], r[1]) for r in self.db.execute(sql, list(chunk)))
+        return out
+
+    def record_matches(self, upto: int, matches: Sequence[Mapping[str, Any]],
+                       deliveries: Sequence[Mapping[str, Any]]) -> int:
+        """Store new matches and instant deliveries and drain the queue, in one transaction.
+
+        Returns the number of deliveries created (an existing key is left as it is: that is the idempotency).
+        """
+        match_sql = ("insert or ignore into delivery_items (subscription, item_id, theme, score, cadence, "
+                     "matched_at, delivery_key) values (:subscription, :item_id, :theme, :score, :cadence, "
+                     ":matched_at, :delivery_key)")
+        with self.db.atomic():
+            created = self._insert_deliveries(deliveries)
+            self.db.conn.executemany(match_sql, [dict(m) for m in matches])
+            self.db.execute("delete from alert_queue where id <= ?", [upto])
+        return created
+
+    def _insert_deliveries(self, deliveries: Sequence[Mapping[str, Any]]) -> int:
+        if not deliveries:
+            return 0
+        cols = ", ".join(_DELIVERY_COLUMNS)
+        marks = ", ".join(f":{c}" for c in _DELIVERY_COLUMNS)
+        before = self.db.conn.total_changes
+        rows = [{c: d.get(c, 0 if c == "attempts" else "") for c in _DELIVERY_COLUMNS} for d in deliveries]
+        self.db.conn.executemany(f"insert or ignore into deliveries ({cols}) values ({marks})", rows)
+        return self.db.conn.total_changes - before
+
+    def unassigned_matches(self, subscription: str, until: str) -> list[dict[str, Any]]:
+        """Digest matches of a subscription not yet put in a digest, matched at or before ``until``."""
+        sql = ("select item_id, theme, score, matched_at from delivery_items where subscription = ? "
+               "and delivery_key is null and withdrawn = 0 and matched_at <= ? order by matched_at, item_id")
+        cursor = self.db.execute(sql, [subscription, until])
+        cols = [d[0] for d in cursor.description]
+        return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+    def open_digest(self, delivery: Mapping[str, Any], item_ids: Sequence[str]) -> bool:
+        """Create a digest delivery and put the given (still unassigned) matches in it. False if it existed."""
+        if not item_ids:
+            return False
+        with self.db.atomic():
+            if not self._insert_deliveries([delivery]):
+                return False
+            for chunk in _chunks(list(item_ids)):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"update delivery_items set delivery_key = ? where subscription = ? and "
+                                f"delivery_key is null and item_id in ({marks})",
+                                [delivery["key"], delivery["subscription"], *chunk])
+        return True
+
+    def withdraw_matches(self, subscription: str, item_ids: Sequence[str]) -> None:
+        """Matches whose themes were removed by a person: kept for the record, never sent."""
+        for chunk in _chunks(list(item_ids)):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"update delivery_items set withdrawn = 1 where subscription = ? and "
+                            f"item_id in ({marks})", [subscription, *chunk])
+
+    def digest_exists(self, key: str) -> bool:
+        return self.db.execute("select 1 from deliveries where key = ?", [key]).fetchone() is not None
+
+    # -- sending ------------------------------------------------------------------------------------------------
+    def due_deliveries(self, now: str, *, kinds: Sequence[str] | None = None,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+        where = "(state = 'pending' or (state = 'failed' and next_attempt_at <= ?))"
+        args: list[Any] = [now]
+        if kinds:
+            where += f" and kind in ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        return list(self.db.table("deliveries").rows_where(where, args, order_by="created_at, key", limit=limit))
+
+    def stale_sending(self, before: str) -> list[dict[str, Any]]:
+        """Rows left in 'sending' since before ``before``: their process died between sending and recording."""
+        return list(self.db.table("deliveries").rows_where("state = 'sending' and sending_at <= ?", [before],
+                                                     order_by="sending_at, key"))
+
+    def claim_delivery(self, key: str, *, now: str, message_id: str, stale_before: str | None = None) -> bool:
+        """Mark a due row 'sending' (attempts + 1) before the send. False if another process has it or it is done.
+
+        With ``stale_before``, a row stuck in 'sending' since before that time may be claimed again (recovery).
+        """
+        sql = ("update deliveries set state = 'sending', attempts = attempts + 1, sending_at = ?, updated_at = ?, "
+               "message_id = ? where key = ? and (state = 'pending' or (state = 'failed' and next_attempt_at <= ?)")
+        args: list[Any] = [now, now, message_id, key, now]
+        if stale_before is not None:
+            sql += " or (state = 'sending' and sending_at <= ?)"
+            args.append(stale_before)
+        return self.db.execute(sql + ")", args).rowcount == 1
+
+    def mark_sent(self, key: str, *, now: str) -> None:
+        self._set(key, "sent", now, sent_at=now, next_attempt_at=None)
+
+    def mark_failed(self, key: str, *, now: str, error: str, next_attempt_at: str) -> None:
+        self._set(key, "failed", now, last_error=error, next_attempt_at=next_attempt_at)
+
+    def mark_held(self, key: str, *, now: str, reason: str) -> None:
+        self._set(key, "held", now, last_error=reason, next_attempt_at=None)
+
+    def cancel_delivery(self, key: str, *, now: str, reason: str) -> None:
+        self._set(key, "cancelled", now, last_error=reason, next_attempt_at=None)
+
+    def _set(self, key: str, state: str, now: str, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"update deliveries set state = ?, updated_at = ?, {sets} where key = ?",
+                        [state, now, *values.values(), key])
+
+    def requeue_deliveries(self, *, now: str, keys: Sequence[str] = (), state: str = "held") -> int:
+        """Put held (or failed) rows back to 'pending', e.g. after a person fixed an address or a password."""
+        sql = "update deliveries set state = 'pending', next_attempt_at = null, attempts = 0, updated_at = ? " \
+              "where state = ?"
+        args: list[Any] = [now, state]
+        if keys:
+            sql += f" and key in ({','.join('?' * len(keys))})"
+            args.extend(keys)
+        return self.db.execute(sql, args).rowcount
+
+    def confirm_sent(self, key: str, *, now: str) -> bool:
+        """A person checked a held row's channel and saw the message arrive."""
+        cursor = self.db.execute("update deliveries set state = 'sent', sent_at = ?, updated_at = ? "
+                                 "where key = ? and state in ('held', 'sending')", [now, now, key])
+        return cursor.rowcount == 1
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def get_delivery(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("deliveries").rows_where("key = ?", [key]))
+        return rows[0] if rows else None
+
+    def deliveries(self, state: str | None = None, limit: int | None = 100) -> list[dict[str, Any]]:
+        where, args = ("state = ?", [state]) if state else (None, [])
+        return list(self.db.table("deliveries").rows_where(where, args, order_by="created_at desc, key", limit=limit))
+
+    def delivery_counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.execute("select state, count(*) from deliveries group by state")}
+
+    def delivery_item_ids(self, key: str) -> list[str]:
+        sql = ("select item_id from delivery_items where delivery_key = ? and withdrawn = 0 "
+               "order by matched_at, item_id")
+        return [r[0] for r in self.db.execute(sql, [key])]
+
+    def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in item_ids}
+        for chunk in _chunks(list(item_ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.table("item_themes").rows_where(f"item_id in ({marks})", list(chunk),
+                                                         order_by="score desc, theme"):
+                out[row["item_id"]].append(row)
+        return out
