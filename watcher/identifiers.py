@@ -1,0 +1,191 @@
+"""Legal identity: the identifiers a French or EU legal text is known by, found in free text and normalised.
+
+``find_all(text)`` returns every ``Identifier(scheme, value, span)`` in order of appearance, one per
+(scheme, value); ``by_scheme`` groups the values, ``first_by_scheme`` keeps the first of each, ``as_mapping`` turns
+them into the ``str -> str`` mapping stored in ``Item.identifiers`` (values comma-joined).
+
+The schemes, with their normalised value, are listed in ``SCHEMES``. Numbers are kept as the act writes them
+(``décret n°2025-895`` → ``2025-895``); dates of acts known only by their date (``arrêté du 1er juin 2026``) are
+ISO dates (``2026-06-01``). A NOR ending in ``Z`` is a rectificatif of the text with the same first 11 characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+SCHEMES: dict[str, str] = {
+    "nor": "NOR, 4 letters + 7 digits + 1 letter (SPRX2534567D; Z = rectificatif)",
+    "jorftext": "Légifrance id of a JORF text (JORFTEXT + 12 digits)",
+    "jorfcont": "Légifrance id of a JORF issue (JORFCONT + 12 digits)",
+    "cnil": "Légifrance id of a CNIL text (CNILTEXT + 12 digits)",
+    "eli": "Légifrance ELI URI (https://www.legifrance.gouv.fr/eli/...)",
+    "celex": "CELEX number of an EU act (32016R0679)",
+    "ecli": "European Case Law Identifier (ECLI:FR:CECHR:2024:123456.20240101)",
+    "loi": "number of a loi (78-17, 2020-1576)",
+    "decret": "number of a décret (2025-895)",
+    "ordonnance": "number of an ordonnance (2025-1234)",
+    "arrete": "date of an arrêté, ISO (2026-06-11)",
+    "decret_date": "date of a décret cited without a number, ISO",
+    "loi_date": "date of a loi cited without a number, ISO",
+    "ordonnance_date": "date of an ordonnance cited without a number, ISO",
+    "deliberation": "number of a délibération (CNIL 2026-047, SAN-2023-006)",
+    "eu_regulation": "number of an EU regulation (2016/679, 1907/2006)",
+    "eu_directive": "number of an EU directive (95/46, 2019/790)",
+}
+
+_FLAGS = re.I | re.U
+_NO = r"n\s?(?:°|º|o\.?|r\.?)\s*"  # n°, n °, nº, no, No., nr
+_MONTHS = {
+    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
+    "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
+}
+_DATE = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month>" + "|".join(_MONTHS) + r")\s+(?P<year>\d{4})"
+_ACT_KIND = {"loi": "loi", "décret": "decret", "decret": "decret", "ordonnance": "ordonnance"}
+_EU_AUTHOR = r"\((?:UE|EU|CE|EC|CEE|EEC|Euratom)\)"
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    scheme: str
+    value: str
+    span: tuple[int, int]
+
+
+Finder = Callable[[str], Iterator[Identifier]]
+
+
+def _simple(scheme: str, pattern: str, flags: int = 0,
+            normalise: Callable[[str], str] = str.upper) -> Finder:
+    """A finder for a scheme whose value is the first group (or the whole match)."""
+    regex = re.compile(pattern, flags)
+
+    def find(text: str) -> Iterator[Identifier]:
+        for match in regex.finditer(text):
+            group = 1 if regex.groups else 0
+            value = normalise(match.group(group))
+            if value:
+                yield Identifier(scheme, value, match.span(group))
+
+    return find
+
+
+def _eli(raw: str) -> str:
+    raw = raw.rstrip(".,;:)]»\"'")
+    return re.sub(r"^https?://(?:www\.)?legifrance\.gouv\.fr", "https://www.legifrance.gouv.fr", raw, flags=re.I)
+
+
+_ACT = re.compile(r"\b(?P<kind>lois?|d[ée]crets?|ordonnances?)(?:\s+organiques?)?\s+" + _NO
+                  + r"(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
+# "décrets n° 2020-1262 du 16 octobre 2020 et n° 2020-1310 ...": further numbers after a plural
+_MORE = re.compile(r"(?:\s+du\s+" + _DATE + r")?\s*(?:,|\bet\b)\s*" + _NO + r"(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
+
+
+def _acts(text: str) -> Iterator[Identifier]:
+    for match in _ACT.finditer(text):
+        kind = match.group("kind").lower()
+        scheme = _ACT_KIND[kind.rstrip("s")]
+        yield Identifier(scheme, match.group("num"), match.span("num"))
+        pos = match.end()
+        while kind.endswith("s") and (more := _MORE.match(text, pos)):
+            yield Identifier(scheme, more.group("num"), more.span("num"))
+            pos = more.end()
+
+
+_DATED = re.compile(r"\b(?P<kind>arr[êe]t[ée]|d[ée]cret|loi|ordonnance)"
+                    r"(?:\s+(?:interminist[ée]riel|minist[ée]riel|conjoint|pr[ée]fectoral))?\s+du\s+" + _DATE,
+                    _FLAGS)
+_DATED_SCHEME = {"arrete": "arrete", "decret": "decret_date", "loi": "loi_date", "ordonnance": "ordonnance_date"}
+_ASCII = str.maketrans("êéÊÉ", "eeEE")
+
+
+def iso_date(day: str, month: str, year: str) -> str:
+    """('1', 'juin', '2026') -> '2026-06-01'; '' if the month is not a French month name."""
+    number = _MONTHS.get(month.lower())
+    return f"{int(year):04d}-{number:02d}-{int(day):02d}" if number and 1 <= int(day) <= 31 else ""
+
+
+def _dated(text: str) -> Iterator[Identifier]:
+    for match in _DATED.finditer(text):
+        scheme = _DATED_SCHEME[match.group("kind").lower().translate(_ASCII)]
+        value = iso_date(match.group("day"), match.group("month"), match.group("year"))
+        if value:
+            yield Identifier(scheme, value, match.span())
+
+
+_FINDERS: tuple[Finder, ...] = (
+    _simple("nor", r"\b([A-Z]{4}\d{7}[A-Z])\b"),
+    _simple("jorftext", r"\b(JORFTEXT\d{12})\b", re.I),
+    _simple("jorfcont", r"\b(JORFCONT\d{12})\b", re.I),
+    _simple("cnil", r"\b(CNILTEXT\d{12})\b", re.I),
+    _simple("eli", r"(https?://(?:www\.)?legifrance\.gouv\.fr/eli/[^\s\"'<>]+)", re.I, _eli),
+    _simple("celex", r"\bCELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{4}(?:\(\d{2}\))?)", re.I),
+    _simple("celex", r"(?<![\w:%])([1-9](?:19|20)\d{2}[A-Z]{1,2}\d{4})\b"),
+    _simple("ecli", r"\b(ECLI:[A-Z]{2}:[A-Z0-9]+:\d{4}:[A-Z0-9.]*[A-Z0-9])", re.I),
+    _acts,
+    _dated,
+    _simple("deliberation", r"\bd[ée]lib[ée]rations?\s+(?:" + _NO + r")?((?:[A-Z]{3,4}-)?\d{4}-\d{2,4})\b", _FLAGS),
+    _simple("deliberation", r"\b((?:SAN|MED|MEDP|SANP)-\d{4}-\d{2,4})\b"),
+    _simple("eu_regulation", r"\b(?:r[èe]glement|regulation)(?:\s+(?:d[’']ex[ée]cution|d[ée]l[ée]gu[ée]))?\s*"
+            + _EU_AUTHOR + r"\s*(?:" + _NO + r")?(\d{1,4}/\d{1,4})\b", _FLAGS, str),
+    _simple("eu_directive", r"\bdirective\s*(?:" + _EU_AUTHOR + r"\s*)?(?:" + _NO + r")?(\d{2,4}/\d{1,4})\b",
+            _FLAGS, str),
+)
+
+
+def find_all(text: str) -> list[Identifier]:
+    """Every identifier in ``text``, in order of appearance, once per (scheme, value)."""
+    if not text:
+        return []
+    found = sorted((ident for finder in _FINDERS for ident in finder(text)), key=lambda i: i.span)
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for ident in found:
+        if (ident.scheme, ident.value) not in seen:
+            seen.add((ident.scheme, ident.value))
+            unique.append(ident)
+    return unique
+
+
+def by_scheme(text: str) -> dict[str, list[str]]:
+    """{scheme: [values in order of appearance]}."""
+    grouped: dict[str, list[str]] = {}
+    for ident in find_all(text):
+        grouped.setdefault(ident.scheme, []).append(ident.value)
+    return grouped
+
+
+def first_by_scheme(text: str) -> dict[str, str]:
+    """{scheme: first value found}."""
+    return {scheme: values[0] for scheme, values in by_scheme(text).items()}
+
+
+def as_mapping(grouped: Mapping[str, list[str]], *, prefix: str = "",
+               exclude: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{prefix + scheme: "v1,v2"}`` for ``Item.identifiers``; values equal to ``exclude[scheme]`` are left out
+    (e.g. the text's own number when listing what it cites)."""
+    exclude = exclude or {}
+    mapping = {}
+    for scheme, values in grouped.items():
+        kept = [v for v in values if v != exclude.get(scheme)]
+        if kept:
+            mapping[prefix + scheme] = ",".join(kept)
+    return mapping
+
+
+_NOR = re.compile(r"^[A-Z]{4}\d{7}[A-Z]$")
+
+
+def is_nor(value: str) -> bool:
+    return bool(_NOR.match(value or ""))
+
+
+def is_rectificatif_nor(nor: str) -> bool:
+    """A NOR ending in Z is a rectificatif (MICA2518811A -> MICA2518811Z)."""
+    return is_nor(nor) and nor.endswith("Z")
+
+
+def nor_base(nor: str) -> str:
+    """The NOR without its last letter: equal for a text and its rectificatifs. '' if not a NOR."""
+    return nor[:-1] if is_nor(nor) else ""

@@ -1,0 +1,122 @@
+"""The ``dila-cnil`` kind: CNIL délibérations (sanctions, recommandations, avis...) from DILA's CNIL open data.
+
+``url`` is the folder ``https://echanges.dila.gouv.fr/OPENDATA/CNIL/``; each run reads the new
+``CNIL_YYYYMMDD-HHMMSS.tar.gz`` deltas (see ``dila_common`` for the cursor; the ``Freemium_cnil_global_*`` stock is
+never read). Each ``CNILTEXT*.xml`` (one ``<TEXTE_CNIL>``) becomes one ``Item``:
+
+- ``id`` ``cnil:<CNILTEXT id>`` whatever the source's name, ``url`` ``https://www.legifrance.gouv.fr/cnil/id/<id>``;
+- ``title`` TITREFULL (else TITRE), ``text`` BLOC_TEXTUEL/CONTENU (blank paragraphs dropped, typographic
+  apostrophes kept), ``summary`` its first paragraphs' start;
+- ``nature`` NATURE_DELIB ("Sanction", "Recommandation/Lignes directrices"...; else NATURE), also the item's only
+  tag; ``published`` DATE_PUBLI (else DATE_TEXTE), ``authority`` the CNIL;
+- ``identifiers``: cnil, deliberation (NUMERO), nor, nor_base, date_texte, and what the text cites as
+  ``cites_<scheme>`` (``cites_eu_regulation: 2016/679``, ``cites_loi: 78-17``...);
+- ``extra``: etat_juridique, nature (DELIBERATION / DECISION), titre, origine_publi, pages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+from xml.etree.ElementTree import Element
+
+from watcher import identifiers as ids
+from watcher.errors import ParseError
+from watcher.models import Item
+from watcher.normalize import to_utc
+from watcher.sources import dila_common as dila
+from watcher.sources.dila_common import ArchiveContent, DilaDumpSource, fragment_text, parse_xml, text_at
+
+ARCHIVE = re.compile(r"CNIL_\d{8}-\d{6}\.tar\.gz")
+TEXT_URL = "https://www.legifrance.gouv.fr/cnil/id/"
+AUTHORITY = "Commission nationale de l'informatique et des libertés"
+_TEXT_FILE = re.compile(r"(?:^|/)CNILTEXT\d{12}\.xml$")
+_META = "META/META_SPEC/META_CNIL/"
+_FIELDS = ("TITRE", "TITREFULL", "NUMERO", "NOR", "NATURE_DELIB", "DATE_TEXTE", "DATE_PUBLI", "ETAT_JURIDIQUE",
+           "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI")
+
+
+def parse_listing(html: bytes) -> list[str]:
+    """``CNIL_*.tar.gz`` names in the folder's index page, oldest first."""
+    return dila.parse_listing(html, ARCHIVE)
+
+
+def _identifiers(cnil_id: str, meta: dict[str, str], cited_in: str) -> dict[str, str]:
+    own = {"cnil": cnil_id, "deliberation": meta["NUMERO"], "nor": meta["NOR"]}
+    found = {**own, "nor_base": ids.nor_base(meta["NOR"]), "date_texte": meta["DATE_TEXTE"]}
+    found.update(ids.as_mapping(ids.by_scheme(cited_in), prefix="cites_", exclude=own))
+    return {key: value for key, value in found.items() if value}
+
+
+def _extra(nature: str, meta: dict[str, str]) -> dict[str, object]:
+    extra = {"etat_juridique": meta["ETAT_JURIDIQUE"], "nature": nature, "titre": meta["TITRE"],
+             "origine_publi": meta["ORIGINE_PUBLI"], "page_deb": meta["PAGE_DEB_PUBLI"],
+             "page_fin": meta["PAGE_FIN_PUBLI"]}
+    return {key: value for key, value in extra.items() if value}
+
+
+def text_item(root: Element, *, source: str = "cnil-deliberations") -> Item:
+    """One ``<TEXTE_CNIL>`` element as an Item (see the module docstring for the fields)."""
+    if root.tag != "TEXTE_CNIL":
+        raise ParseError(source, f"expected a CNIL text (<TEXTE_CNIL>), got <{root.tag}>")
+    cnil_id = text_at(root, "META/META_COMMUN/ID")
+    if not cnil_id.startswith("CNILTEXT"):
+        raise ParseError(source, f"a CNIL text without a CNILTEXT id ({cnil_id!r})")
+    meta = {name: text_at(root, _META + name) for name in _FIELDS}
+    nature = text_at(root, "META/META_COMMUN/NATURE")
+    title = meta["TITREFULL"] or meta["TITRE"]
+    text = fragment_text(root.find("BLOC_TEXTUEL/CONTENU"))
+    return Item(
+        id=f"cnil:{cnil_id}", source=source, url=TEXT_URL + cnil_id, title=title,
+        summary=dila.excerpt(text), text=text, published=to_utc(meta["DATE_PUBLI"] or meta["DATE_TEXTE"]),
+        nature=meta["NATURE_DELIB"] or nature, authority=AUTHORITY,
+        identifiers=_identifiers(cnil_id, meta, f"{title}\n{text}"),
+        tags=(meta["NATURE_DELIB"],) if meta["NATURE_DELIB"] else (), extra=_extra(nature, meta),
+    )
+
+
+def parse_text(xml: bytes, *, source: str = "cnil-deliberations") -> Item:
+    """One CNILTEXT file as an Item."""
+    return text_item(parse_xml(xml, source=source, what="CNIL text"), source=source)
+
+
+def read_archive(data: bytes, *, source: str = "cnil-deliberations", archive: str = "archive") -> ArchiveContent:
+    """Items of one CNIL delta; malformed members are skipped with a warning."""
+    result = ArchiveContent()
+    seen = 0
+    for path, content in dila.iter_members(data, source=source, archive=archive):
+        if not _TEXT_FILE.search(path):
+            continue
+        seen += 1
+        try:
+            result.items.append(parse_text(content, source=source))
+        except ParseError as exc:
+            result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
+    if not seen:
+        result.warnings.append(f"archive {archive} holds no CNILTEXT file")
+    return result
+
+
+def parse_archive(data: bytes, *, source: str = "cnil-deliberations", archive: str = "archive") -> list[Item]:
+    """Items of one CNIL delta; strict: any skipped member raises ``ParseError``."""
+    return read_archive(data, source=source, archive=archive).strict(source)
+
+
+def parse_content(content: bytes, *, source: str = "cnil-deliberations", url: str = "") -> list[Item]:
+    """A CNIL .tar.gz (gzip magic) or one CNILTEXT file."""
+    if content[:2] == b"\x1f\x8b":
+        return parse_archive(content, source=source, archive=url.rsplit("/", 1)[-1] or "archive")
+    return [parse_text(content, source=source)]
+
+
+class DilaCnilSource(DilaDumpSource):
+    """CNIL délibérations from DILA's CNIL deltas (``url`` = the OPENDATA/CNIL/ folder)."""
+
+    kind: ClassVar[str] = "dila-cnil"
+    archive_pattern: ClassVar[re.Pattern[str]] = ARCHIVE
+
+    def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
+        return read_archive(data, source=self.name, archive=archive)
+
+    def parse(self, content: bytes, *, url: str) -> list[Item]:
+        return parse_content(content, source=self.name, url=url)

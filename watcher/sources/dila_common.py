@@ -1,0 +1,267 @@
+"""What the DILA open-data kinds (``dila-jorf``, ``dila-cnil``) share: the folder listing, the archive cursor,
+safe untar, safe XML and the text of the HTML fragments DILA embeds in its XML.
+
+DILA publishes, in one plain Apache folder per fund, one ``<FUND>_YYYYMMDD-HHMMSS.tar.gz`` delta per generation;
+names sort chronologically. A run lists the folder, takes the archives newer than the cursor (on a first run only
+the newest ``first_run_archives``, never the historical ``Freemium_*`` stock), fetches and reads them in order.
+
+Cursor semantics (what the lead's pipeline persists as ``Collected.cursor``): the name of the last archive read
+without error. An archive that cannot be fetched or read stops the run there: if it is the first archive of the
+run, its ``FetchError`` / ``ParseError`` (naming the archive) is raised and nothing changes; otherwise the items of
+the archives read before it are returned, with a warning naming it, and the cursor stays just before it, so that
+the next run tries it again (and fails loudly if it is still broken). A run that did not reach the end of the
+listing returns no ETag / Last-Modified, so the next run re-reads the listing instead of getting a 304.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import zlib
+from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, ClassVar
+from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import ParseError as XmlSyntaxError
+
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as SafeET
+
+from watcher.config.sources import SourceConfig
+from watcher.errors import ConfigError, FetchError, ParseError
+from watcher.models import Collected, Item, SourceState
+from watcher.normalize import clean_text
+from watcher.sources.base import SourceKind
+
+if TYPE_CHECKING:
+    from watcher.http import HttpClient
+
+LISTING_ENCODING = "iso-8859-1"  # DILA's Apache index pages
+MAX_MEMBER_BYTES = 64 * 1024 * 1024  # one XML file; the largest JORF text seen is ~0.6 MB
+MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024  # all members of one delta, uncompressed; deltas are at most ~18 MB gzipped
+DEFAULT_FIRST_RUN_ARCHIVES = 2
+DEFAULT_MAX_ARCHIVES_PER_RUN = 20
+DUMP_OPTIONS: dict[str, str] = {
+    "first_run_archives": "on a first run (no cursor yet), how many of the newest archives to read "
+                          f"(default {DEFAULT_FIRST_RUN_ARCHIVES}); the historical Freemium stock is never read",
+    "max_archives_per_run": "at most this many archives per run, oldest first; the rest waits for the next run "
+                            f"(default {DEFAULT_MAX_ARCHIVES_PER_RUN})",
+}
+
+
+# --- listing and cursor -------------------------------------------------------------------------------------------
+
+def parse_listing(html: bytes, pattern: re.Pattern[str]) -> list[str]:
+    """Archive names matching ``pattern`` in an Apache index page (ISO-8859-1), sorted, once each."""
+    return sorted(set(pattern.findall(html.decode(LISTING_ENCODING))))
+
+
+def select_archives(names: list[str], cursor: str | None, *, first_run: int, limit: int) -> list[str]:
+    """The archives to read this run, oldest first: those after ``cursor``; without a cursor, the newest
+    ``first_run``; at most ``limit``."""
+    ordered = sorted(names)
+    pending = ordered[-first_run:] if cursor is None else [n for n in ordered if n > cursor]
+    return pending[:limit]
+
+
+# --- archives -----------------------------------------------------------------------------------------------------
+
+def _check_member(member: tarfile.TarInfo, *, source: str, archive: str, max_bytes: int) -> None:
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts:
+        raise ParseError(source, f"archive {archive}: refused unsafe member path {member.name!r}")
+    if member.size > max_bytes:
+        raise ParseError(source, f"archive {archive}: member {member.name} is {member.size} bytes "
+                                 f"(cap {max_bytes})")
+
+
+def iter_members(data: bytes, *, source: str, archive: str, max_member_bytes: int = MAX_MEMBER_BYTES,
+                 max_total_bytes: int = MAX_ARCHIVE_BYTES) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of each regular file of a .tar.gz, streamed. Links, devices and folders are skipped;
+    absolute or '..' paths, oversized members and a corrupt or truncated archive raise ``ParseError``."""
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+            for member in tar:
+                if not member.isreg():
+                    continue
+                _check_member(member, source=source, archive=archive, max_bytes=max_member_bytes)
+                total += member.size
+                if total > max_total_bytes:
+                    raise ParseError(source, f"archive {archive}: more than {max_total_bytes} bytes uncompressed")
+                handle = tar.extractfile(member)
+                yield member.name, handle.read() if handle else b""
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ParseError(source, f"archive {archive} is corrupt or truncated: {exc}") from exc
+
+
+@dataclass
+class ArchiveContent:
+    """What one archive gave: its items, and the members skipped with why."""
+
+    items: list[Item] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def strict(self, source: str) -> list[Item]:
+        """The items, or ``ParseError`` if anything was skipped (for ``parse`` on one archive)."""
+        if self.warnings:
+            raise ParseError(source, self.warnings[0])
+        return self.items
+
+
+# --- XML ----------------------------------------------------------------------------------------------------------
+
+def parse_xml(data: bytes, *, source: str, what: str) -> Element:
+    """Parse untrusted XML: no entity expansion, no external entity or DTD fetched."""
+    try:
+        root: Element = SafeET.fromstring(data)
+    except DefusedXmlException as exc:
+        raise ParseError(source, f"{what}: refused unsafe XML ({type(exc).__name__})") from exc
+    except XmlSyntaxError as exc:
+        raise ParseError(source, f"{what}: not well-formed XML ({exc})") from exc
+    return root
+
+
+def text_at(root: Element, path: str) -> str:
+    """Cleaned text of the first element at ``path`` ('' if absent or empty)."""
+    return clean_text(root.findtext(path) or "")
+
+
+_BLOCKS = frozenset({"p", "div", "table", "ul", "ol", "li", "blockquote", "pre", "center", "dl", "dt", "dd",
+                     "h1", "h2", "h3", "h4", "h5", "h6"})
+_CELLS = frozenset({"td", "th"})
+
+
+def _flat(text: str | None) -> str:
+    return text.replace("\n", " ") if text else ""  # a newline in the source HTML is only a space
+
+
+def _cell(elem: Element) -> str:
+    out: list[str] = []
+    _render(elem, out)
+    return " ".join("".join(out).split())
+
+
+def _render(elem: Element, out: list[str]) -> None:
+    tag = elem.tag.lower() if isinstance(elem.tag, str) else ""
+    if tag == "br":
+        out.append("\n")
+        return
+    if tag == "tr":
+        out.append("\n" + " | ".join(_cell(cell) for cell in elem if str(cell.tag).lower() in _CELLS))
+        return
+    block = tag in _BLOCKS
+    if block:
+        out.append("\n")
+    out.append(_flat(elem.text))
+    for child in elem:
+        _render(child, out)
+        out.append(_flat(child.tail))
+    if block:
+        out.append("\n")
+
+
+def fragment_text(elem: Element | None) -> str:
+    """Visible text of an HTML fragment parsed as XML elements (DILA's ``CONTENU``): paragraphs and ``<br/>`` as
+    line breaks, one line per table row with cells (``td`` or ``th``) joined by ' | ', blank paragraphs dropped.
+    Same result as ``normalize.html_to_text`` for paragraphs, without re-serialising (much faster on large texts)."""
+    if elem is None:
+        return ""
+    out: list[str] = []
+    _render(elem, out)
+    return clean_text("".join(out))
+
+
+_PREAMBLE = re.compile(r"^(?:vu |après avoir |sur (?:le )?rapport |la commission nationale de l.informatique)", re.I)
+
+
+def excerpt(text: str, limit: int = 300) -> str:
+    """A short summary: the first paragraph of substance (not a 'Vu ...' visa or the CNIL's opening formula),
+    cut at a word before ``limit`` characters, with '…'."""
+    paragraphs = [p.replace("\n", " ") for p in text.strip().split("\n\n") if p.strip()]
+    if not paragraphs:
+        return ""
+    first = next((p for p in paragraphs if len(p) >= 60 and not _PREAMBLE.match(p)), paragraphs[0])
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+
+
+# --- the shared kind ----------------------------------------------------------------------------------------------
+
+def _positive_int(config: SourceConfig, key: str, default: int) -> int:
+    value = config.option(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"must be a positive integer, not {value!r}", table=f"source {config.name!r}", key=key)
+    return value
+
+
+class DilaDumpSource(SourceKind):
+    """A DILA open-data folder of ``<prefix>_YYYYMMDD-HHMMSS.tar.gz`` deltas read with a cursor."""
+
+    expects: ClassVar[str] = "tar"
+    optional: ClassVar[dict[str, str]] = DUMP_OPTIONS
+    archive_pattern: ClassVar[re.Pattern[str]]
+
+    def __init__(self, config: SourceConfig):
+        super().__init__(config)
+        self.first_run_archives = _positive_int(config, "first_run_archives", DEFAULT_FIRST_RUN_ARCHIVES)
+        self.max_archives_per_run = _positive_int(config, "max_archives_per_run", DEFAULT_MAX_ARCHIVES_PER_RUN)
+
+    @abstractmethod
+    def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
+        """Items of one archive (pure); ``ParseError`` naming the archive if it cannot be read."""
+
+    def archive_url(self, name: str) -> str:
+        return self.config.url.rstrip("/") + "/" + name
+
+    def collect(self, http: HttpClient, state: SourceState) -> Collected:
+        listing = http.get(self.config.url, source=self.name, etag=state.etag,
+                           last_modified=state.last_modified, expect="listing")
+        if listing.not_modified:
+            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
+                             not_modified=True, requests=1)
+        names = parse_listing(listing.content, self.archive_pattern)
+        if not names:
+            raise ParseError(self.name, f"no {self.archive_pattern.pattern} archive in the listing",
+                             url=listing.url)
+        pending = select_archives(names, state.cursor, first_run=self.first_run_archives, limit=len(names))
+        run = _Run(cursor=state.cursor)
+        for name in pending[: self.max_archives_per_run]:
+            if not self._read_one(http, name, run):
+                break
+        complete = run.read == len(pending)  # else the listing must be read again next run, not answered by a 304
+        return Collected(list(run.items.values()), etag=listing.etag if complete else None,
+                         last_modified=listing.last_modified if complete else None, cursor=run.cursor,
+                         requests=1 + run.requests, warnings=tuple(run.warnings))
+
+    def _read_one(self, http: HttpClient, name: str, run: _Run) -> bool:
+        """Fetch and read one archive into ``run``; False (with a warning) if it failed after earlier archives."""
+        url = self.archive_url(name)
+        run.requests += 1
+        try:
+            response = http.get(url, source=self.name, expect="tar")
+            content = self.read_archive(response.content, archive=name)
+        except (FetchError, ParseError) as exc:
+            if run.read == 0:
+                raise
+            run.warnings.append(f"stopped at archive {name} (will be retried next run): {exc.reason}")
+            return False
+        for item in content.items:
+            run.items[item.id] = item  # a later archive re-delivering a text wins
+        run.warnings.extend(content.warnings)
+        run.read += 1
+        run.cursor = name
+        return True
+
+
+@dataclass
+class _Run:
+    cursor: str | None
+    items: dict[str, Item] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    read: int = 0
+    requests: int = 0

@@ -1,0 +1,216 @@
+"""The ``dila-jorf`` kind: the Journal officiel "Lois et Décrets" from DILA's JORFSIMPLE open data.
+
+``url`` is the folder ``https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/``; each run reads the new
+``JORFSIMPLE_YYYYMMDD-HHMMSS.tar.gz`` deltas (see ``dila_common`` for the cursor). In an archive, every
+``JORFCONT*.xml`` (an issue's table of contents) is read first and gives each text its rubric path
+(``Décrets, arrêtés, circulaires > Textes généraux > Ministère de l'intérieur``; the journal's own name, the
+``niv="1"`` level, is left out); then each ``JORFTEXT*.xml`` (one ``<TEXTE>``) becomes one ``Item``:
+
+- ``id`` ``jorf:<JORFTEXT id>`` whatever the source's name, ``url`` ``https://www.legifrance.gouv.fr/jorf/id/<id>``;
+- ``title`` TITREFULL (else TITRE), ``summary`` the NOTICE or the start of the first article, ``text`` the visas
+  then the articles (annex titles and ``Article N`` headings kept, tables one row per line);
+- ``published`` DATE_PUBLI (midnight Europe/Paris, in UTC), ``nature`` NATURE, ``authority`` MINISTERE or AUTORITE;
+- ``identifiers``: jorftext, nor, nor_base (the NOR without its last letter: equal for a text and its
+  rectificatifs), eli, jorfcont, num, date_texte, the text's own number or date under its scheme (``decret``,
+  ``loi``, ``arrete``...), and what its title, notice and visas cite as ``cites_<scheme>`` (comma-joined);
+- ``extra``: num_parution, num_sequence, page_deb, page_fin, origine_publi, titre, and ``rectificatif`` (NOR ending
+  in Z, or a title marked "(rectificatif)").
+
+A JORFTEXT or JORFCONT file that is not well-formed (or tries entity expansion) is skipped with a warning; a corrupt
+archive raises ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+from xml.etree.ElementTree import Element
+
+from watcher import identifiers as ids
+from watcher.errors import ParseError
+from watcher.models import Item
+from watcher.normalize import clean_text, to_utc
+from watcher.sources import dila_common as dila
+from watcher.sources.dila_common import ArchiveContent, DilaDumpSource, fragment_text, parse_xml, text_at
+
+ARCHIVE = re.compile(r"JORFSIMPLE_\d{8}-\d{6}\.tar\.gz")
+TEXT_URL = "https://www.legifrance.gouv.fr/jorf/id/"
+_CONT_FILE = re.compile(r"(?:^|/)JORFCONT\d{12}\.xml$")
+_TEXT_FILE = re.compile(r"(?:^|/)JORFTEXT\d{12}\.xml$")
+# NATURE -> (scheme of its number, scheme of its date when it has no number)
+_OWN_SCHEMES = {
+    "LOI": ("loi", "loi_date"), "DECRET": ("decret", "decret_date"),
+    "ORDONNANCE": ("ordonnance", "ordonnance_date"), "ARRETE": ("", "arrete"), "DELIBERATION": ("deliberation", ""),
+}
+_META = ("ID", "ID_ELI", "NATURE", "NUM", "NUM_PARUTION", "NUM_SEQUENCE", "NOR", "DATE_PUBLI", "DATE_TEXTE",
+         "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI", "TITRE", "TITREFULL", "AUTORITE", "MINISTERE")
+
+
+def parse_listing(html: bytes) -> list[str]:
+    """``JORFSIMPLE_*.tar.gz`` names in the folder's index page, oldest first."""
+    return dila.parse_listing(html, ARCHIVE)
+
+
+# --- the issue's table of contents --------------------------------------------------------------------------------
+
+def _walk_toc(node: Element, path: list[str], rubrics: dict[str, str]) -> None:
+    for child in node:
+        if child.tag == "LIEN_TXT" and child.get("idtxt"):
+            rubrics[child.get("idtxt", "")] = " > ".join(path)
+        elif child.tag == "TM":
+            title = clean_text(child.findtext("TITRE_TM") or "")
+            below = path if child.get("niv") == "1" or not title else [*path, title]
+            _walk_toc(child, below, rubrics)
+
+
+def parse_sommaire(xml: bytes, *, source: str = "jorf") -> dict[str, str]:
+    """{JORFTEXT id: rubric path} from a JORFCONT file (``<JO>``)."""
+    root = parse_xml(xml, source=source, what="JORF sommaire")
+    if root.tag != "JO":
+        raise ParseError(source, f"expected a JORF sommaire (<JO>), got <{root.tag}>")
+    rubrics: dict[str, str] = {}
+    structure = root.find("STRUCTURE_TXT")
+    if structure is not None:
+        _walk_toc(structure, [], rubrics)
+    return rubrics
+
+
+# --- one text -----------------------------------------------------------------------------------------------------
+
+def _walk_struct(node: Element, parts: list[str]) -> None:
+    for child in node:
+        if child.tag == "SECTION_TA":
+            parts.append(text_at(child, "TITRE_TA"))
+            _walk_struct(child, parts)
+        elif child.tag == "ARTICLE":
+            content = fragment_text(child.find("BLOC_TEXTUEL/CONTENU"))
+            num = text_at(child, "NUM")
+            parts.append(f"Article {num}\n{content}" if num and content else content)
+
+
+def _articles(root: Element) -> str:
+    parts: list[str] = []
+    struct = root.find("STRUCT")
+    _walk_struct(struct if struct is not None else root, parts)
+    return "\n\n".join(part for part in parts if part)
+
+
+def _first_article(root: Element) -> str:
+    return next((text for art in root.iter("ARTICLE") if (text := fragment_text(art.find("BLOC_TEXTUEL/CONTENU")))),
+                "")
+
+
+def _own_identity(meta: dict[str, str], title: str) -> dict[str, str]:
+    """The text's own number (or date) under its scheme: {'decret': '2026-493'}, {'arrete': '2026-06-11'}."""
+    number_scheme, date_scheme = _OWN_SCHEMES.get(meta["NATURE"].upper(), ("", ""))
+    number = meta["NUM"] or (ids.first_by_scheme(title).get(number_scheme, "") if number_scheme else "")
+    if number_scheme and number:
+        return {number_scheme: number}
+    return {date_scheme: meta["DATE_TEXTE"]} if date_scheme and meta["DATE_TEXTE"] else {}
+
+
+def _identifiers(meta: dict[str, str], jorfcont: str, title: str, cited_in: str) -> dict[str, str]:
+    nor = meta["NOR"]
+    found = {"jorftext": meta["ID"], "nor": nor, "nor_base": ids.nor_base(nor), "eli": meta["ID_ELI"],
+             "jorfcont": jorfcont, "num": meta["NUM"], "date_texte": meta["DATE_TEXTE"]}
+    own = _own_identity(meta, title)
+    found.update(own)
+    found.update(ids.as_mapping(ids.by_scheme(cited_in), prefix="cites_",
+                                exclude={**own, "nor": nor, "jorftext": meta["ID"], "eli": meta["ID_ELI"]}))
+    return {key: value for key, value in found.items() if value}
+
+
+def _extra(meta: dict[str, str], title: str) -> dict[str, object]:
+    extra: dict[str, object] = {
+        "num_parution": meta["NUM_PARUTION"], "num_sequence": meta["NUM_SEQUENCE"],
+        "page_deb": meta["PAGE_DEB_PUBLI"], "page_fin": meta["PAGE_FIN_PUBLI"],
+        "origine_publi": meta["ORIGINE_PUBLI"], "titre": meta["TITRE"],
+    }
+    extra = {key: value for key, value in extra.items() if value}
+    extra["rectificatif"] = ids.is_rectificatif_nor(meta["NOR"]) or "(rectificatif)" in title.lower()
+    return extra
+
+
+def text_item(root: Element, rubric: str = "", *, source: str = "jorf") -> Item:
+    """One ``<TEXTE>`` element as an Item (see the module docstring for the fields)."""
+    if root.tag != "TEXTE":
+        raise ParseError(source, f"expected a JORF text (<TEXTE>), got <{root.tag}>")
+    meta = {tag: text_at(root, tag) for tag in _META}
+    if not meta["ID"].startswith("JORFTEXT"):
+        raise ParseError(source, f"a JORF text without a JORFTEXT id ({meta['ID']!r})")
+    origine = root.find("ORIGINE_PUBLI")
+    title = meta["TITREFULL"] or meta["TITRE"]
+    notice = fragment_text(root.find("NOTICE/CONTENU"))
+    visas = fragment_text(root.find("VISAS/CONTENU"))
+    articles = _articles(root)
+    return Item(
+        id=f"jorf:{meta['ID']}", source=source, url=TEXT_URL + meta["ID"], title=title,
+        summary=dila.excerpt(notice or _first_article(root)), text="\n\n".join(p for p in (visas, articles) if p),
+        published=to_utc(meta["DATE_PUBLI"]), nature=meta["NATURE"],
+        authority=meta["MINISTERE"] or meta["AUTORITE"], rubric=rubric,
+        identifiers=_identifiers(meta, origine.get("id", "") if origine is not None else "", title,
+                                 "\n".join((title, notice, visas))),
+        extra=_extra(meta, title),
+    )
+
+
+def parse_text(xml: bytes, rubric: str = "", *, source: str = "jorf") -> Item:
+    """One JORFTEXT file (``<TEXTE>``) as an Item; ``rubric`` comes from the issue's sommaire."""
+    return text_item(parse_xml(xml, source=source, what="JORF text"), rubric, source=source)
+
+
+# --- archives -----------------------------------------------------------------------------------------------------
+
+def read_archive(data: bytes, *, source: str = "jorf", archive: str = "archive") -> ArchiveContent:
+    """Items of one JORFSIMPLE delta, sommaires first; malformed members are skipped with a warning."""
+    sommaires, texts = [], []
+    for path, content in dila.iter_members(data, source=source, archive=archive):
+        if _CONT_FILE.search(path):
+            sommaires.append((path, content))
+        elif _TEXT_FILE.search(path):
+            texts.append((path, content))
+    result = ArchiveContent()
+    rubrics: dict[str, str] = {}
+    for path, content in sommaires:
+        try:
+            rubrics.update(parse_sommaire(content, source=source))
+        except ParseError as exc:
+            result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
+    for path, content in texts:
+        try:
+            root = parse_xml(content, source=source, what=path)
+            result.items.append(text_item(root, rubrics.get(text_at(root, "ID"), ""), source=source))
+        except ParseError as exc:
+            result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
+    if not texts:
+        result.warnings.append(f"archive {archive} holds no JORFTEXT file")
+    return result
+
+
+def parse_archive(data: bytes, *, source: str = "jorf", archive: str = "archive") -> list[Item]:
+    """Items of one JORFSIMPLE delta; strict: any skipped member raises ``ParseError``."""
+    return read_archive(data, source=source, archive=archive).strict(source)
+
+
+def parse_content(content: bytes, *, source: str = "jorf", url: str = "") -> list[Item]:
+    """A JORFSIMPLE .tar.gz (gzip magic) or one JORFTEXT file."""
+    if content[:2] == b"\x1f\x8b":
+        return parse_archive(content, source=source, archive=url.rsplit("/", 1)[-1] or "archive")
+    root = parse_xml(content, source=source, what=url or "JORF text")
+    if root.tag != "TEXTE":
+        raise ParseError(source, f"expected a JORFSIMPLE .tar.gz or a JORFTEXT file (<TEXTE>), got <{root.tag}>",
+                         url=url or None)
+    return [text_item(root, source=source)]
+
+
+class DilaJorfSource(DilaDumpSource):
+    """The JORF from DILA's JORFSIMPLE deltas (``url`` = the OPENDATA/JORFSIMPLE/ folder)."""
+
+    kind: ClassVar[str] = "dila-jorf"
+    archive_pattern: ClassVar[re.Pattern[str]] = ARCHIVE
+
+    def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
+        return read_archive(data, source=self.name, archive=archive)
+
+    def parse(self, content: bytes, *, url: str) -> list[Item]:
+        return parse_content(content, source=self.name, url=url)
