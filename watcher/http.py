@@ -261,8 +261,8 @@ class HttpClient:
         url = f"{host}/robots.txt"
         try:
             raw = self._request_once(url, "robots.txt", {})
-        except FetchError as exc:
-            log.info("robots.txt of %s not read (%s): everything allowed", host, exc.reason)
+        except (FetchError, _TransportFailure) as exc:
+            log.info("robots.txt of %s not read (%s): everything allowed", host, exc)
             return None
         if raw.status != 200:
             return None
