@@ -6,7 +6,7 @@ import hashlib
 import html
 import re
 import unicodedata
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,21 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u202f\u2009]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|xtor|at_medium|at_campaign)$", re.I)
 # C1 controls that are really Windows-1252 punctuation mis-decoded (e.g. U+0092 for a curly apostrophe)
+# html_to_text: source line breaks are mere spaces in HTML; a break comes from block tags, marked before parsing
+_BREAK = "\u2029"
+_SOURCE_BREAKS = re.compile(r"[\r\n]+")
+_BLOCK_TAG = re.compile(
+    r"<(?=/?(?:p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|table|blockquote|pre|section|article|aside|"
+    r"header|footer|nav|main|figure|figcaption|address|details|summary|form|fieldset)[\s/>])",
+    re.I,
+)
+_CELL_TAG = re.compile(r"<(?=(?:td|th)[\s/>])", re.I)
 _C1_FIX = {chr(c): bytes([c]).decode("cp1252", errors="replace") for c in range(0x80, 0xA0)}
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _c1_fix(match: re.Match[str]) -> str:
+    return _C1_FIX[match.group()]
 
 
 def clean_text(text: str | None) -> str:
@@ -25,27 +39,30 @@ def clean_text(text: str | None) -> str:
     if not text:
         return ""
     text = html.unescape(text)
-    text = "".join(_C1_FIX.get(ch, ch) for ch in text) if any("\x80" <= ch <= "\x9f" for ch in text) else text
+    text = _C1.sub(_c1_fix, text)
     text = unicodedata.normalize("NFC", text).replace("\u00ad", "")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def html_to_text(fragment: str | None) -> str:
-    """Visible text of an HTML fragment, paragraphs kept as line breaks."""
+    """Visible text of an HTML fragment: block elements (p, div, li, h1..., br) end a line, inline elements
+    (b, a, span, em...) stay in the flow of the sentence, table cells are separated by a space."""
     if not fragment:
         return ""
     if "<" not in fragment:
         return clean_text(fragment)
-    tree = HTMLParser(fragment)
-    for node in tree.css("script, style"):
+    marked = _CELL_TAG.sub(" <", _BLOCK_TAG.sub(_BREAK + "<", _SOURCE_BREAKS.sub(" ", fragment)))
+    tree = HTMLParser(marked)
+    for node in tree.css("script, style, template"):
         node.decompose()
-    for node in tree.css("br"):
-        node.replace_with("\n")
+    if "<t" in marked or "<T" in marked:
+        for cell in tree.css("tr > :first-child"):  # a break typed between rows would be moved out of the table
+            cell.insert_before(_BREAK)
     body = tree.body or tree.root
     if body is None:
         return ""
-    return clean_text(body.text(separator="\n", deep=True) if tree.css_first("p, div, li, tr") else body.text())
+    return clean_text(body.text(deep=True, separator="").replace(_BREAK, "\n"))
 
 
 def to_utc(value: datetime | date | str | None, tz: ZoneInfo = PARIS) -> datetime | None:
@@ -89,3 +106,88 @@ def stable_id(source: str, *, native: str | None = None, url: str | None = None,
         return f"{source}:{canonical_url(url)}"
     digest = hashlib.sha256(clean_text(title).encode()).hexdigest()[:16]
     return f"{source}:title-{digest}"
+
+
+# --- dates as sources write them -----------------------------------------------------------------------------
+
+_MONTHS_EN = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
+              "nov": 11, "dec": 12}
+_ZONES = {"GMT": 0, "UT": 0, "UTC": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
+          "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "MET": 1, "MEST": 2, "BST": 1, "WET": 0, "WEST": 1}
+_RFC822 = re.compile(
+    r"^\s*(?:[A-Za-z]+\.?,?\s*)?(\d{1,2})\s+([A-Za-z]{3})[A-Za-z]*\.?\s+(\d{2,4})"
+    r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*(?:([+-])(\d{2}):?(\d{2})|([A-Za-z]{1,5}))?\s*$"
+)
+
+
+def parse_rfc822(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
+    """An RSS ``pubDate`` ('Wed, 19 Aug 2026 00:00:00 -0000') as aware UTC. '-0000' and GMT/UT are UTC; zone
+    abbreviations (CET, CEST, EST...) are honoured; a date without a zone is taken in ``tz``."""
+    match = _RFC822.match(text or "")
+    if not match:
+        return None
+    day, mon, year, hour, minute, second, sign, zh, zm, name = match.groups()
+    month = _MONTHS_EN.get(mon.lower())
+    if month is None:
+        return None
+    year_n = int(year) + (2000 if len(year) == 2 else 0)
+    try:
+        naive = datetime(year_n, month, int(day), int(hour or 0), int(minute or 0), int(second or 0))
+    except ValueError:
+        return None
+    if sign:
+        offset = timedelta(hours=int(zh), minutes=int(zm)) * (-1 if sign == "-" else 1)
+        return (naive - offset).replace(tzinfo=UTC)
+    if name and name.upper() in _ZONES:
+        return (naive - timedelta(hours=_ZONES[name.upper()])).replace(tzinfo=UTC)
+    return to_utc(naive, tz)
+
+
+_MONTHS_FR = {
+    "janvier": 1, "janv": 1, "jan": 1, "fevrier": 2, "fevr": 2, "fev": 2, "mars": 3, "mar": 3, "avril": 4,
+    "avr": 4, "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8, "septembre": 9, "sept": 9, "sep": 9,
+    "octobre": 10, "oct": 10, "novembre": 11, "nov": 11, "decembre": 12, "dec": 12,
+}
+_FRENCH_DATE = re.compile(
+    r"(\d{1,2})(?:er)?\s+([a-z]+)\.?\s+(\d{4})(?:\s*(?:a|,|-)?\s*(\d{1,2})\s*[h:]\s*(\d{2})?)?", re.I
+)
+_NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:\s+(?:a\s+)?(\d{1,2})[h:](\d{2})?)?")
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: 'Août' -> 'aout'."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def parse_french_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
+    """A date as French pages write it, as aware UTC: '12 juin 2026', 'mercredi 1er juillet 2026 à 14h30',
+    '3 févr. 2026', '12/06/2026'. The wall time is Europe/Paris (``tz``); a bare date is midnight there."""
+    folded = _fold(text or "").replace("\u00a0", " ")
+    match = _FRENCH_DATE.search(folded)
+    if match:
+        day, month_name, year, hour, minute = match.groups()
+        month = _MONTHS_FR.get(month_name)
+    else:
+        match = _NUMERIC_DATE.search(folded)
+        if not match:
+            return None
+        day, month_s, year, hour, minute = match.groups()
+        month = int(month_s)
+    if not month:
+        return None
+    try:
+        naive = datetime(int(year), month, int(day), int(hour or 0), int(minute or 0))
+    except ValueError:
+        return None
+    return to_utc(naive, tz)
+
+
+def parse_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
+    """Any date a feed or a page gives (ISO 8601 / W3C-DTF, RFC 822, French words), as aware UTC; else None."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text[:4].isdigit() and "-" in text[:8]:
+        return to_utc(text, tz)
+    return parse_rfc822(text, tz) or parse_french_date(text, tz)

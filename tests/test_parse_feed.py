@@ -1,0 +1,328 @@
+"""The feed kind (and the wordpress kind built on it) on recorded real files and on reconstructed ones.
+
+Every case asserts extracted values (ids, titles, dates, links, identifiers), not only counts. Hostile and broken
+documents are written here, in the test, so that what they contain is visible.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from watcher.config.sources import SourceConfig
+from watcher.errors import ConfigError, ParseError
+from watcher.sources.feed import FeedSource, read_feed
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CNIL_500 = FIXTURES / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml"
+CNIL_6 = FIXTURES / "cnil" / "bmeret_cnil_feed_scraped-actualite_6items_2026-06-16.xml"
+JORF = FIXTURES / "jorf"
+MISC = FIXTURES / "misc"
+FEED_URL = "https://www.cnil.fr/fr/rss.xml"
+
+
+def feed(name: str = "cnil", url: str = FEED_URL, publisher: str = "CNIL", lang: str = "fr", **options) -> FeedSource:
+    return FeedSource(SourceConfig(name=name, kind="feed", url=url, publisher=publisher, lang=lang, options=options))
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# --- real files --------------------------------------------------------------------------------------------------
+
+
+def test_cnil_500_items_first_and_last():
+    items = feed(nature="actualite").parse(CNIL_500.read_bytes(), url=FEED_URL)
+    assert len(items) == 500
+    first, last = items[0], items[-1]
+    assert first.id == "cnil:https://cnil.fr/fr/le-refus-de-credit-en-questions"
+    assert first.title == "Le refus de crédit en questions"
+    assert first.url == "https://cnil.fr/fr/le-refus-de-credit-en-questions"
+    assert first.published == utc(2026, 8, 19)
+    assert first.summary.startswith("Vous avez demandé un crédit et on vous l’a refusé ?")
+    assert first.tags == ("Autre", "Particulier", "Crédit", "Banques")  # <category> then the <theme> elements
+    assert (first.authority, first.nature, first.lang) == ("CNIL", "actualite", "fr")
+    assert last.id == "cnil:https://cnil.fr/fr/privacy-research-day-retrouvez-levenement-en-video"
+    assert last.title == "Privacy Research Day : retrouvez l'évènement en vidéo"
+    assert last.published == utc(2022, 6, 29)
+    assert last.tags[0] == "Droits & Libertés"  # &amp; decoded once
+    assert len({i.id for i in items}) == 500
+    assert all(i.published is not None and i.url.startswith("https://cnil.fr/fr/") for i in items)
+
+
+def test_cnil_second_item_title_keeps_typographic_apostrophe():
+    items = feed().parse(CNIL_500.read_bytes(), url=FEED_URL)
+    assert items[1].title == "Piratage du système d’information des impôts : les vérifications sont en cours"
+    assert items[1].url == "https://cnil.fr/fr/piratage-du-systeme-dinformation-des-impots-les-verifications-sont-en-cours"
+
+
+def test_cnil_6_items_description_repeating_the_title_is_not_a_summary():
+    items = feed().parse(CNIL_6.read_bytes(), url=FEED_URL)
+    assert [i.url.rsplit("/", 1)[-1] for i in items] == [
+        "nomination-jean-michel-fietier", "webinaire-pixels-de-suivi-recommandations-cnil",
+        "le-cepd-rencontre-le-commissaire-europeen-mcgrath-et-adopte-un-modele-commun-de-notification-des",
+        "communication-electronique-quelles-regles", "privacy-research-day-2026", "donnees-sante-sanction-5-millions-iqvia",
+    ]
+    iqvia = items[-1]
+    assert iqvia.title == "Données de santé : sanction de 5 millions d’euros à l’encontre de la société IQVIA"
+    assert iqvia.summary == ""
+    assert iqvia.published == utc(2026, 6, 16, 16, 17, 46)
+
+
+def test_legifrss_atom_escaped_html_content_becomes_text():
+    items = feed("legifrss", url="https://legifrss.org/latest", publisher="").parse(
+        (JORF / "legifrss_atom_small_ined_2021-02-26.xml").read_bytes(), url="https://legifrss.org/latest")
+    assert len(items) == 1  # the file repeats the same entry twice
+    item = items[0]
+    assert item.id == "legifrss:https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042709588"
+    assert item.title.startswith("Arrêté du 18 décembre 2020 autorisant au titre de l'année 2021 l'ouverture")
+    assert item.identifiers == {"jorftext": "JORFTEXT000042709588"}
+    assert item.published == utc(2020, 12, 22)  # 2020-12-22T01:00:00+01:00
+    assert item.authority == "Institut national d'études démographiques"  # Atom author when no publisher set
+    assert "<" not in item.text and "&#39;" not in item.text
+    assert "Par arrêté de la directrice de l'Institut national d'études démographiques" in item.text
+    assert "web de l'INED ( https://www.ined.fr) jusqu'au 20 janvier 2021" in item.text
+    assert item.summary.endswith("…") and len(item.summary) <= 501
+
+
+def test_legifrss_atom_with_empty_content():
+    items = feed("legifrss", publisher="DILA").parse(
+        (JORF / "legifrss_atom_decret_sante_2021-03.xml").read_bytes(), url="https://legifrss.org/latest")
+    assert len(items) == 13  # 50 <entry>, 13 distinct ids
+    first = items[0]
+    assert first.title.startswith("Décret n° 2021-215 du 24 février 2021 relatif à la délivrance des produits")
+    assert (first.summary, first.text) == ("", "")
+    assert first.url == "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000043185019"
+    assert first.identifiers["jorftext"] == "JORFTEXT000043185019"
+    assert first.published == utc(2021, 2, 26)
+
+
+def test_legifrss_atom_cnil_deliberations():
+    items = feed("legifrss").parse((JORF / "legifrss_atom_deliberation_cnil_2021-03.xml").read_bytes(),
+                                   url="https://legifrss.org/latest")
+    first = items[0]
+    assert first.identifiers == {"jorftext": "JORFTEXT000043149483"}
+    assert first.title.startswith("Délibération n° 2021-001 du 7 janvier 2021 portant avis sur un projet de décret")
+    assert "« FL@sh EVENT »" in first.title
+    assert "La Commission nationale de l'informatique et des libertés (ci-après la « Commission »)" in first.text
+
+
+def test_legifrss_rss2_title_is_the_jorftext_id():
+    items = feed("legifrss").parse((JORF / "legifrss_rss2_exampleoutput_2020-12-05.xml").read_bytes(),
+                                   url="https://legifrss.org/latest")
+    assert len(items) == 109
+    first = items[0]
+    assert first.title.startswith("Arrêté du 1er décembre 2020 instituant une commission chargée de donner des avis")
+    assert first.identifiers == {"jorftext": "JORFTEXT000042612877"}
+    assert first.id == "legifrss:https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042612877"
+    assert first.published is None  # the items carry no date: None, not a crash
+    assert items[-1].title == "Demandes de changement de nom (Accès protégé textes 109 à 140)"
+
+
+# --- broken and hostile bodies --------------------------------------------------------------------------------------
+
+
+def test_bozo_invalid_bytes_falls_back_to_feedparser_with_a_warning():
+    parsed = feed().read((MISC / "feedparser_bozo_linenoise_invalid_bytes.xml").read_bytes(), url=FEED_URL)
+    assert len(parsed.items) == 1 and parsed.items[0].summary
+    assert parsed.warnings and "feedparser" in parsed.warnings[0]
+
+
+def test_c1_control_for_a_cp1252_apostrophe_is_repaired():
+    parsed = feed().read((MISC / "feedparser_demoronize_cp1252_bytes.xml").read_bytes(), url=FEED_URL)
+    assert [i.title for i in parsed.items] == ["don’t"]  # no title: the description stands in
+    assert parsed.items[0].id.startswith("cnil:title-")
+
+
+def test_truncated_feed_is_read_leniently():
+    parsed = feed().read((MISC / "feedparser_truncated_rss_unclosed_root.xml").read_bytes(), url=FEED_URL)
+    assert [i.url for i in parsed.items] == ["http://link/get?a=1&b=2"]
+    assert parsed.items[0].id == "cnil:http://link/get?a=1&b=2"
+    assert parsed.warnings
+
+
+def test_undeclared_cp1252_bytes_do_not_crash():
+    body = ("<rss version='2.0'><channel><item><title>L\x92article sur la sant\xe9</title>"
+            "<link>https://example.org/a</link></item></channel></rss>").encode("latin-1")
+    parsed = feed().read(body, url=FEED_URL)
+    assert parsed.items[0].title == "L’article sur la santé"
+    assert parsed.warnings
+
+
+def test_declared_windows_1252_is_honoured_by_the_fast_path():
+    body = ("<?xml version='1.0' encoding='windows-1252'?><rss version='2.0'><channel><item>"
+            "<title>L’article sur la santé</title><link>https://example.org/a</link></item></channel></rss>"
+            ).encode("cp1252")
+    parsed = feed().read(body, url=FEED_URL)
+    assert parsed.items[0].title == "L’article sur la santé"
+    assert parsed.warnings == ()
+
+
+def test_utf16_with_bom():
+    body = "<rss version='2.0'><channel><item><title>Santé</title><guid>x1</guid></item></channel></rss>"
+    item = feed().parse(body.encode("utf-16"), url=FEED_URL)[0]
+    assert (item.title, item.id) == ("Santé", "cnil:x1")
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss version="2.0"><channel><item><title>&lol9;</title></item></channel></rss>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<rss version="2.0"><channel><item><title>&xxe;</title></item></channel></rss>"""
+
+
+@pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
+def test_entity_declarations_are_rejected_not_expanded(body):
+    started = time.perf_counter()
+    with pytest.raises(ParseError) as caught:
+        feed().parse(body, url=FEED_URL)
+    assert time.perf_counter() - started < 1.0
+    assert "[cnil]" in str(caught.value) and "entities" in str(caught.value)
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"<!DOCTYPE html><html><head><title>CNIL</title></head><body><p>Page</p></body></html>", "HTML page"),
+    (b'{"items": []}', "JSON"),
+    (b"", "empty body"),
+    (b"   \n", "empty body"),
+    (b"<?xml version='1.0'?><sitemap><url/></sitemap>", "root element <sitemap>"),
+    (b"<html><body><p>unclosed <b>markup</body>", "HTML page"),
+    (b"Service Unavailable", "not an RSS/Atom feed"),
+])
+def test_a_body_that_is_not_a_feed_is_a_parse_error_naming_the_source(body, words):
+    with pytest.raises(ParseError) as caught:
+        feed().parse(body, url=FEED_URL)
+    assert caught.value.source == "cnil"
+    assert words in str(caught.value)
+
+
+def test_empty_feed_is_valid():
+    body = b"<?xml version='1.0'?><rss version='2.0'><channel><title>CNIL</title></channel></rss>"
+    assert feed().read(body, url=FEED_URL).items == []
+    assert feed().parse(b"<feed xmlns='http://www.w3.org/2005/Atom'><title>x</title></feed>", url=FEED_URL) == []
+
+
+# --- fields -----------------------------------------------------------------------------------------------------------
+
+RSS_WITH_EVERYTHING = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+     xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom">
+<channel><title>T</title><language>fr-FR</language>
+<atom:link href="https://example.org/feed/" rel="self"/>
+<item>
+  <title>Santé &amp; <![CDATA[<b>IA</b>]]></title>
+  <link>/actualites/ia-sante?utm_source=rss&amp;utm_medium=rss#haut</link>
+  <description><![CDATA[<p>Un <strong>résumé</strong> en
+   deux lignes.</p><p>Second paragraphe.</p>]]></description>
+  <content:encoded><![CDATA[<h2>Titre</h2><p>Texte <a href="/x">complet</a>.</p>]]></content:encoded>
+  <dc:date>2026-03-29T02:30:00+02:00</dc:date>
+  <category>IA</category><category><![CDATA[Santé]]></category><category>IA</category>
+  <dc:creator>Jeanne Dupont</dc:creator>
+</item>
+<item><title>Sans date</title><guid isPermaLink="false">urn:x:42</guid></item>
+</channel></rss>""".encode()
+
+
+def test_rss_fields_extracted_and_normalised():
+    first, second = feed(url="https://example.org/feed/", publisher="").parse(
+        RSS_WITH_EVERYTHING, url="https://example.org/feed/")
+    assert first.title == "Santé & IA"
+    assert first.url == "https://example.org/actualites/ia-sante"  # relative, tracking and fragment removed
+    assert first.id == "cnil:https://example.org/actualites/ia-sante"
+    assert first.summary == "Un résumé en deux lignes.\n\nSecond paragraphe."
+    assert first.text == "Titre\n\nTexte complet."
+    assert first.published == utc(2026, 3, 29, 0, 30)
+    assert first.tags == ("IA", "Santé")
+    assert first.authority == "Jeanne Dupont" and first.extra == {"author": "Jeanne Dupont"}
+    assert (second.id, second.published, second.url) == ("cnil:urn:x:42", None, "")
+
+
+def test_options_max_items_keep_categories_nature():
+    source = feed(url="https://example.org/feed/", max_items=1, keep_categories=["santé"], nature="article")
+    items = source.parse(RSS_WITH_EVERYTHING, url="https://example.org/feed/")
+    assert [(i.title, i.tags, i.nature, i.authority) for i in items] == [("Santé & IA", ("Santé",), "article", "CNIL")]
+    assert feed(keep_categories=False).parse(RSS_WITH_EVERYTHING, url=FEED_URL)[0].tags == ()
+
+
+@pytest.mark.parametrize("options", [{"max_items": 0}, {"max_items": "5"}, {"keep_categories": "yes"}])
+def test_bad_option_values_are_config_errors(options):
+    with pytest.raises(ConfigError) as caught:
+        feed(**options)
+    assert "cnil" in str(caught.value)
+
+
+def test_celex_identifier_from_title_and_link():
+    body = b"""<rss version="2.0"><channel><item>
+      <title>CELEX:32026L1472: Directive (UE) 2026/1472 du Parlement europ\xc3\xa9en et du Conseil</title>
+      <link>https://eur-lex.europa.eu/./legal-content/AUTO/?uri=CELEX:32026L1472</link>
+      <description></description>
+      <guid>https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELLAR:0a1b2c3d-0000-11ef-0000-01aa75ed71a1</guid>
+      <pubDate>Thu, 16 Jul 2026 10:15:00 +0200</pubDate></item></channel></rss>"""
+    item = feed("eurlex-oj").parse(body, url="https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222")[0]
+    assert item.identifiers == {"celex": "32026L1472"}
+    assert item.url == "https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELEX:32026L1472"
+    assert item.id == "eurlex-oj:https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELLAR:0a1b2c3d-0000-11ef-0000-01aa75ed71a1"
+    assert item.published == utc(2026, 7, 16, 8, 15)
+    assert item.summary == ""
+
+
+def test_atom_xhtml_content_links_and_language():
+    body = b"""<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">
+      <entry xml:lang="en"><id>tag:edpb,2026:1</id><title type="html">EDPB &lt;em&gt;adopts&lt;/em&gt; guidelines</title>
+        <link rel="enclosure" href="/file.pdf"/><link href="/news/2026/edpb-adopts"/>
+        <updated>2026-07-01T09:00:00Z</updated><category term="GDPR"/>
+        <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>First.</p><p>Second.</p></div></content>
+      </entry></feed>"""
+    item = feed("edpb", url="https://www.edpb.europa.eu/feed/news_en", publisher="EDPB").parse(
+        body, url="https://www.edpb.europa.eu/feed/news_en")[0]
+    assert item.title == "EDPB adopts guidelines"
+    assert item.url == "https://www.edpb.europa.eu/news/2026/edpb-adopts"
+    assert item.id == "edpb:tag:edpb,2026:1"
+    assert item.text == "First.\n\nSecond."
+    assert (item.lang, item.tags, item.published) == ("en", ("GDPR",), utc(2026, 7, 1, 9))
+
+
+def test_rdf_rss_1_0():
+    body = b"""<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+        xmlns:dc="http://purl.org/dc/elements/1.1/">
+      <channel rdf:about="https://example.org/"><title>x</title></channel>
+      <item rdf:about="https://example.org/a"><title>A</title><link>https://example.org/a</link>
+        <dc:date>2026-01-05</dc:date><dc:subject>Sant\xc3\xa9</dc:subject></item></rdf:RDF>"""
+    item = feed().parse(body, url="https://example.org/rss")[0]
+    assert (item.id, item.title, item.tags) == ("cnil:https://example.org/a", "A", ("Santé",))
+    assert item.published == utc(2026, 1, 4, 23)  # a bare date is midnight in Paris
+
+
+def test_raw_reader_reports_every_entry_even_repeated_ones():
+    raw = read_feed((JORF / "legifrss_atom_decret_sante_2021-03.xml").read_bytes(), source="x", url="u")
+    assert len(raw.entries) == 50 and raw.warnings == ()
+
+
+def test_fast_path_is_much_faster_than_feedparser():
+    body = CNIL_500.read_bytes()
+    source = feed()
+    started = time.perf_counter()
+    source.parse(body, url=FEED_URL)
+    fast = time.perf_counter() - started
+    started = time.perf_counter()
+    feedparser.parse(body)
+    slow = time.perf_counter() - started
+    assert slow / fast > 2.5, f"fast path {fast * 2:.3f} ms/entry vs feedparser {slow * 2:.3f} ms/entry"

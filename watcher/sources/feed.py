@@ -1,0 +1,358 @@
+"""Kind ``feed``: RSS 2.0, Atom 1.0 and RSS 1.0 (RDF) feeds.
+
+Two readers produce the same ``Entry`` records, and one function turns entries into ``Item``s:
+
+* fast path: a strict parse with ``defusedxml.ElementTree`` (no entity expansion, no external entities, no
+  network), then direct field extraction. It honours the XML declaration and a BOM. A document that declares
+  entities (a billion-laughs bomb, an external entity) is rejected with ``ParseError``, never expanded.
+* fallback: ``feedparser`` (lenient) when the bytes are not well-formed XML (wrong or undeclared encoding,
+  truncated document, bare ``&``). The run then carries a warning saying so.
+
+A body that is not a feed at all (an HTML page, JSON, an empty body, XML with another root) is a ``ParseError``
+naming the source; a well-formed feed with zero entries is a quiet day, not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from calendar import timegm
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from xml.etree.ElementTree import Element, tostring
+from xml.etree.ElementTree import ParseError as XMLSyntaxError
+
+import defusedxml.ElementTree as SafeET
+import feedparser
+from defusedxml import DefusedXmlException
+
+from watcher.config.sources import SourceConfig
+from watcher.errors import ConfigError, ParseError
+from watcher.models import Collected, Item, SourceState
+from watcher.normalize import canonical_url, clean_text, html_to_text, parse_date, stable_id
+from watcher.sources.base import SourceKind
+
+if TYPE_CHECKING:
+    from watcher.http import HttpClient
+
+log = logging.getLogger(__name__)
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+RDF_ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+_CELEX = re.compile(r"CELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{1,4}(?:\(\d{1,2}\))?)", re.I)
+_JORFTEXT = re.compile(r"JORFTEXT\d{12}")
+_BARE_ID = re.compile(r"(?:JORFTEXT\d{12}|CELEX:\S+)")  # a title that is only an identifier (legifrss RSS 2.0)
+_RSS_FIELDS = frozenset(
+    {"title", "link", "guid", "description", "encoded", "pubDate", "date", "published", "updated", "creator", "author"}
+)
+_NS_PREFIX = re.compile(r"<(/?)[A-Za-z][\w.-]*:")
+_XMLNS = re.compile(r'\s+xmlns(?::[\w.-]+)?="[^"]*"')
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed entry as the feed writes it, before normalisation; the same shape whichever reader made it."""
+
+    guid: str = ""
+    link: str = ""
+    title: str = ""  # text or HTML
+    summary: str = ""  # HTML (RSS description, Atom summary)
+    content: str = ""  # HTML (content:encoded, Atom content)
+    published: datetime | None = None
+    categories: tuple[str, ...] = ()
+    author: str = ""
+    lang: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RawFeed:
+    entries: list[Entry]
+    lang: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """What one feed body gave: the items and any warning about how it had to be read."""
+
+    items: list[Item]
+    warnings: tuple[str, ...] = field(default=())
+
+
+# --- reading bytes into entries -------------------------------------------------------------------------------
+
+
+def read_feed(content: bytes, *, source: str, url: str) -> RawFeed:
+    """Entries of an RSS / Atom / RDF body: strict and fast when well-formed, lenient (feedparser) otherwise."""
+    _sniff(content, source=source, url=url)
+    try:
+        root = SafeET.fromstring(content)
+    except DefusedXmlException as exc:
+        raise ParseError(source, f"feed rejected: it declares entities or a DTD feature ({type(exc).__name__})",
+                         url=url) from None
+    except XMLSyntaxError as exc:
+        return _lenient(content, source=source, url=url, reason=str(exc))
+    return _strict(root, source=source, url=url)
+
+
+def _sniff(content: bytes, *, source: str, url: str) -> None:
+    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head:
+        raise ParseError(source, "empty body where a feed was expected", url=url)
+    if head[:1] in (b"{", b"["):
+        raise ParseError(source, "the body is JSON, not an RSS/Atom feed", url=url)
+    if head.startswith((b"<!doctype html", b"<html")):
+        raise ParseError(source, "the body is an HTML page, not an RSS/Atom feed (moved feed? bot wall?)", url=url)
+
+
+def _strict(root: Element, *, source: str, url: str) -> RawFeed:
+    name = root.tag.rsplit("}", 1)[-1]
+    if name == "rss":
+        channel = root.find("channel")
+        scope = root if channel is None else channel
+        return RawFeed([_rss_entry(el) for el in scope.iterfind("item")], lang=_child_text(scope, "language"))
+    if root.tag == f"{ATOM}feed":
+        lang = root.get(XML_LANG, "")
+        return RawFeed([_atom_entry(el) for el in root.iterfind(f"{ATOM}entry")], lang=lang)
+    if name == "RDF":
+        items = [el for el in root if el.tag.endswith("}item") or el.tag == "item"]
+        channel = next((el for el in root if el.tag.endswith("channel")), None)
+        lang = _child_text(channel, "language") if channel is not None else ""
+        return RawFeed([_rss_entry(el) for el in items], lang=lang)
+    raise ParseError(source, f"XML but not an RSS/Atom feed (root element <{name}>)", url=url)
+
+
+def _child_text(parent: Element, local: str) -> str:
+    for child in parent:
+        if child.tag.rsplit("}", 1)[-1] == local:
+            return (child.text or "").strip()
+    return ""
+
+
+def _inner(el: Element) -> str:
+    """Text of an element; its markup when it holds child elements (unescaped XHTML inside RSS/Atom)."""
+    if len(el) == 0:
+        return el.text or ""
+    parts = [el.text or ""] + [tostring(child, encoding="unicode") for child in el]
+    return _XMLNS.sub("", _NS_PREFIX.sub(r"<\1", "".join(parts)))
+
+
+def _rss_entry(item: Element) -> Entry:
+    """RSS 2.0 / 0.9x / 1.0 item. Namespaces are ignored on purpose: dc:date, content:encoded, dc:subject..."""
+    f: dict[str, str] = {}
+    categories: list[str] = []
+    for child in item:
+        local = child.tag.rsplit("}", 1)[-1]
+        if local in ("category", "subject", "theme"):  # <theme>: CNIL site tags in the bmeret feed
+            if child.text and child.text.strip():
+                categories.append(child.text)
+        elif local == "link" and child.tag.startswith(ATOM):
+            continue  # atom:link rel=self inside RSS
+        elif local in _RSS_FIELDS and local not in f:
+            f[local] = _inner(child)
+    date = f.get("pubDate") or f.get("date") or f.get("published") or f.get("updated")
+    return Entry(
+        guid=f.get("guid", "") or item.get(RDF_ABOUT, ""), link=f.get("link", ""), title=f.get("title", ""),
+        summary=f.get("description", ""), content=f.get("encoded", ""), published=parse_date(date),
+        categories=tuple(categories), author=f.get("creator") or f.get("author", ""),
+    )
+
+
+def _atom_entry(entry: Element) -> Entry:
+    f: dict[str, str] = {}
+    categories: list[str] = []
+    link = ""
+    for child in entry:
+        local = child.tag.rsplit("}", 1)[-1]
+        if local == "link":
+            if not link and child.get("rel", "alternate") == "alternate":
+                link = child.get("href", "")
+        elif local == "category":
+            term = child.get("label") or child.get("term")
+            if term:
+                categories.append(term)
+        elif local == "author":
+            f.setdefault("author", _child_text(child, "name"))
+        elif local not in f:
+            f[local] = _inner(child)
+    return Entry(
+        guid=f.get("id", ""), link=link, title=f.get("title", ""), summary=f.get("summary", ""),
+        content=f.get("content", ""), published=parse_date(f.get("published") or f.get("updated")),
+        categories=tuple(categories), author=f.get("author", ""), lang=entry.get(XML_LANG, ""),
+    )
+
+
+def _lenient(content: bytes, *, source: str, url: str, reason: str) -> RawFeed:
+    parsed: Any = feedparser.parse(content, response_headers={"content-location": url})
+    if not parsed.get("version") and not parsed.entries:
+        raise ParseError(source, f"not an RSS/Atom feed (XML error: {reason})", url=url)
+    warning = f"feed is not well-formed XML ({reason}); read leniently with feedparser"
+    log.warning("[%s] %s", source, warning)
+    entries = [_feedparser_entry(e) for e in parsed.entries]
+    return RawFeed(entries, lang=str(parsed.feed.get("language", "")), warnings=(warning,))
+
+
+def _feedparser_entry(e: Any) -> Entry:
+    contents = e.get("content") or []
+    content = contents[0].get("value", "") if contents else ""
+    summary = e.get("summary", "")
+    categories = [t.get("term") or t.get("label") or "" for t in e.get("tags", [])]
+    if e.get("theme"):
+        categories.append(e["theme"])
+    raw_date = e.get("published") or e.get("updated") or ""
+    published = parse_date(raw_date)
+    stamp = e.get("published_parsed") or e.get("updated_parsed")
+    if published is None and stamp:
+        published = datetime.fromtimestamp(timegm(stamp), UTC)
+    return Entry(
+        guid=e.get("id", ""), link=e.get("link", ""), title=e.get("title", ""),
+        summary="" if summary == content else summary, content=content, published=published,
+        categories=tuple(c for c in categories if c), author=e.get("author", ""),
+    )
+
+
+# --- entries into items ------------------------------------------------------------------------------------------
+
+
+def identifiers_in(*texts: str) -> dict[str, str]:
+    """Legal identifiers written in a title or a link: CELEX numbers, JORFTEXT ids."""
+    joined = " ".join(texts)
+    found: dict[str, str] = {}
+    if (celex := _CELEX.search(joined)) is not None:
+        found["celex"] = celex.group(1).upper()
+    if (jorftext := _JORFTEXT.search(joined)) is not None:
+        found["jorftext"] = jorftext.group(0)
+    return found
+
+
+def teaser(text: str, limit: int = 500) -> str:
+    """The first ``limit`` characters of ``text``, cut at a word, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+
+
+class FeedSource(SourceKind):
+    kind: ClassVar[str] = "feed"
+    expects: ClassVar[str] = "feed"
+    required: ClassVar[dict[str, str]] = {}
+    optional: ClassVar[dict[str, str]] = {
+        "nature": "kind of publication given to every item, e.g. 'actualite', 'information de securite'",
+        "max_items": "keep only the first N entries of the feed (default: all)",
+        "keep_categories": "true (default) keeps the feed's categories as tags, false drops them, "
+        "a list keeps only those categories",
+    }
+    default_nature: ClassVar[str] = ""
+
+    def __init__(self, config: SourceConfig):
+        super().__init__(config)
+        self.max_items = self._max_items(config.option("max_items"))
+        self.keep_categories = self._keep_categories(config.option("keep_categories", True))
+        self.nature = str(config.option("nature", self.default_nature))
+
+    def _max_items(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError("must be a positive integer", table=f"[[source]] ({self.name})", key="max_items")
+        return value
+
+    def _keep_categories(self, value: Any) -> bool | frozenset[str]:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return frozenset(clean_text(v).casefold() for v in value)
+        raise ConfigError("must be true, false or a list of category names", table=f"[[source]] ({self.name})",
+                          key="keep_categories")
+
+    @property
+    def feed_url(self) -> str:
+        return self.config.url
+
+    def parse(self, content: bytes, *, url: str) -> list[Item]:
+        return self.read(content, url=url).items
+
+    def read(self, content: bytes, *, url: str) -> ParsedFeed:
+        """``parse`` plus the warnings (e.g. 'read leniently'): pure, no network."""
+        raw = read_feed(content, source=self.name, url=url)
+        entries = raw.entries[: self.max_items] if self.max_items else raw.entries
+        return ParsedFeed(list(_unique(self.item(e, base=url) for e in entries)), raw.warnings)
+
+    def collect(self, http: HttpClient, state: SourceState) -> Collected:
+        """One conditional GET of the feed URL; 304 means nothing to do; parse warnings travel with the run."""
+        response = http.get(self.feed_url, source=self.name, etag=state.etag,
+                            last_modified=state.last_modified, expect=self.expects)
+        if response.not_modified:
+            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
+                             not_modified=True, requests=1)
+        parsed = self.read(response.content, url=response.url)
+        return Collected(parsed.items, etag=response.etag, last_modified=response.last_modified,
+                         cursor=state.cursor, requests=1, warnings=parsed.warnings)
+
+    # hooks a feed-based kind (wordpress) may refine
+
+    def native_id(self, entry: Entry, link: str) -> str:
+        """What the feed says the entry is: its GUID / Atom id (canonical when it is a URL), else nothing.
+        ``link`` is the entry's canonical link, reused when the GUID is that same URL."""
+        guid = entry.guid.strip()
+        if not guid.startswith(("http://", "https://")):
+            return guid
+        return link if guid == entry.link.strip() else canonical_url(guid)
+
+    def clean_html(self, fragment: str) -> str:
+        return html_to_text(fragment)
+
+    def item(self, entry: Entry, *, base: str) -> Item | None:
+        """One entry as an Item; None when it carries nothing to identify it (no title, link or GUID)."""
+        link = canonical_url(entry.link, base) if entry.link.strip() else ""
+        guid = entry.guid.strip()
+        if not link and guid.startswith(("http://", "https://")):
+            link = canonical_url(guid)
+        title = html_to_text(entry.title)
+        summary, text = self.clean_html(entry.summary), self.clean_html(entry.content)
+        if summary and _BARE_ID.fullmatch(title):
+            title = summary  # legifrss RSS 2.0: the title is the JORFTEXT id, the description is the title
+        if not title and not link and not guid and not summary:
+            return None
+        if summary == title:
+            summary = ""  # feeds that repeat the title as description (CNIL 6-item feed, legifrss RSS 2.0)
+        return Item(
+            id=stable_id(self.name, native=self.native_id(entry, link), url=link, title=title or summary),
+            source=self.name, url=link, title=title or teaser(summary or text, 140) or link,
+            summary=self.summary_of(title, summary, text), text=text, published=entry.published,
+            lang=self._lang(entry.lang), nature=self.nature,
+            authority=self.config.publisher or clean_text(entry.author),
+            identifiers=identifiers_in(title, link, guid), tags=self._tags(entry.categories),
+            extra={"author": clean_text(entry.author)} if entry.author else {},
+        )
+
+    def summary_of(self, title: str, summary: str, text: str) -> str:
+        return summary or teaser(text)
+
+    def _lang(self, declared: str) -> str:
+        primary = declared[:2].lower()
+        return primary if primary in ("fr", "en") else self.config.lang
+
+    def _tags(self, categories: Iterable[str]) -> tuple[str, ...]:
+        if self.keep_categories is False:
+            return ()
+        tags = dict.fromkeys(t for t in (clean_text(c) for c in categories) if t)
+        if isinstance(self.keep_categories, frozenset):
+            return tuple(t for t in tags if t.casefold() in self.keep_categories)
+        return tuple(tags)
+
+
+def _unique(items: Iterable[Item | None]) -> Iterator[Item]:
+    """Items in feed order, the first of each id only (feeds sometimes repeat an entry)."""
+    seen: set[str] = set()
+    for item in items:
+        if item is not None and item.id not in seen:
+            seen.add(item.id)
+            yield item
+
+
+__all__ = ["Entry", "FeedSource", "ParsedFeed", "RawFeed", "identifiers_in", "read_feed", "teaser"]
