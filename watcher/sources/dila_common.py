@@ -21,7 +21,7 @@ import tarfile
 import zlib
 from abc import abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
 from xml.etree.ElementTree import Element
@@ -251,7 +251,7 @@ class DilaDumpSource(SourceKind):
             run.warnings.append(f"stopped at archive {name} (will be retried next run): {exc.reason}")
             return False
         for item in content.items:
-            run.items[item.id] = item  # a later archive re-delivering a text wins
+            run.add(item)
         run.warnings.extend(content.warnings)
         run.read += 1
         run.cursor = name
@@ -265,3 +265,13 @@ class _Run:
     warnings: list[str] = field(default_factory=list)
     read: int = 0
     requests: int = 0
+
+    def add(self, item: Item) -> None:
+        """Once per id: a re-delivery with the same parsed content keeps the first version; a changed one wins,
+        keeping the rubric the first had if it has none (a delta without the issue's sommaire)."""
+        previous = self.items.get(item.id)
+        if previous is not None and previous.content_hash() == item.content_hash():
+            return
+        if previous is not None and not item.rubric:
+            item = replace(item, rubric=previous.rubric)
+        self.items[item.id] = item
