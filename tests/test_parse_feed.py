@@ -81,7 +81,7 @@ def test_legifrss_atom_escaped_html_content_becomes_text():
     item = items[0]
     assert item.id == "legifrss:https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042709588"
     assert item.title.startswith("Arrêté du 18 décembre 2020 autorisant au titre de l'année 2021 l'ouverture")
-    assert item.identifiers == {"jorftext": "JORFTEXT000042709588"}
+    assert item.identifiers == {"jorftext": "JORFTEXT000042709588", "arrete": "2020-12-18"}
     assert item.published == utc(2020, 12, 22)  # 2020-12-22T01:00:00+01:00
     assert item.authority == "Institut national d'études démographiques"  # Atom author when no publisher set
     assert "<" not in item.text and "&#39;" not in item.text
@@ -106,7 +106,7 @@ def test_legifrss_atom_cnil_deliberations():
     items = feed("legifrss").parse((JORF / "legifrss_atom_deliberation_cnil_2021-03.xml").read_bytes(),
                                    url="https://legifrss.org/latest")
     first = items[0]
-    assert first.identifiers == {"jorftext": "JORFTEXT000043149483"}
+    assert first.identifiers == {"jorftext": "JORFTEXT000043149483", "deliberation": "2021-001"}
     assert first.title.startswith("Délibération n° 2021-001 du 7 janvier 2021 portant avis sur un projet de décret")
     assert "« FL@sh EVENT »" in first.title
     assert "La Commission nationale de l'informatique et des libertés (ci-après la « Commission »)" in first.text
@@ -118,7 +118,7 @@ def test_legifrss_rss2_title_is_the_jorftext_id():
     assert len(items) == 109
     first = items[0]
     assert first.title.startswith("Arrêté du 1er décembre 2020 instituant une commission chargée de donner des avis")
-    assert first.identifiers == {"jorftext": "JORFTEXT000042612877"}
+    assert first.identifiers == {"jorftext": "JORFTEXT000042612877", "arrete": "2020-12-01"}
     assert first.id == "legifrss:https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042612877"
     assert first.published is None  # the items carry no date: None, not a crash
     assert items[-1].title == "Demandes de changement de nom (Accès protégé textes 109 à 140)"
@@ -277,7 +277,7 @@ def test_celex_identifier_from_title_and_link():
       <guid>https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELLAR:0a1b2c3d-0000-11ef-0000-01aa75ed71a1</guid>
       <pubDate>Thu, 16 Jul 2026 10:15:00 +0200</pubDate></item></channel></rss>"""
     item = feed("eurlex-oj").parse(body, url="https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222")[0]
-    assert item.identifiers == {"celex": "32026L1472"}
+    assert item.identifiers == {"celex": "32026L1472", "eu_directive": "2026/1472"}
     assert item.url == "https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELEX:32026L1472"
     assert item.id == "eurlex-oj:https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELLAR:0a1b2c3d-0000-11ef-0000-01aa75ed71a1"
     assert item.published == utc(2026, 7, 16, 8, 15)

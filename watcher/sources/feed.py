@@ -28,6 +28,7 @@ import defusedxml.ElementTree as SafeET
 import feedparser
 from defusedxml import DefusedXmlException
 
+from watcher import identifiers as ids
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, ParseError
 from watcher.models import Collected, Item, SourceState
@@ -45,6 +46,7 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 _CELEX = re.compile(r"CELEX(?::|%3A)\s*([0-9CE]\d{4}[A-Z]{1,2}\d{1,4}(?:\(\d{1,2}\))?)", re.I)
 _JORFTEXT = re.compile(r"JORFTEXT\d{12}")
+_DIGIT = re.compile(r"\d")
 _BARE_ID = re.compile(r"(?:JORFTEXT\d{12}|CELEX:\S+)")  # a title that is only an identifier (legifrss RSS 2.0)
 _RSS_FIELDS = frozenset(
     {"title", "link", "guid", "description", "encoded", "pubDate", "date", "published", "updated", "creator", "author"}
@@ -218,13 +220,14 @@ def _feedparser_entry(e: Any) -> Entry:
 # --- entries into items ------------------------------------------------------------------------------------------
 
 
-def identifiers_in(*texts: str) -> dict[str, str]:
-    """Legal identifiers written in a title or a link: CELEX numbers, JORFTEXT ids."""
-    joined = " ".join(texts)
-    found: dict[str, str] = {}
-    if (celex := _CELEX.search(joined)) is not None:
+def identifiers_in(title: str, *links: str) -> dict[str, str]:
+    """Legal identifiers an entry shows: everything ``watcher.identifiers`` finds in the title (CELEX, NOR,
+    JORFTEXT, décret / loi numbers...), plus a CELEX number or a JORFTEXT id written in its links."""
+    found = ids.first_by_scheme(title) if _DIGIT.search(title) else {}
+    joined = " ".join(links)
+    if "celex" not in found and (celex := _CELEX.search(joined)) is not None:
         found["celex"] = celex.group(1).upper()
-    if (jorftext := _JORFTEXT.search(joined)) is not None:
+    if "jorftext" not in found and (jorftext := _JORFTEXT.search(joined)) is not None:
         found["jorftext"] = jorftext.group(0)
     return found
 
@@ -303,8 +306,9 @@ class FeedSource(SourceKind):
             return guid
         return link if guid == entry.link.strip() else canonical_url(guid)
 
-    def clean_html(self, fragment: str) -> str:
-        return html_to_text(fragment)
+    def texts(self, entry: Entry, title: str) -> tuple[str, str]:
+        """(summary, text) as plain text, from the entry's description and content."""
+        return html_to_text(entry.summary), html_to_text(entry.content)
 
     def item(self, entry: Entry, *, base: str) -> Item | None:
         """One entry as an Item; None when it carries nothing to identify it (no title, link or GUID)."""
@@ -313,7 +317,7 @@ class FeedSource(SourceKind):
         if not link and guid.startswith(("http://", "https://")):
             link = canonical_url(guid)
         title = html_to_text(entry.title)
-        summary, text = self.clean_html(entry.summary), self.clean_html(entry.content)
+        summary, text = self.texts(entry, title)
         if summary and _BARE_ID.fullmatch(title):
             title = summary  # legifrss RSS 2.0: the title is the JORFTEXT id, the description is the title
         if not title and not link and not guid and not summary:
