@@ -351,14 +351,19 @@ def test_host_delay_between_two_requests_to_the_same_host(replay_server: ReplayS
     assert fake_clock.sleeps == [1.0]
 
 
-def test_one_request_at_a_time_per_host_across_threads(fake_clock: FakeClock) -> None:
+def test_one_request_at_a_time_and_one_robots_txt_per_host_across_threads(fake_clock: FakeClock) -> None:
     inflight: dict[str, int] = {}
     peak: dict[str, int] = {}
     lock = threading.Lock()
     pause = threading.Event()
 
+    robots: list[str] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
         host = request.url.host
+        if request.url.path == "/robots.txt":
+            robots.append(host)
+            return httpx.Response(404)
         with lock:
             inflight[host] = inflight.get(host, 0) + 1
             peak[host] = max(peak.get(host, 0), inflight[host])
@@ -368,13 +373,14 @@ def test_one_request_at_a_time_per_host_across_threads(fake_clock: FakeClock) ->
         return httpx.Response(200, content=RSS)
 
     clock = fake_clock
-    settings = Settings(respect_robots=False, host_delay=0.0)
+    settings = Settings(host_delay=0.0)
     with build_client(settings, transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock) as client:
         urls = [f"https://{host}.test/{i}" for i in range(8) for host in ("a", "b")]
         with ThreadPoolExecutor(max_workers=8) as pool:
             results: list[Response] = list(pool.map(lambda u: client.get(u, source="src"), urls))
     assert all(r.content == RSS for r in results)
     assert peak == {"a.test": 1, "b.test": 1}
+    assert sorted(robots) == ["a.test", "b.test"]  # robots.txt fetched once per host despite the threads
 
 
 def test_redact_hides_credentials_and_secret_query_values() -> None:

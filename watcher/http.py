@@ -248,11 +248,12 @@ class HttpClient:
 
     def _check_robots(self, url: str, source: str) -> None:
         host = host_of(url)
-        if not self._robots.known(host):
-            self._robots.store(host, self._fetch_robots(host))
-            delay = self._robots.crawl_delay(host)
-            if delay is not None:
-                self._pacer.set_delay(host, min(delay, self.settings.max_retry_after))
+        with self._robots.lock_for(host):  # one robots.txt request per host, even with many threads
+            if not self._robots.known(host):
+                self._robots.store(host, self._fetch_robots(host))
+                delay = self._robots.crawl_delay(host)
+                if delay is not None:
+                    self._pacer.set_delay(host, min(delay, self.settings.max_retry_after))
         if not self._robots.allowed(host, url):
             raise FetchError(source, f"disallowed by robots.txt of {host}", url=url)
 
@@ -278,17 +279,20 @@ class HttpClient:
             except _TransportFailure as exc:
                 if last:
                     raise FetchError(source, f"{exc} (after {retries} retries)", url=url) from exc.__cause__
-                self._sleep(BACKOFF_BASE * 2**attempt)
+                self._sleep(self._backoff(attempt))
                 continue
             if last or (raw.status < 500 and raw.status != 429):
                 return raw
             self._sleep(self._retry_wait(raw, attempt, url, source))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _backoff(self, attempt: int) -> float:
+        return min(BACKOFF_BASE * 2**attempt, self.settings.max_retry_after)
+
     def _retry_wait(self, raw: _Raw, attempt: int, url: str, source: str) -> float:
         wait = retry_after_seconds(raw.headers.get("retry-after"), date=raw.headers.get("date"))
         if wait is None:
-            return BACKOFF_BASE * 2**attempt
+            return self._backoff(attempt)
         if wait > self.settings.max_retry_after:
             raise FetchError(
                 source,

@@ -17,6 +17,12 @@ class RobotsCache:
         self.user_agent = user_agent
         self._parsers: dict[str, RobotFileParser | None] = {}
         self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}
+
+    def lock_for(self, host: str) -> threading.Lock:
+        """Hold it while checking and fetching ``host``'s robots.txt, so that it is fetched once."""
+        with self._lock:
+            return self._host_locks.setdefault(host, threading.Lock())
 
     def known(self, host: str) -> bool:
         with self._lock:
