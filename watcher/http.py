@@ -241,7 +241,7 @@ class HttpClient:
         if urlsplit(target).scheme.lower() not in ("http", "https"):
             raise FetchError(source, f"redirect to a non-HTTP URL refused: {redact(target)}", url=url)
         if target in seen:
-            raise FetchError(source, f"redirect loop: {redact(target)} redirects back to itself", url=url)
+            raise FetchError(source, f"redirect loop: {redact(url)} leads back to {redact(target)}", url=url)
         if len(seen) > self.settings.max_redirects:
             raise FetchError(source, f"too many redirects (more than {self.settings.max_redirects})", url=url)
         return target
