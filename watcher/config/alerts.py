@@ -1,0 +1,353 @@
+"""Subscriptions and channels, read once into frozen objects and validated with errors naming file, table and key.
+
+Where they live: ``sources.toml`` may hold an ``[alerts]`` table, ``[channel.NAME]`` tables and
+``[[subscription]]`` tables; ``[alerts] subscriptions = "subscriptions.toml"`` names a second file (relative to
+``sources.toml``) holding more ``[channel.NAME]`` and ``[[subscription]]`` tables. Subscriptions added with
+``watcher subscribe`` are stored in the database and validated by the same code. Names are unique across all three.
+
+Secrets are never written in a file: a channel names the environment variable that holds each one
+(``password_env = "WATCHER_SMTP_PASSWORD"``); it is read here, through ``secret()``, when the channel is built.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+from watcher.config import Config, secret
+from watcher.config.sources import parse_interval
+from watcher.errors import ConfigError
+
+# Each table is declared once as (key, help): it drives validation and docs/alerts.md (checked by a test).
+ALERTS_KEYS: dict[str, str] = {
+    "subscriptions": "path of a TOML file with more [channel.NAME] and [[subscription]] tables",
+    "max_attempts": "attempts before a failing delivery is held for a person (default 5)",
+    "retry_after": "delay before the first retry, doubled at each attempt: '5m' (default)",
+    "max_retry_delay": "longest delay between two attempts (default '6h')",
+    "stale_after": "a delivery left 'sending' this long was interrupted by a crash (default '15m')",
+}
+SUBSCRIPTION_KEYS: dict[str, str] = {
+    "name": "unique name of the subscription (required)",
+    "person": "name of the person told (required)",
+    "email": "e-mail address (required for an email channel)",
+    "slack": "Slack target: '#channel' or a member id, sent as the webhook's channel (optional)",
+    "themes": "list of themes to hear about (required, at least one)",
+    "sources": "only items of these sources (default: all)",
+    "natures": "only these kinds of act, e.g. ['DECRET', 'ARRETE'] (default: all)",
+    "languages": "only items in these languages, e.g. ['fr'] (default: all)",
+    "min_score": "lowest theme confidence that alerts, 0 to 1 (default 0.5)",
+    "cadence": "instant, daily or weekly (default instant)",
+    "at": "time of the daily or weekly digest, 'HH:MM' in the settings timezone (default '08:00')",
+    "day": "day of the weekly digest: monday..sunday or lundi..dimanche (default monday)",
+    "channel": "name of a [channel.NAME] table (required)",
+    "lang": "language of the messages: fr or en (default fr)",
+}
+CHANNEL_COMMON_KEYS: dict[str, str] = {"kind": "email, slack or apprise"}
+CADENCES = ("instant", "daily", "weekly")
+_DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6,
+         "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    kind: str = "instant"  # instant | daily | weekly
+    at: time = time(8, 0)
+    day: int = 0  # weekday of a weekly digest, Monday = 0
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    person: str
+    themes: frozenset[str]
+    channel: str
+    email: str = ""
+    slack: str = ""
+    sources: frozenset[str] = frozenset()  # empty = every source
+    natures: frozenset[str] = frozenset()  # upper case; empty = every kind of act
+    languages: frozenset[str] = frozenset()
+    min_score: float = 0.5
+    cadence: Cadence = field(default_factory=Cadence)
+    lang: str = "fr"
+    origin: str = "config"  # config | database
+    file: str = field(default="", compare=False)
+
+    def accepts(self, *, score: float, source: str, nature: str, lang: str) -> bool:
+        """The filters besides the theme (which the planner indexes)."""
+        return score >= self.min_score and (not self.sources or source in self.sources) and (
+            not self.natures or (nature or "").upper() in self.natures) and (
+            not self.languages or (lang or "") in self.languages)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    kind: str
+    options: Mapping[str, Any]  # the kind's own keys, validated against the kind's declared settings
+    secret_vars: Mapping[str, str]  # secret setting -> name of the environment variable holding it
+    file: str = ""
+
+    @property
+    def table(self) -> str:
+        return f"[channel.{self.name}]"
+
+    def secrets(self) -> dict[str, str]:
+        """Read the secrets from the environment (only now: listing subscriptions needs none)."""
+        return {key: secret(var, file=self.file, table=self.table, key=f"{key}_env")
+                for key, var in self.secret_vars.items()}
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    max_attempts: int = 5
+    retry_after: int = 300
+    max_retry_delay: int = 6 * 3600
+    stale_after: int = 900
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    channels: Mapping[str, ChannelConfig]
+    subscriptions: tuple[Subscription, ...]
+    settings: AlertsSettings = field(default_factory=AlertsSettings)
+    public_url: str = ""
+    timezone: str = "Europe/Paris"
+
+    def subscription(self, name: str) -> Subscription:
+        for sub in self.subscriptions:
+            if sub.name == name:
+                return sub
+        raise ConfigError(f"no subscription named {name!r} (known: {', '.join(s.name for s in self.subscriptions)})")
+
+    def channel(self, name: str) -> ChannelConfig:
+        if name not in self.channels:
+            raise ConfigError(f"no channel named {name!r} (known: {', '.join(sorted(self.channels))})")
+        return self.channels[name]
+
+
+def load_alerts(config: Config, stored: Sequence[Mapping[str, Any]] = ()) -> AlertsConfig:
+    """Alerts of ``config`` (and of the file it names), plus the subscriptions ``stored`` in the database."""
+    file = str(config.path)
+    alerts = _table(config.raw.get("alerts", {}), file, "[alerts]")
+    _unknown(alerts, ALERTS_KEYS, file, "[alerts]")
+    tables = [(file, config.raw)]
+    if "subscriptions" in alerts:
+        tables.append(_read_included(config.path, alerts["subscriptions"]))
+    channels: dict[str, ChannelConfig] = {}
+    subs: list[Subscription] = []
+    for path, raw in tables:
+        for name, table in _table(raw.get("channel", {}), path, "[channel]").items():
+            if name in channels:
+                raise ConfigError("channel declared twice", file=path, table=f"[channel.{name}]")
+            channels[name] = parse_channel(name, table, file=path)
+        subs.extend(parse_subscription(t, file=path, where=_where(t, n))
+                    for n, t in enumerate(_list(raw.get("subscription", []), path), 1))
+    subs.extend(parse_subscription(s["spec"], file="database", where=f"subscription {s['name']!r}",
+                                   origin="database") for s in stored)
+    _check_links(subs, channels)
+    return AlertsConfig(channels=channels, subscriptions=tuple(subs), settings=_settings(alerts, file),
+                        public_url=config.settings.public_url.rstrip("/"), timezone=config.settings.timezone)
+
+
+def _read_included(base: Path, name: Any) -> tuple[str, Mapping[str, Any]]:
+    if not isinstance(name, str) or not name:
+        raise ConfigError("must be a file name", file=str(base), table="[alerts]", key="subscriptions")
+    path = Path(name) if Path(name).is_absolute() else base.parent / name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {path}", file=str(base), table="[alerts]", key="subscriptions") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", file=str(path)) from None
+    extra = set(raw) - {"channel", "subscription"}
+    if extra:
+        raise ConfigError("only [channel.NAME] and [[subscription]] tables belong here", file=str(path),
+                          table=f"[{sorted(extra)[0]}]")
+    return str(path), raw
+
+
+def _where(table: Any, index: int) -> str:
+    name = table.get("name") if isinstance(table, Mapping) else None
+    return f"[[subscription]] #{index}" + (f" ({name})" if isinstance(name, str) else "")
+
+
+def _table(value: Any, file: str, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError("must be a table", file=file, table=where)
+    return value
+
+
+def _list(value: Any, file: str) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
+        raise ConfigError("must be an array of tables ([[subscription]])", file=file, table="[[subscription]]")
+    return value
+
+
+def _unknown(table: Mapping[str, Any], known: Mapping[str, str], file: str, where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key; known: {', '.join(known)}", file=file, table=where, key=key)
+
+
+def _settings(table: Mapping[str, Any], file: str) -> AlertsSettings:
+    values: dict[str, int] = {}
+    for key in ("retry_after", "max_retry_delay", "stale_after"):
+        if key in table:
+            try:
+                values[key] = parse_interval(table[key])
+            except ValueError as exc:
+                raise ConfigError(str(exc), file=file, table="[alerts]", key=key) from None
+    if "max_attempts" in table:
+        attempts = table["max_attempts"]
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise ConfigError("must be a whole number >= 1", file=file, table="[alerts]", key="max_attempts")
+        values["max_attempts"] = attempts
+    return AlertsSettings(**values)
+
+
+def parse_channel(name: str, table: Any, *, file: str) -> ChannelConfig:
+    from watcher.notify import CHANNELS
+
+    where = f"[channel.{name}]"
+    table = _table(table, file, where)
+    kind = CHANNELS.get(table.get("kind", ""))
+    if kind is None:
+        raise ConfigError(f"unknown or missing kind; known kinds: {', '.join(sorted(CHANNELS))}", file=file,
+                          table=where, key="kind")
+    allowed = set(kind.required) | set(kind.optional) | {f"{s}_env" for s in kind.secrets} | {"kind"}
+    for key in table:
+        if key in kind.secrets:
+            raise ConfigError(f"secrets are not written in config files: set {key}_env = \"VARIABLE\" and put "
+                              f"the value in that environment variable", file=file, table=where, key=key)
+        if key not in allowed:
+            raise ConfigError(f"unknown key for kind {kind.kind}; accepts: {', '.join(sorted(allowed))}",
+                              file=file, table=where, key=key)
+    for key in kind.required:
+        if key not in table:
+            raise ConfigError(f"required by kind {kind.kind}", file=file, table=where, key=key)
+    for key in kind.required_secrets:
+        if f"{key}_env" not in table:
+            raise ConfigError(f"required by kind {kind.kind}: the name of the environment variable holding it",
+                              file=file, table=where, key=f"{key}_env")
+    secret_vars = {k[: -len("_env")]: v for k, v in table.items() if k.endswith("_env") and k[:-4] in kind.secrets}
+    for key, var in secret_vars.items():
+        if not isinstance(var, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            raise ConfigError("must be the name of an environment variable", file=file, table=where,
+                              key=f"{key}_env")
+    options = {k: v for k, v in table.items() if k != "kind" and not k.endswith("_env")}
+    problem = kind.check_options(options)
+    if problem:
+        raise ConfigError(problem[1], file=file, table=where, key=problem[0])
+    return ChannelConfig(name=name, kind=kind.kind, options=options, secret_vars=secret_vars, file=file)
+
+
+def parse_subscription(table: Any, *, file: str, where: str, origin: str = "config") -> Subscription:
+    """One ``[[subscription]]`` table (or a stored spec) into a ``Subscription``; every error names the key."""
+    table = _table(table, file, where)
+    _unknown(table, SUBSCRIPTION_KEYS, file, where)
+
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=file, table=where, key=key)
+
+    for key in ("name", "person", "channel"):
+        if not isinstance(table.get(key), str) or not table[key].strip():
+            raise fail(key, "missing or empty (a string is required)")
+    email = _string(table, "email", fail)
+    if email and not _EMAIL.match(email):
+        raise fail("email", f"not an e-mail address: {email!r}")
+    themes = _strings(table, "themes", fail)
+    if not themes:
+        raise fail("themes", "required: a list of at least one theme")
+    lang = table.get("lang", "fr")
+    if lang not in ("fr", "en"):
+        raise fail("lang", f"must be 'fr' or 'en', not {lang!r}")
+    return Subscription(
+        name=table["name"].strip(), person=table["person"].strip(), themes=themes, channel=table["channel"],
+        email=email, slack=_string(table, "slack", fail), sources=_strings(table, "sources", fail),
+        natures=frozenset(n.upper() for n in _strings(table, "natures", fail)),
+        languages=_strings(table, "languages", fail), min_score=_score(table, fail),
+        cadence=_cadence(table, fail), lang=lang, origin=origin, file=file)
+
+
+def _string(table: Mapping[str, Any], key: str, fail: Any) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise fail(key, "must be a string")
+    return value.strip()
+
+
+def _strings(table: Mapping[str, Any], key: str, fail: Any) -> frozenset[str]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fail(key, "must be a list of non-empty strings")
+    return frozenset(v.strip() for v in value)
+
+
+def _score(table: Mapping[str, Any], fail: Any) -> float:
+    value = table.get("min_score", 0.5)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise fail("min_score", f"must be a number between 0 and 1, not {value!r}")
+    return float(value)
+
+
+def _cadence(table: Mapping[str, Any], fail: Any) -> Cadence:
+    kind = table.get("cadence", "instant")
+    if kind not in CADENCES:
+        raise fail("cadence", f"must be one of {', '.join(CADENCES)}, not {kind!r}")
+    if kind == "instant":
+        for key in ("at", "day"):
+            if key in table:
+                raise fail(key, "only for a daily or weekly cadence")
+        return Cadence()
+    match = _TIME.match(str(table.get("at", "08:00")))
+    if not match:
+        raise fail("at", f"must be a time 'HH:MM', not {table.get('at')!r}")
+    day = str(table.get("day", "monday")).lower()
+    if kind == "daily" and "day" in table:
+        raise fail("day", "only for a weekly cadence")
+    if day not in _DAYS:
+        raise fail("day", f"must be a day of the week (monday..sunday), not {table.get('day')!r}")
+    return Cadence(kind=kind, at=time(int(match.group(1)), int(match.group(2))), day=_DAYS[day])
+
+
+def _check_links(subs: Sequence[Subscription], channels: Mapping[str, ChannelConfig]) -> None:
+    seen: set[str] = set()
+    for sub in subs:
+        where = f"subscription {sub.name!r}"
+        if sub.name in seen:
+            raise ConfigError("subscription name used twice", file=sub.file, table=where, key="name")
+        seen.add(sub.name)
+        channel = channels.get(sub.channel)
+        if channel is None:
+            raise ConfigError(f"no [channel.{sub.channel}] declared (known: {', '.join(sorted(channels))})",
+                              file=sub.file, table=where, key="channel")
+        if channel.kind == "email" and not sub.email:
+            raise ConfigError(f"channel {sub.channel!r} sends e-mail: an email address is required",
+                              file=sub.file, table=where, key="email")
+
+
+def subscription_spec(sub: Subscription) -> dict[str, Any]:
+    """The table form of a subscription (what ``watcher subscribe`` stores and ``subscriptions`` prints)."""
+    spec: dict[str, Any] = {"name": sub.name, "person": sub.person, "themes": sorted(sub.themes),
+                            "channel": sub.channel, "cadence": sub.cadence.kind, "lang": sub.lang,
+                            "min_score": sub.min_score}
+    for key in ("email", "slack"):
+        if getattr(sub, key):
+            spec[key] = getattr(sub, key)
+    for key in ("sources", "natures", "languages"):
+        if getattr(sub, key):
+            spec[key] = sorted(getattr(sub, key))
+    if sub.cadence.kind != "instant":
+        spec["at"] = sub.cadence.at.strftime("%H:%M")
+    if sub.cadence.kind == "weekly":
+        spec["day"] = [d for d, n in _DAYS.items() if n == sub.cadence.day][0]
+    return spec

@@ -1,0 +1,150 @@
+"""Send what is due and record every outcome in the ledger, so that nothing is sent twice or dropped.
+
+The order for each delivery: render -> claim (row becomes 'sending', attempts + 1, committed) -> send -> mark
+'sent'. A crash between the send and the mark leaves the row 'sending'. After ``stale_after`` such a row is
+re-sent with the same Message-ID when the channel's receivers drop duplicates by Message-ID (e-mail), and is
+otherwise held for a person (Slack, apprise), who checks the channel and requeues or confirms it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from watcher.config.alerts import AlertsConfig, Subscription
+from watcher.errors import NotifyError
+from watcher.normalize import iso
+from watcher.notify.base import Channel, Message
+from watcher.notify.plan import still_matches
+from watcher.notify.render import Renderer
+
+INTERRUPTED = ("interrupted while sending (the process stopped before recording the outcome): it may have "
+               "arrived; check the channel, then `watcher deliveries --requeue KEY` or `--confirm KEY`")
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # will be retried
+    held: list[tuple[str, str]] = field(default_factory=list)  # waiting for a person
+    cancelled: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # channel unavailable: still pending
+    recovered: int = 0  # interrupted sends re-sent with their Message-ID
+
+    @property
+    def ok(self) -> bool:
+        return not self.held
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Observation points, used by the crash tests: after the channel accepted, and after the ledger recorded."""
+
+    after_send: Callable[[str], None] | None = None
+    after_record: Callable[[str], None] | None = None
+
+
+def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
+             renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
+             hooks: Hooks = Hooks()) -> DeliveryReport:
+    """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all)."""
+    renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
+    sender = _Sender(store, alerts, now, channels, renderer, hooks)
+    try:
+        sender.recover()
+        for row in store.due_deliveries(iso(now), kinds=kinds):
+            sender.deliver(row)
+    finally:
+        for channel in channels.values():
+            channel.close()
+    return sender.report
+
+
+class _Sender:
+    def __init__(self, store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
+                 renderer: Renderer, hooks: Hooks):
+        self.store, self.alerts, self.now, self.channels = store, alerts, now, channels
+        self.renderer, self.hooks = renderer, hooks
+        self.stamp = iso(now) or ""
+        self.subs = {s.name: s for s in alerts.subscriptions}
+        self.report = DeliveryReport()
+
+    def recover(self) -> None:
+        cutoff = iso(self.now - timedelta(seconds=self.alerts.settings.stale_after)) or ""
+        for row in self.store.stale_sending(cutoff):
+            channel = self.channels.get(row["channel"])
+            if channel is None:
+                self.report.skipped.append((row["key"], f"channel {row['channel']} unavailable"))
+            elif channel.dedups_by_message_id and row["attempts"] < self.alerts.settings.max_attempts:
+                self.report.recovered += 1
+                self.deliver(row, stale_before=cutoff)
+            else:
+                self._hold(row["key"], INTERRUPTED)
+
+    def deliver(self, row: Mapping[str, Any], stale_before: str | None = None) -> None:
+        key = row["key"]
+        sub, channel = self.subs.get(row["subscription"]), self.channels.get(row["channel"])
+        if channel is None:
+            self.report.skipped.append((key, f"channel {row['channel']} unavailable"))
+            return
+        if sub is None:
+            self._hold(key, f"subscription {row['subscription']!r} no longer exists")
+            return
+        try:
+            message = self.render(row, sub)
+        except Exception as exc:  # a template or data bug must not stop the other deliveries
+            self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
+            return
+        if message is None:
+            self.store.cancel_delivery(key, now=self.stamp, reason="every matching theme was removed by a person")
+            self.report.cancelled.append((key, "themes removed"))
+            return
+        if not self.store.claim_delivery(key, now=self.stamp, message_id=channel.message_id(key),
+                                         stale_before=stale_before):
+            return  # another process has it, or it is already done
+        self.send(row, channel, message)
+
+    def send(self, row: Mapping[str, Any], channel: Channel, message: Message) -> None:
+        key = row["key"]
+        try:
+            channel.send(message)
+        except NotifyError as exc:
+            self._failed(row, exc)
+            return
+        except Exception as exc:  # a channel bug is a temporary failure, retried then held
+            self._failed(row, NotifyError(channel.name, f"unexpected {type(exc).__name__}: {exc}"))
+            return
+        if self.hooks.after_send:
+            self.hooks.after_send(key)
+        self.store.mark_sent(key, now=self.stamp)
+        self.report.sent.append(key)
+        if self.hooks.after_record:
+            self.hooks.after_record(key)
+
+    def render(self, row: Mapping[str, Any], sub: Subscription) -> Message | None:
+        ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"])
+        themes = self.store.themes_of_items(ids)
+        items = [i for i in self.store.items(ids) if still_matches(sub, themes.get(i["id"], []))]
+        if not items:
+            return None
+        return self.renderer.message(key=row["key"], sub=sub, kind=row["kind"], period=row["period"] or "",
+                                     items=items, themes=themes, now=self.now)
+
+    def _failed(self, row: Mapping[str, Any], exc: NotifyError) -> None:
+        attempts, settings = int(row["attempts"]) + 1, self.alerts.settings
+        if exc.permanent:
+            self._hold(row["key"], f"permanent failure: {exc}")
+        elif attempts >= settings.max_attempts:
+            self._hold(row["key"], f"gave up after {attempts} attempts: {exc}")
+        else:
+            delay = min(settings.retry_after * 2 ** (attempts - 1), settings.max_retry_delay)
+            delay = max(delay, exc.retry_after or 0)
+            self.store.mark_failed(row["key"], now=self.stamp, error=str(exc),
+                                   next_attempt_at=iso(self.now + timedelta(seconds=delay)) or "")
+            self.report.failed.append((row["key"], str(exc)))
+
+    def _hold(self, key: str, reason: str) -> None:
+        self.store.mark_held(key, now=self.stamp, reason=reason)
+        self.report.held.append((key, reason))

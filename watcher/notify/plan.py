@@ -1,0 +1,167 @@
+"""Who gets what, and when: new theme rows are matched against subscriptions; due digests are opened.
+
+Pure helpers (``match``, ``last_occurrence``, ``delivery_key``) do the thinking; ``plan_deliveries`` reads the
+queue and writes the ledger through the store's verbs. Time is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from watcher.config.alerts import AlertsConfig, Subscription
+from watcher.normalize import iso
+
+
+class PlanStore(Protocol):
+    def alert_candidates(self) -> tuple[int, list[dict[str, Any]]]: ...
+    def matched_pairs(self, item_ids: Sequence[str]) -> set[tuple[str, str]]: ...
+    def record_matches(self, upto: int, matches: Sequence[Mapping[str, Any]],
+                       deliveries: Sequence[Mapping[str, Any]]) -> int: ...
+    def unassigned_matches(self, subscription: str, until: str) -> list[dict[str, Any]]: ...
+    def open_digest(self, delivery: Mapping[str, Any], item_ids: Sequence[str]) -> bool: ...
+    def withdraw_matches(self, subscription: str, item_ids: Sequence[str]) -> None: ...
+    def digest_exists(self, key: str) -> bool: ...
+    def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True)
+class Match:
+    subscription: Subscription
+    item_id: str
+    theme: str
+    score: float
+
+
+def delivery_key(*parts: str) -> str:
+    """The unique, stable key of one delivery (and so of its Message-ID)."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def recipient(sub: Subscription, channel_kind: str) -> str:
+    if channel_kind == "email":
+        return sub.email.lower()
+    return sub.slack or sub.email.lower() or sub.person
+
+
+def theme_index(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:
+    index: dict[str, list[Subscription]] = {}
+    for sub in subs:
+        for theme in sub.themes:
+            index.setdefault(theme, []).append(sub)
+    return index
+
+
+def match(rows: Iterable[Mapping[str, Any]], index: Mapping[str, Sequence[Subscription]],
+          known: set[tuple[str, str]]) -> list[Match]:
+    """Candidate theme rows x subscriptions -> one match per (subscription, item), with its best theme."""
+    best: dict[tuple[str, str], Match] = {}
+    for row in rows:
+        for sub in index.get(row["theme"], ()):
+            pair = (sub.name, row["item_id"])
+            if pair in known or not sub.accepts(score=row["score"], source=row["source"],
+                                                nature=row["nature"] or "", lang=row["lang"] or ""):
+                continue
+            previous = best.get(pair)
+            if previous is None or row["score"] > previous.score:
+                best[pair] = Match(sub, row["item_id"], row["theme"], float(row["score"]))
+    return list(best.values())
+
+
+def still_matches(sub: Subscription, themes: Sequence[Mapping[str, Any]]) -> bool:
+    """False once a person removed every theme that made this item match."""
+    return any(t["theme"] in sub.themes and t["score"] >= sub.min_score for t in themes)
+
+
+def last_occurrence(sub: Subscription, now: datetime, tz: ZoneInfo) -> tuple[datetime, str]:
+    """The latest scheduled digest time at or before ``now`` (UTC) and its period label (local date)."""
+    local = now.astimezone(tz)
+    at = local.replace(hour=sub.cadence.at.hour, minute=sub.cadence.at.minute, second=0, microsecond=0)
+    if sub.cadence.kind == "weekly":
+        at -= timedelta(days=(at.weekday() - sub.cadence.day) % 7)
+        step = timedelta(days=7)
+    else:
+        step = timedelta(days=1)
+    if at > local:
+        at -= step
+    at = datetime.combine(at.date(), sub.cadence.at, tzinfo=tz)  # the wall-clock time, across DST changes
+    return at.astimezone(UTC), at.date().isoformat()
+
+
+def plan_deliveries(store: PlanStore, alerts: AlertsConfig, now: datetime,
+                    cadences: Sequence[str] = ("instant", "daily", "weekly")) -> int:
+    """Match what was classified since the last call, then open the digests that are due. Returns deliveries
+    created. Called by the pipeline after classification, and by ``watcher deliver`` / ``watcher digest``."""
+    created = plan_matches(store, alerts, now)
+    digests = [s for s in alerts.subscriptions if s.cadence.kind != "instant" and s.cadence.kind in cadences]
+    return created + open_due_digests(store, alerts, digests, now)
+
+
+def plan_matches(store: PlanStore, alerts: AlertsConfig, now: datetime) -> int:
+    upto, rows = store.alert_candidates()
+    found = match(rows, theme_index(alerts.subscriptions), store.matched_pairs([r["item_id"] for r in rows]))
+    stamp = iso(now) or ""
+    matches, deliveries = [], []
+    for m in found:
+        key = None
+        if m.subscription.cadence.kind == "instant":
+            delivery = instant_delivery(m, alerts, stamp)
+            key = delivery["key"]
+            deliveries.append(delivery)
+        matches.append({"subscription": m.subscription.name, "item_id": m.item_id, "theme": m.theme,
+                        "score": m.score, "cadence": m.subscription.cadence.kind, "matched_at": stamp,
+                        "delivery_key": key})
+    return store.record_matches(upto, matches, deliveries)
+
+
+def instant_delivery(m: Match, alerts: AlertsConfig, stamp: str) -> dict[str, Any]:
+    sub = m.subscription
+    channel = alerts.channel(sub.channel)
+    to = recipient(sub, channel.kind)
+    return {"key": delivery_key("instant", m.item_id, to, channel.name), "kind": "instant",
+            "subscription": sub.name, "recipient": to, "channel": channel.name, "period": "",
+            "item_id": m.item_id, "state": "pending", "attempts": 0, "created_at": stamp, "updated_at": stamp}
+
+
+def open_due_digests(store: PlanStore, alerts: AlertsConfig, subs: Sequence[Subscription], now: datetime) -> int:
+    tz, stamp, opened = ZoneInfo(alerts.timezone), iso(now) or "", 0
+    for sub in subs:
+        scheduled, period = last_occurrence(sub, now, tz)
+        channel = alerts.channel(sub.channel)
+        key = delivery_key(sub.cadence.kind, sub.name, period, channel.name)
+        if store.digest_exists(key):
+            continue
+        waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(scheduled) or "")]
+        themes = store.themes_of_items(waiting)
+        keep = [i for i in waiting if still_matches(sub, themes[i])]
+        kept = set(keep)
+        store.withdraw_matches(sub.name, [i for i in waiting if i not in kept])
+        row = {"key": key, "kind": sub.cadence.kind, "subscription": sub.name,
+               "recipient": recipient(sub, channel.kind), "channel": channel.name, "period": period,
+               "item_id": "", "state": "pending", "attempts": 0, "created_at": stamp, "updated_at": stamp}
+        opened += int(store.open_digest(row, keep))
+    return opened
+
+
+def preview_plan(store: PlanStore, alerts: AlertsConfig, now: datetime) -> list[dict[str, Any]]:
+    """What ``plan_deliveries`` would create now, without writing anything (``watcher deliver --dry-run``)."""
+    _, rows = store.alert_candidates()
+    found = match(rows, theme_index(alerts.subscriptions), store.matched_pairs([r["item_id"] for r in rows]))
+    stamp, tz = iso(now) or "", ZoneInfo(alerts.timezone)
+    planned = [{**instant_delivery(m, alerts, stamp), "items": 1} for m in found
+               if m.subscription.cadence.kind == "instant"]
+    for sub in alerts.subscriptions:
+        if sub.cadence.kind == "instant":
+            continue
+        scheduled, period = last_occurrence(sub, now, tz)
+        key = delivery_key(sub.cadence.kind, sub.name, period, sub.channel)
+        waiting = store.unassigned_matches(sub.name, iso(scheduled) or "")
+        if waiting and not store.digest_exists(key):
+            planned.append({"key": key, "kind": sub.cadence.kind, "subscription": sub.name, "period": period,
+                            "recipient": recipient(sub, alerts.channel(sub.channel).kind),
+                            "channel": sub.channel, "items": len(waiting)})
+    return planned
