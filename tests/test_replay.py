@@ -206,6 +206,10 @@ def test_demo_recording_through_the_client(http_client: Make, fixtures_dir: Path
         assert re.findall(r'href="(JORFSIMPLE_\d{8}-\d{6}\.tar\.gz)"', text) == [
             "JORFSIMPLE_20260612-002012.tar.gz", "JORFSIMPLE_20260612-205512.tar.gz",
             "JORFSIMPLE_20260611-001512.tar.gz"]
+        for name in ("JORFSIMPLE_20260612-002012.tar.gz", "JORFSIMPLE_20260612-205512.tar.gz"):
+            tarball = client.get(f"https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/{name}", source="jorf",
+                                 expect="tar")
+            assert tarball.content == (fixtures_dir / "reconstructed" / f"reconstructed_{name}").read_bytes()
         feed = client.get("https://www.cnil.fr/fr/rss.xml", source="cnil", expect="feed")
         assert feed.content.count(b"<item>") == 500
         assert client.get("https://www.cnil.fr/fr/rss.xml", source="cnil", etag=feed.etag).not_modified

@@ -334,6 +334,17 @@ DEMO: tuple[DemoEntry, ...] = (
               "2026-06-12T21:00:00+02:00",
               "Apache 'Index of' listing of the DILA JORFSIMPLE deltas (3 tarballs); whitespace reformatted by the "
               "repository it comes from, not raw server bytes"),
+    DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/JORFSIMPLE_20260612-002012.tar.gz",
+              "reconstructed/reconstructed_JORFSIMPLE_20260612-002012.tar.gz", "application/x-gzip",
+              "2026-06-12T00:20:12+02:00",
+              "RECONSTRUCTED: real DILA XML (JORF n°0137 sommaire + 2 texts) in a rebuilt tar.gz envelope, standing "
+              "for the morning delta named in the listing (see tests/fixtures/reconstructed/README.md)",
+              optional=True),
+    DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/JORFSIMPLE_20260612-205512.tar.gz",
+              "reconstructed/reconstructed_JORFSIMPLE_20260612-205512.tar.gz", "application/x-gzip",
+              "2026-06-12T20:55:12+02:00",
+              "RECONSTRUCTED: real DILA XML in a rebuilt tar.gz envelope, standing for the evening delta "
+              "(a re-delivery of an already published text)", optional=True),
     DemoEntry("https://www.cnil.fr/fr/rss.xml",
               "cnil/bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml", "application/rss+xml; charset=utf-8",
               "2026-08-19T00:00:00+00:00",
