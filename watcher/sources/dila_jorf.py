@@ -178,7 +178,7 @@ def read_archive(data: bytes, *, source: str = "jorf", archive: str = "archive")
             result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
     for path, content in texts:
         try:
-            root = parse_xml(content, source=source, what=path)
+            root = parse_xml(content, source=source, what="JORF text")
             result.items.append(text_item(root, rubrics.get(text_at(root, "ID"), ""), source=source))
         except ParseError as exc:
             result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
