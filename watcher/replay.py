@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import shutil
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from watcher.errors import SourceError
@@ -268,6 +269,10 @@ class ReplayServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     replay: ReplayServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up is a normal fault test
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
