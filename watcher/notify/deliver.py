@@ -48,10 +48,10 @@ class Hooks:
 
 def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
              renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
-             hooks: Hooks = Hooks()) -> DeliveryReport:
+             hooks: Hooks | None = None) -> DeliveryReport:
     """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all)."""
     renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
-    sender = _Sender(store, alerts, now, channels, renderer, hooks)
+    sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
     try:
         sender.recover()
         for row in store.due_deliveries(iso(now), kinds=kinds):

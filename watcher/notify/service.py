@@ -1,0 +1,47 @@
+"""The one call the pipeline and the CLI make: plan what is due, open the channels it needs, send it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from watcher.config import Config
+from watcher.config.alerts import AlertsConfig, load_alerts
+from watcher.normalize import iso
+from watcher.notify import open_channels
+from watcher.notify.deliver import DeliveryReport, Hooks, send_due
+from watcher.notify.plan import plan_deliveries
+from watcher.notify.render import Renderer
+
+CADENCES = ("instant", "daily", "weekly")
+
+
+@dataclass
+class Outcome:
+    planned: int
+    report: DeliveryReport
+    unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why it could not be opened
+
+
+def alerts_of(config: Config, store: Any) -> AlertsConfig:
+    """The alerts of the config files plus the subscriptions stored with ``watcher subscribe``."""
+    return load_alerts(config, store.stored_subscriptions())
+
+
+def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
+    labels = {s.name: s.label or s.publisher or s.name for s in config.sources}
+    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels)
+
+
+def deliver(store: Any, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
+            hooks: Hooks | None = None) -> Outcome:
+    """Plan, then send every due delivery of these cadences; channels whose secrets are missing are reported."""
+    alerts = alerts_of(config, store)
+    planned = plan_deliveries(store, alerts, now, cadences)
+    due = store.due_deliveries(iso(now), kinds=cadences) + store.stale_sending(iso(now))
+    channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
+    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=cadences,
+                      hooks=hooks)
+    return Outcome(planned, report, problems)
