@@ -206,6 +206,7 @@ def test_empty_200_is_not_no_news(replay_server: ReplayServer, http_client: Make
     b"<!DOCTYPE html><html><body>Just a moment...</body></html>",
     b"\xef\xbb\xbf\n  <html lang='fr'><head><title>Accueil</title></head></html>",
     b"<!-- cache -->\n<!doctype HTML>\n<html>",
+    b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN">\n<html xmlns="x">',
 ])
 def test_html_on_a_feed_url_is_a_parse_error(replay_server: ReplayServer, http_client: Make, body: bytes) -> None:
     replay_server.add(FEED, headers={"Content-Type": "text/html; charset=utf-8"}, body=body)
@@ -215,6 +216,17 @@ def test_html_on_a_feed_url_is_a_parse_error(replay_server: ReplayServer, http_c
     assert "HTML served where a feed was expected (text/html; charset=utf-8)" in str(error)
     assert "HTML served where XML was expected" in str(get_error(client, expect="xml"))
     assert client.get(FEED, source="src", expect="html").content == body  # fine where HTML is expected
+
+
+def test_html_inside_a_feed_is_not_an_html_page() -> None:
+    assert not looks_like_html(b'<?xml version="1.0"?><rss><channel><description><![CDATA[<html><body>x'
+                               b"</body></html>]]></description></channel></rss>")
+
+
+def test_waf_challenge_with_a_body_is_still_a_bot_wall(replay_server: ReplayServer, http_client: Make) -> None:
+    replay_server.add(FEED, status=202, headers={"x-amzn-waf-action": "challenge"}, body=b"<html>js</html>")
+    error = get_error(http_client())
+    assert isinstance(error, BotWallError) and "202 response (bot wall: x-amzn-waf-action=challenge)" in str(error)
 
 
 def test_a_real_feed_is_not_taken_for_html() -> None:

@@ -163,6 +163,16 @@ def test_record_then_replay_gives_the_same_answers(tmp_path: Path, replay_server
     assert meta["recorded_at"] == "2026-11-02T08:30:00+00:00" and meta["headers"]["server"] == "CloudFront"
 
 
+def test_record_follows_redirects_and_notes_the_final_url(tmp_path: Path, replay_server: ReplayServer,
+                                                          http_client: Make) -> None:
+    replay_server.add("https://example.test/feed", status=301, headers={"Location": "/feed/"})
+    replay_server.add("https://example.test/feed/", body=b"<rss/>")
+    [result] = record(["https://example.test/feed"], tmp_path, http_client(), NOW)
+    assert result.status == 200 and result.path is not None and result.path.read_bytes() == b"<rss/>"
+    meta = json.loads(result.path.with_name(result.path.name.replace(".body", ".meta.json")).read_text())
+    assert meta["url"] == "https://example.test/feed" and meta["final_url"] == "https://example.test/feed/"
+
+
 # -- the bundled demo recording ----------------------------------------------------------------------------------
 
 def test_demo_build_copies_fixture_bytes(tmp_path: Path, fixtures_dir: Path) -> None:
