@@ -1,12 +1,13 @@
-"""Legal identity: the identifiers a French or EU legal text is known by, found in free text and normalised.
+"""Legal identity: the identifiers a French or EU legal text is known by, found in free text, normalised.
 
 ``find_all(text)`` returns every ``Identifier(scheme, value, span)`` in order of appearance, one per
-(scheme, value); ``by_scheme`` groups the values, ``first_by_scheme`` keeps the first of each, ``as_mapping`` turns
-them into the ``str -> str`` mapping stored in ``Item.identifiers`` (values comma-joined).
+(scheme, value); ``by_scheme`` groups the values, ``first_by_scheme`` keeps the first of each, ``as_mapping``
+turns them into the ``str -> str`` mapping stored in ``Item.identifiers`` (values comma-joined).
 
 The schemes, with their normalised value, are listed in ``SCHEMES``. Numbers are kept as the act writes them
-(``décret n°2025-895`` → ``2025-895``); dates of acts known only by their date (``arrêté du 1er juin 2026``) are
-ISO dates (``2026-06-01``). A NOR ending in ``Z`` is a rectificatif of the text with the same first 11 characters.
+(``décret n°2025-895`` → ``2025-895``); dates of acts known only by their date (``arrêté du 1er juin 2026``)
+are ISO dates (``2026-06-01``). A NOR ending in ``Z`` is a rectificatif of the text whose NOR has the same
+first 11 characters.
 """
 
 from __future__ import annotations
@@ -73,13 +74,15 @@ def _simple(scheme: str, pattern: str, flags: int = 0,
 
 def _eli(raw: str) -> str:
     raw = raw.rstrip(".,;:)]»\"'")
-    return re.sub(r"^https?://(?:www\.)?legifrance\.gouv\.fr", "https://www.legifrance.gouv.fr", raw, flags=re.I)
+    return re.sub(r"^https?://(?:www\.)?legifrance\.gouv\.fr", "https://www.legifrance.gouv.fr", raw,
+                  flags=re.I)
 
 
 _ACT = re.compile(r"\b(?P<kind>lois?|d[ée]crets?|ordonnances?)(?:\s+organiques?)?\s+" + _NO
                   + r"(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
 # "décrets n° 2020-1262 du 16 octobre 2020 et n° 2020-1310 ...": further numbers after a plural
-_MORE = re.compile(r"(?:\s+du\s+" + _DATE + r")?\s*(?:,|\bet\b)\s*" + _NO + r"(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
+_MORE = re.compile(r"(?:\s+du\s+" + _DATE + r")?\s*(?:,|\bet\b)\s*" + _NO + r"(?P<num>\d{2,4}-\d{1,5})\b",
+                   _FLAGS)
 
 
 def _acts(text: str) -> Iterator[Identifier]:
@@ -96,7 +99,8 @@ def _acts(text: str) -> Iterator[Identifier]:
 _DATED = re.compile(r"\b(?P<kind>arr[êe]t[ée]|d[ée]cret|loi|ordonnance)"
                     r"(?:\s+(?:interminist[ée]riel|minist[ée]riel|conjoint|pr[ée]fectoral))?\s+du\s+" + _DATE,
                     _FLAGS)
-_DATED_SCHEME = {"arrete": "arrete", "decret": "decret_date", "loi": "loi_date", "ordonnance": "ordonnance_date"}
+_DATED_SCHEME = {"arrete": "arrete", "decret": "decret_date", "loi": "loi_date",
+                 "ordonnance": "ordonnance_date"}
 _ASCII = str.maketrans("êéÊÉ", "eeEE")
 
 
@@ -125,7 +129,8 @@ _FINDERS: tuple[Finder, ...] = (
     _simple("ecli", r"\b(ECLI:[A-Z]{2}:[A-Z0-9]+:\d{4}:[A-Z0-9.]*[A-Z0-9])", re.I),
     _acts,
     _dated,
-    _simple("deliberation", r"\bd[ée]lib[ée]rations?\s+(?:" + _NO + r")?((?:[A-Z]{3,4}-)?\d{4}-\d{2,4})\b", _FLAGS),
+    _simple("deliberation", r"\bd[ée]lib[ée]rations?\s+(?:" + _NO + r")?((?:[A-Z]{3,4}-)?\d{4}-\d{2,4})\b",
+            _FLAGS),
     _simple("deliberation", r"\b((?:SAN|MED|MEDP|SANP)-\d{4}-\d{2,4})\b"),
     _simple("eu_regulation", r"\b(?:r[èe]glement|regulation)(?:\s+(?:d[’']ex[ée]cution|d[ée]l[ée]gu[ée]))?\s*"
             + _EU_AUTHOR + r"\s*(?:" + _NO + r")?(\d{1,4}/\d{1,4})\b", _FLAGS, str),
@@ -163,8 +168,8 @@ def first_by_scheme(text: str) -> dict[str, str]:
 
 def as_mapping(grouped: Mapping[str, list[str]], *, prefix: str = "",
                exclude: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``{prefix + scheme: "v1,v2"}`` for ``Item.identifiers``; values equal to ``exclude[scheme]`` are left out
-    (e.g. the text's own number when listing what it cites)."""
+    """``{prefix + scheme: "v1,v2"}`` for ``Item.identifiers``; values equal to ``exclude[scheme]`` are left
+    out (e.g. the text's own number when listing what it cites)."""
     exclude = exclude or {}
     mapping = {}
     for scheme, values in grouped.items():

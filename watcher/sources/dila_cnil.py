@@ -1,14 +1,15 @@
-"""The ``dila-cnil`` kind: CNIL délibérations (sanctions, recommandations, avis...) from DILA's CNIL open data.
+"""The ``dila-cnil`` kind: CNIL délibérations (sanctions, recommandations, avis...) from DILA's open data.
 
 ``url`` is the folder ``https://echanges.dila.gouv.fr/OPENDATA/CNIL/``; each run reads the new
-``CNIL_YYYYMMDD-HHMMSS.tar.gz`` deltas (see ``dila_common`` for the cursor; the ``Freemium_cnil_global_*`` stock is
-never read). Each ``CNILTEXT*.xml`` (one ``<TEXTE_CNIL>``) becomes one ``Item``:
+``CNIL_YYYYMMDD-HHMMSS.tar.gz`` deltas (see ``dila_common`` for the cursor; the ``Freemium_cnil_global_*``
+stock is never read). Each ``CNILTEXT*.xml`` (one ``<TEXTE_CNIL>``) becomes one ``Item``:
 
-- ``id`` ``cnil:<CNILTEXT id>`` whatever the source's name, ``url`` ``https://www.legifrance.gouv.fr/cnil/id/<id>``;
+- ``id`` ``cnil:<CNILTEXT id>`` whatever the source's name, ``url``
+  ``https://www.legifrance.gouv.fr/cnil/id/<id>``;
 - ``title`` TITREFULL (else TITRE), ``text`` BLOC_TEXTUEL/CONTENU (blank paragraphs dropped, typographic
-  apostrophes kept), ``summary`` its first paragraphs' start;
-- ``nature`` NATURE_DELIB ("Sanction", "Recommandation/Lignes directrices"...; else NATURE), also the item's only
-  tag; ``published`` DATE_PUBLI (else DATE_TEXTE), ``authority`` the CNIL;
+  apostrophes kept), ``summary`` the start of its first paragraph of substance;
+- ``nature`` NATURE_DELIB ("Sanction", "Recommandation/Lignes directrices"...; else NATURE), also the item's
+  only tag; ``published`` DATE_PUBLI (else DATE_TEXTE), ``authority`` the CNIL;
 - ``identifiers``: cnil, deliberation (NUMERO), nor, nor_base, date_texte, and what the text cites as
   ``cites_<scheme>`` (``cites_eu_regulation: 2016/679``, ``cites_loi: 78-17``...);
 - ``extra``: etat_juridique, nature (DELIBERATION / DECISION), titre, origine_publi, pages.
@@ -32,8 +33,8 @@ TEXT_URL = "https://www.legifrance.gouv.fr/cnil/id/"
 AUTHORITY = "Commission nationale de l'informatique et des libertés"
 _TEXT_FILE = re.compile(r"(?:^|/)CNILTEXT\d{12}\.xml$")
 _META = "META/META_SPEC/META_CNIL/"
-_FIELDS = ("TITRE", "TITREFULL", "NUMERO", "NOR", "NATURE_DELIB", "DATE_TEXTE", "DATE_PUBLI", "ETAT_JURIDIQUE",
-           "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI")
+_FIELDS = ("TITRE", "TITREFULL", "NUMERO", "NOR", "NATURE_DELIB", "DATE_TEXTE", "DATE_PUBLI",
+           "ETAT_JURIDIQUE", "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI")
 
 
 def parse_listing(html: bytes) -> list[str]:
@@ -80,7 +81,8 @@ def parse_text(xml: bytes, *, source: str = "cnil-deliberations") -> Item:
     return text_item(parse_xml(xml, source=source, what="CNIL text"), source=source)
 
 
-def read_archive(data: bytes, *, source: str = "cnil-deliberations", archive: str = "archive") -> ArchiveContent:
+def read_archive(data: bytes, *, source: str = "cnil-deliberations",
+                 archive: str = "archive") -> ArchiveContent:
     """Items of one CNIL delta; malformed members are skipped with a warning."""
     result = ArchiveContent()
     seen = 0
@@ -97,7 +99,8 @@ def read_archive(data: bytes, *, source: str = "cnil-deliberations", archive: st
     return result
 
 
-def parse_archive(data: bytes, *, source: str = "cnil-deliberations", archive: str = "archive") -> list[Item]:
+def parse_archive(data: bytes, *, source: str = "cnil-deliberations",
+                  archive: str = "archive") -> list[Item]:
     """Items of one CNIL delta; strict: any skipped member raises ``ParseError``."""
     return read_archive(data, source=source, archive=archive).strict(source)
 

@@ -1,16 +1,18 @@
-"""What the DILA open-data kinds (``dila-jorf``, ``dila-cnil``) share: the folder listing, the archive cursor,
-safe untar, safe XML and the text of the HTML fragments DILA embeds in its XML.
+"""What the DILA open-data kinds (``dila-jorf``, ``dila-cnil``) share: the folder listing, the archive
+cursor, safe untar, safe XML and the text of the HTML fragments DILA embeds in its XML.
 
-DILA publishes, in one plain Apache folder per fund, one ``<FUND>_YYYYMMDD-HHMMSS.tar.gz`` delta per generation;
-names sort chronologically. A run lists the folder, takes the archives newer than the cursor (on a first run only
-the newest ``first_run_archives``, never the historical ``Freemium_*`` stock), fetches and reads them in order.
+DILA publishes, in one plain Apache folder per fund, one ``<FUND>_YYYYMMDD-HHMMSS.tar.gz`` delta per
+generation; names sort chronologically. A run lists the folder, takes the archives newer than the cursor (on
+a first run only the newest ``first_run_archives``, never the historical ``Freemium_*`` stock), fetches and
+reads them in order.
 
-Cursor semantics (what the lead's pipeline persists as ``Collected.cursor``): the name of the last archive read
-without error. An archive that cannot be fetched or read stops the run there: if it is the first archive of the
-run, its ``FetchError`` / ``ParseError`` (naming the archive) is raised and nothing changes; otherwise the items of
-the archives read before it are returned, with a warning naming it, and the cursor stays just before it, so that
-the next run tries it again (and fails loudly if it is still broken). A run that did not reach the end of the
-listing returns no ETag / Last-Modified, so the next run re-reads the listing instead of getting a 304.
+Cursor semantics (the pipeline persists ``Collected.cursor``): the name of the last archive read without
+error. An archive that cannot be fetched or read stops the run there: if it is the first archive of the run,
+its ``FetchError`` / ``ParseError`` (naming the archive) is raised and nothing changes; otherwise the items of
+the archives read before it are returned, with a warning naming it, and the cursor stays just before it, so
+that the next run tries it again (and fails loudly if it is still broken). Inside a readable archive, one
+malformed XML file is skipped with a warning. A run that did not reach the end of the listing returns no
+ETag / Last-Modified, so that the next run reads the listing again instead of getting a 304.
 """
 
 from __future__ import annotations
@@ -41,18 +43,19 @@ if TYPE_CHECKING:
 
 LISTING_ENCODING = "iso-8859-1"  # DILA's Apache index pages
 MAX_MEMBER_BYTES = 64 * 1024 * 1024  # one XML file; the largest JORF text seen is ~0.6 MB
-MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024  # all members of one delta, uncompressed; deltas are at most ~18 MB gzipped
+MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024  # one delta's members, uncompressed; deltas are at most ~18 MB gzipped
 DEFAULT_FIRST_RUN_ARCHIVES = 2
 DEFAULT_MAX_ARCHIVES_PER_RUN = 20
 DUMP_OPTIONS: dict[str, str] = {
     "first_run_archives": "on a first run (no cursor yet), how many of the newest archives to read "
-                          f"(default {DEFAULT_FIRST_RUN_ARCHIVES}); the historical Freemium stock is never read",
-    "max_archives_per_run": "at most this many archives per run, oldest first; the rest waits for the next run "
-                            f"(default {DEFAULT_MAX_ARCHIVES_PER_RUN})",
+                          f"(default {DEFAULT_FIRST_RUN_ARCHIVES}); the historical Freemium stock is "
+                          "never read",
+    "max_archives_per_run": "at most this many archives per run, oldest first; the rest waits for the next "
+                            f"run (default {DEFAULT_MAX_ARCHIVES_PER_RUN})",
 }
 
 
-# --- listing and cursor -------------------------------------------------------------------------------------------
+# --- listing and cursor -------------------------------------------------------------------------------------
 
 def parse_listing(html: bytes, pattern: re.Pattern[str]) -> list[str]:
     """Archive names matching ``pattern`` in an Apache index page (ISO-8859-1), sorted, once each."""
@@ -67,7 +70,7 @@ def select_archives(names: list[str], cursor: str | None, *, first_run: int, lim
     return pending[:limit]
 
 
-# --- archives -----------------------------------------------------------------------------------------------------
+# --- archives -----------------------------------------------------------------------------------------------
 
 def _check_member(member: tarfile.TarInfo, *, source: str, archive: str, max_bytes: int) -> None:
     path = PurePosixPath(member.name)
@@ -91,7 +94,7 @@ def iter_members(data: bytes, *, source: str, archive: str, max_member_bytes: in
                 _check_member(member, source=source, archive=archive, max_bytes=max_member_bytes)
                 total += member.size
                 if total > max_total_bytes:
-                    raise ParseError(source, f"archive {archive}: more than {max_total_bytes} bytes uncompressed")
+                    raise ParseError(source, f"archive {archive}: over {max_total_bytes} bytes uncompressed")
                 handle = tar.extractfile(member)
                 yield member.name, handle.read() if handle else b""
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -112,7 +115,7 @@ class ArchiveContent:
         return self.items
 
 
-# --- XML ----------------------------------------------------------------------------------------------------------
+# --- XML ----------------------------------------------------------------------------------------------------
 
 def parse_xml(data: bytes, *, source: str, what: str) -> Element:
     """Parse untrusted XML: no entity expansion, no external entity or DTD fetched."""
@@ -165,9 +168,10 @@ def _render(elem: Element, out: list[str]) -> None:
 
 
 def fragment_text(elem: Element | None) -> str:
-    """Visible text of an HTML fragment parsed as XML elements (DILA's ``CONTENU``): paragraphs and ``<br/>`` as
-    line breaks, one line per table row with cells (``td`` or ``th``) joined by ' | ', blank paragraphs dropped.
-    Same result as ``normalize.html_to_text`` for paragraphs, without re-serialising (much faster on large texts)."""
+    """Visible text of an HTML fragment parsed as XML elements (DILA's ``CONTENU``): paragraphs and ``<br/>``
+    as line breaks, one line per table row with cells (``td`` or ``th``) joined by ' | ', blank paragraphs
+    dropped. Like ``normalize.html_to_text`` for paragraphs, without re-serialising the fragment.
+    """
     if elem is None:
         return ""
     out: list[str] = []
@@ -175,7 +179,7 @@ def fragment_text(elem: Element | None) -> str:
     return clean_text("".join(out))
 
 
-_PREAMBLE = re.compile(r"^(?:vu |après avoir |sur (?:le )?rapport |la commission nationale de l.informatique)", re.I)
+_PREAMBLE = re.compile(r"^(?:vu |après avoir |sur (?:le )?rapport |la commission nationale de l.inf)", re.I)
 
 
 def excerpt(text: str, limit: int = 300) -> str:
@@ -190,12 +194,13 @@ def excerpt(text: str, limit: int = 300) -> str:
     return first[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
-# --- the shared kind ----------------------------------------------------------------------------------------------
+# --- the shared kind ----------------------------------------------------------------------------------------
 
 def _positive_int(config: SourceConfig, key: str, default: int) -> int:
     value = config.option(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"must be a positive integer, not {value!r}", table=f"source {config.name!r}", key=key)
+        raise ConfigError(f"must be a positive integer, not {value!r}", table=f"source {config.name!r}",
+                          key=key)
     return value
 
 
@@ -209,7 +214,8 @@ class DilaDumpSource(SourceKind):
     def __init__(self, config: SourceConfig):
         super().__init__(config)
         self.first_run_archives = _positive_int(config, "first_run_archives", DEFAULT_FIRST_RUN_ARCHIVES)
-        self.max_archives_per_run = _positive_int(config, "max_archives_per_run", DEFAULT_MAX_ARCHIVES_PER_RUN)
+        self.max_archives_per_run = _positive_int(config, "max_archives_per_run",
+                                                  DEFAULT_MAX_ARCHIVES_PER_RUN)
 
     @abstractmethod
     def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
@@ -233,13 +239,13 @@ class DilaDumpSource(SourceKind):
         for name in pending[: self.max_archives_per_run]:
             if not self._read_one(http, name, run):
                 break
-        complete = run.read == len(pending)  # else the listing must be read again next run, not answered by a 304
+        complete = run.read == len(pending)  # if not, the next run must read the listing again, not get a 304
         return Collected(list(run.items.values()), etag=listing.etag if complete else None,
                          last_modified=listing.last_modified if complete else None, cursor=run.cursor,
                          requests=1 + run.requests, warnings=tuple(run.warnings))
 
     def _read_one(self, http: HttpClient, name: str, run: _Run) -> bool:
-        """Fetch and read one archive into ``run``; False (with a warning) if it failed after earlier archives."""
+        """Fetch and read one archive into ``run``; False (and a warning) if it failed after earlier ones."""
         url = self.archive_url(name)
         run.requests += 1
         try:
@@ -267,8 +273,8 @@ class _Run:
     requests: int = 0
 
     def add(self, item: Item) -> None:
-        """Once per id: a re-delivery with the same parsed content keeps the first version; a changed one wins,
-        keeping the rubric the first had if it has none (a delta without the issue's sommaire)."""
+        """Once per id: a re-delivery with the same parsed content keeps the first version; a changed one
+        wins, keeping the rubric the first had if it has none (a delta without the issue's sommaire)."""
         previous = self.items.get(item.id)
         if previous is not None and previous.content_hash() == item.content_hash():
             return

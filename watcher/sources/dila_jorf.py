@@ -6,18 +6,20 @@
 (``Décrets, arrêtés, circulaires > Textes généraux > Ministère de l'intérieur``; the journal's own name, the
 ``niv="1"`` level, is left out); then each ``JORFTEXT*.xml`` (one ``<TEXTE>``) becomes one ``Item``:
 
-- ``id`` ``jorf:<JORFTEXT id>`` whatever the source's name, ``url`` ``https://www.legifrance.gouv.fr/jorf/id/<id>``;
-- ``title`` TITREFULL (else TITRE), ``summary`` the NOTICE or the start of the first article, ``text`` the visas
-  then the articles (annex titles and ``Article N`` headings kept, tables one row per line);
-- ``published`` DATE_PUBLI (midnight Europe/Paris, in UTC), ``nature`` NATURE, ``authority`` MINISTERE or AUTORITE;
+- ``id`` ``jorf:<JORFTEXT id>`` whatever the source's name, ``url``
+  ``https://www.legifrance.gouv.fr/jorf/id/<id>``;
+- ``title`` TITREFULL (else TITRE), ``summary`` the NOTICE or the start of the first article, ``text`` the
+  visas then the articles (annex titles and ``Article N`` headings kept, tables one row per line);
+- ``published`` DATE_PUBLI (midnight Europe/Paris, in UTC), ``nature`` NATURE, ``authority`` MINISTERE or
+  AUTORITE;
 - ``identifiers``: jorftext, nor, nor_base (the NOR without its last letter: equal for a text and its
   rectificatifs), eli, jorfcont, num, date_texte, the text's own number or date under its scheme (``decret``,
   ``loi``, ``arrete``...), and what its title, notice and visas cite as ``cites_<scheme>`` (comma-joined);
-- ``extra``: num_parution, num_sequence, page_deb, page_fin, origine_publi, titre, and ``rectificatif`` (NOR ending
-  in Z, or a title marked "(rectificatif)").
+- ``extra``: num_parution, num_sequence, page_deb, page_fin, origine_publi, titre, and ``rectificatif`` (NOR
+  ending in Z, or a title marked "(rectificatif)").
 
-A JORFTEXT or JORFCONT file that is not well-formed (or tries entity expansion) is skipped with a warning; a corrupt
-archive raises ``ParseError``.
+A JORFTEXT or JORFCONT file that is not well-formed (or tries entity expansion) is skipped with a warning; a
+corrupt archive raises ``ParseError``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ _TEXT_FILE = re.compile(r"(?:^|/)JORFTEXT\d{12}\.xml$")
 # NATURE -> (scheme of its number, scheme of its date when it has no number)
 _OWN_SCHEMES = {
     "LOI": ("loi", "loi_date"), "DECRET": ("decret", "decret_date"),
-    "ORDONNANCE": ("ordonnance", "ordonnance_date"), "ARRETE": ("", "arrete"), "DELIBERATION": ("deliberation", ""),
+    "ORDONNANCE": ("ordonnance", "ordonnance_date"), "ARRETE": ("", "arrete"),
+    "DELIBERATION": ("deliberation", ""),
 }
 _META = ("ID", "ID_ELI", "NATURE", "NUM", "NUM_PARUTION", "NUM_SEQUENCE", "NOR", "DATE_PUBLI", "DATE_TEXTE",
          "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI", "TITRE", "TITREFULL", "AUTORITE", "MINISTERE")
@@ -51,7 +54,7 @@ def parse_listing(html: bytes) -> list[str]:
     return dila.parse_listing(html, ARCHIVE)
 
 
-# --- the issue's table of contents --------------------------------------------------------------------------------
+# --- the issue's table of contents --------------------------------------------------------------------------
 
 def _walk_toc(node: Element, path: list[str], rubrics: dict[str, str]) -> None:
     for child in node:
@@ -75,7 +78,7 @@ def parse_sommaire(xml: bytes, *, source: str = "jorf") -> dict[str, str]:
     return rubrics
 
 
-# --- one text -----------------------------------------------------------------------------------------------------
+# --- one text -----------------------------------------------------------------------------------------------
 
 def _walk_struct(node: Element, parts: list[str]) -> None:
     for child in node:
@@ -96,8 +99,8 @@ def _articles(root: Element) -> str:
 
 
 def _first_article(root: Element) -> str:
-    return next((text for art in root.iter("ARTICLE") if (text := fragment_text(art.find("BLOC_TEXTUEL/CONTENU")))),
-                "")
+    contents = (fragment_text(article.find("BLOC_TEXTUEL/CONTENU")) for article in root.iter("ARTICLE"))
+    return next((text for text in contents if text), "")
 
 
 def _own_identity(meta: dict[str, str], title: str) -> dict[str, str]:
@@ -145,7 +148,8 @@ def text_item(root: Element, rubric: str = "", *, source: str = "jorf") -> Item:
     articles = _articles(root)
     return Item(
         id=f"jorf:{meta['ID']}", source=source, url=TEXT_URL + meta["ID"], title=title,
-        summary=dila.excerpt(notice or _first_article(root)), text="\n\n".join(p for p in (visas, articles) if p),
+        summary=dila.excerpt(notice or _first_article(root)),
+        text="\n\n".join(part for part in (visas, articles) if part),
         published=to_utc(meta["DATE_PUBLI"]), nature=meta["NATURE"],
         authority=meta["MINISTERE"] or meta["AUTORITE"], rubric=rubric,
         identifiers=_identifiers(meta, origine.get("id", "") if origine is not None else "", title,
@@ -159,7 +163,7 @@ def parse_text(xml: bytes, rubric: str = "", *, source: str = "jorf") -> Item:
     return text_item(parse_xml(xml, source=source, what="JORF text"), rubric, source=source)
 
 
-# --- archives -----------------------------------------------------------------------------------------------------
+# --- archives -----------------------------------------------------------------------------------------------
 
 def read_archive(data: bytes, *, source: str = "jorf", archive: str = "archive") -> ArchiveContent:
     """Items of one JORFSIMPLE delta, sommaires first; malformed members are skipped with a warning."""
@@ -198,7 +202,7 @@ def parse_content(content: bytes, *, source: str = "jorf", url: str = "") -> lis
         return parse_archive(content, source=source, archive=url.rsplit("/", 1)[-1] or "archive")
     root = parse_xml(content, source=source, what=url or "JORF text")
     if root.tag != "TEXTE":
-        raise ParseError(source, f"expected a JORFSIMPLE .tar.gz or a JORFTEXT file (<TEXTE>), got <{root.tag}>",
+        raise ParseError(source, f"expected a JORFSIMPLE .tar.gz or a JORFTEXT file, got <{root.tag}>",
                          url=url or None)
     return [text_item(root, source=source)]
 
