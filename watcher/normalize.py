@@ -28,6 +28,8 @@ _BLOCK_TAG = re.compile(
 _CELL_TAG = re.compile(r"<(?=(?:td|th)[\s/>])", re.I)
 _C1_FIX = {chr(c): bytes([c]).decode("cp1252", errors="replace") for c in range(0x80, 0xA0)}
 _C1 = re.compile("[\x80-\x9f]")
+_ENTITY = re.compile(r"&(?:nbsp|amp|quot|rsquo|lsquo|laquo|raquo|hellip|eacute|egrave|agrave|ccedil|#\d{2,6}|#x[0-9a-f]{2,5});",
+                     re.I)
 
 
 def _c1_fix(match: re.Match[str]) -> str:
@@ -39,6 +41,8 @@ def clean_text(text: str | None) -> str:
     if not text:
         return ""
     text = html.unescape(text)
+    if "&" in text and _ENTITY.search(text):
+        text = html.unescape(text)  # double-escaped entities, e.g. cnil.fr's "22&amp;nbsp;mars" in RSS
     text = _C1.sub(_c1_fix, text)
     text = unicodedata.normalize("NFC", text).replace("\u00ad", "")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
