@@ -1,7 +1,7 @@
 """The dila-cnil kind on the real DILA CNIL file (tests/fixtures/cnil/dila_CNILTEXT000054047151_…xml).
 
-No real CNIL delta or folder listing was captured: the tarballs and the Apache index page used by the collect tests
-are built here, in memory, around the real XML file, with the archive names SOURCES.md §2 reports
+No real CNIL delta or folder listing was captured: the tarballs and the Apache index page used by the collect
+tests are built here, in memory, around the real XML file, with the archive names SOURCES.md §2 reports
 (``CNIL_20260507-213433.tar.gz``, ``Freemium_cnil_global_20250713-…``) and the member path of the file's own
 ``<URL>`` field. ``collect`` runs against a small fake object with the ``HttpClient.get`` interface."""
 
@@ -20,16 +20,19 @@ from watcher.errors import ParseError
 from watcher.models import SourceState
 from watcher.sources.dila_cnil import DilaCnilSource, parse_archive, parse_listing, parse_text
 
-REAL = Path(__file__).parent / "fixtures" / "cnil" / "dila_CNILTEXT000054047151_deliberation_2026-047_recommandation_credit.xml"
+CNIL = Path(__file__).parent / "fixtures" / "cnil"
+REAL = CNIL / "dila_CNILTEXT000054047151_deliberation_2026-047_recommandation_credit.xml"
 FOLDER = "https://echanges.dila.gouv.fr/OPENDATA/CNIL/"
 ARCHIVE = "CNIL_20260507-213433.tar.gz"
 MEMBER = "20260507-213433/cnil/global/texte/cnil/CNIL/TEXT/00/00/54/04/71/CNILTEXT000054047151.xml"
-LISTING = """<html><head><title>Index of /OPENDATA/CNIL</title></head><body><h1>Index of /OPENDATA/CNIL</h1><table>
-<tr><td><a href="CNIL_20260430-213012.tar.gz">CNIL_20260430-213012.tar.gz</a></td><td>2026-04-30 21:30</td></tr>
-<tr><td><a href="CNIL_20260507-213433.tar.gz">CNIL_20260507-213433.tar.gz</a></td><td>2026-05-07 21:34</td></tr>
+LISTING = """<html><head><title>Index of /OPENDATA/CNIL</title></head><body>
+<h1>Index of /OPENDATA/CNIL</h1><table>
+<tr><td><a href="CNIL_20260430-213012.tar.gz">CNIL_20260430-213012.tar.gz</a></td><td>2026-04-30</td></tr>
+<tr><td><a href="CNIL_20260507-213433.tar.gz">CNIL_20260507-213433.tar.gz</a></td><td>2026-05-07</td></tr>
 <tr><td><a href="DILA_CNIL_Presentation_20170824.pdf">DILA_CNIL_Presentation_20170824.pdf</a></td></tr>
-<tr><td><a href="Freemium_cnil_global_20250713-140000.tar.gz">Freemium_cnil_global_20250713-140000.tar.gz</a></td>
-<td>13-Jul-2025</td><td>18M</td></tr></table><p>Propriété de la DILA</p></body></html>""".encode("iso-8859-1")
+<tr><td><a href="Freemium_cnil_global_20250713-140000.tar.gz">Freemium_cnil_global_20250713-140000.tar.gz</a>
+</td><td>13-Jul-2025</td><td>18M</td></tr></table><p>Propriété de la DILA</p></body></html>
+""".encode("iso-8859-1")
 CNIL_ID = "cnil:CNILTEXT000054047151"
 
 
@@ -81,7 +84,8 @@ def test_real_deliberation():
     assert item.authority == "Commission nationale de l'informatique et des libertés"
     assert item.published == datetime(2026, 5, 7, 22, 0, tzinfo=UTC)  # DATE_PUBLI 2026-05-08, Paris midnight
     assert dict(item.identifiers) == {
-        "cnil": "CNILTEXT000054047151", "deliberation": "2026-047", "nor": "CNIS2611643X", "nor_base": "CNIS2611643",
+        "cnil": "CNILTEXT000054047151", "deliberation": "2026-047", "nor": "CNIS2611643X",
+        "nor_base": "CNIS2611643",
         "date_texte": "2026-04-02", "cites_eu_regulation": "2016/679", "cites_eu_directive": "95/46",
         "cites_loi": "78-17", "cites_deliberation": "2008-198",
     }
@@ -95,10 +99,10 @@ def test_text_drops_blank_paragraphs_and_keeps_apostrophes():
     paragraphs = text.split("\n\n")
     assert paragraphs[:2] == [
         "La Commission nationale de l'informatique et des libertés,",
-        "Vu le règlement (UE) 2016/679 du Parlement européen et du Conseil du 27 avril 2016 relatif à la protection "
-        "des personnes physiques à l’égard du traitement des données à caractère personnel et à la libre "
-        "circulation de ces données, et abrogeant la directive 95/46/CE (règlement général sur la protection des "
-        "données ou RGPD) ;"]
+        "Vu le règlement (UE) 2016/679 du Parlement européen et du Conseil du 27 avril 2016 relatif à la "
+        "protection des personnes physiques à l’égard du traitement des données à caractère personnel et à "
+        "la libre circulation de ces données, et abrogeant la directive 95/46/CE (règlement général sur la "
+        "protection des données ou RGPD) ;"]
     assert all(p.strip() and "\n" not in p for p in paragraphs)  # the 21 '<p> </p>' are gone
     assert "Article 2 : La délibération figurant en annexe est adoptée." in paragraphs
     assert paragraphs[-1] == ("Vous pouvez consulter l’intégralité du texte à l’adresse suivante : "

@@ -1,7 +1,7 @@
-"""The dila-jorf kind on the real JORFSIMPLE files (tests/fixtures/jorf) and on the reconstructed deltas that hold
-them (tests/fixtures/reconstructed, see its README). Hostile inputs (entity bombs, unsafe tar paths) are built here,
-in the test, so that what they contain is visible. ``collect`` runs against a small fake HTTP object with the
-``HttpClient.get`` interface; nothing touches the network or writes in the repository."""
+"""The dila-jorf kind on the real JORFSIMPLE files (tests/fixtures/jorf) and on the reconstructed deltas that
+hold them (tests/fixtures/reconstructed, see its README). Hostile inputs (entity bombs, unsafe tar paths) are
+built here, in the test, so that what they contain is visible. ``collect`` runs against a small fake HTTP
+object with the ``HttpClient.get`` interface; nothing touches the network or writes in the repository."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def targz(members: dict[str, bytes], links: dict[str, str] | None = None) -> byt
     return raw.getvalue()
 
 
-# --- a fake HttpClient --------------------------------------------------------------------------------------------
+# --- a fake HttpClient --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class FakeResponse:
@@ -71,7 +71,7 @@ class FakeResponse:
 
 @dataclass
 class FakeHttp:
-    """Answers ``get`` from ``pages`` ({url: bytes, or an exception to raise}); the listing carries an ETag."""
+    """Answers ``get`` from ``pages`` ({url: bytes, or an exception to raise}); the listing has an ETag."""
 
     pages: dict[str, bytes | Exception]
     listing_not_modified: bool = False
@@ -88,14 +88,10 @@ class FakeHttp:
         return FakeResponse(url, 200, {}, page, etag='"listing-1"' if url == FOLDER else None)
 
 
-def fake_http(**archives: bytes | Exception) -> FakeHttp:
-    """The real listing plus the given archives (keyword = archive name with '-' and '.' as '_')."""
-    pages: dict[str, bytes | Exception] = {FOLDER: LISTING.read_bytes()}
-    for name in (OLD, MORNING, EVENING):
-        key = name.replace("-", "_").replace(".", "_")
-        if key in archives:
-            pages[FOLDER + name] = archives[key]
-    return FakeHttp(pages)
+def fake_http(archives: dict[str, bytes | Exception]) -> FakeHttp:
+    """The real listing, plus {archive name: its bytes or the exception its GET raises}."""
+    pages: dict[str, bytes | Exception] = {FOLDER + name: answer for name, answer in archives.items()}
+    return FakeHttp({FOLDER: LISTING.read_bytes(), **pages})
 
 
 def jorf(**options) -> DilaJorfSource:
@@ -103,16 +99,15 @@ def jorf(**options) -> DilaJorfSource:
 
 
 def good_http() -> FakeHttp:
-    return fake_http(JORFSIMPLE_20260612_002012_tar_gz=reconstructed(MORNING),
-                     JORFSIMPLE_20260612_205512_tar_gz=reconstructed(EVENING))
+    return fake_http({MORNING: reconstructed(MORNING), EVENING: reconstructed(EVENING)})
 
 
-# --- listing and sommaire -----------------------------------------------------------------------------------------
+# --- listing and sommaire -----------------------------------------------------------------------------------
 
 def test_listing_is_read_as_latin1_and_sorted():
     assert parse_listing(LISTING.read_bytes()) == [OLD, MORNING, EVENING]
-    page = "<a href='JORFSIMPLE_20260613-002012.tar.gz'>Freemium_jorf_simple_20250713-100000.tar.gz</a> é".encode(
-        "iso-8859-1")
+    page = ("<a href='JORFSIMPLE_20260613-002012.tar.gz'>Freemium_jorf_simple_20250713-100000.tar.gz</a> é"
+            .encode("iso-8859-1"))
     assert parse_listing(page) == ["JORFSIMPLE_20260613-002012.tar.gz"]
 
 
@@ -140,14 +135,15 @@ def test_sommaire_refuses_a_text():
         parse_sommaire(SMALL.read_bytes())
 
 
-# --- one text -----------------------------------------------------------------------------------------------------
+# --- one text -----------------------------------------------------------------------------------------------
 
 def test_small_text_without_eli():
     item = parse_text(SMALL.read_bytes(), NOMINATIVES_INTERIEUR)
     assert item.id == SMALL_ID
     assert item.source == "jorf"
     assert item.url == "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000054246001"
-    assert item.title == "Arrêté du 11 juin 2026 portant nomination (régisseurs titulaires d'avances et de recettes)"
+    assert item.title == ("Arrêté du 11 juin 2026 portant nomination (régisseurs titulaires d'avances et de "
+                          "recettes)")
     assert item.nature == "ARRETE"
     assert item.authority == "Ministère de l'intérieur"
     assert item.rubric == NOMINATIVES_INTERIEUR
@@ -160,7 +156,8 @@ def test_small_text_without_eli():
         "jorfcont": "JORFCONT000054245240", "date_texte": "2026-06-11", "arrete": "2026-06-11",
     }
     assert "eli" not in item.identifiers and "num" not in item.identifiers
-    assert dict(item.extra) == {"num_parution": "0137", "num_sequence": "36", "titre": "Arrêté du 11 juin 2026",
+    assert dict(item.extra) == {"num_parution": "0137", "num_sequence": "36",
+                                "titre": "Arrêté du 11 juin 2026",
                                 "origine_publi": "JORF n°0137 du 13 juin 2026", "rectificatif": False}
     assert not item.is_rectificatif
 
@@ -174,24 +171,26 @@ def test_large_text_with_annex_tables():
     assert item.identifiers["arrete"] == "2026-06-12"
     assert item.rubric == ""
     lines = item.text.split("\n")
-    assert lines[0].startswith("Le ministre de l'intérieur, le ministre de l'économie")  # the visas come first
-    assert "Vu le code des assurances, notamment ses articles L. 122-7, L. 125-1 à L. 125-7, D. 125-1 à D. 125-6 " \
-           "et A. 125-2 et suivants ;" in lines
+    assert lines[0].startswith("Le ministre de l'intérieur, le ministre de l'économie")  # visas first
+    assert ("Vu le code des assurances, notamment ses articles L. 122-7, L. 125-1 à L. 125-7, D. 125-1 à "
+            "D. 125-6 et A. 125-2 et suivants ;") in lines
     assert [line for line in lines if line.startswith("Article ") or line == "Annexe"] == [
         "Article 1", "Article 2", "Article 3", "Article 4", "Article 5", "Annexe", "Annexe"]
     rows = [line for line in lines if " | " in line]
     assert len(rows) == LARGE.read_bytes().count(b"<tr>") == 723  # one line per row: 2 headers + 721 communes
     assert rows[0].startswith("Département | Commune | Phénomène naturel | Date de début de la période de "
                               "reconnaissance | Date de fin")
-    assert rows[1].startswith("Aisne | Amigny-Rouy | Mouvements de terrain différentiels consécutifs à la sécheresse "
-                              "et à la réhydratation des sols | 01/01/2025 | 31/12/2025 | | L'intensité anormale")
+    assert rows[1].startswith("Aisne | Amigny-Rouy | Mouvements de terrain différentiels consécutifs à la "
+                              "sécheresse et à la réhydratation des sols | 01/01/2025 | 31/12/2025 | | "
+                              "L'intensité anormale")
     assert lines[-1].startswith("Val-d'Oise | Montlignon | Mouvements de terrain")
     assert item.summary.startswith("En application du code des assurances, les demandes de reconnaissance")
     assert item.summary.endswith("…") and len(item.summary) <= 301
 
 
 def test_table_headers_in_th_or_td_give_the_same_rows():
-    cells = "<tr><{c}>Département</{c}><{c}>Commune</{c}></tr><tr><td>\n<br/>Aisne</td><td>Autreville</td></tr>"
+    cells = ("<tr><{c}>Département</{c}><{c}>Commune</{c}></tr>"
+             "<tr><td>\n<br/>Aisne</td><td>Autreville</td></tr>")
     for cell in ("th", "td"):
         root = dila_common.parse_xml(f"<CONTENU><table>{cells.format(c=cell)}</table></CONTENU>".encode(),
                                      source="jorf", what="test")
@@ -211,11 +210,12 @@ def test_changed_text_changes_hash_not_id():
 
 
 def test_rectificatif_nor_ending_in_z():
-    """The small real text with its NOR turned into a rectificatif's (…A -> …Z), as SOURCES.md §1a describes."""
+    """The small real text with its NOR made a rectificatif's (…A -> …Z), as SOURCES.md §1a describes."""
     data = SMALL.read_bytes().replace(b"<NOR>INTJ2615756A</NOR>", b"<NOR>INTJ2615756Z</NOR>")
     item = parse_text(data)
     assert item.identifiers["nor"] == "INTJ2615756Z"
-    assert item.identifiers["nor_base"] == parse_text(SMALL.read_bytes()).identifiers["nor_base"] == "INTJ2615756"
+    original = parse_text(SMALL.read_bytes())
+    assert item.identifiers["nor_base"] == original.identifiers["nor_base"] == "INTJ2615756"
     assert item.extra["rectificatif"] is True
     assert item.is_rectificatif
 
@@ -226,13 +226,12 @@ def test_title_marked_rectificatif():
 
 
 def test_decree_own_number_and_cited_texts():
-    """A real décret title (gold g0350) in the small real file's envelope: its own number, then what it cites."""
+    """A real décret title (gold g0350) in the small real file's envelope: its own number, what it cites."""
     title = ("Décret n° 2021-217 du 25 février 2021 modifiant les décrets n° 2020-1262 du 16 octobre 2020 et "
              "n° 2020-1310 du 29 octobre 2020 prescrivant les mesures générales")
     data = (SMALL.read_bytes().replace(b"<NATURE>ARRETE</NATURE>", b"<NATURE>DECRET</NATURE>")
             .replace(b"<NUM/>", b"<NUM>2021-217</NUM>", 1)
-            .replace("Arrêté du 11 juin 2026 portant nomination (régisseurs titulaires d'avances et de recettes)"
-                     .encode(), title.encode()))
+            .replace(parse_text(SMALL.read_bytes()).title.encode(), title.encode()))
     item = parse_text(data)
     assert item.identifiers["decret"] == item.identifiers["num"] == "2021-217"
     assert item.identifiers["cites_decret"] == "2020-1262,2020-1310"
@@ -264,7 +263,7 @@ def test_not_a_jorf_text(data, message):
         parse_text(data)
 
 
-# --- parse(): a tarball or one file -------------------------------------------------------------------------------
+# --- parse(): a tarball or one file -------------------------------------------------------------------------
 
 def test_parse_accepts_a_tarball_or_one_text():
     source = jorf()
@@ -274,12 +273,12 @@ def test_parse_accepts_a_tarball_or_one_text():
         source.parse(SOMMAIRE.read_bytes(), url="file:JORFCONT000054245240.xml")
 
 
-# --- archives -----------------------------------------------------------------------------------------------------
+# --- archives -----------------------------------------------------------------------------------------------
 
 def test_reconstructed_archives_hold_the_real_files_byte_for_byte():
     real = {path.name.split("_")[1] + ".xml": path.read_bytes() for path in (SOMMAIRE, SMALL, LARGE)}
-    for name, expected in ((MORNING, ["JORFCONT000054245240", "JORFTEXT000054246001", "JORFTEXT000054245373"]),
-                           (EVENING, ["JORFTEXT000054246001", "JORFCONT000054245240"])):
+    cont, small, large = "JORFCONT000054245240", "JORFTEXT000054246001", "JORFTEXT000054245373"
+    for name, expected in ((MORNING, [cont, small, large]), (EVENING, [small, cont])):
         members = list(dila_common.iter_members(reconstructed(name), source="jorf", archive=name))
         assert [Path(path).stem for path, _ in members] == expected
         stamp = name[len("JORFSIMPLE_"):-len(".tar.gz")]
@@ -289,7 +288,8 @@ def test_reconstructed_archives_hold_the_real_files_byte_for_byte():
 
 
 def test_build_script_rebuilds_the_committed_archives():
-    spec = importlib.util.spec_from_file_location("build_jorf_tarballs", RECONSTRUCTED / "build_jorf_tarballs.py")
+    spec = importlib.util.spec_from_file_location("build_jorf_tarballs",
+                                                  RECONSTRUCTED / "build_jorf_tarballs.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -308,7 +308,8 @@ def test_morning_archive_items_get_their_rubric():
 
 
 def test_sommaire_after_its_text_still_gives_the_rubric():
-    assert [(i.id, i.rubric) for i in parse_archive(reconstructed(EVENING))] == [(SMALL_ID, NOMINATIVES_INTERIEUR)]
+    items = parse_archive(reconstructed(EVENING))
+    assert [(i.id, i.rubric) for i in items] == [(SMALL_ID, NOMINATIVES_INTERIEUR)]
 
 
 def test_corrupt_archive_names_itself():
@@ -333,21 +334,24 @@ def test_malformed_member_is_skipped_with_a_warning():
 ])
 def test_unsafe_members_are_refused(members, message):
     with pytest.raises(ParseError, match=message):
-        list(dila_common.iter_members(targz(members), source="jorf", archive="a.tar.gz", max_member_bytes=1000))
+        list(dila_common.iter_members(targz(members), source="jorf", archive="a.tar.gz",
+                                      max_member_bytes=1000))
 
 
 def test_links_and_folders_are_skipped():
-    data = targz({"x/JORFTEXT000054246001.xml": SMALL.read_bytes()}, links={"x/JORFTEXT000000000002.xml": "/etc/passwd"})
+    data = targz({"x/JORFTEXT000054246001.xml": SMALL.read_bytes()},
+                 links={"x/JORFTEXT000000000002.xml": "/etc/passwd"})
     assert [path for path, _ in dila_common.iter_members(data, source="jorf", archive="a")] == [
         "x/JORFTEXT000054246001.xml"]
 
 
 def test_archive_without_text_warns():
-    content = dila_jorf.read_archive(targz({"x/JORFCONT000054245240.xml": SOMMAIRE.read_bytes()}), archive="a")
+    data = targz({"x/JORFCONT000054245240.xml": SOMMAIRE.read_bytes()})
+    content = dila_jorf.read_archive(data, archive="a")
     assert content.items == [] and content.warnings == ["archive a holds no JORFTEXT file"]
 
 
-# --- collect: listing, cursor, faults -----------------------------------------------------------------------------
+# --- collect: listing, cursor, faults -----------------------------------------------------------------------
 
 def test_first_run_reads_the_newest_archives_only():
     http = good_http()
@@ -399,9 +403,10 @@ def test_max_archives_per_run_leaves_the_rest_for_next_run():
     assert collected.etag is None  # so that the next run reads the listing again instead of getting a 304
 
 
-@pytest.mark.parametrize("fault", [CORRUPT.read_bytes(), FetchError("jorf", "HTTP 503")], ids=["corrupt", "fetch"])
+@pytest.mark.parametrize("fault", [CORRUPT.read_bytes(), FetchError("jorf", "HTTP 503")],
+                         ids=["corrupt", "fetch"])
 def test_bad_archive_after_a_good_one_stops_the_cursor_before_it(fault):
-    http = fake_http(JORFSIMPLE_20260612_002012_tar_gz=reconstructed(MORNING), JORFSIMPLE_20260612_205512_tar_gz=fault)
+    http = fake_http({MORNING: reconstructed(MORNING), EVENING: fault})
     collected = jorf().collect(http, SourceState("jorf", cursor=OLD))
     assert [i.id for i in collected.items] == [SMALL_ID, LARGE_ID]
     assert collected.cursor == MORNING  # not past the bad archive: it is tried again next run
@@ -410,8 +415,7 @@ def test_bad_archive_after_a_good_one_stops_the_cursor_before_it(fault):
 
 
 def test_bad_first_archive_fails_the_run():
-    http = fake_http(JORFSIMPLE_20260612_002012_tar_gz=CORRUPT.read_bytes(),
-                     JORFSIMPLE_20260612_205512_tar_gz=reconstructed(EVENING))
+    http = fake_http({MORNING: CORRUPT.read_bytes(), EVENING: reconstructed(EVENING)})
     with pytest.raises(ParseError, match=f"archive {MORNING} is corrupt"):
         jorf().collect(http, SourceState("jorf", cursor=OLD))
     assert [url for url, _, _ in http.calls] == [FOLDER, FOLDER + MORNING]
