@@ -1,8 +1,9 @@
 """Shared fixtures. Keep them generic: other test modules reuse them (append yours below, with a docstring).
 
 - ``fixtures_dir``: the folder of recorded real files (``tests/fixtures``).
-- ``fake_clock``: a clock that only moves when its ``sleep`` is called; ``.sleeps`` lists every wait asked for.
+- ``fake_clock``: a clock that only moves when its ``sleep`` is called; ``.sleeps`` lists the waits asked for.
 - ``replay_server``: a started, empty ``ReplayServer`` on 127.0.0.1 (``.add(url, ...)`` scripted answers).
+- ``demo_server``: a started ``ReplayServer`` serving the bundled demo recording (``watcher/replay_data``).
 - ``http_client``: a factory ``http_client(**settings) -> HttpClient`` wired to ``replay_server`` and
   ``fake_clock`` (no real sleeping); pass ``server=`` to use another server, ``url_map=`` to send elsewhere.
 """
@@ -18,7 +19,7 @@ import pytest
 
 from watcher.config.settings import Settings
 from watcher.http import HttpClient, build_client
-from watcher.replay import ReplayServer
+from watcher.replay import DEMO_RECORDING, ReplayServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -55,6 +56,12 @@ def fake_clock() -> FakeClock:
 @pytest.fixture
 def replay_server() -> Iterator[ReplayServer]:
     with ReplayServer() as server:
+        yield server
+
+
+@pytest.fixture
+def demo_server() -> Iterator[ReplayServer]:
+    with ReplayServer(DEMO_RECORDING) as server:
         yield server
 
 

@@ -22,7 +22,7 @@ from watcher.replay import ReplayServer, parse_http_envelope
 
 Make = Callable[..., HttpClient]
 FEED = "https://example.test/feed.xml"
-RSS = b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>t</title></channel></rss>\n'
+RSS = b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>t</title></channel></rss>'
 
 
 def get_error(client: HttpClient, url: str = FEED, **kw: object) -> SourceError:
@@ -33,7 +33,7 @@ def get_error(client: HttpClient, url: str = FEED, **kw: object) -> SourceError:
     return info.value
 
 
-# -- success and conditional GET ------------------------------------------------------------------------------
+# -- success and conditional GET -----------------------------------------------------------------------------
 
 def test_200_with_etag_then_304(replay_server: ReplayServer, http_client: Make) -> None:
     replay_server.add(FEED, headers={"ETag": '"v1"', "Last-Modified": "Tue, 01 Sep 2026 10:00:00 GMT",
@@ -65,7 +65,7 @@ def test_user_agent_is_honest(replay_server: ReplayServer, http_client: Make) ->
     assert agent.startswith("watcher/") and "tests@example.org" in agent
 
 
-# -- statuses ---------------------------------------------------------------------------------------------------
+# -- statuses ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("status", "words"), [
     (403, "403 Forbidden: the site refuses automated clients; check the URL or contact"),
@@ -135,7 +135,7 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("Tue, 01 Sep 2026 10:00:00 GMT", date="Tue, 01 Sep 2026 10:01:00 GMT") == 0.0
 
 
-# -- network failures -------------------------------------------------------------------------------------------
+# -- network failures ----------------------------------------------------------------------------------------
 
 def test_timeout_is_retried_then_reported(replay_server: ReplayServer, http_client: Make,
                                           fake_clock: FakeClock) -> None:
@@ -181,7 +181,7 @@ def test_non_http_url_is_refused(http_client: Make) -> None:
     assert "only http and https" in str(get_error(http_client(), "ftp://example.test/file"))
 
 
-# -- bot walls and wrong content --------------------------------------------------------------------------------
+# -- bot walls and wrong content -----------------------------------------------------------------------------
 
 def test_empty_202_waf_challenge_is_a_bot_wall(replay_server: ReplayServer, http_client: Make,
                                                ) -> None:
@@ -208,7 +208,8 @@ def test_empty_200_is_not_no_news(replay_server: ReplayServer, http_client: Make
     b"<!-- cache -->\n<!doctype HTML>\n<html>",
     b'<?xml version="1.0"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN">\n<html xmlns="x">',
 ])
-def test_html_on_a_feed_url_is_a_parse_error(replay_server: ReplayServer, http_client: Make, body: bytes) -> None:
+def test_html_on_a_feed_url_is_a_parse_error(replay_server: ReplayServer, http_client: Make,
+                                             body: bytes) -> None:
     replay_server.add(FEED, headers={"Content-Type": "text/html; charset=utf-8"}, body=body)
     client = http_client()
     error = get_error(client, expect="feed")
@@ -223,15 +224,17 @@ def test_html_inside_a_feed_is_not_an_html_page() -> None:
                                b"</body></html>]]></description></channel></rss>")
 
 
-def test_waf_challenge_with_a_body_is_still_a_bot_wall(replay_server: ReplayServer, http_client: Make) -> None:
+def test_waf_challenge_with_a_body_is_still_a_bot_wall(replay_server: ReplayServer,
+                                                       http_client: Make) -> None:
     replay_server.add(FEED, status=202, headers={"x-amzn-waf-action": "challenge"}, body=b"<html>js</html>")
     error = get_error(http_client())
-    assert isinstance(error, BotWallError) and "202 response (bot wall: x-amzn-waf-action=challenge)" in str(error)
+    assert isinstance(error, BotWallError)
+    assert "202 response (bot wall: x-amzn-waf-action=challenge)" in str(error)
 
 
 def test_a_real_feed_is_not_taken_for_html() -> None:
-    assert not looks_like_html((FIXTURES / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml")
-                               .read_bytes())
+    feed = FIXTURES / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml"
+    assert not looks_like_html(feed.read_bytes())
     assert looks_like_html((FIXTURES / "jorf" / "dila_opendata_JORFSIMPLE_index_listing_reformatted.html")
                            .read_bytes())
 
@@ -249,7 +252,7 @@ def test_unknown_expect_is_a_programming_error(http_client: Make) -> None:
         http_client().get(FEED, source="src", expect="rss")
 
 
-# -- size cap ---------------------------------------------------------------------------------------------------
+# -- size cap ------------------------------------------------------------------------------------------------
 
 def test_50mb_streamed_body_is_cut_at_max_bytes_without_eating_memory(replay_server: ReplayServer,
                                                                       http_client: Make) -> None:
@@ -272,9 +275,10 @@ def test_declared_content_length_over_the_cap_is_rejected_early(replay_server: R
     assert str(error) == "[src] response larger than 1000000 bytes (Content-Length: 50000000)"
 
 
-# -- redirects --------------------------------------------------------------------------------------------------
+# -- redirects -----------------------------------------------------------------------------------------------
 
-def test_redirect_is_followed_and_reported_in_original_form(replay_server: ReplayServer, http_client: Make) -> None:
+def test_redirect_is_followed_and_reported_in_original_form(replay_server: ReplayServer,
+                                                            http_client: Make) -> None:
     replay_server.add("http://example.test/old", status=301, headers={"Location": "/feed.xml"})
     replay_server.add("http://example.test/feed.xml", body=RSS)
     response = http_client().get("http://example.test/old", source="src")
@@ -291,7 +295,8 @@ def test_redirect_loop(replay_server: ReplayServer, http_client: Make) -> None:
 
 def test_redirect_to_ftp_is_refused(replay_server: ReplayServer, http_client: Make) -> None:
     replay_server.add(FEED, status=302, headers={"Location": "ftp://files.example.test/feed.xml"})
-    assert "redirect to a non-HTTP URL refused: ftp://files.example.test/feed.xml" in str(get_error(http_client()))
+    error = get_error(http_client())
+    assert "redirect to a non-HTTP URL refused: ftp://files.example.test/feed.xml" in str(error)
 
 
 def test_too_many_redirects(replay_server: ReplayServer, http_client: Make) -> None:
@@ -299,10 +304,11 @@ def test_too_many_redirects(replay_server: ReplayServer, http_client: Make) -> N
         replay_server.add(f"https://example.test/{i}", status=307, headers={"Location": f"/{i + 1}"})
     error = get_error(http_client(max_redirects=3), "https://example.test/0")
     assert "too many redirects (more than 3)" in str(error)
-    assert replay_server.count("https://example.test/3") == 1 and replay_server.count("https://example.test/4") == 0
+    assert replay_server.count("https://example.test/3") == 1
+    assert replay_server.count("https://example.test/4") == 0
 
 
-# -- robots.txt -------------------------------------------------------------------------------------------------
+# -- robots.txt ----------------------------------------------------------------------------------------------
 
 def test_robots_disallow_is_honoured_and_fetched_once(replay_server: ReplayServer, http_client: Make) -> None:
     replay_server.add("https://example.test/robots.txt", body=b"User-agent: *\nDisallow: /private/\n")
@@ -345,7 +351,7 @@ def test_robots_can_be_switched_off(replay_server: ReplayServer, http_client: Ma
     assert [r.key for r in replay_server.requests] == ["example.test/feed.xml"]
 
 
-# -- pacing -----------------------------------------------------------------------------------------------------
+# -- pacing --------------------------------------------------------------------------------------------------
 
 def test_host_delay_between_two_requests_to_the_same_host(replay_server: ReplayServer, http_client: Make,
                                                           fake_clock: FakeClock) -> None:
@@ -386,7 +392,8 @@ def test_one_request_at_a_time_and_one_robots_txt_per_host_across_threads(fake_c
 
     clock = fake_clock
     settings = Settings(host_delay=0.0)
-    with build_client(settings, transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock) as client:
+    transport = httpx.MockTransport(handler)
+    with build_client(settings, transport=transport, sleep=clock.sleep, clock=clock) as client:
         urls = [f"https://{host}.test/{i}" for i in range(8) for host in ("a", "b")]
         with ThreadPoolExecutor(max_workers=8) as pool:
             results: list[Response] = list(pool.map(lambda u: client.get(u, source="src"), urls))

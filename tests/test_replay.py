@@ -31,7 +31,7 @@ NOW = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 WAF = "eurlex/eurlex_frontend_202_waf_challenge_empty.http.txt"
 
 
-# -- layout -----------------------------------------------------------------------------------------------------
+# -- layout --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("url", "slug"), [
     ("https://www.cnil.fr/fr/rss.xml", "fr_rss.xml"),
@@ -58,13 +58,15 @@ def test_replay_key_ignores_scheme_and_percent_encoding() -> None:
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     body = b"\x00\xffraw bytes"
     path = save_response(tmp_path, "https://example.test/a/b?x=1", 200,
-                         {"Content-Type": "application/xml", "Content-Length": "12", "Set-Cookie": "sid=secret",
-                          "ETag": '"e"'}, body, NOW)
+                         {"Content-Type": "application/xml", "Content-Length": "12",
+                          "Set-Cookie": "sid=secret", "ETag": '"e"'}, body, NOW)
     assert path == tmp_path / "example.test" / "a_b_x_1.body" and path.read_bytes() == body
-    assert json.loads((tmp_path / "index.json").read_text()) == {"https://example.test/a/b?x=1": "example.test/a_b_x_1.body"}
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index == {"https://example.test/a/b?x=1": "example.test/a_b_x_1.body"}
     rec = load_recording(tmp_path)["https://example.test/a/b?x=1"]
     assert (rec.status, rec.body(), rec.recorded_at) == (200, body, "2026-11-02T08:30:00+00:00")
-    assert rec.headers == {"content-type": "application/xml", "etag": '"e"'}  # no transfer headers, no cookies
+    # no transfer headers, no cookies
+    assert rec.headers == {"content-type": "application/xml", "etag": '"e"'}
 
 
 def test_colliding_slugs_get_distinct_files(tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ def test_parse_http_envelope(fixtures_dir: Path) -> None:
     assert headers["server"] == "CloudFront"
 
 
-# -- the server -------------------------------------------------------------------------------------------------
+# -- the server ----------------------------------------------------------------------------------------------
 
 def test_server_replays_a_recording_byte_for_byte(tmp_path: Path) -> None:
     body = "Index of /OPENDATA — é".encode("iso-8859-1", errors="replace")
@@ -108,7 +110,8 @@ def test_server_replays_a_recording_byte_for_byte(tmp_path: Path) -> None:
 def test_url_map() -> None:
     with ReplayServer() as server:
         assert server.base_url.startswith("http://127.0.0.1:")
-        assert server.url_map("https://Www.Cnil.fr/fr/rss.xml?x=1") == f"{server.base_url}/www.cnil.fr/fr/rss.xml?x=1"
+        mapped = server.url_map("https://Www.Cnil.fr/fr/rss.xml?x=1")
+        assert mapped == f"{server.base_url}/www.cnil.fr/fr/rss.xml?x=1"
         assert server.url_map("https://example.test") == f"{server.base_url}/example.test/"
 
 
@@ -129,12 +132,13 @@ def test_scripted_answers_win_over_recordings(tmp_path: Path) -> None:
 
 def test_generated_body_streams_without_content_length(replay_server: ReplayServer) -> None:
     replay_server.add("https://example.test/big", size=300_000, content_length=False)
-    with httpx.Client() as raw, raw.stream("GET", replay_server.url_map("https://example.test/big")) as response:
+    url = replay_server.url_map("https://example.test/big")
+    with httpx.Client() as raw, raw.stream("GET", url) as response:
         assert "content-length" not in response.headers
         assert sum(len(chunk) for chunk in response.iter_bytes()) == 300_000
 
 
-# -- record -----------------------------------------------------------------------------------------------------
+# -- record --------------------------------------------------------------------------------------------------
 
 def test_record_then_replay_gives_the_same_answers(tmp_path: Path, replay_server: ReplayServer,
                                                    http_client: Make, fixtures_dir: Path) -> None:
@@ -142,8 +146,8 @@ def test_record_then_replay_gives_the_same_answers(tmp_path: Path, replay_server
     status, headers, body = parse_http_envelope((fixtures_dir / WAF).read_text("utf-8"))
     replay_server.add("https://www.cnil.fr/fr/rss.xml", body=feed,
                       headers={"Content-Type": "application/rss+xml; charset=utf-8", "ETag": '"c1"'})
-    replay_server.add("https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222", status=status, headers=headers,
-                      body=body)
+    replay_server.add("https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222", status=status,
+                      headers=headers, body=body)
     replay_server.add("https://slow.test/feed", status=429, headers={"Retry-After": "99999"})
     urls = ["https://www.cnil.fr/fr/rss.xml", "https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222",
             "https://slow.test/feed"]
@@ -173,7 +177,7 @@ def test_record_follows_redirects_and_notes_the_final_url(tmp_path: Path, replay
     assert meta["url"] == "https://example.test/feed" and meta["final_url"] == "https://example.test/feed/"
 
 
-# -- the bundled demo recording ----------------------------------------------------------------------------------
+# -- the bundled demo recording ------------------------------------------------------------------------------
 
 def test_demo_build_copies_fixture_bytes(tmp_path: Path, fixtures_dir: Path) -> None:
     written = build_demo_recording(fixtures_dir, tmp_path / "demo")
@@ -208,21 +212,21 @@ def test_committed_demo_recording_matches_a_fresh_build(tmp_path: Path, fixtures
         assert (DEMO_RECORDING / rel).read_bytes() == (tmp_path / "demo" / rel).read_bytes(), rel
 
 
-def test_demo_recording_through_the_client(http_client: Make, fixtures_dir: Path) -> None:
-    with ReplayServer(DEMO_RECORDING) as server:
-        client = http_client(server=server)
-        listing = client.get("https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/", source="jorf", expect="listing")
-        text = listing.content.decode(listing.headers["content-type"].split("charset=")[1])
-        assert re.findall(r'href="(JORFSIMPLE_\d{8}-\d{6}\.tar\.gz)"', text) == [
-            "JORFSIMPLE_20260612-002012.tar.gz", "JORFSIMPLE_20260612-205512.tar.gz",
-            "JORFSIMPLE_20260611-001512.tar.gz"]
-        for name in ("JORFSIMPLE_20260612-002012.tar.gz", "JORFSIMPLE_20260612-205512.tar.gz"):
-            tarball = client.get(f"https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/{name}", source="jorf",
-                                 expect="tar")
-            assert tarball.content == (fixtures_dir / "reconstructed" / f"reconstructed_{name}").read_bytes()
-        feed = client.get("https://www.cnil.fr/fr/rss.xml", source="cnil", expect="feed")
-        assert feed.content.count(b"<item>") == 500
-        assert client.get("https://www.cnil.fr/fr/rss.xml", source="cnil", etag=feed.etag).not_modified
-        with pytest.raises(BotWallError) as info:
-            client.get("https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222", source="eurlex", expect="feed")
-        assert str(info.value) == "[eurlex] empty 202 response (bot wall: x-amzn-waf-action=challenge)"
+def test_demo_recording_through_the_client(demo_server: ReplayServer, http_client: Make,
+                                           fixtures_dir: Path) -> None:
+    client = http_client(server=demo_server)
+    folder = "https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/"
+    listing = client.get(folder, source="jorf", expect="listing")
+    text = listing.content.decode(listing.headers["content-type"].split("charset=")[1])
+    assert re.findall(r'href="(JORFSIMPLE_\d{8}-\d{6}\.tar\.gz)"', text) == [
+        "JORFSIMPLE_20260612-002012.tar.gz", "JORFSIMPLE_20260612-205512.tar.gz",
+        "JORFSIMPLE_20260611-001512.tar.gz"]
+    for name in ("JORFSIMPLE_20260612-002012.tar.gz", "JORFSIMPLE_20260612-205512.tar.gz"):
+        tarball = client.get(folder + name, source="jorf", expect="tar")
+        assert tarball.content == (fixtures_dir / "reconstructed" / f"reconstructed_{name}").read_bytes()
+    feed = client.get("https://www.cnil.fr/fr/rss.xml", source="cnil", expect="feed")
+    assert feed.content.count(b"<item>") == 500
+    assert client.get("https://www.cnil.fr/fr/rss.xml", source="cnil", etag=feed.etag).not_modified
+    with pytest.raises(BotWallError) as info:
+        client.get("https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222", source="eurlex", expect="feed")
+    assert str(info.value) == "[eurlex] empty 202 response (bot wall: x-amzn-waf-action=challenge)"

@@ -2,13 +2,13 @@
 
 ``HttpClient.get`` is what sources call. Around one ``httpx.Client`` (sync, no automatic redirects) it adds:
 
-- an honest User-Agent (``Settings.agent()``) and conditional GET (ETag / Last-Modified; 304 = ``not_modified``);
+- an honest User-Agent (``Settings.agent()``), conditional GET (ETag / Last-Modified; 304 = ``not_modified``);
 - a body size cap (``max_bytes``), checked on Content-Length and while streaming;
 - retries with exponential backoff on 5xx, 429 and transport errors, honouring ``Retry-After``;
 - one request at a time per host with ``host_delay`` seconds between two of them (and robots.txt Crawl-delay);
 - robots.txt, fetched once per host;
 - redirects followed by hand, http(s) only, loops detected;
-- a verdict on the answer: 4xx, an empty 2xx or a WAF challenge (``BotWallError``), HTML where a feed was expected.
+- a verdict on the answer: 4xx, an empty 2xx or a WAF challenge (``BotWallError``), HTML instead of a feed.
 
 ``url_map`` rewrites every URL just before it is sent (the replay server uses it); everything the caller sees
 (``Response.url``, robots.txt, per-host pacing, redirects) stays in terms of the original URL. ``sleep`` and
@@ -41,7 +41,8 @@ BACKOFF_BASE = 1.0  # seconds before the first retry when the server gives no Re
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CHUNK = 64 * 1024
 EXPECTS = frozenset({"feed", "xml", "html", "listing", "tar", "json"})
-_HTML_START = re.compile(rb"^(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+_HTML_START = re.compile(rb"^(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])",
+                         re.I | re.S)
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _SECRET_KEYS = re.compile(r"token|key|secret|pass|auth|sig", re.I)
 _ADVICE = {
@@ -81,7 +82,7 @@ class _Raw:
 
 
 def redact(url: str) -> str:
-    """The URL without user:password and with secret-looking query values masked, fit for messages and logs."""
+    """The URL without user:password and with secret-looking query values masked (for messages and logs)."""
     parts = urlsplit(url)
     netloc = parts.hostname or ""
     if parts.port:
@@ -164,7 +165,7 @@ class _Slot:
 
 
 class HttpClient:
-    """The shared HTTP client. Build it with ``build_client``; use it as a context manager or ``close()`` it."""
+    """The shared HTTP client. Build it with ``build_client``; use it as a context manager or close it."""
 
     def __init__(
         self,
@@ -198,7 +199,7 @@ class HttpClient:
     def close(self) -> None:
         self._client.close()
 
-    # -- public -----------------------------------------------------------------------------------------------
+    # -- public ---------------------------------------------------------------------------------------------
 
     def get(self, url: str, *, source: str, etag: str | None = None, last_modified: str | None = None,
             expect: str | None = None) -> Response:
@@ -234,7 +235,7 @@ class HttpClient:
             seen.append(url)
             url = self._next_hop(url, location, seen, source)
 
-    # -- steps ------------------------------------------------------------------------------------------------
+    # -- steps ----------------------------------------------------------------------------------------------
 
     def _next_hop(self, url: str, location: str, seen: list[str], source: str) -> str:
         target = urljoin(url, location.strip())
@@ -258,7 +259,7 @@ class HttpClient:
             raise FetchError(source, f"disallowed by robots.txt of {host}", url=url)
 
     def _fetch_robots(self, host: str) -> str | None:
-        """The robots.txt text, or None when there is none to obey (4xx, 5xx, unreachable, redirected away)."""
+        """The robots.txt text, or None when there is none to obey (4xx, 5xx, unreachable, redirected)."""
         url = f"{host}/robots.txt"
         try:
             raw = self._request_once(url, "robots.txt", {})
@@ -314,7 +315,8 @@ class HttpClient:
             except httpx.ConnectError as exc:
                 raise _TransportFailure(f"connection refused or host unreachable: {_short(exc)}") from exc
             except httpx.RemoteProtocolError as exc:
-                raise _TransportFailure(f"connection closed mid-response (truncated body): {_short(exc)}") from exc
+                message = f"connection closed mid-response (truncated body): {_short(exc)}"
+                raise _TransportFailure(message) from exc
             except httpx.TransportError as exc:
                 raise _TransportFailure(f"network error: {_short(exc)}") from exc
         log.debug("GET %s -> %s (%d bytes)", redact(url), raw.status, len(raw.content))
@@ -346,7 +348,7 @@ def build_client(settings: Settings, *, url_map: Callable[[str], str] | None = N
     return HttpClient(settings, url_map=url_map, transport=transport, sleep=sleep, clock=clock)
 
 
-# -- verdicts ---------------------------------------------------------------------------------------------------
+# -- verdicts ------------------------------------------------------------------------------------------------
 
 def _response(url: str, raw: _Raw, elapsed: float, redirects: tuple[str, ...]) -> Response:
     return Response(url=url, status=raw.status, headers=raw.headers, content=raw.content,

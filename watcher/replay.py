@@ -1,14 +1,14 @@
 """Recorded HTTP responses: save them (``record``), replay them from a local server (``ReplayServer``).
 
 A recording folder holds one subfolder per host with ``<slug>.body`` (the raw bytes) and ``<slug>.meta.json``
-(``{"url", "status", "headers", "recorded_at", ...}``), plus ``index.json`` mapping each original URL to its body
-file. ``ReplayServer`` serves such a folder on 127.0.0.1 and, for fault tests, scripted answers added with
-``add()`` (any status, headers, delay, generated huge bodies, truncated bodies, sequences such as 503 then 200).
-Point an ``HttpClient`` at it with ``url_map=server.url_map``: ``https://host/path?q`` becomes
+(``{"url", "status", "headers", "recorded_at", ...}``), plus ``index.json`` mapping each original URL to its
+body file. ``ReplayServer`` serves such a folder on 127.0.0.1 and, for fault tests, scripted answers added
+with ``add()`` (any status, headers, delay, generated huge bodies, truncated bodies, sequences such as 503
+then 200). Point an ``HttpClient`` at it with ``url_map=server.url_map``: ``https://host/path?q`` becomes
 ``http://127.0.0.1:PORT/host/path?q``.
 
-``build_demo_recording`` rebuilds the bundled ``watcher/replay_data`` from ``tests/fixtures`` (``DEMO`` below is the
-table of what goes where; extend it there). Run ``python -m watcher.replay build-demo``.
+``build_demo_recording`` rebuilds the bundled ``watcher/replay_data`` from ``tests/fixtures`` (``DEMO`` below
+is the table of what goes where; extend it there). Run ``python -m watcher.replay build-demo``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ _TRANSFER_HEADERS = frozenset({"content-length", "transfer-encoding", "connectio
                                "content-encoding", "set-cookie"})
 
 
-# -- layout -------------------------------------------------------------------------------------------------------
+# -- layout --------------------------------------------------------------------------------------------------
 
 def slug_for(url: str) -> str:
     """A file-system-safe name for the path and query of ``url`` (sha1 suffix when long)."""
@@ -58,13 +58,20 @@ def slug_for(url: str) -> str:
 
 
 def host_folder(url: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", urlsplit(url).netloc.lower())
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", _host(url))
 
 
 def replay_key(url: str) -> str:
-    """``host/path?query`` (scheme dropped, percent-decoding undone): how the server finds an answer."""
+    """``host/path?query`` (scheme and credentials dropped, percent-decoding undone): how the server finds an
+    answer."""
     parts = urlsplit(url)
-    return unquote(parts.netloc.lower() + (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+    return unquote(_host(url) + (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+
+
+def _host(url: str) -> str:
+    """``host[:port]``, lower-case, without user:password."""
+    parts = urlsplit(url)
+    return (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,7 @@ def _read_index(folder: Path) -> dict[str, str]:
     return json.loads(path.read_text("utf-8")) if path.exists() else {}
 
 
-# -- recording live responses -----------------------------------------------------------------------------------
+# -- recording live responses --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Recorded:
@@ -148,7 +155,7 @@ def record(urls: Iterable[str], folder: Path, client: HttpClient, now: datetime)
     return results
 
 
-# -- the server -------------------------------------------------------------------------------------------------
+# -- the server ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Scripted:
@@ -192,7 +199,8 @@ class ReplayServer:
 
     def __init__(self, folder: Path | None = None):
         self.requests: list[ReplayRequest] = []
-        self._recorded = {replay_key(url): rec for url, rec in load_recording(folder).items()} if folder else {}
+        recordings = load_recording(folder) if folder else {}
+        self._recorded = {replay_key(url): rec for url, rec in recordings.items()}
         self._scripted: dict[str, list[Scripted]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -208,7 +216,7 @@ class ReplayServer:
     def url_map(self, url: str) -> str:
         parts = urlsplit(url)
         query = f"?{parts.query}" if parts.query else ""
-        return f"{self.base_url}/{parts.netloc.lower()}{parts.path or '/'}{query}"
+        return f"{self.base_url}/{_host(url)}{parts.path or '/'}{query}"
 
     def add(self, url: str, *, status: int = 200, headers: Mapping[str, str] | None = None, body: bytes = b"",
             delay: float = 0.0, size: int | None = None, content_length: bool = True,
@@ -321,7 +329,7 @@ def _not_modified(answer: Scripted, request: Mapping[str, str]) -> bool:
         return False
 
 
-# -- the bundled demo recording -----------------------------------------------------------------------------------
+# -- the bundled demo recording ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class DemoEntry:
@@ -337,13 +345,14 @@ DEMO: tuple[DemoEntry, ...] = (
     DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/",
               "jorf/dila_opendata_JORFSIMPLE_index_listing_reformatted.html", "text/html;charset=ISO-8859-1",
               "2026-06-12T21:00:00+02:00",
-              "Apache 'Index of' listing of the DILA JORFSIMPLE deltas (3 tarballs); whitespace reformatted by the "
-              "repository it comes from, not raw server bytes"),
+              "Apache 'Index of' listing of the DILA JORFSIMPLE deltas (3 tarballs); whitespace reformatted "
+              "by the repository it comes from, not raw server bytes"),
     DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/JORFSIMPLE_20260612-002012.tar.gz",
               "reconstructed/reconstructed_JORFSIMPLE_20260612-002012.tar.gz", "application/x-gzip",
               "2026-06-12T00:20:12+02:00",
-              "RECONSTRUCTED: real DILA XML (JORF n°0137 sommaire + 2 texts) in a rebuilt tar.gz envelope, standing "
-              "for the morning delta named in the listing (see tests/fixtures/reconstructed/README.md)",
+              "RECONSTRUCTED: real DILA XML (JORF n°0137 sommaire + 2 texts) in a rebuilt tar.gz envelope, "
+              "standing for the morning delta named in the listing "
+              "(see tests/fixtures/reconstructed/README.md)",
               optional=True),
     DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/JORFSIMPLE/JORFSIMPLE_20260612-205512.tar.gz",
               "reconstructed/reconstructed_JORFSIMPLE_20260612-205512.tar.gz", "application/x-gzip",
@@ -351,10 +360,11 @@ DEMO: tuple[DemoEntry, ...] = (
               "RECONSTRUCTED: real DILA XML in a rebuilt tar.gz envelope, standing for the evening delta "
               "(a re-delivery of an already published text)", optional=True),
     DemoEntry("https://www.cnil.fr/fr/rss.xml",
-              "cnil/bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml", "application/rss+xml; charset=utf-8",
+              "cnil/bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml",
+              "application/rss+xml; charset=utf-8",
               "2026-08-19T00:00:00+00:00",
-              "STAND-IN: RSS 2.0 generated by a third-party scraper of cnil.fr/fr/actualite (500 real items), "
-              "not cnil.fr's own rss.xml, which has no capture yet"),
+              "STAND-IN: RSS 2.0 generated by a third-party scraper of cnil.fr/fr/actualite (500 real "
+              "items), not cnil.fr's own rss.xml, which has no capture yet"),
     DemoEntry("https://www.health-data-hub.fr/bibliotheque-ouverte-algorithmes-sante",
               "health_data_hub/hdh_listing_bibliotheque-algorithmes_page0.html", "text/html; charset=UTF-8",
               "2026-07-01T00:00:00+00:00",
@@ -363,7 +373,8 @@ DEMO: tuple[DemoEntry, ...] = (
               "eurlex/eurlex_frontend_202_waf_challenge_empty.http.txt", "",
               "2026-09-11T11:33:27+00:00",
               "real captured EUR-Lex answer to an automated client: empty 202, x-amzn-waf-action: challenge "
-              "(status and headers from the envelope; captured on the EUR-Lex front end, replayed on the feed URL)"),
+              "(status and headers from the envelope; captured on the EUR-Lex front end, replayed on the "
+              "feed URL)"),
 )
 
 
@@ -424,18 +435,19 @@ def _demo_readme(entries: list[DemoEntry], missing: list[DemoEntry]) -> str:
 
 _README_HEAD = """# The bundled replay set (demo)
 
-Generated by `python -m watcher.replay build-demo` from the table `DEMO` in `watcher/replay.py`; do not edit by
-hand. Every body is copied byte for byte from `tests/fixtures` (see `tests/fixtures/PROVENANCE.md` for where each
-file comes from); headers other than those of a captured envelope (content-type, ETag, Last-Modified, Date) are
-written by the script. Files named `reconstructed_*` were built by this project from real items and are labelled as
-such; they are not captures.
+Generated by `python -m watcher.replay build-demo` from the table `DEMO` in `watcher/replay.py`; do not edit
+by hand. Every body is copied byte for byte from `tests/fixtures` (see `tests/fixtures/PROVENANCE.md` for
+where each file comes from); headers other than those of a captured envelope (content-type, ETag,
+Last-Modified, Date) are written by the script. Files named `reconstructed_*` were built by this project
+from real items and are labelled as such (RECONSTRUCTED below); they are not captures.
 
 Serve it with `ReplayServer(DEMO_RECORDING)` and build the client with `url_map=server.url_map`.
 
 | original URL | bytes from | captured | what it is |
 |---|---|---|---|"""
-_README_404 = """Any other URL is answered 404 (so an unrecorded robots.txt means "allowed"). In particular the tarballs named in
-the JORFSIMPLE listing are only served if a row above maps them."""
+_README_404 = """Any other URL is answered 404 (so an unrecorded robots.txt means "allowed"). In particular
+the tarballs named in the JORFSIMPLE listing are only served if a row above maps them (the third one, of 11
+June, is not)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """robots.txt, read once per host and obeyed (``urllib.robotparser``).
 
-A host without a readable robots.txt (404, 5xx, unreachable) is treated as allowing everything, as RFC 9309 lets
-crawlers do for "unavailable" files; the brief for watcher extends that to server errors.
+A host without a readable robots.txt (404, 5xx, unreachable) is treated as allowing everything, as RFC 9309
+lets crawlers do for "unavailable" files; watcher extends that to server errors.
 """
 
 from __future__ import annotations
