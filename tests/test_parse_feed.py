@@ -326,3 +326,149 @@ def test_fast_path_is_much_faster_than_feedparser():
     feedparser.parse(body)
     slow = time.perf_counter() - started
     assert slow / fast > 2.5, f"fast path {fast * 2:.3f} ms/entry vs feedparser {slow * 2:.3f} ms/entry"
+
+
+# --- reconstructed feeds (real items, invented envelopes: see fixtures/reconstructed/README.md) -----------------------
+
+RECONSTRUCTED = FIXTURES / "reconstructed"
+
+# file, source name, feed url, count, first item (id suffix, title start, published), last item (id suffix, published)
+RECONSTRUCTED_CASES = [
+    ("reconstructed_ansm_rss_actualites.xml", "ansm-actualites", "https://ansm.sante.fr/rss/actualites", 14,
+     ("https://ansm.sante.fr/actualites/duloxetine-lansm-demande-aux-laboratoires-de-renforcer-leurs-approvisionnements",
+      "Duloxétine : l’ANSM demande aux laboratoires de renforcer leurs approvisionnements", utc(2026, 10, 9, 8)),
+     ("https://ansm.sante.fr/actualites/teralithe-et-quetiapine-point-sur-la-disponibilite-et-levolution-des-mesures"
+      "-daccompagnement", utc(2026, 7, 20, 8, 39, 5))),
+    ("reconstructed_ansm_rss_informations_securite.xml", "ansm-securite", "https://ansm.sante.fr/rss/informations_securite",
+     14, ("https://ansm.sante.fr/informations-de-securite/ocrevus-ocrelizumab-risque-nouveau-datteinte-hepatique-dorigine"
+          "-medicamenteuse-et-recommandations-sur-la-surveillance-hepatique-avant-et-pendant-le-traitement",
+          "Ocrevus (ocrelizumab) : risque nouveau d'atteinte hépatique", utc(2026, 10, 7, 22)),
+     ("https://ansm.sante.fr/informations-de-securite/curosurf-120-mg-1-5-ml-suspension-pour-instillation"
+      "-endotracheobronchique-laboratoire-chiesi-sas", utc(2026, 3, 18, 23))),
+    ("reconstructed_cnil_rss.xml", "cnil", "https://www.cnil.fr/fr/rss.xml", 20,
+     ("https://www.cnil.fr/fr/le-refus-de-credit-en-questions", "Le refus de crédit en questions", utc(2026, 8, 19, 12)),
+     ("https://www.cnil.fr/fr/journee-internationale-droits-des-femmes-2026", utc(2026, 3, 9, 12))),
+    ("reconstructed_edpb_news_feed.xml", "edpb", "https://www.edpb.europa.eu/feed/news_en", 10,
+     ("https://www.edpb.europa.eu/news/stakeholder-event-on-guidelines-on-the-interplay-between-data-protection-and"
+      "-competition-law-0_en", "Stakeholder event on guidelines on the interplay", utc(2026, 7, 30, 10)),
+     ("https://www.edpb.europa.eu/news/news/2026/coordinated-supervision-committee-extends-scope-include-eurodac_en",
+      utc(2026, 6, 12, 10))),
+    ("reconstructed_eurlex_oj_feed.xml", "eurlex-oj", "https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222", 8,
+     ("https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELLAR:00000000-0000-0000-0000-000000000001",
+      "CELEX:32025R0327: Règlement (UE) 2025/327 du Parlement européen et du Conseil du 11 février 2025 relatif à "
+      "l’espace européen des données de santé", utc(2025, 3, 4, 23)),
+     ("https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELLAR:00000000-0000-0000-0000-000000000008",
+      utc(2016, 5, 3, 22))),
+]
+
+
+@pytest.mark.parametrize("name, source, url, count, first, last", RECONSTRUCTED_CASES, ids=lambda v: str(v)[:30])
+def test_reconstructed_feeds(name, source, url, count, first, last):
+    parsed = feed(source, url=url).read((RECONSTRUCTED / name).read_bytes(), url=url)
+    items = parsed.items
+    assert (len(items), parsed.warnings) == (count, ())
+    assert (items[0].id, items[0].published) == (f"{source}:{first[0]}", first[2])
+    assert items[0].title.startswith(first[1])
+    assert (items[-1].id, items[-1].published) == (f"{source}:{last[0]}", last[1])
+    assert all(i.url.startswith("https://") and "&nbsp;" not in i.summary and "<" not in i.summary for i in items)
+
+
+def test_reconstructed_ansm_safety_items():
+    items = feed("ansm-securite", nature="information de securite").parse(
+        (RECONSTRUCTED / "reconstructed_ansm_rss_informations_securite.xml").read_bytes(), url=FEED_URL)
+    tavneos = items[2]
+    assert tavneos.title == "Tavneos 10 mg, gélule – Laboratoire Vifor France (MED26/A019/B018)"
+    assert tavneos.summary == ("Niveau de rappel : officines, établissements de santé et circuit de distribution "
+                               "pharmaceutique - Publié le 19/08/2026")
+    assert tavneos.published == utc(2026, 8, 18, 22)  # midnight in Paris, summer time
+    assert (tavneos.tags, tavneos.nature) == (("Rappel de produit", "Médicaments"), "information de securite")
+
+
+def test_reconstructed_cnil_double_escaped_nbsp_is_a_space():
+    items = feed().parse((RECONSTRUCTED / "reconstructed_cnil_rss.xml").read_bytes(), url=FEED_URL)
+    municipales = next(i for i in items if i.url.endswith("/municipales-2026-bilan-observatoire"))
+    assert "des 15 et 22 mars 2026, la CNIL a reçu 739 signalements" in municipales.summary
+    assert "SMS (63 %)" in municipales.summary
+    assert municipales.authority == "CNIL" and municipales.published == utc(2026, 4, 8, 12)
+
+
+def test_reconstructed_eurlex_celex_and_links():
+    items = feed("eurlex-oj").parse((RECONSTRUCTED / "reconstructed_eurlex_oj_feed.xml").read_bytes(), url=FEED_URL)
+    assert [i.identifiers["celex"] for i in items] == [
+        "32025R0327", "32024R1689", "32023R2854", "32022L2555", "32022R2065", "32022R0868", "32017R0745", "32016R0679"]
+    gdpr = items[-1]
+    assert gdpr.url == "https://eur-lex.europa.eu/legal-content/AUTO/?uri=CELEX:32016R0679"  # '/./' removed
+    assert (gdpr.summary, gdpr.tags, gdpr.identifiers["eu_regulation"]) == ("", ("Lex Alerts",), "2016/679")
+
+
+# --- wordpress ------------------------------------------------------------------------------------------------------
+
+def wordpress(name: str = "vigier-avocats", url: str = "https://www.vigier-avocats.com/", **options):
+    from watcher.sources.wordpress import WordPressSource
+
+    return WordPressSource(SourceConfig(name=name, kind="wordpress", url=url, publisher="Vigier Avocats",
+                                        options=options))
+
+
+def test_wordpress_vigier_reconstructed():
+    source = wordpress()
+    first, second = source.parse((RECONSTRUCTED / "reconstructed_wordpress_vigier_feed.xml").read_bytes(),
+                                 url=source.feed_url)
+    assert first.id == "vigier-avocats:p=12137"
+    assert first.url == "https://www.vigier-avocats.com/hebergement-des-donnees-de-sante-le-decret-du-24-mars-2026-renforce/"
+    assert first.summary == first.title  # only the Yoast sentence was there: the title stands in
+    assert first.text == ""
+    assert (first.nature, first.authority, first.tags) == ("article", "Vigier Avocats", ("Données de santé", "E-santé"))
+    assert first.published == utc(2026, 3, 26, 8, 30)
+    assert second.id == "vigier-avocats:p=12089"
+    assert second.summary == ("Le décret n° 2026-153 du 3 mars 2026 fixe un nouveau régime de sanctions financières "
+                              "pour les services numériques en santé …")  # straight-apostrophe Yoast removed too
+    assert second.text == ("Décret n° 2026-153 du 3 mars 2026\n\nLe décret n° 2026-153 du 3 mars 2026 fixe un nouveau "
+                           "régime de sanctions financières pour les services numériques en santé.")
+    assert "utm_" not in second.url
+
+
+def test_wordpress_legalis_reconstructed_no_yoast_left():
+    source = wordpress("legalis", url="https://www.legalis.net/", nature="actualite")
+    items = source.parse((RECONSTRUCTED / "reconstructed_wordpress_legalis_feed.xml").read_bytes(),
+                         url="https://www.legalis.net/feed/")
+    assert len(items) == 8
+    assert items[0].id == "legalis:p=20500"
+    assert items[0].title == "Condamnée par avoir fait indûment bloquer des vidéos"
+    assert items[0].summary.startswith("Par un jugement du 19 juin 2026, le tribunal judiciaire de Paris a condamné")
+    assert items[-1].url == "https://www.legalis.net/actualite/la-liberte-dexpression-prevaut-sur-le-droit-a-loubli/"
+    for item in items:
+        assert "apparu en premier" not in item.summary + item.text
+        assert item.nature == "actualite" and item.tags == ("Actualité",)
+
+
+@pytest.mark.parametrize("description", [
+    "<p>Texte.</p>\n<p>L’article <a href=\"https://x/a/\">Titre</a> est apparu en premier sur <a href=\"https://x/\">X</a>.</p>",
+    "<p>Texte.</p><p>L'article <a href='https://x/a/'>Titre</a> est apparu en premier sur <a href='https://x/'>X</a>.</p>",
+    "Texte. L&#8217;article <a href=\"https://x/a/\">Titre</a> est apparu en premier sur <a href=\"https://x/\">X</a>.",
+    "Texte.\nL’article Titre est apparu en premier sur X.",
+    "<p>Texte.</p><p>The post <a href=\"https://x/a/\">Titre</a> appeared first on <a href=\"https://x/\">X</a>.</p>",
+])
+def test_wordpress_strips_yoast_sentence_in_all_spellings(description):
+    body = f"""<rss version="2.0"><channel><item><title>Titre</title><link>https://x/a/</link>
+      <guid isPermaLink="false">https://x/?p=7</guid><description><![CDATA[{description}]]></description>
+      </item></channel></rss>""".encode()
+    item = wordpress("x", url="https://x/").parse(body, url="https://x/feed/")[0]
+    assert (item.id, item.summary) == ("x:p=7", "Texte.")
+
+
+def test_wordpress_keeps_an_article_that_cites_l_article():
+    body = """<rss version="2.0"><channel><item><title>RGPD</title><link>https://x/a/</link>
+      <description><![CDATA[<p>L’article 9 du RGPD interdit en principe le traitement des données de santé.</p>
+      <p>L’article <a href="https://x/a/">RGPD</a> est apparu en premier sur <a href="https://x/">X</a>.</p>]]>
+      </description></item></channel></rss>""".encode()
+    item = wordpress("x", url="https://x/").parse(body, url="https://x/feed/")[0]
+    assert item.summary == "L’article 9 du RGPD interdit en principe le traitement des données de santé."
+    assert item.id == "x:https://x/a/"  # no ?p= GUID: the canonical link
+
+
+def test_wordpress_feed_url_default_and_override():
+    assert wordpress().feed_url == "https://www.vigier-avocats.com/feed/"
+    assert wordpress(url="https://www.houdart.org").feed_url == "https://www.houdart.org/feed/"
+    custom = wordpress(feed_url="https://www.vigier-avocats.com/category/donnees-de-sante/feed/")
+    assert custom.feed_url == "https://www.vigier-avocats.com/category/donnees-de-sante/feed/"
