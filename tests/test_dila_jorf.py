@@ -279,7 +279,8 @@ def test_reconstructed_archives_hold_the_real_files_byte_for_byte():
     real = {path.name.split("_")[1] + ".xml": path.read_bytes() for path in (SOMMAIRE, SMALL, LARGE)}
     cont, small, large = "JORFCONT000054245240", "JORFTEXT000054246001", "JORFTEXT000054245373"
     for name, expected in ((MORNING, [cont, small, large]), (EVENING, [small, cont])):
-        members = list(dila_common.iter_members(reconstructed(name), source="jorf", archive=name))
+        note, *members = dila_common.iter_members(reconstructed(name), source="jorf", archive=name)
+        assert note[0] == "RECONSTRUCTED.txt" and note[1].startswith(b"RECONSTRUCTED test fixture, not a DILA")
         assert [Path(path).stem for path, _ in members] == expected
         stamp = name[len("JORFSIMPLE_"):-len(".tar.gz")]
         for path, data in members:
