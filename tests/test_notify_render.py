@@ -1,0 +1,85 @@
+"""Rendering: escaping for each medium, grouping, languages, Slack's limits, Datasette links."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from test_notify_support import cnil_items
+
+from watcher.config.alerts import Cadence, Subscription
+from watcher.notify.render import Renderer, mrkdwn, slack_link, tilde_encode
+
+NOW = datetime(2026, 6, 17, 6, 0, tzinfo=UTC)
+
+
+def _sub(lang: str = "fr", themes: tuple[str, ...] = ("sante", "rgpd")) -> Subscription:
+    return Subscription(name="s", person="Alice", themes=frozenset(themes), channel="mail", email="a@x.fr",
+                        cadence=Cadence(kind="daily"), lang=lang)
+
+
+def _themes(items: list[dict], *tags: tuple[str, float]) -> dict[str, list[dict]]:
+    return {i["id"]: [{"theme": t, "score": s, "reason": f"raison {t} <b>", "origin": "model"} for t, s in tags]
+            for i in items}
+
+
+@pytest.mark.parametrize("text", ["<!channel>", "<!here|here>", "<@U024BE7LH>", "<#C123|general>",
+                                  "*gras*", "_penché_", "~barré~", "`code`", "a & b", "@channel", "@here"])
+def test_mrkdwn_makes_source_text_inert(text: str) -> None:
+    out = mrkdwn(text)
+    assert "<" not in out and ">" not in out and not re.search(r"[*_~`]", out)
+    assert not re.search(r"(?<!\u200b)@(channel|here)\b", out)
+
+
+def test_slack_links_only_http_and_never_break_out() -> None:
+    assert slack_link("javascript:alert(1)", "x") == "x"
+    assert slack_link("https://a.fr/p?x=1&y=2|<!channel>", "t*") == "<https://a.fr/p?x=1&amp;y=2%7C%3C!channel%3E|t\u2217>"
+
+
+def test_html_is_autoescaped_and_text_is_plain() -> None:
+    item = cnil_items(limit=1)[0] | {"title": '<script>alert("x")</script> & <img src=x onerror=y>',
+                                     "url": 'https://cnil.fr/a"onmouseover="x'}
+    message = Renderer(public_url="https://archive.example.org").message(
+        key="k", sub=_sub(), kind="daily", period="2026-06-17", items=[item], themes=_themes([item], ("sante", .9)),
+        now=NOW)
+    assert "<script>" not in message.html and "<img" not in message.html and "<b>" not in message.html
+    assert "&lt;script&gt;" in message.html and 'href="https://cnil.fr/a&#34;onmouseover=&#34;x"' in message.html
+    assert '<script>alert("x")</script>' in message.text  # text/plain shows it as it is: inert
+    assert message.subject == "[Veille] Récapitulatif quotidien du 2026-06-17 : 1 texte(s)"
+
+
+def test_items_are_grouped_under_their_best_subscribed_theme_in_both_languages() -> None:
+    items = cnil_items()
+    themes = _themes(items[:3], ("sante", 0.9), ("rgpd", 0.6)) | _themes(items[3:5], ("rgpd", 0.8)) | _themes(
+        items[5:], ("fiscalite", 0.99), ("rgpd", 0.55))
+    renderer = Renderer()
+    groups = renderer.groups(_sub(), items, themes)
+    assert [(g.theme, len(g.items)) for g in groups] == [("rgpd", 3), ("sante", 3)]
+    english = renderer.message(key="k", sub=_sub("en"), kind="weekly", period="2026-06-15", items=items,
+                               themes=themes, now=NOW)
+    assert english.subject == "[Watch] Weekly digest of 2026-06-15: 6 text(s)"
+    assert "confidence 99 %" in english.text and "fiscalite" in english.text  # every theme of the item is shown
+    assert "Archive record" not in english.text  # no public_url: no archive link
+
+
+def test_archive_links_use_datasette_tilde_encoding() -> None:
+    assert tilde_encode("cnil:https://cnil.fr/a b.html") == "cnil~3Ahttps~3A~2F~2Fcnil~2Efr~2Fa+b~2Ehtml"
+    item = cnil_items(limit=1)[0]
+    view = Renderer(public_url="https://archive.example.org/").item_view(item, [])
+    assert view.archive_url == f"https://archive.example.org/watcher/items/{tilde_encode(item['id'])}"
+
+
+def test_a_huge_slack_digest_respects_block_kit_limits() -> None:
+    from test_notify_support import CNIL_BIG_FEED
+
+    items = cnil_items(CNIL_BIG_FEED)
+    themes = {i["id"]: [{"theme": f"theme-{n % 7}", "score": 0.9, "reason": "r" * 200, "origin": "model"}]
+              for n, i in enumerate(items)}
+    sub = _sub(themes=tuple(f"theme-{n}" for n in range(7)))
+    payload = Renderer(public_url="https://a.fr").message(key="k", sub=sub, kind="daily", period="2026-08-19",
+                                                           items=items, themes=themes, now=NOW).slack
+    blocks = payload["blocks"]
+    assert len(items) >= 400 and len(blocks) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+    assert re.match(r"\+\d+ autres textes dans l'archive", blocks[-1]["elements"][0]["text"])
