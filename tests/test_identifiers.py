@@ -81,6 +81,7 @@ CASES = [
      {"eli": ["https://www.legifrance.gouv.fr/eli/jo/2026/6/13/0137"]}),
     ("ECLI format", "CE, 19 juin 2019, ECLI:FR:CECHR:2019:425998.20190619.",
      {"ecli": ["ECLI:FR:CECHR:2019:425998.20190619"]}),
+    ("older CNIL numbering", "délibération n° 04-017 du 8 avril 2004", {"deliberation": ["04-017"]}),
     # nothing to find
     ("no number", "le décret du 4 février 2026 n'est pas un numéro", {"decret_date": ["2026-02-04"]}),
     ("not identifiers", "non 2025-12, article 8-I-2°, 29.04.2024, l'AU-005, 3 404 communes", {}),

@@ -44,6 +44,7 @@ _MONTHS = {
 }
 _DATE = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month>" + "|".join(_MONTHS) + r")\s+(?P<year>\d{4})"
 _ACT_KIND = {"loi": "loi", "décret": "decret", "decret": "decret", "ordonnance": "ordonnance"}
+_DELIBERATION = r"(?:[A-Z]{3,4}-)?(?:\d{4}|\d{2})-\d{2,4}"  # CNIL: 2026-047, 04-017, SAN-2023-006
 _EU_AUTHOR = r"\((?:UE|EU|CE|EC|CEE|EEC|Euratom)\)"
 
 
@@ -129,8 +130,7 @@ _FINDERS: tuple[Finder, ...] = (
     _simple("ecli", r"\b(ECLI:[A-Z]{2}:[A-Z0-9]+:\d{4}:[A-Z0-9.]*[A-Z0-9])", re.I),
     _acts,
     _dated,
-    _simple("deliberation", r"\bd[ée]lib[ée]rations?\s+(?:" + _NO + r")?((?:[A-Z]{3,4}-)?\d{4}-\d{2,4})\b",
-            _FLAGS),
+    _simple("deliberation", r"\bd[ée]lib[ée]rations?\s+(?:" + _NO + r")?(" + _DELIBERATION + r")\b", _FLAGS),
     _simple("deliberation", r"\b((?:SAN|MED|MEDP|SANP)-\d{4}-\d{2,4})\b"),
     _simple("eu_regulation", r"\b(?:r[èe]glement|regulation)(?:\s+(?:d[’']ex[ée]cution|d[ée]l[ée]gu[ée]))?\s*"
             + _EU_AUTHOR + r"\s*(?:" + _NO + r")?(\d{1,4}/\d{1,4})\b", _FLAGS, str),
