@@ -42,6 +42,7 @@ class Channel(ABC):
     secrets: ClassVar[dict[str, str]] = {}  # secret -> help; set in the table as <secret>_env = "VARIABLE"
     required_secrets: ClassVar[tuple[str, ...]] = ()
     dedups_by_message_id: ClassVar[bool] = False
+    needs: ClassVar[frozenset[str]] = frozenset({"text", "html"})  # forms of the message it sends: text html slack
 
     def __init__(self, config: ChannelConfig, secrets: Mapping[str, str]):
         self.config = config

@@ -8,7 +8,7 @@ otherwise held for a person (Slack, apprise), who checks the channel and requeue
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,7 +93,7 @@ class _Sender:
             self._hold(key, f"subscription {row['subscription']!r} no longer exists")
             return
         try:
-            message = self.render(row, sub)
+            message = self.render(row, sub, channel.needs)
         except Exception as exc:  # a template or data bug must not stop the other deliveries
             self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
             return
@@ -123,14 +123,14 @@ class _Sender:
         if self.hooks.after_record:
             self.hooks.after_record(key)
 
-    def render(self, row: Mapping[str, Any], sub: Subscription) -> Message | None:
+    def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"])
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:
             return None
         return self.renderer.message(key=row["key"], sub=sub, kind=row["kind"], period=row["period"] or "",
-                                     items=items, themes=themes, now=self.now)
+                                     items=items, themes=themes, now=self.now, needs=needs)
 
     def _failed(self, row: Mapping[str, Any], exc: NotifyError) -> None:
         attempts, settings = int(row["attempts"]) + 1, self.alerts.settings

@@ -9,7 +9,7 @@ also disarms ``<!channel>``, ``<!here>`` and ``<@U…>``; ``* _ ~ ` `` become lo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,7 +118,9 @@ class Renderer:
         self._slack = _env(autoescape=False, finalize=_slack_finalize)
 
     def message(self, *, key: str, sub: Subscription, kind: str, period: str, items: Sequence[Mapping[str, Any]],
-                themes: Mapping[str, Sequence[Mapping[str, Any]]], now: datetime) -> Message:
+                themes: Mapping[str, Sequence[Mapping[str, Any]]], now: datetime,
+                needs: Collection[str] = ("text", "html", "slack")) -> Message:
+        """The message in the forms ``needs`` asks for (the others are left empty)."""
         labels = LABELS[sub.lang]
         groups = self.groups(sub, items, themes)
         count = sum(len(g.items) for g in groups)
@@ -126,8 +128,10 @@ class Renderer:
         context = {"labels": labels, "sub": sub, "groups": groups, "count": count, "kind": kind,
                    "heading": f"{labels[kind]}" + (f" {labels['of']} {period}" if period else "")}
         return Message(
-            key=key, subject=subject, text=self._mail.get_template("email.txt.j2").render(context),
-            html=self._mail.get_template("email.html.j2").render(context), slack=self.slack(context),
+            key=key, subject=subject,
+            text=self._mail.get_template("email.txt.j2").render(context) if "text" in needs else "",
+            html=self._mail.get_template("email.html.j2").render(context) if "html" in needs else "",
+            slack=self.slack(context) if "slack" in needs else {},
             person=sub.person, email=sub.email, slack_target=sub.slack, date=now,
             headers={"X-Watcher-Subscription": sub.name})
 

@@ -20,6 +20,7 @@ class SlackChannel(Channel):
     }
     secrets: ClassVar[dict[str, str]] = {"webhook": "incoming webhook URL (https://hooks.slack.com/services/...)"}
     required_secrets: ClassVar[tuple[str, ...]] = ("webhook",)
+    needs: ClassVar[frozenset[str]] = frozenset({"slack"})
 
     def __init__(self, config: ChannelConfig, secrets: Mapping[str, str], *, client: httpx.Client | None = None):
         super().__init__(config, secrets)
