@@ -10,7 +10,7 @@ migrations = Migrations("watcher")
 
 @migrations()
 def m001_items(db: Database) -> None:
-    db["items"].create(
+    db.table("items").create(
         {
             "id": str, "source": str, "url": str, "title": str, "summary": str, "text": str,
             "published": str, "lang": str, "nature": str, "authority": str, "rubric": str,
@@ -20,10 +20,10 @@ def m001_items(db: Database) -> None:
         pk="id",
         not_null={"source", "title"},
     )
-    db["items"].create_index(["source", "published"])
-    db["items"].create_index(["published"])
-    db["items"].create_index(["nature"])
-    db["item_versions"].create(
+    db.table("items").create_index(["source", "published"])
+    db.table("items").create_index(["published"])
+    db.table("items").create_index(["nature"])
+    db.table("item_versions").create(
         {
             "item_id": str, "version": int, "content_hash": str, "seen_at": str,
             "title": str, "summary": str, "text": str, "nature": str, "identifiers": str,
@@ -31,19 +31,19 @@ def m001_items(db: Database) -> None:
         pk=("item_id", "version"),
         foreign_keys=[("item_id", "items", "id")],
     )
-    db["identifiers"].create(
+    db.table("identifiers").create(
         {"item_id": str, "scheme": str, "value": str},
         pk=("item_id", "scheme", "value"),
         foreign_keys=[("item_id", "items", "id")],
     )
-    db["identifiers"].create_index(["scheme", "value"])
-    db["items"].enable_fts(["title", "summary", "text"], fts_version="FTS5", create_triggers=True,
+    db.table("identifiers").create_index(["scheme", "value"])
+    db.table("items").enable_fts(["title", "summary", "text"], fts_version="FTS5", create_triggers=True,
                            tokenize="unicode61 remove_diacritics 2")
 
 
 @migrations()
 def m002_sources(db: Database) -> None:
-    db["sources"].create(
+    db.table("sources").create(
         {
             "name": str, "kind": str, "etag": str, "last_modified": str, "cursor": str,
             "last_attempt": str, "last_success": str, "last_error": str, "last_error_at": str,
@@ -51,7 +51,7 @@ def m002_sources(db: Database) -> None:
         },
         pk="name",
     )
-    db["fetch_log"].create(
+    db.table("fetch_log").create(
         {
             "id": int, "source": str, "started_at": str, "finished_at": str, "outcome": str,
             "requests": int, "items_seen": int, "items_new": int, "items_changed": int, "error": str,
@@ -59,12 +59,12 @@ def m002_sources(db: Database) -> None:
         },
         pk="id",
     )
-    db["fetch_log"].create_index(["source", "started_at"])
+    db.table("fetch_log").create_index(["source", "started_at"])
 
 
 @migrations()
 def m003_themes(db: Database) -> None:
-    db["item_themes"].create(
+    db.table("item_themes").create(
         {
             "item_id": str, "theme": str, "score": float, "reason": str, "origin": str,
             "model": str, "model_version": str, "classified_at": str,
@@ -72,19 +72,19 @@ def m003_themes(db: Database) -> None:
         pk=("item_id", "theme"),
         foreign_keys=[("item_id", "items", "id")],
     )
-    db["item_themes"].create_index(["theme", "score"])
-    db["classifications"].create(
+    db.table("item_themes").create_index(["theme", "score"])
+    db.table("classifications").create(
         {"item_id": str, "content_hash": str, "model": str, "model_version": str, "classified_at": str,
          "in_scope_untagged": int, "scope_reason": str},
         pk="item_id",
         foreign_keys=[("item_id", "items", "id")],
     )
-    db["labels"].create(
+    db.table("labels").create(
         {"id": int, "item_id": str, "theme": str, "action": str, "author": str, "created_at": str, "note": str},
         pk="id",
         foreign_keys=[("item_id", "items", "id")],
     )
-    db["labels"].create_index(["item_id"])
+    db.table("labels").create_index(["item_id"])
 
 
 @migrations()

@@ -106,14 +106,14 @@ class Store(DeliveriesMixin):
                 touched.append((now, row["id"]))
                 result.unchanged += 1
         if inserts:
-            self.db["items"].insert_all(inserts, batch_size=_BATCH)
+            self.db.table("items").insert_all(inserts, batch_size=_BATCH)
             self._index_identifiers(inserts)
         for row in updates:
-            self.db["items"].update(row["id"], row)
+            self.db.table("items").update(row["id"], row)
         if updates:
             self._index_identifiers(updates)
         if versions:
-            self.db["item_versions"].insert_all(versions, batch_size=_BATCH)
+            self.db.table("item_versions").insert_all(versions, batch_size=_BATCH)
         if touched:
             self.db.conn.executemany("update items set last_seen = ? where id = ?", touched)
 
@@ -123,26 +123,26 @@ class Store(DeliveriesMixin):
             for scheme, value in json.loads(row["identifiers"] or "{}").items():
                 pairs.append({"item_id": row["id"], "scheme": scheme, "value": str(value)})
         if pairs:
-            self.db["identifiers"].insert_all(pairs, replace=True, batch_size=_BATCH)
+            self.db.table("identifiers").insert_all(pairs, replace=True, batch_size=_BATCH)
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
-        rows = list(self.db["items"].rows_where("id = ?", [item_id]))
+        rows = list(self.db.table("items").rows_where("id = ?", [item_id]))
         return _decode(rows[0]) if rows else None
 
     def items(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
-            out.extend(_decode(r) for r in self.db["items"].rows_where(f"id in ({marks})", list(chunk)))
+            out.extend(_decode(r) for r in self.db.table("items").rows_where(f"id in ({marks})", list(chunk)))
         order = {i: n for n, i in enumerate(ids)}
         return sorted(out, key=lambda r: order[r["id"]])
 
     def versions(self, item_id: str) -> list[dict[str, Any]]:
-        return list(self.db["item_versions"].rows_where("item_id = ?", [item_id], order_by="version"))
+        return list(self.db.table("item_versions").rows_where("item_id = ?", [item_id], order_by="version"))
 
     def count_items(self, source: str | None = None) -> int:
         if source is None:
-            return self.db["items"].count
+            return self.db.table("items").count
         return self.db.execute("select count(*) from items where source = ?", [source]).fetchone()[0]
 
     def find_by_identifier(self, scheme: str, value: str) -> list[str]:
@@ -150,24 +150,24 @@ class Store(DeliveriesMixin):
         return [r[0] for r in self.db.execute(sql, [scheme, value])]
 
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        return [_decode(r) for r in self.db["items"].search(query, limit=limit)]
+        return [_decode(r) for r in self.db.table("items").search(query, limit=limit)]
 
     # -- sources ------------------------------------------------------------------------------------------------
     def source_state(self, name: str) -> dict[str, Any]:
-        rows = list(self.db["sources"].rows_where("name = ?", [name]))
+        rows = list(self.db.table("sources").rows_where("name = ?", [name]))
         return rows[0] if rows else {"name": name, "consecutive_failures": 0}
 
     def ensure_sources(self, kinds: Mapping[str, str]) -> None:
-        existing = {r["name"] for r in self.db["sources"].rows}
+        existing = {r["name"] for r in self.db.table("sources").rows}
         new = [{"name": n, "kind": k, "consecutive_failures": 0, "items_total": 0}
                for n, k in kinds.items() if n not in existing]
         if new:
-            self.db["sources"].insert_all(new)
+            self.db.table("sources").insert_all(new)
 
     def record_success(self, name: str, *, now: str, etag: str | None, last_modified: str | None,
                        cursor: str | None) -> None:
         total = self.count_items(name)
-        self.db["sources"].upsert(
+        self.db.table("sources").upsert(
             {"name": name, "etag": etag, "last_modified": last_modified, "cursor": cursor,
              "last_attempt": now, "last_success": now, "consecutive_failures": 0, "items_total": total},
             pk="name",
@@ -176,7 +176,7 @@ class Store(DeliveriesMixin):
     def record_failure(self, name: str, *, now: str, error: str) -> int:
         state = self.source_state(name)
         failures = int(state.get("consecutive_failures") or 0) + 1
-        self.db["sources"].upsert(
+        self.db.table("sources").upsert(
             {"name": name, "last_attempt": now, "last_error": error, "last_error_at": now,
              "consecutive_failures": failures},
             pk="name",
@@ -184,14 +184,14 @@ class Store(DeliveriesMixin):
         return failures
 
     def log_fetch(self, entry: Mapping[str, Any]) -> None:
-        self.db["fetch_log"].insert(dict(entry))
+        self.db.table("fetch_log").insert(dict(entry))
 
     def sources_health(self) -> list[dict[str, Any]]:
-        return list(self.db["sources"].rows_where(order_by="name"))
+        return list(self.db.table("sources").rows_where(order_by="name"))
 
     def fetch_log(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         where, args = ("source = ?", [source]) if source else (None, [])
-        return list(self.db["fetch_log"].rows_where(where, args, order_by="id desc", limit=limit))
+        return list(self.db.table("fetch_log").rows_where(where, args, order_by="id desc", limit=limit))
 
     # -- themes -------------------------------------------------------------------------------------------------
     def items_to_classify(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -214,8 +214,8 @@ class Store(DeliveriesMixin):
             rows = [{**t, "item_id": item_id, "classified_at": now} for t in tags
                     if t["theme"] not in human and t["theme"] not in removed]
             if rows:
-                self.db["item_themes"].insert_all(rows, pk=("item_id", "theme"), replace=True)
-            self.db["classifications"].upsert(
+                self.db.table("item_themes").insert_all(rows, pk=("item_id", "theme"), replace=True)
+            self.db.table("classifications").upsert(
                 {"item_id": item_id, "content_hash": content_hash, "model": model, "model_version": model_version,
                  "classified_at": now, "in_scope_untagged": int(bool(scope_reason) and not rows and not human),
                  "scope_reason": scope_reason or ""},
@@ -223,18 +223,18 @@ class Store(DeliveriesMixin):
             )
 
     def themes_of(self, item_id: str) -> list[dict[str, Any]]:
-        return list(self.db["item_themes"].rows_where("item_id = ?", [item_id], order_by="score desc"))
+        return list(self.db.table("item_themes").rows_where("item_id = ?", [item_id], order_by="score desc"))
 
     def add_label(self, item_id: str, theme: str, action: str, *, now: str, author: str = "", note: str = "") -> None:
         """A person's correction: 'add' or 'remove' a theme. It always wins over the model for this item."""
         if action not in ("add", "remove"):
             raise ValueError(f"action must be 'add' or 'remove', not {action!r}")
         with self.db.atomic():
-            self.db["labels"].insert({"item_id": item_id, "theme": theme, "action": action, "author": author,
+            self.db.table("labels").insert({"item_id": item_id, "theme": theme, "action": action, "author": author,
                                       "created_at": now, "note": note})
             self.db.execute("delete from item_themes where item_id = ? and theme = ?", [item_id, theme])
             if action == "add":
-                self.db["item_themes"].insert(
+                self.db.table("item_themes").insert(
                     {"item_id": item_id, "theme": theme, "score": 1.0, "reason": f"confirmed by {author or 'a person'}",
                      "origin": "human", "model": "", "model_version": "", "classified_at": now},
                     pk=("item_id", "theme"), replace=True)
@@ -242,14 +242,14 @@ class Store(DeliveriesMixin):
 
     def removed_themes(self, item_id: str) -> set[str]:
         latest: dict[str, str] = {}
-        for r in self.db["labels"].rows_where("item_id = ?", [item_id], order_by="id"):
+        for r in self.db.table("labels").rows_where("item_id = ?", [item_id], order_by="id"):
             latest[r["theme"]] = r["action"]
         return {t for t, a in latest.items() if a == "remove"}
 
     def labelled_items(self) -> list[dict[str, Any]]:
         """Every corrected item with its final human themes (for ``watcher train``)."""
         finals: dict[str, dict[str, str]] = {}
-        for r in self.db["labels"].rows_where(order_by="id"):
+        for r in self.db.table("labels").rows_where(order_by="id"):
             finals.setdefault(r["item_id"], {})[r["theme"]] = r["action"]
         out = []
         for item in self.items(list(finals)):

@@ -7,6 +7,7 @@ from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
+from classifiers.base import Classifier
 from store import Store
 from watcher.config import Config, load_config
 from watcher.http import HttpClient, build_client
@@ -37,8 +38,8 @@ class App:
     def http(self) -> HttpClient:
         return build_client(self.config.settings, url_map=self._url_map)
 
-    def classifier_factory(self) -> Callable[[], object]:
-        from classifiers.factory import build_classifier
+    def classifier_factory(self) -> Callable[[], Classifier]:
+        from classifiers.hybrid import build_classifier
 
         settings = self.config.settings
         return lambda: build_classifier(settings, store=self.store)

@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from classifiers.base import Classifier
 from store import Store
 from watcher.config import Config, SourceConfig
 from watcher.errors import SourceError
 from watcher.http import HttpClient
-from watcher.models import Collected, SourceState
+from watcher.models import Collected, SourceState, ThemeTag
 from watcher.normalize import iso
 from watcher.records import item_from_row, item_to_row
 from watcher.sources import build
@@ -112,7 +113,7 @@ def ingest(config: Config, store: Store, http: HttpClient, now: datetime, source
     return reports
 
 
-def classify_pending(store: Store, classifier_factory: Callable[[], object], now: datetime,
+def classify_pending(store: Store, classifier_factory: Callable[[], Classifier], now: datetime,
                      batch_size: int = 64) -> ClassifyReport:
     """Classify items that are new or changed since their last classification. The classifier (and its
     model) is built only if there is something to classify."""
@@ -121,14 +122,14 @@ def classify_pending(store: Store, classifier_factory: Callable[[], object], now
     if not pending:
         return report
     classifier = classifier_factory()
-    report.model = f"{classifier.name} {classifier.version}"  # type: ignore[attr-defined]
+    report.model = f"{classifier.name} {classifier.version}"
     for start in range(0, len(pending), batch_size):
         rows = pending[start : start + batch_size]
         items = [item_from_row(r) for r in rows]
-        for row, item, tags in zip(rows, items, classifier.classify(items), strict=True):  # type: ignore[attr-defined]
-            scope = classifier.scope(item) if not tags else None  # type: ignore[attr-defined]
+        for row, item, tags in zip(rows, items, classifier.classify(items), strict=True):
+            scope = classifier.scope(item) if not tags else None
             store.save_themes(item.id, row["content_hash"], [_tag_row(t) for t in tags], now=iso(now) or "",
-                              model=classifier.name, model_version=classifier.version,  # type: ignore[attr-defined]
+                              model=classifier.name, model_version=classifier.version,
                               scope_reason=scope)
             report.classified += 1
             report.tagged += bool(tags)
@@ -136,6 +137,6 @@ def classify_pending(store: Store, classifier_factory: Callable[[], object], now
     return report
 
 
-def _tag_row(tag: object) -> dict[str, object]:
-    return {"theme": tag.theme, "score": round(float(tag.score), 4), "reason": tag.reason,  # type: ignore[attr-defined]
-            "origin": tag.origin, "model": tag.model, "model_version": tag.model_version}  # type: ignore[attr-defined]
+def _tag_row(tag: ThemeTag) -> dict[str, object]:
+    return {"theme": tag.theme, "score": round(float(tag.score), 4), "reason": tag.reason, "origin": tag.origin,
+            "model": tag.model, "model_version": tag.model_version}
