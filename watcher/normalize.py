@@ -15,6 +15,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 PARIS = ZoneInfo("Europe/Paris")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u202f\u2009]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?::\d+)?(?:/[^?#\s]*)?$")  # absolute, lower-case host, no query
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|xtor|at_medium|at_campaign)$", re.I)
 # C1 controls that are really Windows-1252 punctuation mis-decoded (e.g. U+0092 for a curly apostrophe)
 # html_to_text: source line breaks are mere spaces in HTML; a break comes from block tags, marked before parsing
@@ -28,6 +29,7 @@ _BLOCK_TAG = re.compile(
 _CELL_TAG = re.compile(r"<(?=(?:td|th)[\s/>])", re.I)
 _C1_FIX = {chr(c): bytes([c]).decode("cp1252", errors="replace") for c in range(0x80, 0xA0)}
 _C1 = re.compile("[\x80-\x9f]")
+_NEEDS_CLEANING = re.compile("[&\n\r\t\f\v\x80-\xa0\u00ad\u202f\u2009]|  ")
 _ENTITY = re.compile(r"&(?:nbsp|amp|quot|rsquo|lsquo|laquo|raquo|hellip|eacute|egrave|agrave|ccedil|#\d{2,6}|#x[0-9a-f]{2,5});",
                      re.I)
 
@@ -40,6 +42,8 @@ def clean_text(text: str | None) -> str:
     """Unescape entities, NFC, fix C1 mojibake, collapse spaces, keep paragraph breaks."""
     if not text:
         return ""
+    if not _NEEDS_CLEANING.search(text) and unicodedata.is_normalized("NFC", text):
+        return text.strip()  # the common case (a title, a category): nothing to unescape, fix or collapse
     text = html.unescape(text)
     if "&" in text and _ENTITY.search(text):
         text = html.unescape(text)  # double-escaped entities, e.g. cnil.fr's "22&amp;nbsp;mars" in RSS
@@ -94,6 +98,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     """Absolute, no fragment, no tracking parameters, lower-case host, no '/./' segments."""
     if not url:
         return ""
+    if _PLAIN_URL.match(url) and "/." not in url:
+        return url if url.count("/") > 2 else url + "/"  # already canonical: skip the parse/rebuild (hot path)
     url = urljoin(base, url.strip()) if base else url.strip()
     parts = urlsplit(url)
     path = re.sub(r"/(\./)+", "/", parts.path) or "/"

@@ -20,6 +20,7 @@ from calendar import timegm
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from xml.etree.ElementTree import Element, tostring
 from xml.etree.ElementTree import ParseError as XMLSyntaxError
@@ -344,10 +345,16 @@ class FeedSource(SourceKind):
     def _tags(self, categories: Iterable[str]) -> tuple[str, ...]:
         if self.keep_categories is False:
             return ()
-        tags = dict.fromkeys(t for t in (clean_text(c) for c in categories) if t)
+        tags = dict.fromkeys(t for t in (_clean_category(c) for c in categories) if t)
         if isinstance(self.keep_categories, frozenset):
             return tuple(t for t in tags if t.casefold() in self.keep_categories)
         return tuple(tags)
+
+
+@lru_cache(maxsize=4096)
+def _clean_category(category: str) -> str:
+    """Categories repeat from one entry to the next: clean each spelling once."""
+    return clean_text(category)
 
 
 def _unique(items: Iterable[Item | None]) -> Iterator[Item]:
