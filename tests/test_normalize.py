@@ -45,6 +45,14 @@ def test_html_to_text(fragment, text):
 def test_clean_text_repairs_cp1252_c1_controls_and_spaces():
     assert clean_text("L\x92article\u00a0 du\tcode\u00ad") == "L’article du code"
     assert clean_text("a\n\n\n\nb ") == "a\n\nb"
+    assert clean_text("  Données  de santé ") == "Données de santé"
+    assert clean_text("Donne\u0301es") == "Données"  # decomposed accent recomposed (NFC)
+
+
+def test_clean_text_undoes_double_escaped_entities():
+    # cnil.fr's RSS descriptions carry "&amp;nbsp;" (an escaped entity inside the HTML)
+    assert clean_text("des 15 et 22&amp;nbsp;mars 2026, 739&amp;nbsp;signalements") == "des 15 et 22 mars 2026, 739 signalements"
+    assert clean_text("AT&amp;T") == "AT&T"
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -118,6 +126,8 @@ def test_parse_date_tries_iso_then_rfc822_then_french():
     ("HTTPS://WWW.CNIL.FR/fr/Sanction#top", None, "https://www.cnil.fr/fr/Sanction"),
     ("?page=2", "https://example.org/liste?page=1", "https://example.org/liste?page=2"),
     ("https://example.org/?p=12137&fbclid=abc", None, "https://example.org/?p=12137"),
+    ("https://cnil.fr", None, "https://cnil.fr/"),
+    ("https://cnil.fr/fr/le-refus-de-credit-en-questions", "https://x.org/", "https://cnil.fr/fr/le-refus-de-credit-en-questions"),
     ("", None, ""),
 ])
 def test_canonical_url(url, base, expected):

@@ -317,15 +317,19 @@ def test_raw_reader_reports_every_entry_even_repeated_ones():
 
 
 def test_fast_path_is_much_faster_than_feedparser():
-    body = CNIL_500.read_bytes()
-    source = feed()
-    started = time.perf_counter()
-    source.parse(body, url=FEED_URL)
-    fast = time.perf_counter() - started
-    started = time.perf_counter()
-    feedparser.parse(body)
-    slow = time.perf_counter() - started
-    assert slow / fast > 2.5, f"fast path {fast * 2:.3f} ms/entry vs feedparser {slow * 2:.3f} ms/entry"
+    body, source = CNIL_500.read_bytes(), feed()
+
+    def best_of_3(run) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    fast = best_of_3(lambda: source.parse(body, url=FEED_URL))
+    slow = best_of_3(lambda: feedparser.parse(body))
+    assert slow / fast > 3, f"fast path {fast * 2:.3f} ms/entry vs feedparser {slow * 2:.3f} ms/entry"
 
 
 # --- reconstructed feeds (real items, invented envelopes: see fixtures/reconstructed/README.md) -----------------------
