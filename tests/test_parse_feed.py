@@ -430,6 +430,7 @@ def test_wordpress_vigier_reconstructed():
     assert second.text == ("Décret n° 2026-153 du 3 mars 2026\n\nLe décret n° 2026-153 du 3 mars 2026 fixe un nouveau "
                            "régime de sanctions financières pour les services numériques en santé.")
     assert "utm_" not in second.url
+    assert second.identifiers == {"decret": "2026-153"}  # found in the excerpt: the act this commentary discusses
 
 
 def test_wordpress_legalis_reconstructed_no_yoast_left():

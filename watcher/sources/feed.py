@@ -251,6 +251,7 @@ class FeedSource(SourceKind):
         "a list keeps only those categories",
     }
     default_nature: ClassVar[str] = ""
+    cited_in_summary: ClassVar[bool] = False  # also look for legal identifiers in the summary (slower)
 
     def __init__(self, config: SourceConfig):
         super().__init__(config)
@@ -331,7 +332,8 @@ class FeedSource(SourceKind):
             summary=self.summary_of(title, summary, text), text=text, published=entry.published,
             lang=self._lang(entry.lang), nature=self.nature,
             authority=self.config.publisher or clean_text(entry.author),
-            identifiers=identifiers_in(title, link, guid), tags=self._tags(entry.categories),
+            identifiers=identifiers_in(f"{title}\n{summary}" if self.cited_in_summary else title, link, guid),
+            tags=self._tags(entry.categories),
             extra={"author": clean_text(entry.author)} if entry.author else {},
         )
 

@@ -6,7 +6,8 @@ On top of the feed kind it:
   en premier sur <a>SITE</a>.", straight or curly apostrophe; the English "The post ... appeared first on ...");
 * uses the GUID's post number as the native id (``https://site/?p=12137`` → ``<source>:p=12137``), which survives
   a change of slug or of domain;
-* keeps the title as summary when nothing is left of the excerpt (the page itself is not fetched here).
+* keeps the title as summary when nothing is left of the excerpt (the page itself is not fetched here);
+* looks for legal identifiers (décret n°, loi n°, CELEX...) in the excerpt as well as in the title.
 
 Links lose their ``utm_*`` parameters through ``canonical_url``; categories become tags as in the feed kind.
 """
@@ -64,6 +65,7 @@ class WordPressSource(FeedSource):
         "keep_categories": FeedSource.optional["keep_categories"],
     }
     default_nature: ClassVar[str] = "article"
+    cited_in_summary: ClassVar[bool] = True  # a commentary names the act it discusses in its excerpt
 
     @property
     def feed_url(self) -> str:
