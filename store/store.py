@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +260,9 @@ class Store(DeliveriesMixin):
                 t for t, a in decided.items() if a == "remove"}
             out.append({**item, "themes": sorted(themes)})
         return out
+
+    def theme_counts(self) -> Counter[str]:
+        return Counter({r[0]: r[1] for r in self.db.execute("select theme, count(*) from item_themes group by theme")})
 
     def untagged_in_scope(self, limit: int = 100) -> list[dict[str, Any]]:
         sql = ("select items.id, items.source, items.title, items.published, c.scope_reason from items "

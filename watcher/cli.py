@@ -48,7 +48,7 @@ class WatcherGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
     app = App(config_path)
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -222,3 +222,21 @@ def daemon(app: App) -> None:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         scheduler.shutdown(wait=False)
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
+              help="where the demo archive is written")
+@click.option("--fresh/--keep", default=True, show_default=True, help="start from an empty archive")
+@click.pass_obj
+def demo(app: App, workdir: str, fresh: bool) -> None:
+    """Run the whole pipeline once, offline, against the bundled recordings of the real sources."""
+    from watcher.demo import run_demo, summary
+
+    folder = Path(workdir)
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            (folder / f"watcher.db{suffix}").unlink(missing_ok=True)
+    report = run_demo(app._config_path, folder, now_utc(), echo=click.echo)
+    for line in summary(report):
+        click.echo(line)
