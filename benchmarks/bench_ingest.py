@@ -1,0 +1,268 @@
+"""Ingest of real feeds from a local server into a fresh archive, whole process, watcher vs feed-to-sqlite.
+
+    python -m benchmarks.bench_ingest [--quick] [--repeat N] [--copies 20] [--profile]
+
+The real 500-item CNIL feed (``tests/fixtures/cnil/..._500items_...xml``) is served by one ``ReplayServer`` (in
+this process) under ``--copies`` URLs of one host. Each measured run is a fresh child process:
+
+- watcher: ``python -m benchmarks.bench_ingest --child-watcher CONFIG DB`` loads a temporary sources.toml (one
+  ``[[source]] kind="feed"`` per URL; ``host_delay = 0`` because all the URLs share one host, so the default 1 s
+  pacing would measure sleeping; ``respect_robots`` stays true: robots.txt answers 404, one extra request), opens
+  a fresh ``Store`` (FTS5 triggers, identifiers index) and runs ``pipeline.ingest`` over every source;
+- feed-to-sqlite 0.6.2: its own CLI, ``feed-to-sqlite DB URL...`` (httpx + feedparser + sqlite-utils, no FTS).
+
+Three scenarios: the single feed; the URLs serving *distinct* feeds (each URL's bytes rewritten: ``?copy=N``
+appended to every ``<guid>`` and ``<link>``, so both tools see copies x 500 distinct entries: the fair comparison
+and the one the goal is judged on); the URLs serving the *same bytes* (feed-to-sqlite keys rows on the entry id
+alone, so it keeps 500 rows; watcher's ids are ``<source name>:<guid>``, so it keeps one row per source and entry).
+
+Goal: watcher >= 5x faster than feed-to-sqlite on the distinct scenario, at no more peak memory. ``--profile``
+(or a missed goal) prints a cProfile of the watcher child on that scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmarks._util import (REPO, PYTHON, ChildRun, emit, machine, median, print_table, profiled,
+                              python_module, run_child, verdict)
+
+if TYPE_CHECKING:
+    from watcher.replay import ReplayServer
+
+FEED = REPO / "tests" / "fixtures" / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml"
+HOST = "feeds.bench.example"
+F2S = Path(PYTHON).parent / "feed-to-sqlite"
+GOAL_SPEEDUP = 5.0
+_URL_ELEMENT = re.compile(rb"(<(guid|link)\b[^>]*>)([^<]+)(</\2>)")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str
+    copies: int
+    distinct: bool
+
+
+@dataclass
+class Measured:
+    runs: list[ChildRun]
+    rows: int
+
+    @property
+    def wall(self) -> float:
+        return median([r.wall for r in self.runs])
+
+    @property
+    def cpu(self) -> float:
+        return median([r.cpu for r in self.runs])
+
+    @property
+    def peak_mb(self) -> float:
+        return max(r.peak_mb for r in self.runs)
+
+
+def rewrite(data: bytes, copy: int) -> bytes:
+    """The feed with ``?copy=N`` (or ``&amp;copy=N``) appended to every <guid> and <link>: distinct entries."""
+    def one(match: re.Match[bytes]) -> bytes:
+        url = match.group(3).strip()
+        sep = b"&amp;" if b"?" in url else b"?"
+        return match.group(1) + url + sep + b"copy=%d" % copy + match.group(4)
+
+    return _URL_ELEMENT.sub(one, data)
+
+
+def feed_urls(scenario: Scenario) -> list[str]:
+    return [f"https://{HOST}/{scenario.key}/feed-{n:02d}.xml" for n in range(1, scenario.copies + 1)]
+
+
+def serve(server: ReplayServer, scenario: Scenario, data: bytes) -> list[str]:
+    """Register the scenario's URLs on the server; the local (mapped) URLs both tools fetch."""
+    urls = feed_urls(scenario)
+    for n, url in enumerate(urls, 1):
+        body = rewrite(data, n) if scenario.distinct else data
+        server.add(url, headers={"Content-Type": "application/rss+xml; charset=utf-8"}, body=body)
+    return [server.url_map(u) for u in urls]
+
+
+def write_config(path: Path, local_urls: Sequence[str], database: Path) -> None:
+    lines = ["[settings]", 'contact = "bench@example.org"', f'database = "{database}"',
+             "host_delay = 0  # every URL is on one local host: pacing would measure sleep", ""]
+    for n, url in enumerate(local_urls, 1):
+        lines += ["[[source]]", f'name = "cnil-{n:02d}"', 'kind = "feed"', f'url = "{url}"',
+                  'publisher = "CNIL"', 'nature = "actualite"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+# --- children ------------------------------------------------------------------------------------------------
+
+def child_watcher(config_path: str, db_path: str, profile: bool) -> None:
+    """The measured watcher process: config, fresh store, pipeline.ingest over every source."""
+    started = time.perf_counter()
+    from datetime import UTC, datetime
+
+    from store import Store
+    from watcher.config import load_config
+    from watcher.http import build_client
+    from watcher.pipeline import ingest
+
+    imported = time.perf_counter()
+    config = load_config(config_path)
+    store = Store(db_path)
+    with build_client(config.settings) as http:
+        def run() -> list[Any]:
+            return ingest(config, store, http, datetime.now(UTC), config.sources)
+
+        if profile:
+            reports, text = profiled(run, top=40)
+            print(text, file=sys.stderr)
+        else:
+            reports = run()
+    done = time.perf_counter()
+    rows = store.count_items()
+    fts = store.db.execute("select count(*) from items_fts").fetchone()[0]
+    store.close()
+    emit({"import_s": imported - started, "ingest_s": done - imported, "rows": rows, "fts_rows": fts,
+          "failed": [r.name for r in reports if r.outcome == "failed"],
+          "requests": sum(r.requests for r in reports)})
+
+
+def f2s_rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")
+                  if r[0] != "feeds"]
+        return sum(conn.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables)
+
+
+# --- parent --------------------------------------------------------------------------------------------------
+
+def run_watcher(local_urls: list[str], tmp: Path, name: str, *extra: str) -> ChildRun:
+    db, config = tmp / f"{name}.db", tmp / f"{name}.toml"
+    write_config(config, local_urls, db)
+    run = run_child(python_module("benchmarks.bench_ingest", "--child-watcher", str(config), str(db), *extra))
+    if run.result.get("failed"):
+        raise RuntimeError(f"watcher sources failed: {run.result['failed']}")
+    return run
+
+
+def run_f2s(local_urls: list[str], tmp: Path, name: str) -> tuple[ChildRun, int]:
+    db = tmp / f"{name}.db"
+    return run_child([PYTHON, str(F2S), str(db), *local_urls]), f2s_rows(db)
+
+
+def measure(scenario: Scenario, local_urls: list[str], tmp: Path, repeat: int) -> dict[str, Measured]:
+    """Alternate the two tools, ``repeat`` times each, every run on a fresh database."""
+    w_runs: list[ChildRun] = []
+    f_runs: list[ChildRun] = []
+    f_rows = 0
+    for attempt in range(repeat):
+        w_runs.append(run_watcher(local_urls, tmp, f"{scenario.key}-w{attempt}"))
+        run, f_rows = run_f2s(local_urls, tmp, f"{scenario.key}-f{attempt}")
+        f_runs.append(run)
+    return {"watcher": Measured(w_runs, int(w_runs[-1].result["rows"])), "feed-to-sqlite": Measured(f_runs, f_rows)}
+
+
+def scenarios(copies: int) -> list[Scenario]:
+    return [Scenario("single", "1 URL (500 entries)", 1, False),
+            Scenario("distinct", f"{copies} URLs, distinct (?copy=N)", copies, True),
+            Scenario("same", f"{copies} URLs, same bytes", copies, False)]
+
+
+def report(results: dict[str, dict[str, Measured]], labels: dict[str, Scenario]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for key, by_tool in results.items():
+        sc = labels[key]
+        served = sc.copies * 500
+        w, f = by_tool["watcher"], by_tool["feed-to-sqlite"]
+        for tool, m in by_tool.items():
+            speed = f.wall / w.wall if tool == "watcher" else 1.0
+            mem = m.peak_mb / f.peak_mb
+            cpu_speed = f.cpu / w.cpu if tool == "watcher" else 1.0
+            rows.append([sc.label, tool, served, m.rows, m.wall, served / m.wall, m.cpu, m.peak_mb, speed,
+                         cpu_speed, mem])
+    return rows
+
+
+def breakdown(results: dict[str, dict[str, Measured]], labels: dict[str, Scenario]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for key, by_tool in results.items():
+        runs = by_tool["watcher"].runs
+        imp = median([r.result["import_s"] for r in runs])
+        ing = median([r.result["ingest_s"] for r in runs])
+        wall = median([r.wall for r in runs])
+        served = labels[key].copies * 500
+        rows.append([labels[key].label, wall, imp, ing, wall - imp - ing, 1e6 * ing / served,
+                     runs[-1].result["requests"], runs[-1].result["fts_rows"]])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="5 URLs, one run each")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per tool and scenario (default 3)")
+    parser.add_argument("--copies", type=int, default=None, help="URLs serving the feed (default 20)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the watcher child")
+    parser.add_argument("--child-watcher", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_watcher:
+        child_watcher(*args.child_watcher, profile=args.child_profile)
+        return 0
+    copies = args.copies or (5 if args.quick else 20)
+    repeat = args.repeat or (1 if args.quick else 3)
+    return run_benchmark(copies, repeat, args.profile)
+
+
+def run_benchmark(copies: int, repeat: int, profile: bool) -> int:
+    from watcher.replay import ReplayServer
+
+    data = FEED.read_bytes()
+    chosen = scenarios(copies)
+    labels = {s.key: s for s in chosen}
+    print(f"bench_ingest: {FEED.name} ({len(data):,} bytes, 500 items) x {copies} URLs on one local host; "
+          f"{repeat} run(s) per tool, median wall, max peak RSS; {machine()}")
+    print("watcher: host_delay=0 (one host), respect_robots=true (robots.txt 404 = allowed), fresh DB with FTS5; "
+          "feed-to-sqlite 0.6.2: its CLI, no FTS")
+    results: dict[str, dict[str, Measured]] = {}
+    with ReplayServer() as server, tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        local = {s.key: serve(server, s, data) for s in chosen}
+        run_watcher(local["single"], Path(tmp), "warm-up-w")  # fills the bytecode cache, not measured
+        run_f2s(local["single"], Path(tmp), "warm-up-f")
+        for sc in chosen:
+            results[sc.key] = measure(sc, local[sc.key], Path(tmp), repeat)
+        print_table("Whole-process ingest (wall = child start to exit)",
+                    ["scenario", "tool", "entries served", "rows stored", "wall s", "entries/s", "CPU s",
+                     "peak RSS MB", "speedup (wall)", "speedup (CPU)", "RSS / f2s"], report(results, labels))
+        print_table("watcher child, split (medians)",
+                    ["scenario", "wall s", "imports s", "ingest s", "start+exit s", "µs/entry (ingest)",
+                     "requests", "FTS rows"], breakdown(results, labels))
+        w, f = results["distinct"]["watcher"], results["distinct"]["feed-to-sqlite"]
+        speedup = f.wall / w.wall
+        ok = speedup >= GOAL_SPEEDUP and w.peak_mb <= f.peak_mb
+        verdict(f"goal 1: ingest {copies}x500 distinct entries >= {GOAL_SPEEDUP:g}x faster than feed-to-sqlite "
+                "at no more peak memory",
+                f"{speedup:.1f}x faster ({w.wall:.2f} s vs {f.wall:.2f} s), peak RSS {w.peak_mb:.0f} MB vs "
+                f"{f.peak_mb:.0f} MB", ok)
+        if profile or not ok:
+            _profile(local["distinct"], Path(tmp))
+    return 0
+
+
+def _profile(local_urls: list[str], tmp: Path) -> None:
+    run = run_watcher(local_urls, tmp, "profile", "--child-profile")
+    print("\ncProfile of the watcher child (distinct scenario), top 40 by cumulative time:")
+    print(run.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
