@@ -45,11 +45,19 @@ class WatcherGroup(click.Group):
 @click.version_option(__version__, prog_name="watcher")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@click.option("--replay", "replay_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="serve the recorded responses of this folder (e.g. watcher/replay_data) instead of the network")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, replay_dir: str | None) -> None:
     """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
-    app = App(config_path)
+    url_map = None
+    if replay_dir:
+        from watcher.replay import ReplayServer
+
+        server = ctx.with_resource(ReplayServer(Path(replay_dir)))
+        url_map = server.url_map
+    app = App(config_path, url_map=url_map, host_delay=0.0 if replay_dir else None)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -131,7 +139,11 @@ def parse(app: App, kind: str, source_name: str | None, url: str, file: str) -> 
 @click.pass_obj
 def migrate(app: App) -> None:
     """Create or upgrade the archive's schema."""
-    applied = app.store.migrate()
+    from store import Store
+
+    store = Store(app.config.database, migrate=False)
+    applied = store.migrate()
+    store.close()
     click.echo(f"{app.config.database}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 

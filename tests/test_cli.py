@@ -1,0 +1,77 @@
+"""The CLI as a user meets it: clean one-line errors, parse/fetch/sources/migrate/search on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watcher.cli import main
+from watcher.replay import DEMO_RECORDING
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = ROOT / "tests" / "fixtures"
+CONFIG = str(ROOT / "sources.toml")
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("WATCHER_DATABASE", str(tmp_path / "watcher.db"))
+    return CliRunner()
+
+
+def test_bad_config_is_one_clean_line(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "sources.toml"
+    bad.write_text('[[source]]\nname = "x"\nkind = "rss"\nurl = "https://a.b/"\n', encoding="utf-8")
+    result = runner.invoke(main, ["--config", str(bad), "sources"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {bad}: [[source]] #1 (x): kind: unknown kind 'rss'; known kinds: dila-cnil, dila-jorf, feed, html, "
+        "wordpress"]
+
+
+def test_parse_a_real_feed_prints_one_json_object_per_item(runner: CliRunner) -> None:
+    path = FIX / "cnil" / "bmeret_cnil_feed_scraped-actualite_6items_2026-06-16.xml"
+    result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "feed", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 6 and all(r["url"].startswith("https://") and r["title"] for r in rows)
+
+
+def test_parse_a_real_jorf_text(runner: CliRunner) -> None:
+    path = FIX / "jorf" / "jorfsimple_JORFTEXT000054246001_arrete_nomination_small.xml"
+    result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "dila-jorf", str(path)])
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert row["id"] == "jorf:JORFTEXT000054246001" and row["nature"] == "ARRETE"
+    assert row["url"] == "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000054246001"
+
+
+def test_parse_unknown_kind(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "pdf", CONFIG])
+    assert result.exit_code == 2 and "unknown kind 'pdf'" in result.output
+
+
+def test_fetch_dry_run_stores_nothing_then_fetch_and_sources_table(runner: CliRunner, tmp_path: Path) -> None:
+    replay = ["--config", CONFIG, "--replay", str(DEMO_RECORDING)]
+    dry = runner.invoke(main, [*replay, "fetch", "--dry-run", "--source", "edpb"])
+    assert dry.exit_code == 0, dry.output
+    assert len([line for line in dry.output.splitlines() if line.startswith("{")]) == 10
+    assert not (tmp_path / "watcher.db").exists() or "edpb:" not in (tmp_path / "watcher.db").read_bytes().decode(
+        "latin-1")
+    fetched = runner.invoke(main, [*replay, "fetch", "--source", "edpb", "--source", "eurlex-oj"])
+    assert "edpb" in fetched.output and "FAILED" in fetched.output and "bot wall" in fetched.output
+    table = runner.invoke(main, [*replay, "sources"]).output
+    edpb_line = next(line for line in table.splitlines() if line.startswith("edpb"))
+    eurlex_line = next(line for line in table.splitlines() if line.startswith("eurlex-oj"))
+    assert " ok " in edpb_line and " 10 " in edpb_line
+    assert "degraded" in eurlex_line and "1x empty 202" in eurlex_line
+    found = runner.invoke(main, [*replay, "search", "guidelines"])
+    assert found.exit_code == 0 and "edpb" in found.output
+
+
+def test_migrate_reports_what_it_applied(runner: CliRunner) -> None:
+    first = runner.invoke(main, ["--config", CONFIG, "migrate"])
+    assert "applied m001_items, m002_sources, m003_themes" in first.output
+    assert "up to date" in runner.invoke(main, ["--config", CONFIG, "migrate"]).output
