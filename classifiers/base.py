@@ -16,8 +16,15 @@ from watcher.models import Item, ThemeTag
 
 @runtime_checkable
 class Classifier(Protocol):
-    name: str
-    version: str
+    @property
+    def name(self) -> str:
+        """Stored with each tag as the model."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """Stored with each tag as the model version."""
+        ...
 
     def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
         """The themes of each item, in the order given."""
