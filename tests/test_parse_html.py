@@ -147,3 +147,12 @@ def test_collect_stops_on_a_page_that_links_to_itself(replay_server, http_client
                       headers={"content-type": "text/html"})
     collected = listing(max_pages=5).collect(http_client(), SourceState("health-data-hub"))
     assert [i.title for i in collected.items] == ["A", "B"] and collected.requests == 2
+
+
+def test_a_failing_later_page_keeps_the_first_pages_items(replay_server, http_client):
+    replay_server.add(HDH_URL, body=HDH_PAGE0.read_bytes(), headers={"content-type": "text/html", "etag": '"p0"'})
+    replay_server.add(HDH_URL + "?page=1", status=404)
+    collected = listing(max_pages=3).collect(http_client(), SourceState("health-data-hub"))
+    assert len(collected.items) == 10 and collected.requests == 2
+    assert collected.warnings and "stopped at page 2" in collected.warnings[0] and "404" in collected.warnings[0]
+    assert collected.etag is None, "an incomplete listing must be read again next time, not answered by a 304"

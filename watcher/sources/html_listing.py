@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, ParseError
+from watcher.errors import ConfigError, ParseError, SourceError
 from watcher.models import Collected, Item, SourceState
 from watcher.normalize import canonical_url, html_to_text, parse_date, parse_french_date, stable_id, to_utc
 from watcher.sources.base import SourceKind
 
 if TYPE_CHECKING:
-    from watcher.http import HttpClient
+    from watcher.http import HttpClient, Response
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
 DEFAULT_MAX_PAGES = 3
@@ -162,17 +162,29 @@ class HtmlListingSource(SourceKind):
             return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
                              not_modified=True, requests=1)
         items = {i.id: i for i in self.parse(first.content, url=first.url)}
+        requests, warnings = self._follow(http, first, items)
+        # a later page that fails keeps the items already read; the conditional state is not remembered then,
+        # so the next run reads the whole listing again instead of getting a 304
+        complete = not warnings
+        return Collected(list(items.values()), etag=first.etag if complete else None,
+                         last_modified=first.last_modified if complete else None, cursor=state.cursor,
+                         requests=requests, warnings=tuple(warnings))
+
+    def _follow(self, http: HttpClient, first: Response, items: dict[str, Item]) -> tuple[int, list[str]]:
         seen, requests = {canonical_url(first.url)}, 1
         next_url = self.next_page(first.content, url=first.url)
         while next_url and next_url not in seen and requests < self.max_pages:
-            page = http.get(next_url, source=self.name, expect=self.expects)
             seen.add(next_url)
             requests += 1
-            for item in self.parse(page.content, url=page.url):
+            try:
+                page = http.get(next_url, source=self.name, expect=self.expects)
+                page_items = self.parse(page.content, url=page.url)
+            except SourceError as exc:
+                return requests, [f"stopped at page {requests} ({next_url}): {exc.reason}"]
+            for item in page_items:
                 items.setdefault(item.id, item)
             next_url = self.next_page(page.content, url=page.url)
-        return Collected(list(items.values()), etag=first.etag, last_modified=first.last_modified,
-                         cursor=state.cursor, requests=requests)
+        return requests, []
 
 
 __all__ = ["HtmlListingSource", "decode_html"]
