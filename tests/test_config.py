@@ -72,3 +72,10 @@ def test_every_kind_key_is_documented() -> None:
         assert f"`{kind.kind}`" in docs
         for key in {**kind.required, **kind.optional}:
             assert f"`{key}`" in docs, f"key {key} of kind {kind.kind} is not documented"
+
+
+def test_configuration_reference_is_regenerated() -> None:
+    from watcher.docs import configuration_markdown
+
+    committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == configuration_markdown(), "run `watcher docs` and commit docs/configuration.md"
