@@ -6,11 +6,9 @@ documents are written here, in the test, so that what they contain is visible.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import feedparser
 import pytest
 
 from watcher.config.sources import SourceConfig
@@ -191,10 +189,8 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 
 @pytest.mark.parametrize("body", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
 def test_entity_declarations_are_rejected_not_expanded(body):
-    started = time.perf_counter()
     with pytest.raises(ParseError) as caught:
         feed().parse(body, url=FEED_URL)
-    assert time.perf_counter() - started < 1.0
     assert "[cnil]" in str(caught.value) and "entities" in str(caught.value)
 
 
@@ -314,22 +310,6 @@ def test_rdf_rss_1_0():
 def test_raw_reader_reports_every_entry_even_repeated_ones():
     raw = read_feed((JORF / "legifrss_atom_decret_sante_2021-03.xml").read_bytes(), source="x", url="u")
     assert len(raw.entries) == 50 and raw.warnings == ()
-
-
-def test_fast_path_is_much_faster_than_feedparser():
-    body, source = CNIL_500.read_bytes(), feed()
-
-    def best_of_3(run) -> float:
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    fast = best_of_3(lambda: source.parse(body, url=FEED_URL))
-    slow = best_of_3(lambda: feedparser.parse(body))
-    assert slow / fast > 3, f"fast path {fast * 2:.3f} ms/entry vs feedparser {slow * 2:.3f} ms/entry"
 
 
 # --- reconstructed feeds (real items, invented envelopes: see fixtures/reconstructed/README.md) -----------------------
