@@ -6,8 +6,8 @@ import pytest
 
 from store import Store
 from watcher.models import Item
-from watcher.records import item_from_row, item_to_row
 from watcher.normalize import to_utc
+from watcher.records import item_from_row, item_to_row
 
 NOW, LATER = "2026-06-13T01:00:00Z", "2026-06-13T21:00:00Z"
 
