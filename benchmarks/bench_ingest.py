@@ -33,8 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks._util import (REPO, PYTHON, ChildRun, emit, machine, median, print_table, profiled,
-                              python_module, run_child, verdict)
+from benchmarks._util import (
+    PYTHON,
+    REPO,
+    ChildRun,
+    emit,
+    machine,
+    median,
+    print_table,
+    profiled,
+    python_module,
+    run_child,
+    verdict,
+)
 
 if TYPE_CHECKING:
     from watcher.replay import ReplayServer
@@ -216,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_watcher:
-        child_watcher(*args.child_watcher, profile=args.child_profile)
+        child_watcher(args.child_watcher[0], args.child_watcher[1], profile=args.child_profile)
         return 0
     copies = args.copies or (5 if args.quick else 20)
     repeat = args.repeat or (1 if args.quick else 3)
