@@ -359,6 +359,16 @@ DEMO: tuple[DemoEntry, ...] = (
               "2026-06-12T20:55:12+02:00",
               "RECONSTRUCTED: real DILA XML in a rebuilt tar.gz envelope, standing for the evening delta "
               "(a re-delivery of an already published text)", optional=True),
+    DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/CNIL/",
+              "reconstructed/reconstructed_dila_opendata_CNIL_index_listing.html", "text/html;charset=ISO-8859-1",
+              "2026-05-07T21:40:00+02:00",
+              "RECONSTRUCTED: an Apache 'Index of' page in the shape of the real JORFSIMPLE one, listing the one "
+              "CNIL delta the real CNIL XML came from", optional=True),
+    DemoEntry("https://echanges.dila.gouv.fr/OPENDATA/CNIL/CNIL_20260507-213433.tar.gz",
+              "reconstructed/reconstructed_CNIL_20260507-213433.tar.gz", "application/x-gzip",
+              "2026-05-07T21:34:33+02:00",
+              "RECONSTRUCTED: the real DILA CNIL délibération n° 2026-047 (CNILTEXT000054047151) in a rebuilt "
+              "tar.gz envelope", optional=True),
     DemoEntry("https://www.cnil.fr/fr/rss.xml",
               "cnil/bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml",
               "application/rss+xml; charset=utf-8",
