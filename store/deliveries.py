@@ -109,26 +109,28 @@ class DeliveriesMixin:
         cols = [d[0] for d in cursor.description]
         return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
-    def open_digest(self, delivery: Mapping[str, Any], item_ids: Sequence[str]) -> bool:
-        """Create a digest delivery and put the given (still unassigned) matches in it. False if it existed."""
-        if not item_ids:
-            return False
-        with self.db.atomic():
-            if not self._insert_deliveries([delivery]):
-                return False
-            for chunk in _chunks(list(item_ids)):
-                marks = ",".join("?" * len(chunk))
-                self.db.execute(f"update delivery_items set delivery_key = ? where subscription = ? and "
-                                f"delivery_key is null and item_id in ({marks})",
-                                [delivery["key"], delivery["subscription"], *chunk])
-        return True
+    def open_digests(self, digests: Sequence[tuple[Mapping[str, Any], str, Sequence[str], float]]) -> int:
+        """Open digest deliveries, each given as (delivery row, until, themes, min_score), in one transaction.
 
-    def withdraw_matches(self, subscription: str, item_ids: Sequence[str]) -> None:
-        """Matches whose themes were removed by a person: kept for the record, never sent."""
-        for chunk in _chunks(list(item_ids)):
-            marks = ",".join("?" * len(chunk))
-            self.db.execute(f"update delivery_items set withdrawn = 1 where subscription = ? and "
-                            f"item_id in ({marks})", [subscription, *chunk])
+        For each: matches waiting since before ``until`` whose item no longer has any of ``themes`` at
+        ``min_score`` (a person removed them) are withdrawn; if some remain, the delivery is created and they are
+        put in it. Returns how many digests were opened (none if nothing waits or the key already exists).
+        """
+        with self.db.atomic():
+            return sum(self._open_digest(d, u, t, m) for d, u, t, m in digests)
+
+    def _open_digest(self, delivery: Mapping[str, Any], until: str, themes: Sequence[str], min_score: float) -> int:
+        sub, marks = delivery["subscription"], ",".join("?" * len(themes))
+        waiting = "subscription = ? and delivery_key is null and withdrawn = 0 and matched_at <= ?"
+        self.db.execute(f"update delivery_items set withdrawn = 1 where {waiting} and not exists (select 1 from "
+                        f"item_themes t where t.item_id = delivery_items.item_id and t.theme in ({marks}) and "
+                        f"t.score >= ?)", [sub, until, *themes, min_score])
+        if not self.db.execute(f"select 1 from delivery_items where {waiting} limit 1", [sub, until]).fetchone():
+            return 0
+        if not self._insert_deliveries([delivery]):
+            return 0
+        self.db.execute(f"update delivery_items set delivery_key = ? where {waiting}", [delivery["key"], sub, until])
+        return 1
 
     def digest_exists(self, key: str) -> bool:
         return self.db.execute("select 1 from deliveries where key = ?", [key]).fetchone() is not None
@@ -206,10 +208,10 @@ class DeliveriesMixin:
     def delivery_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.execute("select state, count(*) from deliveries group by state")}
 
-    def delivery_item_ids(self, key: str) -> list[str]:
-        sql = ("select item_id from delivery_items where delivery_key = ? and withdrawn = 0 "
+    def delivery_item_ids(self, key: str, subscription: str) -> list[str]:
+        sql = ("select item_id from delivery_items where subscription = ? and delivery_key = ? and withdrawn = 0 "
                "order by matched_at, item_id")
-        return [r[0] for r in self.db.execute(sql, [key])]
+        return [r[0] for r in self.db.execute(sql, [subscription, key])]
 
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in item_ids}

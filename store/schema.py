@@ -118,7 +118,6 @@ def m004_alerts(db: Database) -> None:
         foreign_keys=[("item_id", "items", "id")],
         defaults={"withdrawn": 0},
     )
-    db.table("delivery_items").create_index(["delivery_key"])
     db.table("delivery_items").create_index(["subscription", "delivery_key", "matched_at"])
     db.execute("create table alert_queue (id integer primary key autoincrement, item_id text not null, "
                "theme text not null)")

@@ -96,7 +96,7 @@ def test_digests_open_at_their_time_with_what_was_matched_before_it(tmp_path: Pa
     assert plan_deliveries(store, alerts, datetime(2026, 6, 17, 5, 59, tzinfo=UTC)) == 0  # 07:59 Paris
     assert plan_deliveries(store, alerts, datetime(2026, 6, 17, 6, 0, tzinfo=UTC)) == 1
     daily = store.deliveries()[0]
-    assert daily["period"] == "2026-06-17" and len(store.delivery_item_ids(daily["key"])) == 5
+    assert daily["period"] == "2026-06-17" and len(store.delivery_item_ids(daily["key"], "d")) == 5
     late = cnil_items(limit=1)[0] | {"id": "cnil:late"}
     seed(store, [late], {"cnil:late": [("rgpd", 0.9)]}, now="2026-06-17T07:00:00Z")
     assert plan_deliveries(store, alerts, datetime(2026, 6, 17, 7, 0, tzinfo=UTC)) == 0  # waits for tomorrow
@@ -113,7 +113,7 @@ def test_a_digest_match_withdrawn_by_a_person_is_not_sent(tmp_path: Path, store:
     store.add_label(rows[0]["id"], "rgpd", "remove", now="2026-06-16T19:00:00Z", author="juriste")
     plan_deliveries(store, alerts, datetime(2026, 6, 17, 6, 0, tzinfo=UTC))
     key = store.deliveries()[0]["key"]
-    assert rows[0]["id"] not in store.delivery_item_ids(key) and len(store.delivery_item_ids(key)) == 4
+    assert rows[0]["id"] not in store.delivery_item_ids(key, "d") and len(store.delivery_item_ids(key, "d")) == 4
 
 
 def test_preview_writes_nothing(tmp_path: Path, store: Store, rows: list[dict]) -> None:

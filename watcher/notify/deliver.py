@@ -124,7 +124,7 @@ class _Sender:
             self.hooks.after_record(key)
 
     def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
-        ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"])
+        ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:

@@ -23,8 +23,7 @@ class PlanStore(Protocol):
     def record_matches(self, upto: int, matches: Sequence[Mapping[str, Any]],
                        deliveries: Sequence[Mapping[str, Any]]) -> int: ...
     def unassigned_matches(self, subscription: str, until: str) -> list[dict[str, Any]]: ...
-    def open_digest(self, delivery: Mapping[str, Any], item_ids: Sequence[str]) -> bool: ...
-    def withdraw_matches(self, subscription: str, item_ids: Sequence[str]) -> None: ...
+    def open_digests(self, digests: Sequence[tuple[Mapping[str, Any], str, Sequence[str], float]]) -> int: ...
     def digest_exists(self, key: str) -> bool: ...
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
 
@@ -128,23 +127,20 @@ def instant_delivery(m: Match, alerts: AlertsConfig, stamp: str) -> dict[str, An
 
 
 def open_due_digests(store: PlanStore, alerts: AlertsConfig, subs: Sequence[Subscription], now: datetime) -> int:
-    tz, stamp, opened = ZoneInfo(alerts.timezone), iso(now) or "", 0
+    """One digest per (subscription, period) once its time has come, with what was matched up to that time."""
+    tz, stamp = ZoneInfo(alerts.timezone), iso(now) or ""
+    due: list[tuple[Mapping[str, Any], str, Sequence[str], float]] = []
     for sub in subs:
         scheduled, period = last_occurrence(sub, now, tz)
         channel = alerts.channel(sub.channel)
         key = delivery_key(sub.cadence.kind, sub.name, period, channel.name)
         if store.digest_exists(key):
             continue
-        waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(scheduled) or "")]
-        themes = store.themes_of_items(waiting)
-        keep = [i for i in waiting if still_matches(sub, themes[i])]
-        kept = set(keep)
-        store.withdraw_matches(sub.name, [i for i in waiting if i not in kept])
         row = {"key": key, "kind": sub.cadence.kind, "subscription": sub.name,
                "recipient": recipient(sub, channel.kind), "channel": channel.name, "period": period,
                "item_id": "", "state": "pending", "attempts": 0, "created_at": stamp, "updated_at": stamp}
-        opened += int(store.open_digest(row, keep))
-    return opened
+        due.append((row, iso(scheduled) or "", sorted(sub.themes), sub.min_score))
+    return store.open_digests(due) if due else 0
 
 
 def preview_plan(store: PlanStore, alerts: AlertsConfig, now: datetime) -> list[dict[str, Any]]:
