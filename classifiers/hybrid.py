@@ -108,7 +108,8 @@ class HybridClassifier:
             prob = sigmoid(float(self.head.logits(x[None, :])[0, j]))
             text = f"model: {prob:.2f}"
         else:
-            z = float(self.head.proto_z(x @ self.prototypes()[j])) if self._prototypes is not None else 0.0
+            cosine = float(x @ self.prototypes()[j])
+            z = (cosine - float(self.head.proto_mean[j])) / max(float(self.head.proto_std[j]), 1e-6)
             text = f"model: close to the description ({z:+.1f} sd)"
         similar = self._similar(j, x)
         return f"{text}; similar to: {similar}" if similar else text

@@ -1,0 +1,228 @@
+"""Theme classifiers: taxonomy, keyword baseline, rules (table-driven, no model), the hybrid with a fake embedder,
+laziness of the model, the store's safety net and corrections, and one test with the real embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classifiers.base import Classifier
+from classifiers.hybrid import HybridClassifier, _align, head_path
+from classifiers.keyword import KeywordClassifier, find_keywords
+from classifiers.rules import RulesClassifier
+from classifiers.themes import load_themes
+from classifiers.training import DEFAULT_HEAD, Head
+from store import Store
+from watcher.errors import ConfigError
+from watcher.models import Item
+from watcher.pipeline import classify_pending
+from watcher.records import item_to_row
+
+THEMES = ("health-data", "ai", "dmuu-reprocessing", "personal-data", "health-products")
+
+
+def item(title: str, summary: str = "", source: str = "other", url: str = "https://example.org/x", **kw) -> Item:
+    return Item(id=kw.pop("id", title[:40]), source=source, url=url, title=title, summary=summary, **kw)
+
+
+def themes_of(classifier: Classifier, it: Item) -> set[str]:
+    return {t.theme for t in classifier.classify([it])[0]}
+
+
+# -- taxonomy ------------------------------------------------------------------------------------------------------
+def test_default_taxonomy_has_the_five_themes_with_french_and_english_descriptions():
+    taxonomy = load_themes()
+    assert taxonomy.ids == THEMES
+    for theme in taxonomy:
+        assert theme.description_fr and theme.description_en and theme.label_fr and theme.keywords
+    assert "2025-895" in taxonomy.get("dmuu-reprocessing").description_fr
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[[theme]]\nid = "x"\nlabel_fr = "X"\nlabel_en = "X"\ndescription_fr = "d"\n', "description_en"),
+    ('[[theme]]\nid = "x"\nlabel_fr = "X"\nlabel_en = "X"\ndescription_fr = "d"\ndescription_en = "d"\ncolour = 1\n',
+     "colour"),
+    ('title = "no themes"\n', "no [[theme]]"),
+])
+def test_a_bad_themes_file_is_an_error_naming_the_file_and_the_key(tmp_path: Path, body: str, message: str):
+    path = tmp_path / "themes.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_themes(path)
+    assert message in str(err.value) and "themes.toml" in str(err.value)
+
+
+# -- keyword baseline ----------------------------------------------------------------------------------------------
+def test_keyword_baseline_matches_whole_words_ignoring_accents_and_acronyms_in_capitals():
+    assert find_keywords(["IA", "données de santé"], "J'ai lu : l'IA et les DONNEES DE SANTE") == [
+        "IA", "données de santé"]
+    assert find_keywords(["IA"], "j'ai vu la via ferrata") == []
+    baseline = KeywordClassifier()
+    tags = baseline.classify([item("La CNIL publie un guide RGPD")])[0]
+    assert [t.theme for t in tags] == ["personal-data"] and tags[0].reason.startswith("matched: ")
+    assert baseline.classify([item("Appel à candidatures")]) == [[]]
+
+
+# -- rules, table-driven -------------------------------------------------------------------------------------------
+CASES = [
+    # DMUU: from its words, its identifiers (décret n° 2025-895, MDR article 17) and in English
+    ("Retraitement des dispositifs médicaux à usage unique : appel à candidatures des établissements de santé", "",
+     "other", {"dmuu-reprocessing", "health-products"}),
+    ("Reprocessing of single-use medical devices: Commission report", "", "other",
+     {"dmuu-reprocessing", "health-products"}),
+    ("Arrêté du 4 février 2026 fixant la liste des établissements retenus",
+     "Vu le décret n° 2025-895 du 4 septembre 2025 relatif à l'expérimentation", "jorf",
+     {"dmuu-reprocessing", "health-products"}),
+    ("Lignes directrices de la Commission sur l'article 17 du règlement (UE) 2017/745", "", "other",
+     {"dmuu-reprocessing", "health-products"}),
+    ("Retraitement des eaux usées : nouvelles normes", "", "jorf", set()),
+    # legal identifiers without a topical word
+    ("Lignes directrices sur l'application du règlement (UE) 2024/1689", "", "other", {"ai"}),
+    ("Arrêt de la Cour sur l'article 82 du règlement 2016/679", "", "legal_press", {"personal-data"}),
+    ("Décision du 12 juin 2026 modifiant la décision fixant les prix de spécialités pharmaceutiques remboursables",
+     "", "jorf", {"health-products"}),
+    # themes from words
+    ("Health Data Hub : un algorithme de jointure des tables du SNDS", "", "other", {"health-data"}),
+    ("La CNIL sanctionne un hébergeur de données de santé", "", "cnil", {"health-data", "personal-data"}),
+    ("IA et santé : la HAS publie un guide sur l'intelligence artificielle en contexte de soins", "", "other",
+     {"ai"}),
+    ("Rupture de stock : tensions d'approvisionnement en amoxicilline", "", "other", {"health-products"}),
+    ("Depakote 500 mg, comprimé gastro-résistant", "", "ansm", {"health-products"}),
+    ("Cookies : la CNIL met en demeure des éditeurs de sites", "", "other", {"personal-data"}),
+    # off-topic by the guideline
+    ("Vincent VILLETTE est nommé secrétaire général de la CNIL", "", "cnil", set()),
+    ("Arrêté du 11 juin 2026 portant nomination au conseil d'administration de l'Agence du numérique en santé", "",
+     "jorf", set()),
+    ("L'AMF et l'ACPR publient leur rapport sur la lutte contre le blanchiment", "", "other", set()),
+    ("Nvidia's new AI chip doubles inference speed", "", "other", set()),
+]
+
+
+@pytest.mark.parametrize("title, summary, source, expected", CASES)
+def test_rules(title: str, summary: str, source: str, expected: set[str]):
+    assert themes_of(HybridClassifier(), item(title, summary, source)) == expected
+
+
+def test_rules_use_the_identifiers_the_normaliser_stored():
+    it = item("Texte n° 12", identifiers={"celex": "32024R1689"})
+    assert themes_of(RulesClassifier(), it) == {"ai"}
+
+
+def test_reasons_say_what_matched_and_which_act_is_cited():
+    tags = HybridClassifier().classify([item("Arrêté relatif à l'expérimentation",
+                                             "pris en application du décret n° 2025-895")])[0]
+    dmuu = next(t for t in tags if t.theme == "dmuu-reprocessing")
+    assert "2025-895" in dmuu.reason and 0.5 < dmuu.score <= 1.0 and dmuu.origin == "rule"
+    tag = HybridClassifier().classify([item("Retraitement des dispositifs médicaux à usage unique")])[0][0]
+    assert "matched: " in tag.reason and "retraitement" in tag.reason
+
+
+def test_scope_flags_what_is_in_scope_by_rule():
+    hybrid = HybridClassifier()
+    assert hybrid.scope(item("Nomination", source="cnil")) == "source: CNIL"
+    assert hybrid.scope(item("Arrêté du 3 juin 2026", source="jorf",
+                             authority="Ministère de la santé et de l'accès aux soins")) == \
+        "authority: ministère de la santé"
+    assert hybrid.scope(item("Note", url="https://ansm.sante.fr/informations-de-securite/x")) is not None
+    assert hybrid.scope(item("Flash conjoncture", url="https://www.tresor.economie.gouv.fr/x")) is None
+
+
+def test_authority_and_cnil_deliberation_nature_are_rules_too():
+    jo = item("Délibération n° 2026-047 du 2 avril 2026", source="jorf",
+              authority="Commission nationale de l'informatique et des libertés")
+    assert "personal-data" in themes_of(RulesClassifier(), jo)
+    research = item("Délibération n° 2026-101", source="dila-cnil", extra={"nature_delib": "Autorisation de recherche"})
+    assert "health-data" in themes_of(RulesClassifier(), research)
+
+
+# -- the hybrid with a fake embedder -------------------------------------------------------------------------------
+class FakeEmbedder:
+    """Deterministic unit vectors from a hash of the text (no model)."""
+
+    name, version, dim = "fake", "1", 384
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str], *, kind: str = "query", batch_size: int = 32) -> np.ndarray:
+        self.calls += 1
+        rows = [np.random.default_rng(abs(hash((kind, t))) % 2**32).normal(size=self.dim) for t in texts]
+        out = np.array(rows, dtype=np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_the_model_is_loaded_lazily_once_and_not_at_all_without_items():
+    built: list[FakeEmbedder] = []
+
+    def factory() -> FakeEmbedder:
+        built.append(FakeEmbedder())
+        return built[-1]
+
+    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="fake")
+    assert built == [] and hybrid.classify([]) == [] and built == []
+    tags = hybrid.classify([item("Rappel de lots de Doliprane 500 mg, comprimé", source="ansm")])[0]
+    hybrid.classify([item("Cookies : la CNIL sanctionne", source="cnil")])
+    assert len(built) == 1
+    tag = next(t for t in tags if t.theme == "health-products")
+    assert tag.origin == "model" and "model: " in tag.reason and "similar to: «" in tag.reason
+    assert tag.model == "hybrid/fake" and Head.load().version in tag.model_version
+
+
+def test_classify_pending_with_the_hybrid_flags_in_scope_items_and_keeps_corrections(tmp_path: Path):
+    store = Store(tmp_path / "w.db")
+    items = [item("Vincent VILLETTE est nommé secrétaire général de la CNIL", source="cnil", id="a"),
+             item("La CNIL publie un guide RGPD pour les développeurs", source="cnil", id="b")]
+    store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    report = classify_pending(store, HybridClassifier, now)
+    assert (report.classified, report.tagged, report.in_scope_untagged) == (2, 1, 1)
+    assert [r["id"] for r in store.untagged_in_scope()] == ["a"]
+    assert store.untagged_in_scope()[0]["scope_reason"] == "source: CNIL"
+    store.add_label("b", "personal-data", "remove", now="2026-06-02")
+    store.add_label("b", "ai", "add", now="2026-06-02")
+    store.save_themes("b", "changed", [{"theme": "personal-data", "score": 0.9, "reason": "x", "origin": "rule",
+                                        "model": "m", "model_version": "v"}], now="2026-06-03", model="m",
+                      model_version="v")
+    assert [t["theme"] for t in store.themes_of("b")] == ["ai"]
+
+
+def test_head_round_trips_and_aligns_to_another_taxonomy(tmp_path: Path):
+    head = Head.load(DEFAULT_HEAD)
+    assert head.theme_ids == THEMES and head.weights.shape == (5, 384)
+    assert not head.has_head[THEMES.index("dmuu-reprocessing")]
+    head.save(tmp_path / "h.npz")
+    again = Head.load(tmp_path / "h.npz")
+    assert again.version == head.version
+    sub = _align(head, ("ai", "new-theme"))
+    assert sub.theme_ids == ("ai", "new-theme") and list(sub.has_head) == [True, False]
+    assert set(sub.exemplar_theme.tolist()) <= {0}
+
+
+def test_a_retrained_head_next_to_the_database_is_preferred(tmp_path: Path):
+    store = Store(tmp_path / "w.db")
+    assert head_path(store) == DEFAULT_HEAD
+    Head.load().save(tmp_path / "head.npz")
+    assert head_path(store) == tmp_path / "head.npz"
+
+
+# -- the real model ------------------------------------------------------------------------------------------------
+@pytest.mark.model
+def test_real_embedder_on_real_items(fixtures_dir: Path):
+    from classifiers.e5 import load_embedder
+    from classifiers.evaluation import load_gold
+
+    examples = {e.item.id: e for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")}
+    chosen = ["g0230", "g0600", "r0263", "g0642", "g0444", "g0080", "g0591"]
+    hybrid = HybridClassifier(embedder_factory=lambda: load_embedder("e5-small"), head=Head.load(),
+                              model_name="e5-small")
+    results = hybrid.classify([examples[i].item for i in chosen])
+    for item_id, tags in zip(chosen, results, strict=True):
+        assert {t.theme for t in tags} == set(examples[item_id].themes), item_id
+    assert all("model: " in t.reason for tags in results for t in tags)
+    dmuu = hybrid.classify([item("Expérimentation du retraitement des dispositifs médicaux à usage unique")])[0]
+    assert "dmuu-reprocessing" in {t.theme for t in dmuu}
