@@ -79,7 +79,8 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"espace europeen des donnees de sante|european health data space", "EHDS"),
         W(r"hebergeurs? de donnees de sante|hebergement de(?:s)? donnees de sante", "hébergement de données de santé"),
         W(r"entrepots? de donnees(?: de sante)?", "entrepôt de données de santé"),
-        W(r"dossiers? medica(?:l|ux)(?: partages?)?|mon espace sante|dossiers? patients?", "dossier médical"),
+        W(r"dossiers? medica(?:l|ux)(?: partages?)?|mon espace sante|espace numerique de sante|dossiers? patients?",
+          "dossier médical"),
         W(r"methodologies? de reference|mr-?00\d|recherches? (?:impliquant|n'impliquant pas) la personne humaine",
           "méthodologie de référence / recherche en santé"),
         W(r"recherches? en sante|health research|etudes? en sante", "recherche en santé", MEDIUM),
@@ -117,7 +118,8 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
     PD: (
         W(r"rgpd|gdpr|reglement general sur la protection des donnees|general data protection regulation",
           "RGPD"),
-        W(r"donnees (?:a caractere )?personnelles?|personal data|donnees personnelles", "données personnelles"),
+        W(r"donnees (?:a caractere )?personnel(?:le)?s?|personal data|traitements? automatises? de donnees|"
+          r"informations? nominatives?", "données personnelles"),
         W(r"protection des donnees|data protection|vie privee|privacy", "protection des données / vie privée"),
         W(r"cnil|commission nationale de l'informatique et des libertes|informatique et libertes", "CNIL"),
         W(r"edpb|edps|cepd|comite europeen de la protection des donnees|"
@@ -206,7 +208,8 @@ DATA_CONTEXT = W(r"donnees|data|traitements? de donnees|rgpd|gdpr|cnil|fichiers?
                  r"anonymis\w*|reidentification", "contexte données")
 LEGAL_ANGLE = W(r"regul\w*|reglement\w*|legislat\w*|lois?|laws?|legal|juridiques?|droits?|rights?|complian\w*|"
                 r"conformite|gouvernance|governance|autorites?|authorit\w*|cnil|edpb|edps|commission|tribunal|"
-                r"court|cour|conseil d'etat|contrats?|contracts?|plagiat|copyright|droit d'auteur|lobbying|"
+                r"court|cour|conseil d'etat|conseil constitutionnel|juges?|arrets?|decisions?|contrats?|contracts?|"
+                r"plagiat|copyright|droit d'auteur|lobbying|"
                 r"certifications?|ethique|ethics|sanctions?|amendes?|fined|guides?|recommandations?|"
                 r"consultation|directive|policy|politique|responsabilite|liability|lawsuits?|litiges?|"
                 r"accused|menaces?|securite|regulateurs?|regulators?|supervis\w*|souverainete|strategie",
@@ -236,6 +239,7 @@ OFF_TOPIC: tuple[Pattern, ...] = (
       r"manipulation de marche|prestataires de services d'investissement",
       FINANCE, -4.0),
 )
+LEGAL_SOURCES = ("cnil", "edpb", "edps", "ansm", "health_data_hub", "jorf", "legal_press", "dila-cnil", "dila-jorf")
 TECH_PRESS = ("techcrunch.com", "theverge.com", "numerama.com", "01net.com", "frandroid.com", "arstechnica.com",
               "clubic.com", "journaldugeek.com", "presse-citron.net", "lesnumeriques.com", "bfmtv.com",
               "zdnet.fr", "zdnet.com", "wired.com", "venturebeat.com", "silicon.fr", "lemondeinformatique.fr")
@@ -386,7 +390,7 @@ class Rules:
     def _combinations(self, item: Item, text: Text, found: Findings) -> None:
         folded = text.folded
         data_protection = found.positives(PD) >= MEDIUM
-        if data_protection and HEALTH_CONTEXT.search(folded, text.raw):
+        if data_protection and HEALTH_CONTEXT.search(folded.replace("haute autorite de sante", ""), text.raw):
             found.add(Evidence(HD, "santé dans un contexte de protection des données", MEDIUM, "combination"))
         if found.positives(HD) >= STRONG and DATA_CONTEXT.search(folded, text.raw) and _about_rules(folded):
             found.add(Evidence(PD, "traitement de données de santé", MEDIUM, "combination"))
@@ -413,7 +417,7 @@ class Rules:
                     found.add(Evidence(theme, p.label, p.weight, "negative"))
         if found.positives(PD) >= STRONG and 0 < found.positives(HP) < STRONG:
             found.add(Evidence(HP, "sujet de protection des données", -1.5, "negative"))
-        if found.positives(AI) and not legal and item.source not in SOURCE_PRIORS and item.source != "jorf":
+        if found.positives(AI) and not legal and item.source not in LEGAL_SOURCES:
             found.add(Evidence(AI, "IA sans angle juridique ou réglementaire", -2.5, "negative"))
 
 
