@@ -79,8 +79,12 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"espace europeen des donnees de sante|european health data space", "EHDS"),
         W(r"hebergeurs? de donnees de sante|hebergement de(?:s)? donnees de sante", "hébergement de données de santé"),
         W(r"entrepots? de donnees(?: de sante)?", "entrepôt de données de santé"),
-        W(r"dossiers? medica(?:l|ux)(?: partages?)?|mon espace sante|espace numerique de sante|dossiers? patients?",
-          "dossier médical"),
+        W(r"dossiers? medica(?:l|ux)(?: partages?)?|mon espace sante|espace numerique de sante|dossiers? patients?|"
+          r"dossiers? pharmaceutiques?", "dossier médical"),
+        W(r"cartes? vitale|e-prescription|prescriptions? (?:electroniques?|numeriques?)|ordonnances? numeriques?|"
+          r"messageries? securisees? de sante|mssante|segur du numerique|identite nationale de sante",
+          "services numériques en santé", MEDIUM),
+        W(r"health insurance data|claims data|donnees de remboursement", "données de l'assurance maladie"),
         W(r"methodologies? de reference|mr-?00\d|recherches? (?:impliquant|n'impliquant pas) la personne humaine",
           "méthodologie de référence / recherche en santé"),
         W(r"recherches? en sante|health research|etudes? en sante", "recherche en santé", MEDIUM),
@@ -108,6 +112,8 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"machine learning|apprentissage (?:automatique|profond)|deep learning|reseaux? de neurones|"
           r"neural networks?", "apprentissage automatique"),
         W(r"algorithm(?:e|es|ique|iques|s|ic)?", "algorithme", MEDIUM),
+        W(r"decisions? (?:individuelles? )?automatisees?|automated decision(?:-making)?", "décision automatisée",
+          MEDIUM),
         W(r"systemes? d'ia|modeles? d'ia", "système d'IA"),
     ),
     DMUU: (
@@ -140,6 +146,8 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"pseudonymis\w*|anonymis\w*|pseudonymi[sz]\w*|anonymi[sz]\w*", "pseudonymisation", MEDIUM),
         W(r"metadonnees de communication|conservation des donnees|data retention", "conservation des données"),
         W(r"consentement|consent|identite numerique|donnees de connexion", "consentement", WEAK),
+        W(r"traitements? de donnees|fichiers? (?:de police|automatises?|nationaux?|des personnes)|profilage|profiling|"
+          r"e-?privacy|noyb|schrems", "traitement de données", MEDIUM),
         W(r"deliberation n. \d{4}-\d{3} du .{5,40} portant avis sur (?:un|le) projet", "délibération portant avis",
           MEDIUM),
     ),
@@ -166,6 +174,9 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"vaccins?|biosimilaires?|generiques?|produits sanguins|stupefiants|audioprotheses?|aides auditives|"
           r"endoprotheses?|protheses?|implants?", "produit de santé", MEDIUM),
         W(r"produits de sante|health products", "produits de santé"),
+        W(r"bonnes pratiques de (?:preparation|fabrication|distribution|pharmacovigilance|dispensation)|"
+          r"essais cliniques|clinical trials?|substances veneneuses|autotests?|tests? (?:antigeniques|rapides)",
+          "réglementation des produits de santé", MEDIUM),
         W(r"lois? (?:n. [\d-]+ du [\w ]+ )?de financement de la securite sociale", "LFSS", MEDIUM),
     ),
 }
