@@ -10,7 +10,8 @@ theme adds up to a logit::
 so one strong keyword (4) gives the theme alone (logit 2, p = 0.88), one medium keyword (2.5) just does, one weak
 keyword (1) never does alone, and an off-topic rule (appointment, finance regulator, tech press) outweighs keywords.
 A keyword found only in the summary counts ``SUMMARY_FACTOR`` of its weight. The hybrid classifier adds the model's
-opinion to this logit; on their own the rules are a complete classifier (``RulesClassifier``).
+opinion to this logit; on their own the rules are a complete classifier (``HybridClassifier()`` without an
+embedder).
 
 Patterns are matched on folded text (lower case, no accents, plain apostrophes: see ``classifiers.keyword.fold``),
 except the ``C(...)`` ones (short acronyms such as ``IA``, ``AI``, ``SNDS``), matched case-sensitively.
@@ -25,9 +26,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from classifiers.keyword import fold
-from classifiers.themes import Taxonomy, load_themes
 from watcher.identifiers import by_scheme
-from watcher.models import Item, ThemeTag
+from watcher.models import Item
 
 VERSION = "1"
 BIAS = -2.0
@@ -496,32 +496,6 @@ def reason_text(evidence: Sequence[Evidence], extra: str = "") -> str:
     if extra:
         chunks.append(extra)
     return "; ".join(chunks)
-
-
-class RulesClassifier:
-    """The rules alone: a theme is given when its rule logit is above 0 (score = sigmoid(logit))."""
-
-    name = "rules"
-    version = VERSION
-
-    def __init__(self, taxonomy: Taxonomy | None = None):
-        self.taxonomy = taxonomy or load_themes()
-        self.rules = Rules(self.taxonomy.ids)
-
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
-        return [self._tags(self.rules.findings(item)) for item in items]
-
-    def _tags(self, found: Findings) -> list[ThemeTag]:
-        tags = []
-        for theme in self.taxonomy.ids:
-            z = found.logit(theme)
-            if z > 0:
-                tags.append(ThemeTag(theme, round(sigmoid(z), 4), reason_text(found.of(theme)), "rule",
-                                     self.name, self.version))
-        return tags
-
-    def scope(self, item: Item) -> str | None:
-        return scope_reason(item)
 
 
 def logits(rules: Rules, items: Sequence[Item]) -> list[dict[str, float]]:

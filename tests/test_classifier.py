@@ -12,7 +12,6 @@ import pytest
 from classifiers.base import Classifier
 from classifiers.hybrid import HybridClassifier, _align, head_path
 from classifiers.keyword import KeywordClassifier, find_keywords
-from classifiers.rules import RulesClassifier
 from classifiers.themes import load_themes
 from classifiers.training import DEFAULT_HEAD, Head
 from store import Store
@@ -108,7 +107,7 @@ def test_rules(title: str, summary: str, source: str, expected: set[str]):
 
 def test_rules_use_the_identifiers_the_normaliser_stored():
     it = item("Texte n° 12", identifiers={"celex": "32024R1689"})
-    assert themes_of(RulesClassifier(), it) == {"ai"}
+    assert themes_of(HybridClassifier(), it) == {"ai"}
 
 
 def test_reasons_say_what_matched_and_which_act_is_cited():
@@ -133,9 +132,9 @@ def test_scope_flags_what_is_in_scope_by_rule():
 def test_authority_and_cnil_deliberation_nature_are_rules_too():
     jo = item("Délibération n° 2026-047 du 2 avril 2026", source="jorf",
               authority="Commission nationale de l'informatique et des libertés")
-    assert "personal-data" in themes_of(RulesClassifier(), jo)
+    assert "personal-data" in themes_of(HybridClassifier(), jo)
     research = item("Délibération n° 2026-101", source="dila-cnil", extra={"nature_delib": "Autorisation de recherche"})
-    assert "health-data" in themes_of(RulesClassifier(), research)
+    assert "health-data" in themes_of(HybridClassifier(), research)
 
 
 # -- the hybrid with a fake embedder -------------------------------------------------------------------------------
