@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,3 +413,101 @@ def ensure_converted(model_dir: Path, source: Path | None = None) -> dict[str, A
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return marker
+
+
+_NMT_DROP = dict.fromkeys([*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0x8F, 0x9F])
+_NMT_SPACE = dict.fromkeys(
+    [0x09, 0x0A, 0x0C, 0x0D, 0x1680, *range(0x200B, 0x2010), 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD], " "
+)
+_NMT_TABLE: dict[int, str | None] = {**_NMT_DROP, **_NMT_SPACE}
+_SPACES = re.compile(" {2,}")
+_UNK_PENALTY = 10.0
+
+
+class LeanTokenizer:
+    """A pure-Python twin of the ``tokenizer.json`` written by :func:`build_tokenizer` (about 50 MB instead of
+    the ~300 MB the ``tokenizers`` Unigram trie takes for 250k pieces).
+
+    Same pipeline, same Viterbi and tie-breaking as ``tokenizers``' Unigram: NMT, NFKC, collapsed spaces,
+    Metaspace (``▁``, prepend always, split), best-scoring segmentation per word with unknown characters fused
+    into one ``<unk>``, then ``<s> … </s>``. Words are cached. Special-token strings inside the text are not
+    treated specially (``tokenizers`` would map a literal ``<mask>`` to its id).
+    """
+
+    def __init__(
+        self, pieces: list[str], scores: list[float], *, bos_id: int, eos_id: int, unk_id: int
+    ) -> None:
+        self._ids = {piece: i for i, piece in enumerate(pieces)}
+        self._scores = scores
+        self._unk_score = min(scores) - _UNK_PENALTY
+        self._max_len = max(len(piece) for piece in pieces)
+        self.bos_id, self.eos_id, self.unk_id = bos_id, eos_id, unk_id
+        self._cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def from_file(cls, path: Path) -> LeanTokenizer:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        model = spec["model"]
+        if model.get("type") != "Unigram" or model.get("byte_fallback"):
+            raise ConversionError(f"{path}: not the Unigram tokenizer written by the converter")
+        pieces = [piece for piece, _score in model["vocab"]]
+        scores = [float(score) for _piece, score in model["vocab"]]
+        ids = {piece: i for i, piece in enumerate(pieces)}
+        return cls(pieces, scores, bos_id=ids["<s>"], eos_id=ids["</s>"], unk_id=int(model["unk_id"]))
+
+    @staticmethod
+    def normalize(text: str) -> str:
+        """NMT, NFKC, runs of spaces collapsed, then Metaspace: spaces become ``▁`` and one is prepended."""
+        text = _SPACES.sub(" ", unicodedata.normalize("NFKC", text.translate(_NMT_TABLE)))
+        text = text.replace(" ", "▁")
+        return text if text.startswith("▁") else "▁" + text
+
+    def encode(self, text: str, max_length: int = 512) -> list[int]:
+        """Token ids with ``<s>``/``</s>``, truncated to ``max_length`` like ``tokenizers`` (``</s>`` kept)."""
+        ids = [self.bos_id]
+        if text:
+            for word in self._words(self.normalize(text)):
+                cached = self._cache.get(word)
+                if cached is None:
+                    cached = self._cache[word] = self._viterbi(word)
+                ids.extend(cached)
+        if len(ids) + 1 > max_length:
+            del ids[max(1, max_length - 1) :]
+        ids.append(self.eos_id)
+        return ids
+
+    @staticmethod
+    def _words(normalized: str) -> list[str]:
+        """Metaspace split, each ``▁`` starting a new word."""
+        parts = normalized.split("▁")
+        return ["▁" + part for part in parts[1:]]
+
+    def _viterbi(self, word: str) -> list[int]:
+        n = len(word)
+        best = [0.0] * (n + 1)
+        start = [-1] * (n + 1)
+        token = [0] * (n + 1)
+        for i in range(n):
+            base, single = best[i], False
+            for end in range(i + 1, min(n, i + self._max_len) + 1):
+                piece = self._ids.get(word[i:end])
+                if piece is None:
+                    continue
+                single = single or end == i + 1
+                score = base + self._scores[piece]
+                if start[end] < 0 or score > best[end]:
+                    best[end], start[end], token[end] = score, i, piece
+            if not single and (start[i + 1] < 0 or base + self._unk_score > best[i + 1]):
+                best[i + 1], start[i + 1], token[i + 1] = base + self._unk_score, i, self.unk_id
+        return self._backtrack(start, token)
+
+    def _backtrack(self, start: list[int], token: list[int]) -> list[int]:
+        out: list[int] = []
+        end = len(start) - 1
+        while end > 0:
+            piece = token[end]
+            if not (piece == self.unk_id and out and out[-1] == self.unk_id):  # fuse runs of <unk>
+                out.append(piece)
+            end = start[end]
+        out.reverse()
+        return out

