@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._util import verdict
 from classifiers.e5 import Embedder, Kind, load_embedder
 from classifiers.evaluation import Report, evaluate, load_gold, score
 from classifiers.keyword import KeywordClassifier
@@ -82,6 +83,11 @@ def main() -> None:
         cells = "  ".join(f"{t} P {s.precision:.3f} R {s.recall:.3f} F1 {s.f1:.3f}"
                           for t, s in report.themes.items() if s.support)
         print(f"{name:<8} macro-F1 {report.macro_f1:.3f}  |  {cells}")
+    hybrid, keyword = reports["hybrid"], reports["keyword"]
+    verdict("cross-validated hybrid beats the keyword baseline", f"macro-F1 {hybrid.macro_f1:.3f} vs "
+            f"{keyword.macro_f1:.3f}", hybrid.macro_f1 > keyword.macro_f1)
+    low = min(s.recall for s in hybrid.themes.values() if s.support)
+    verdict("recall >= 0.95 on every theme with support", f"lowest recall {low:.3f}", low >= 0.95)
 
 
 if __name__ == "__main__":
