@@ -47,7 +47,7 @@ class CachedEmbedder:
 
 
 def _report(pred: np.ndarray, examples: Sequence, ids: Sequence[str]) -> Report:
-    return score([[ids[j] for j in np.flatnonzero(row)] for row in pred], examples, ids)
+    return score([[ids[int(j)] for j in np.flatnonzero(row)] for row in pred], examples, ids)
 
 
 def run(gold: Path, folds: int, model: str) -> dict[str, Report]:
