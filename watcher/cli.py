@@ -252,3 +252,15 @@ def demo(app: App, workdir: str, fresh: bool) -> None:
     report = run_demo(app._config_path, folder, now_utc(), echo=click.echo)
     for line in summary(report):
         click.echo(line)
+
+
+def _register_area_commands() -> None:
+    """Commands that live beside their area (themes, alerts), attached explicitly."""
+    from watcher import cli_themes
+    from watcher.notify import cli as notify_cli
+
+    for command in cli_themes.COMMANDS + notify_cli.COMMANDS:
+        main.add_command(command)
+
+
+_register_area_commands()
