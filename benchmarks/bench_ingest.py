@@ -11,8 +11,8 @@ this process) under ``--copies`` URLs of one host. Each measured run is a fresh 
   a fresh ``Store`` (FTS5 triggers, identifiers index) and runs ``pipeline.ingest`` over every source;
 - feed-to-sqlite 0.6.2: its own CLI, ``feed-to-sqlite DB URL...`` (httpx + feedparser + sqlite-utils, no FTS).
 
-Three scenarios: the single feed; the URLs serving *distinct* feeds (each URL's bytes rewritten: ``?copy=N``
-appended to every ``<guid>`` and ``<link>``, so both tools see copies x 500 distinct entries: the fair comparison
+Three scenarios: the single feed; the URLs serving *distinct* feeds (each URL's bytes rewritten: ``/copy-N``
+appended to every ``<guid>`` and ``<link>`` URL, so both tools see copies x 500 distinct entries: the fair comparison
 and the one the goal is judged on); the URLs serving the *same bytes* (feed-to-sqlite keys rows on the entry id
 alone, so it keeps 500 rows; watcher's ids are ``<source name>:<guid>``, so it keeps one row per source and entry).
 
@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,11 +85,13 @@ class Measured:
 
 
 def rewrite(data: bytes, copy: int) -> bytes:
-    """The feed with ``?copy=N`` (or ``&amp;copy=N``) appended to every <guid> and <link>: distinct entries."""
+    """The feed with ``/copy-N`` appended to the path of every <guid> and <link> URL: distinct entries whose URLs
+    keep the real shape (no query string, which would cost watcher's URL canonicalisation more than the real
+    feed does)."""
     def one(match: re.Match[bytes]) -> bytes:
         url = match.group(3).strip()
-        sep = b"&amp;" if b"?" in url else b"?"
-        return match.group(1) + url + sep + b"copy=%d" % copy + match.group(4)
+        path, sep, query = url.partition(b"?")
+        return match.group(1) + path.rstrip(b"/") + b"/copy-%d" % copy + sep + query + match.group(4)
 
     return _URL_ELEMENT.sub(one, data)
 
@@ -148,6 +151,57 @@ def child_watcher(config_path: str, db_path: str, profile: bool) -> None:
           "requests": sum(r.requests for r in reports)})
 
 
+STAGES = ("fetch (HttpClient.get)", "read_feed (XML -> entries)", "FeedSource.item (entries -> Items)",
+          "item_to_row (hash, JSON)", "Store.upsert_items (+FTS)", "record_success + log_fetch",
+          "[f2s] feedparser.parse (same bytes)")
+
+
+def child_stages(config_path: str, db_path: str) -> None:
+    """Where watcher's ingest time goes, stage by stage, in one process (the steps of ``ingest_source``); the
+    parse feed-to-sqlite does on the same bytes for comparison. CPU seconds (``process_time``), summed."""
+    from datetime import UTC, datetime
+
+    import feedparser
+
+    from store import Store
+    from watcher.config import load_config
+    from watcher.http import build_client
+    from watcher.records import item_to_row
+    from watcher.sources import build
+    from watcher.sources.feed import FeedSource, read_feed
+
+    config = load_config(config_path)
+    store = Store(db_path)
+    store.ensure_sources({s.name: s.kind for s in config.sources})
+    spent = dict.fromkeys(STAGES, 0.0)
+    now, entries = datetime.now(UTC).isoformat(), 0
+    with build_client(config.settings) as http:
+        for source in config.sources:
+            kind = build(source)
+            assert isinstance(kind, FeedSource)
+            marks = [time.process_time()]
+            response = http.get(source.url, source=source.name, expect="feed")
+            marks.append(time.process_time())
+            raw = read_feed(response.content, source=source.name, url=response.url)
+            marks.append(time.process_time())
+            items = [i for i in (kind.item(e, base=response.url) for e in raw.entries) if i is not None]
+            marks.append(time.process_time())
+            rows = [item_to_row(i) for i in items]
+            marks.append(time.process_time())
+            store.upsert_items(rows, now)
+            marks.append(time.process_time())
+            store.record_success(source.name, now=now, etag=response.etag, last_modified=None, cursor=None)
+            store.log_fetch({"source": source.name, "started_at": now, "outcome": "ok"})
+            marks.append(time.process_time())
+            feedparser.parse(response.content)
+            marks.append(time.process_time())
+            for stage, (start, end) in zip(STAGES, pairwise(marks), strict=True):
+                spent[stage] += end - start
+            entries += len(raw.entries)
+    store.close()
+    emit({"spent": spent, "entries": entries, "feeds": len(config.sources)})
+
+
 def f2s_rows(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")
@@ -185,7 +239,7 @@ def measure(scenario: Scenario, local_urls: list[str], tmp: Path, repeat: int) -
 
 def scenarios(copies: int) -> list[Scenario]:
     return [Scenario("single", "1 URL (500 entries)", 1, False),
-            Scenario("distinct", f"{copies} URLs, distinct (?copy=N)", copies, True),
+            Scenario("distinct", f"{copies} URLs, distinct (/copy-N)", copies, True),
             Scenario("same", f"{copies} URLs, same bytes", copies, False)]
 
 
@@ -225,7 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the watcher child")
     parser.add_argument("--child-watcher", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)
     parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-stages", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_stages:
+        child_stages(*args.child_stages)
+        return 0
     if args.child_watcher:
         child_watcher(args.child_watcher[0], args.child_watcher[1], profile=args.child_profile)
         return 0
@@ -264,9 +322,24 @@ def run_benchmark(copies: int, repeat: int, profile: bool) -> int:
                 "at no more peak memory",
                 f"{speedup:.1f}x faster ({w.wall:.2f} s vs {f.wall:.2f} s), peak RSS {w.peak_mb:.0f} MB vs "
                 f"{f.peak_mb:.0f} MB", ok)
+        _stages(local["distinct"], Path(tmp))
         if profile or not ok:
             _profile(local["distinct"], Path(tmp))
     return 0
+
+
+def _stages(local_urls: list[str], tmp: Path) -> None:
+    db, config = tmp / "stages.db", tmp / "stages.toml"
+    write_config(config, local_urls, db)
+    result = run_child(python_module("benchmarks.bench_ingest", "--child-stages", str(config), str(db))).result
+    spent, entries, feeds = result["spent"], result["entries"], result["feeds"]
+    watcher_total = sum(v for k, v in spent.items() if not k.startswith("[f2s]"))
+    rows: list[list[object]] = [[stage, 1000 * sec / feeds, 1e6 * sec / entries,
+                                 f"{100 * sec / watcher_total:.0f} %" if not stage.startswith("[f2s]") else ""]
+                                for stage, sec in spent.items()]
+    rows.insert(-1, ["watcher, all stages", 1000 * watcher_total / feeds, 1e6 * watcher_total / entries, "100 %"])
+    print_table(f"Where watcher's ingest time goes (one process, {feeds} distinct feeds, CPU time, no profiler)",
+                ["stage", "ms/feed", "µs/entry", "share"], rows)
 
 
 def _profile(local_urls: list[str], tmp: Path) -> None:
