@@ -213,11 +213,25 @@ class DeliveriesMixin:
                "order by matched_at, item_id")
         return [r[0] for r in self.db.execute(sql, [subscription, key])]
 
+    def alert_items(self, item_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """What a message shows of each item, in the order asked (missing ids are skipped)."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(item_ids)):
+            marks = ",".join("?" * len(chunk))
+            cursor = self.db.execute("select id, source, url, title, published, lang, nature, authority from items "
+                                     f"where id in ({marks})", list(chunk))
+            cols = [d[0] for d in cursor.description]
+            found.update((row[0], dict(zip(cols, row, strict=True))) for row in cursor.fetchall())
+        return [found[i] for i in item_ids if i in found]
+
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The current themes of each item, best first."""
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in item_ids}
         for chunk in _chunks(list(item_ids)):
             marks = ",".join("?" * len(chunk))
-            for row in self.db.table("item_themes").rows_where(f"item_id in ({marks})", list(chunk),
-                                                         order_by="score desc, theme"):
-                out[row["item_id"]].append(row)
+            cursor = self.db.execute("select item_id, theme, score, reason, origin from item_themes "
+                                     f"where item_id in ({marks}) order by score desc, theme", list(chunk))
+            for item_id, theme, score, reason, origin in cursor.fetchall():
+                out[item_id].append({"item_id": item_id, "theme": theme, "score": score, "reason": reason,
+                                     "origin": origin})
         return out

@@ -131,7 +131,7 @@ def _preview(store: Store, config: Config, alerts: AlertsConfig, cadence: str, n
     queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]))]
     ids = list(dict.fromkeys(waiting + queued))
     return renderer_for(config, alerts).message(
-        key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.items(ids),
+        key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),
         themes=store.themes_of_items(ids), now=now)
 
 

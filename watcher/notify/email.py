@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -57,31 +58,37 @@ class EmailChannel(Channel):
     def message_id(self, key: str) -> str:
         return f"<watcher.{key}@{self.sender.rpartition('@')[2]}>"
 
-    def build(self, message: Message) -> EmailMessage:
-        mail = EmailMessage(policy=SMTP)
-        mail["From"] = Address(self.option("from_name", "Veille juridique"), addr_spec=self.sender)
-        mail["To"] = Address(message.person, addr_spec=message.email)
-        mail["Subject"] = message.subject
-        mail["Message-ID"] = self.message_id(message.key)
+    def build(self, message: Message) -> bytes:
+        """The whole e-mail: headers folded and encoded by the email package, then a multipart/alternative body
+        (text and HTML, quoted-printable) assembled directly -- the email package's generator takes tens of
+        milliseconds to write a long digest line by line, this takes one."""
+        head = EmailMessage(policy=SMTP)
+        head["From"] = Address(self.option("from_name", "Veille juridique"), addr_spec=self.sender)
+        head["To"] = Address(message.person, addr_spec=message.email)
+        head["Subject"] = message.subject
+        head["Message-ID"] = self.message_id(message.key)
         if message.date is not None:
-            mail["Date"] = format_datetime(message.date)
+            head["Date"] = format_datetime(message.date)
         if self.option("reply_to"):
-            mail["Reply-To"] = self.option("reply_to")
+            head["Reply-To"] = self.option("reply_to")
         unsubscribe = self.option("unsubscribe") or f"mailto:{self.sender}?subject=unsubscribe"
-        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
-        mail["Auto-Submitted"] = "auto-generated"
+        head["List-Unsubscribe"] = f"<{unsubscribe}>"
+        head["Auto-Submitted"] = "auto-generated"
         for name, value in message.headers.items():
-            mail[name] = value
-        mail.set_content(message.text)
-        mail.add_alternative(message.html, subtype="html")
-        return mail
+            head[name] = value
+        boundary = f"==watcher-{message.key}=="
+        head["MIME-Version"] = "1.0"
+        head["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+        headers = bytes(head).split(b"\r\n\r\n", 1)[0]
+        parts = [_part(boundary, "plain", message.text), _part(boundary, "html", message.html)]
+        return headers + b"\r\n\r\n" + b"".join(parts) + f"--{boundary}--\r\n".encode()
 
     def send(self, message: Message) -> None:
         if not message.email:
             raise NotifyError(self.name, f"no e-mail address for {message.person}", permanent=True)
         mail = self.build(message)
         try:
-            self._connection().send_message(mail)
+            self._connection().sendmail(self.sender, [message.email], mail)
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             code, text = next(iter(exc.recipients.values()))
@@ -138,6 +145,13 @@ class EmailChannel(Channel):
             except (smtplib.SMTPException, OSError):
                 self._smtp.close()
             self._smtp = None
+
+
+def _part(boundary: str, subtype: str, text: str) -> bytes:
+    """One quoted-printable part (binascii's C encoder: readable, ~5 % larger than the text, lines <= 76)."""
+    body = binascii.b2a_qp("\n".join(text.splitlines()).encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    return (f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + body + b"\r\n"
 
 
 def _smtp_error(channel: str, code: int, text: bytes | str) -> NotifyError:

@@ -9,9 +9,11 @@ also disarms ``<!channel>``, ``<!here>`` and ``<@U…>``; ``* _ ~ ` `` become lo
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,7 +58,7 @@ class ThemeView:
         return round(self.score * 100)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: the render cache keys on the (cached) view itself
 class ItemView:
     id: str
     title: str
@@ -103,19 +105,34 @@ def tilde_encode(value: str) -> str:
 def _env(autoescape: bool, finalize: Any = None) -> Environment:
     env = Environment(loader=PackageLoader("watcher.notify", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]) if autoescape else False, trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True, finalize=finalize)
+                      lstrip_blocks=True, keep_trailing_newline=True, finalize=finalize, auto_reload=False)
     env.globals["link"] = slack_link
     return env
 
 
+class _Lru(OrderedDict[Any, Any]):
+    """A bounded cache: one run renders each (item, language) once however many digests carry it."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
 class Renderer:
     def __init__(self, *, public_url: str = "", timezone: str = "Europe/Paris",
-                 source_labels: Mapping[str, str] | None = None):
+                 source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000):
         self.public_url = public_url.rstrip("/")
         self.tz = ZoneInfo(timezone)
         self.source_labels = dict(source_labels or {})
         self._mail = _env(autoescape=True)
         self._slack = _env(autoescape=False, finalize=_slack_finalize)
+        self._views, self._fragments = _Lru(cache_size), _Lru(cache_size)
 
     def message(self, *, key: str, sub: Subscription, kind: str, period: str, items: Sequence[Mapping[str, Any]],
                 themes: Mapping[str, Sequence[Mapping[str, Any]]], now: datetime,
@@ -123,10 +140,12 @@ class Renderer:
         """The message in the forms ``needs`` asks for (the others are left empty)."""
         labels = LABELS[sub.lang]
         groups = self.groups(sub, items, themes)
+        words = SimpleNamespace(**labels)  # attribute lookups are Jinja's fast path
         count = sum(len(g.items) for g in groups)
         subject = self.subject(labels, kind, period, groups, count)
-        context = {"labels": labels, "sub": sub, "groups": groups, "count": count, "kind": kind,
-                   "heading": f"{labels[kind]}" + (f" {labels['of']} {period}" if period else "")}
+        context = {"labels": words, "sub": sub, "groups": groups, "count": count, "kind": kind,
+                   "heading": f"{labels[kind]}" + (f" {labels['of']} {period}" if period else ""),
+                   "fragment": lambda item, form: self.fragment(item, form, sub.lang, words)}
         return Message(
             key=key, subject=subject,
             text=self._mail.get_template("email.txt.j2").render(context) if "text" in needs else "",
@@ -134,6 +153,16 @@ class Renderer:
             slack=self.slack(context) if "slack" in needs else {},
             person=sub.person, email=sub.email, slack_target=sub.slack, date=now,
             headers={"X-Watcher-Subscription": sub.name})
+
+    def fragment(self, item: ItemView, form: str, lang: str, labels: SimpleNamespace) -> str:
+        """One item rendered for one medium (``html``, ``txt``, ``slack``), cached for the rest of the run."""
+        key = (item, form, lang)
+        cached = self._fragments.get(key)
+        if cached is not None:
+            return cached
+        env, name = (self._slack, "slack_item.mrkdwn.j2") if form == "slack" else (self._mail, f"item.{form}.j2")
+        text = env.get_template(name).render(item=item, labels=labels)
+        return self._fragments.put(key, Markup(text) if form == "html" else text)
 
     def groups(self, sub: Subscription, items: Sequence[Mapping[str, Any]],
                themes: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Group]:
@@ -150,6 +179,11 @@ class Renderer:
                 for theme, views in sorted(by_theme.items())]
 
     def item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]]) -> ItemView:
+        """The item as shown; built once per run (a Renderer serves one run: items do not change within it)."""
+        view = self._views.get(item["id"])
+        return view if view is not None else self._views.put(item["id"], self._item_view(item, themes))
+
+    def _item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]]) -> ItemView:
         url = str(item.get("url") or "")
         archive = f"{self.public_url}/watcher/items/{tilde_encode(item['id'])}" if self.public_url else ""
         return ItemView(
@@ -178,13 +212,12 @@ class Renderer:
         return f"{labels['prefix']} {labels[kind]} {labels['of']} {period}{labels['colon']} {count} {labels['texts']}"
 
     def slack(self, context: Mapping[str, Any]) -> dict[str, Any]:
-        labels = context["labels"]
+        labels = vars(context["labels"])
         fallback = f"{labels['prefix']} {context['heading']}{labels['colon']} {context['count']} {labels['texts']}"
         blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": fallback[:150]}}]
-        template = self._slack.get_template("slack_item.mrkdwn.j2")
         shown = 0
         for group in context["groups"]:
-            texts = [template.render({**context, "item": item}).strip() for item in group.items]
+            texts = [context["fragment"](item, "slack").strip() for item in group.items]
             sections = _pack(texts)
             if len(blocks) + 1 + len(sections) > _SLACK_BLOCKS:
                 break
