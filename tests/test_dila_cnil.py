@@ -90,6 +90,7 @@ def test_real_deliberation():
         "cites_loi": "78-17", "cites_deliberation": "2008-198",
     }
     assert dict(item.extra) == {"etat_juridique": "VIGUEUR", "nature": "DELIBERATION",
+                                "nature_delib": "Recommandation/Lignes directrices",
                                 "titre": "Délibération 2026-047 du 2 avril 2026"}
     assert item.summary.startswith("1. L’octroi de crédit repose sur des traitements de données à caractère")
 
@@ -160,3 +161,11 @@ def test_collect_first_run_and_cursor():
 def test_kind_and_options():
     assert DilaCnilSource.kind == "dila-cnil"
     assert set(DilaCnilSource.optional) == {"first_run_archives", "max_archives_per_run"}
+
+
+def test_nature_delib_reaches_the_theme_rules():
+    from classifiers.hybrid import HybridClassifier
+
+    (tags,) = HybridClassifier(embedder_factory=None).classify([parse_text(REAL.read_bytes())])
+    assert [t.theme for t in tags] == ["personal-data"]
+    assert "délibération CNIL : recommandation" in tags[0].reason

@@ -50,7 +50,8 @@ def _identifiers(cnil_id: str, meta: dict[str, str], cited_in: str) -> dict[str,
 
 
 def _extra(nature: str, meta: dict[str, str]) -> dict[str, object]:
-    extra = {"etat_juridique": meta["ETAT_JURIDIQUE"], "nature": nature, "titre": meta["TITRE"],
+    extra = {"etat_juridique": meta["ETAT_JURIDIQUE"], "nature": nature, "nature_delib": meta["NATURE_DELIB"],
+             "titre": meta["TITRE"],
              "origine_publi": meta["ORIGINE_PUBLI"], "page_deb": meta["PAGE_DEB_PUBLI"],
              "page_fin": meta["PAGE_FIN_PUBLI"]}
     return {key: value for key, value in extra.items() if value}
