@@ -71,6 +71,8 @@ def test_deliver_dry_run_then_deliver_then_ledger(tmp_path: Path, sink: SmtpSink
     code, out = _run("deliveries", "--config", str(path), "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert {r["state"] for r in rows} == {"sent"} and "s3cret" not in out
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("watcher.db*"))
+    assert b"s3cret" not in stored and b"WATCHER_TEST_PW" not in stored  # secrets live in the environment only
 
 
 def _accept_only(user: str, password: str):  # type: ignore[no-untyped-def]

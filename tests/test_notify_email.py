@@ -166,3 +166,14 @@ def test_each_message_id_arrives_once_across_many_runs(tmp_path: Path, sink: Smt
         _deliver(path, store, T0 + timedelta(hours=hours))
     counts = Counter(sink.message_ids())
     assert len(counts) == 4 and set(counts.values()) == {1}
+
+
+def test_starttls_required_but_not_offered_is_held_not_sent_in_clear(tmp_path: Path, sink: SmtpSink) -> None:
+    channel = email_channel(sink.port).replace('security = "plain"', 'security = "starttls"')
+    path = write_config(tmp_path, channel + subscription("hal", themes=["rgpd"]))
+    store = Store(load_config(path).database)
+    rows = cnil_items()
+    seed(store, rows, {rows[0]["id"]: [("rgpd", 0.9)]})
+    outcome = _deliver(path, store, T0)
+    assert sink.messages == [] and len(outcome.report.held) == 1
+    assert "STARTTLS" in outcome.report.held[0][1] and "permanent" in outcome.report.held[0][1]

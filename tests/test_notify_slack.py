@@ -81,6 +81,8 @@ def test_a_4xx_is_permanent_and_held(tmp_path: Path, monkeypatch: pytest.MonkeyP
         outcome = deliver(store, load_config(path), T0)
     assert len(outcome.report.held) == 2 and "HTTP 404 no_service" in outcome.report.held[0][1]
     assert store.delivery_counts() == {"held": 2}
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("watcher.db*"))
+    assert b"secrettoken" not in stored and b"/services/" not in stored
 
 
 def test_an_interrupted_slack_send_is_held_not_resent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
