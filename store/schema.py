@@ -123,3 +123,12 @@ def m004_alerts(db: Database) -> None:
                "theme text not null)")
     db.execute("create trigger item_themes_alert_queue after insert on item_themes begin "
                "insert into alert_queue (item_id, theme) values (new.item_id, new.theme); end")
+
+
+@migrations()
+def m005_items_themes_column(db: Database) -> None:
+    """A JSON array of each item's current themes on the items table itself, so that Datasette can facet and
+    filter the archive by theme (``_facet_array=themes``) together with full-text search."""
+    db.table("items").add_column("themes", str, not_null_default="[]")
+    db.execute("""update items set themes = coalesce((select json_group_array(theme) from
+                  (select theme from item_themes where item_id = items.id order by theme)), '[]')""")

@@ -216,6 +216,7 @@ class Store(DeliveriesMixin):
                     if t["theme"] not in human and t["theme"] not in removed]
             if rows:
                 self.db.table("item_themes").insert_all(rows, pk=("item_id", "theme"), replace=True)
+            self._sync_theme_column(item_id)
             self.db.table("classifications").upsert(
                 {"item_id": item_id, "content_hash": content_hash, "model": model, "model_version": model_version,
                  "classified_at": now, "in_scope_untagged": int(bool(scope_reason) and not rows and not human),
@@ -240,6 +241,12 @@ class Store(DeliveriesMixin):
                      "origin": "human", "model": "", "model_version": "", "classified_at": now},
                     pk=("item_id", "theme"), replace=True)
             self.db.execute("update classifications set in_scope_untagged = 0 where item_id = ?", [item_id])
+            self._sync_theme_column(item_id)
+
+    def _sync_theme_column(self, item_id: str) -> None:
+        self.db.execute("""update items set themes = coalesce((select json_group_array(theme) from
+                           (select theme from item_themes where item_id = ? order by theme)), '[]')
+                           where id = ?""", [item_id, item_id])
 
     def removed_themes(self, item_id: str) -> set[str]:
         latest: dict[str, str] = {}
@@ -292,7 +299,7 @@ def _version_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for key in ("identifiers", "tags", "extra"):
+    for key in ("identifiers", "tags", "extra", "themes"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     return out

@@ -100,3 +100,15 @@ def test_items_to_classify_only_new_or_changed(store: Store) -> None:
     assert store.untagged_in_scope()[0]["scope_reason"] == "health ministry text"
     store.upsert_items([item_to_row(_item(title="changed"))], LATER)
     assert [r["id"] for r in store.items_to_classify()] == [item.id]
+
+
+def test_items_carry_their_current_themes_for_faceting(store: Store) -> None:
+    item = _item()
+    store.upsert_items([item_to_row(item)], NOW)
+    tag = {"theme": "health-products", "score": 0.7, "reason": "r", "origin": "rule", "model": "m", "model_version": "1"}
+    store.save_themes(item.id, item.content_hash(), [tag], now=NOW, model="m", model_version="1")
+    assert store.get_item(item.id)["themes"] == ["health-products"]  # type: ignore[index]
+    store.add_label(item.id, "dmuu-reprocessing", "add", now=LATER)
+    assert store.get_item(item.id)["themes"] == ["dmuu-reprocessing", "health-products"]  # type: ignore[index]
+    store.add_label(item.id, "health-products", "remove", now=LATER)
+    assert store.get_item(item.id)["themes"] == ["dmuu-reprocessing"]  # type: ignore[index]
