@@ -149,7 +149,8 @@ def notify_test_cmd(channel: str, to: str | None, config_path: str | None, now_t
         if built.kind == "email" and not to:
             raise click.UsageError("an email channel needs --to ADDRESS")
         sub = Subscription(name="notify-test", person="watcher", themes=frozenset({"test"}), channel=channel,
-                           email=to or "", slack=to or "" if built.kind != "email" else "")
+                           email=(to or "") if built.kind == "email" else "",
+                           slack=(to or "") if built.kind != "email" else "")
         sample = {"id": "test:notify", "source": "watcher", "title": "Message de test de watcher",
                   "url": alerts.public_url or "", "published": iso(now), "nature": "test"}
         theme = {"item_id": "test:notify", "theme": "test", "score": 1.0, "reason": "notify-test", "origin": "human"}
