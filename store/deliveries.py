@@ -54,12 +54,14 @@ class DeliveriesMixin:
         return [{"name": r[0], "spec": json.loads(r[1]), "created_at": r[2], "updated_at": r[3]} for r in rows]
 
     # -- planning -----------------------------------------------------------------------------------------------
-    def alert_candidates(self) -> tuple[int, list[dict[str, Any]]]:
-        """Theme rows written since the last planning, with what filters need; and the queue id to drain up to.
+    def alert_candidates(self, limit: int = 50_000) -> tuple[int, list[dict[str, Any]]]:
+        """Theme rows written since the last planning (the oldest ``limit`` queued), with what filters need;
+        and the queue id to drain up to.
 
         A queued theme that no longer exists (removed by a person) does not join, so it is never a candidate.
         """
-        upto = self.db.execute("select coalesce(max(id), 0) from alert_queue").fetchone()[0]
+        upto = self.db.execute("select coalesce(max(id), 0) from (select id from alert_queue order by id limit ?)",
+                               [limit]).fetchone()[0]
         sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang "
                "from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
                "join items i on i.id = t.item_id where q.id <= ? order by q.id")

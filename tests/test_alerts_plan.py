@@ -136,3 +136,12 @@ def test_last_occurrence_is_wall_clock_time_across_dst(now: datetime, kind: str,
     sub = Subscription(name="s", person="p", themes=frozenset({"t"}), channel="c",
                        cadence=Cadence(kind=kind, at=time(8, 0), day=0))
     assert last_occurrence(sub, now, PARIS)[0] == expected
+
+
+def test_the_queue_is_drained_in_batches_with_the_same_result(tmp_path: Path, store: Store,
+                                                              rows: list[dict]) -> None:
+    from watcher.notify.plan import plan_matches
+
+    alerts = _alerts(tmp_path, subscription("all", themes=["rgpd", "sante"]))
+    assert plan_matches(store, alerts, T0, batch=2) == 6
+    assert store.alert_candidates() == (0, []) and plan_matches(store, alerts, T0) == 0

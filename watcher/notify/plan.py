@@ -18,7 +18,7 @@ from watcher.normalize import iso
 
 
 class PlanStore(Protocol):
-    def alert_candidates(self) -> tuple[int, list[dict[str, Any]]]: ...
+    def alert_candidates(self, limit: int = ...) -> tuple[int, list[dict[str, Any]]]: ...
     def matched_pairs(self, item_ids: Sequence[str]) -> set[tuple[str, str]]: ...
     def record_matches(self, upto: int, matches: Sequence[Mapping[str, Any]],
                        deliveries: Sequence[Mapping[str, Any]]) -> int: ...
@@ -100,10 +100,19 @@ def plan_deliveries(store: PlanStore, alerts: AlertsConfig, now: datetime,
     return created + open_due_digests(store, alerts, digests, now)
 
 
-def plan_matches(store: PlanStore, alerts: AlertsConfig, now: datetime) -> int:
-    upto, rows = store.alert_candidates()
-    found = match(rows, theme_index(alerts.subscriptions), store.matched_pairs([r["item_id"] for r in rows]))
-    stamp = iso(now) or ""
+def plan_matches(store: PlanStore, alerts: AlertsConfig, now: datetime, batch: int = 50_000) -> int:
+    """Drain the alert queue, ``batch`` theme rows at a time (memory stays bounded after a bulk import)."""
+    index, created = theme_index(alerts.subscriptions), 0
+    while True:
+        upto, rows = store.alert_candidates(batch)
+        if not upto:
+            return created
+        created += _plan_batch(store, alerts, index, upto, rows, iso(now) or "")
+
+
+def _plan_batch(store: PlanStore, alerts: AlertsConfig, index: Mapping[str, Sequence[Subscription]], upto: int,
+                rows: Sequence[Mapping[str, Any]], stamp: str) -> int:
+    found = match(rows, index, store.matched_pairs([r["item_id"] for r in rows]))
     matches, deliveries = [], []
     for m in found:
         key = None
