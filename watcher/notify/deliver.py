@@ -2,9 +2,10 @@
 
 The order for each delivery: render -> claim (row becomes 'sending', attempts + 1, committed) -> send -> mark
 'sent'. The next message is rendered while the channel handles the current one, but it is claimed only once the
-current one is recorded, so at most one row is ever 'sending'. A crash between the send and the mark leaves the row 'sending'. After ``stale_after`` such a row is
-re-sent with the same Message-ID when the channel's receivers drop duplicates by Message-ID (e-mail), and is
-otherwise held for a person (Slack, apprise), who checks the channel and requeues or confirms it.
+current one is recorded, so at most one row is ever 'sending'. A crash between the send and the mark leaves the
+row 'sending'. After ``stale_after`` such a row is re-sent with the same Message-ID when the channel's receivers
+drop duplicates by Message-ID (e-mail), and is otherwise held for a person (Slack, apprise), who checks the
+channel and requeues or confirms it.
 """
 
 from __future__ import annotations
