@@ -103,6 +103,9 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"videosurveillance algorithmique|videoprotection algorithmique|cameras? (?:dites )?[\"« ]*augmentees?",
           "vidéosurveillance algorithmique"),
         W(r"reconnaissance faciale|facial recognition", "reconnaissance faciale"),
+        W(r"logiciels? d'analyse (?:video|d'images)|analyse video (?:automatisee|algorithmique|intelligente)|"
+          r"video analytics", "analyse vidéo algorithmique"),
+        W(r"ia agentique|agentic ai|agents? (?:d')?ia\b|ai agents?", "IA agentique"),
         W(r"vehicules? autonomes?|autonomous (?:vehicles?|driving|cars?|taxis?)|robotaxis?|voitures? autonomes?",
           "véhicules autonomes", MEDIUM),
         W(r"chatbots?|agents? conversationnels?|ia conversationnelle|chatgpt|openai|mistral ai|midjourney|"
@@ -135,7 +138,8 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
         W(r"cookies?|traceurs?|trackers?|pixels? de suivi|tracking pixels?", "cookies et traceurs"),
         C(r"DPO|DPD", "DPO"),
         W(r"delegues? a la protection des donnees|data protection officers?", "DPO"),
-        W(r"violations? de (?:donnees|securite)|data breach(?:es)?|fuites? de donnees", "violation de données"),
+        W(r"violations? de (?:donnees|securite)|data breach(?:es)?|fuites? de donnees|vols? de donnees|"
+          r"donnees (?:\w+ )?(?:derobees|volees|exfiltrees|piratees)", "violation de données"),
         W(r"droit (?:d'acces|a l'effacement|a l'oubli|d'opposition|de rectification)|right (?:of access|to erasure|"
           r"to be forgotten)|data subjects?", "droits des personnes"),
         W(r"transferts? de donnees|data transfers?|clauses contractuelles types|standard contractual clauses|"

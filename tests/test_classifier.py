@@ -91,6 +91,10 @@ CASES = [
     ("Rupture de stock : tensions d'approvisionnement en amoxicilline", "", "other", {"health-products"}),
     ("Depakote 500 mg, comprimé gastro-résistant", "", "ansm", {"health-products"}),
     ("Cookies : la CNIL met en demeure des éditeurs de sites", "", "other", {"personal-data"}),
+    ("Logiciels d'analyse vidéo dans les communes : la CNIL prononce des rappels à l'ordre", "", "cnil",
+     {"ai", "personal-data"}),
+    ("Agentic AI: opportunities and risks for data protection officers", "", "other", {"ai", "personal-data"}),
+    ("Cyberattaque chez un prestataire : des données clients volées et publiées", "", "other", {"personal-data"}),
     # off-topic by the guideline
     ("Vincent VILLETTE est nommé secrétaire général de la CNIL", "", "cnil", set()),
     ("Arrêté du 11 juin 2026 portant nomination au conseil d'administration de l'Agence du numérique en santé", "",
