@@ -176,12 +176,18 @@ def demo_variants(repeat: int, tmp: Path) -> list[Poll]:
     return out
 
 
+def per_run(p: Poll) -> tuple[float, float]:
+    """(requests per source, robots.txt requests) in one measured run, from what the server saw."""
+    n_runs = len(p.runs)
+    robots = sum(v for k, v in p.requests.items() if k.endswith("robots.txt")) / n_runs
+    return (sum(p.requests.values()) / n_runs - robots) / p.sources, robots
+
+
 def rows(polls: Sequence[Poll]) -> list[list[object]]:
     out: list[list[object]] = []
     for p in polls:
         n_runs = len(p.runs)
-        robots = sum(v for k, v in p.requests.items() if k.endswith("robots.txt")) / n_runs
-        per_source = (sum(p.requests.values()) / n_runs - robots) / p.sources
+        per_source, robots = per_run(p)
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(p.runs[-1].result["outcomes"].items()))
         statuses = ", ".join(f"{k}: {v // n_runs}" for k, v in sorted(p.statuses.items()))
         out.append([p.label, p.sources, median([r.wall for r in p.runs]), p.child("import_s"), p.child("poll_s"),
@@ -220,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [[key, count / len(demo.runs)] for key, count in sorted(demo.requests.items())])
     feeds = polls[0]
     poll_s, wall = feeds.child("poll_s"), median([r.wall for r in feeds.runs])
-    per_source = (sum(feeds.requests.values()) / len(feeds.runs) - 1) / feeds.sources
+    per_source = per_run(feeds)[0]
     verdict(f"goal 3: poll of {feeds.sources} unchanged sources <= {GOAL_SECONDS:g} s, one conditional request each, "
             "no parsing",
             f"{poll_s:.3f} s for the poll ({wall:.2f} s whole process), {per_source:g} request/source, "
