@@ -29,6 +29,7 @@ from xml.etree import ElementTree
 
 from aiosmtpd.controller import Controller
 
+from benchmarks._util import machine, verdict
 from store import Store
 from watcher.config.alerts import AlertsConfig, Cadence, ChannelConfig, Subscription
 from watcher.notify import build_channel, plan_deliveries, send_due
@@ -85,7 +86,7 @@ def rss_mb() -> float:
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
 
 
 def titles() -> list[str]:
@@ -128,7 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--subscriptions", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="2,000 items x 40 subscriptions (no verdicts)")
     args = parser.parse_args()
+    if args.quick:
+        args.items, args.subscriptions = 2_000, 40
+    print(f"machine: {machine()}")
     rng = random.Random(42)
     port = free_port()
     with smtp_server(port) as (received, size):
@@ -139,6 +144,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, rng: random.Random, port: int, received: Any, size: Any) -> None:
+    """Seed, plan, open digests, send them; print the figures (and the verdicts at full size)."""
     channel = ChannelConfig(name="mail", kind="email", secret_vars={}, options={
         "host": "127.0.0.1", "port": port, "security": "plain", "from": "veille@cabinet.example"})
     alerts = AlertsConfig(channels={"mail": channel}, subscriptions=subscriptions(args.subscriptions, rng),
@@ -180,6 +186,14 @@ def run(args: argparse.Namespace, rng: random.Random, port: int, received: Any, 
           f"after {rss_after:.0f}; peak {peak_mb():.0f}")
     if report.failed or report.held:
         print(f"WARNING: failed {len(report.failed)}, held {len(report.held)}")
+    if (args.items, args.subscriptions) == (10_000, 200):
+        growth = samples[-1][1] - samples[len(samples) // 2][1] if samples else 0.0
+        verdict(f"who gets what for {args.items} items x {args.subscriptions} subscriptions <= 2 s",
+                f"{planning:.2f} s wall, {planning_cpu:.2f} s CPU", planning <= 2)
+        verdict(f"render and hand {digests} digests to a local SMTP server <= 10 s",
+                f"{sending:.2f} s wall, {received.value} received", sending <= 10 and received.value == digests)
+        verdict("memory flat while sending (RSS growth over the second half of the digests <= 10 MB)",
+                f"{growth:+.0f} MB; {rss_before:.0f} MB before, {rss_after:.0f} MB after", growth <= 10)
 
 
 if __name__ == "__main__":
