@@ -25,7 +25,7 @@ def _alerts(tmp_path: Path, body: str):  # type: ignore[no-untyped-def]
 def test_sources_toml_and_an_included_subscriptions_file_load_together(tmp_path: Path) -> None:
     (tmp_path / "subscriptions.toml").write_text(
         '[channel.team]\nkind = "slack"\nwebhook_env = "WATCHER_SLACK_WEBHOOK"\n'
-        + subscription("bob", channel="team", themes=["rgpd"], cadence="weekly", day="vendredi", at="17:30",
+        + subscription("bob", channel="team", themes=["personal-data"], cadence="weekly", day="vendredi", at="17:30",
                        natures=["decret"], sources=["jorf"], languages=["fr"], min_score=0.7, lang="en"),
         encoding="utf-8")
     alerts = _alerts(tmp_path, '[alerts]\nsubscriptions = "subscriptions.toml"\nmax_attempts = 7\n'
@@ -48,6 +48,8 @@ def test_sources_toml_and_an_included_subscriptions_file_load_together(tmp_path:
         (subscription("a", colour="red"), "[[subscription]] #1 (a): colour: unknown key"),
         (subscription("a", channel="nope"), "subscription 'a': channel: no [channel.nope] declared"),
         (subscription("a", themes=[]), "(a): themes: required"),
+        (subscription("a", themes=["rgpd"]), "subscription 'a': themes: unknown theme(s) rgpd; known: ai, "
+                                             "dmuu-reprocessing, health-data, health-products, personal-data"),
         (subscription("a", cadence="hourly"), "(a): cadence: must be one of instant, daily, weekly"),
         (subscription("a", cadence="daily", at="8h"), "(a): at: must be a time 'HH:MM'"),
         (subscription("a", cadence="weekly", day="someday"), "(a): day: must be a day of the week"),
@@ -98,11 +100,11 @@ def test_secrets_are_read_from_the_named_variable_only_when_a_channel_is_built(
 def test_database_subscriptions_are_validated_like_the_files(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, email_channel(2525) + subscription("a")))
     store = Store(":memory:")
-    store.save_subscription("b", {"name": "b", "person": "B", "email": "b@x.fr", "themes": ["rgpd"],
+    store.save_subscription("b", {"name": "b", "person": "B", "email": "b@x.fr", "themes": ["personal-data"],
                                   "channel": "mail", "cadence": "daily"}, now="2026-06-16T00:00:00Z")
     alerts = load_alerts(config, store.stored_subscriptions())
     assert alerts.subscription("b").origin == "database" and alerts.subscription("b").cadence.kind == "daily"
-    store.save_subscription("a", {"name": "a", "person": "A", "email": "a@x.fr", "themes": ["rgpd"],
+    store.save_subscription("a", {"name": "a", "person": "A", "email": "a@x.fr", "themes": ["personal-data"],
                                   "channel": "mail"}, now="2026-06-16T00:00:00Z")
     with pytest.raises(ConfigError, match="subscription name used twice"):
         load_alerts(config, store.stored_subscriptions())

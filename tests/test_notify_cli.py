@@ -34,11 +34,11 @@ def sink() -> SmtpSink:
 
 def _config(tmp_path: Path, port: int) -> Path:
     path = write_config(tmp_path, email_channel(port) + 'username = "veille"\npassword_env = "WATCHER_TEST_PW"\n'
-                        + subscription("alice", themes=["sante"])
-                        + subscription("bob", themes=["rgpd"], cadence="daily"))
+                        + subscription("alice", themes=["health-data"])
+                        + subscription("bob", themes=["personal-data"], cadence="daily"))
     store = Store(load_config(path).database)
     rows = cnil_items()
-    seed(store, rows, {rows[1]["id"]: [("sante", 0.8)], rows[5]["id"]: [("sante", 0.9), ("rgpd", 0.9)]})
+    seed(store, rows, {rows[1]["id"]: [("health-data", 0.8)], rows[5]["id"]: [("health-data", 0.9), ("personal-data", 0.9)]})
     store.close()
     return path
 
@@ -87,10 +87,10 @@ def _accept_only(user: str, password: str):  # type: ignore[no-untyped-def]
 
 
 def test_digest_preview_and_send(tmp_path: Path, sink: SmtpSink) -> None:
-    path = write_config(tmp_path, email_channel(sink.port) + subscription("bob", themes=["rgpd"], cadence="daily"))
+    path = write_config(tmp_path, email_channel(sink.port) + subscription("bob", themes=["personal-data"], cadence="daily"))
     store = Store(load_config(path).database)
     rows = cnil_items()
-    seed(store, rows, {rows[0]["id"]: [("rgpd", 0.9)], rows[2]["id"]: [("rgpd", 0.7)]})
+    seed(store, rows, {rows[0]["id"]: [("personal-data", 0.9)], rows[2]["id"]: [("personal-data", 0.7)]})
     store.close()
     preview = tmp_path / "digest.html"
     code, out = _run("digest", "--daily", "--preview", str(preview), "--config", str(path), "--now", NOW)
@@ -103,14 +103,14 @@ def test_digest_preview_and_send(tmp_path: Path, sink: SmtpSink) -> None:
 
 def test_subscribe_subscriptions_and_notify_test(tmp_path: Path, sink: SmtpSink) -> None:
     path = write_config(tmp_path, email_channel(sink.port) + subscription("alice"))
-    code, out = _run("subscribe", "carla", "--person", "Carla", "--email", "carla@x.fr", "--theme", "rgpd",
-                     "--theme", "sante", "--cadence", "weekly", "--day", "jeudi", "--channel", "mail",
+    code, out = _run("subscribe", "carla", "--person", "Carla", "--email", "carla@x.fr", "--theme", "personal-data",
+                     "--theme", "health-data", "--cadence", "weekly", "--day", "jeudi", "--channel", "mail",
                      "--config", str(path))
-    assert code == 0 and "saved carla: rgpd, sante -> mail (weekly)" in out
-    code, out = _run("subscribe", "dan", "--person", "Dan", "--theme", "rgpd", "--channel", "nope",
+    assert code == 0 and "saved carla: health-data, personal-data -> mail (weekly)" in out
+    code, out = _run("subscribe", "dan", "--person", "Dan", "--theme", "personal-data", "--channel", "nope",
                      "--config", str(path))
     assert code != 0 and "channel: no [channel.nope] declared" in out
-    code, out = _run("subscribe", "alice", "--person", "A", "--email", "a@x.fr", "--theme", "rgpd", "--channel",
+    code, out = _run("subscribe", "alice", "--person", "A", "--email", "a@x.fr", "--theme", "personal-data", "--channel",
                      "mail", "--config", str(path))
     assert code != 0 and "subscription name used twice" in out
     _, listing = _run("subscriptions", "--config", str(path))

@@ -52,11 +52,11 @@ def _run_child(path: Path, point: str, limit: int) -> subprocess.CompletedProces
 
 
 def _setup(tmp_path: Path, port: int) -> Path:
-    subs = subscription("lea", themes=["sante", "rgpd"]) + subscription("max", themes=["sante"])
+    subs = subscription("lea", themes=["health-data", "personal-data"]) + subscription("max", themes=["health-data"])
     path = write_config(tmp_path, email_channel(port) + subs)
     store = Store(load_config(path).database)
     rows = cnil_items()
-    seed(store, rows, {r["id"]: [("sante" if n % 2 else "rgpd", 0.9)] for n, r in enumerate(rows)})
+    seed(store, rows, {r["id"]: [("health-data" if n % 2 else "personal-data", 0.9)] for n, r in enumerate(rows)})
     store.close()
     return path  # lea: 6 alerts, max: 3 alerts
 

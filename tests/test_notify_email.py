@@ -38,8 +38,8 @@ def _setup(tmp_path: Path, port: int, subs: str, alerts: str = "") -> tuple[Path
     path = write_config(tmp_path, email_channel(port) + subs, settings=alerts)
     store = Store(load_config(path).database)
     rows = cnil_items()
-    seed(store, rows, {rows[0]["id"]: [("rgpd", 0.9)], rows[1]["id"]: [("sante", 0.8), ("rgpd", 0.6)],
-                       rows[5]["id"]: [("sante", 0.95)], rows[3]["id"]: [("sante", 0.3)]})
+    seed(store, rows, {rows[0]["id"]: [("personal-data", 0.9)], rows[1]["id"]: [("health-data", 0.8), ("personal-data", 0.6)],
+                       rows[5]["id"]: [("health-data", 0.95)], rows[3]["id"]: [("health-data", 0.3)]})
     return path, store, rows
 
 
@@ -48,9 +48,9 @@ def _deliver(path: Path, store: Store, now: datetime, **kw: object) -> Outcome:
 
 
 def test_instant_alerts_arrive_once_with_headers_parts_and_escaping(tmp_path: Path, sink: SmtpSink) -> None:
-    path, store, rows = _setup(tmp_path, sink.port, subscription("alice", themes=["sante"]))
+    path, store, rows = _setup(tmp_path, sink.port, subscription("alice", themes=["health-data"]))
     hostile = {**rows[2], "id": "cnil:hostile", "title": 'Avis <script>alert("x")</script> & *gras* <!channel>'}
-    seed(store, [hostile], {"cnil:hostile": [("sante", 0.7)]})
+    seed(store, [hostile], {"cnil:hostile": [("health-data", 0.7)]})
     first = _deliver(path, store, T0)
     assert first.planned == 3 and len(first.report.sent) == 3 and not first.report.failed
     mails = sink.messages
@@ -63,11 +63,11 @@ def test_instant_alerts_arrive_once_with_headers_parts_and_escaping(tmp_path: Pa
     channel = build_channel(load_alerts(load_config(path)).channel("mail"))
     assert all(channel.message_id(r["key"]) == mid for mid, r in ledger.items())
     health = next(m for m in mails if rows[5]["title"][:30] in str(m["Subject"]))
-    assert str(health["Subject"]).startswith("[Veille] sante : Données de santé")
+    assert str(health["Subject"]).startswith("[Veille] Données de santé : Données de santé")
     assert str(health["List-Unsubscribe"]) == "<mailto:veille@cabinet-test.fr?subject=unsubscribe>"
     assert health.get_content_type() == "multipart/alternative"
     text, html = text_part(health), html_part(health)
-    assert rows[5]["url"] in text and "confiance 95 %" in text and "mots-clés du thème sante" in text
+    assert rows[5]["url"] in text and "confiance 95 %" in text and "mots-clés du thème health-data" in text
     assert f'href="{rows[5]["url"]}"' in html and "https://archive.example.org/watcher/items/cnil~3A" in html
     hostile_mail = next(m for m in mails if "Avis" in str(m["Subject"]))
     hostile_html = html_part(hostile_mail)
@@ -84,7 +84,7 @@ def test_instant_alerts_arrive_once_with_headers_parts_and_escaping(tmp_path: Pa
 
 
 def test_daily_digest_groups_by_theme_in_english_and_is_sent_once(tmp_path: Path, sink: SmtpSink) -> None:
-    subs = subscription("bob", themes=["sante", "rgpd"], cadence="daily", at="08:00", lang="en")
+    subs = subscription("bob", themes=["health-data", "personal-data"], cadence="daily", at="08:00", lang="en")
     path, store, rows = _setup(tmp_path, sink.port, subs)
     before = _deliver(path, store, T0)  # 20:00 in Paris: today's 08:00 digest is in the past, matches are newer
     assert before.report.sent == [] and sink.messages == []
@@ -94,9 +94,10 @@ def test_daily_digest_groups_by_theme_in_english_and_is_sent_once(tmp_path: Path
     (mail,) = sink.messages
     assert str(mail["Subject"]) == "[Watch] Daily digest of 2026-06-17: 3 text(s)"
     html = html_part(mail)
-    rgpd, sante = html.index('data-theme="rgpd"'), html.index('data-theme="sante"')
-    assert rgpd < sante
-    assert html.index(rows[0]["id"]) < sante < html.index(rows[1]["id"])  # item 1 under its best theme
+    rgpd, sante = html.index('data-theme="personal-data"'), html.index('data-theme="health-data"')
+    assert sante < rgpd, "themes in the taxonomy's order"
+    assert sante < html.index(rows[1]["id"]) < rgpd < html.index(rows[0]["id"])  # item 1 under its best theme
+    assert "<h2>Health data (2)</h2>" in html and "<h2>Personal data protection (1)</h2>" in html
     assert rows[3]["id"] not in html  # 0.3 is below min_score
     assert "Kind of act: article" in text_part(mail) and "confidence 80 %" in text_part(mail)
     _deliver(path, store, next_morning + timedelta(hours=3))
@@ -104,7 +105,7 @@ def test_daily_digest_groups_by_theme_in_english_and_is_sent_once(tmp_path: Path
 
 
 def test_closed_port_is_retried_with_backoff_then_held(tmp_path: Path) -> None:
-    subs = subscription("carol", themes=["rgpd"])
+    subs = subscription("carol", themes=["personal-data"])
     path, store, _ = _setup(tmp_path, free_port(), subs, alerts='[alerts]\nmax_attempts = 3\nretry_after = "5m"')
     first = _deliver(path, store, T0)  # rgpd: two items, so two alerts
     assert len(first.report.failed) == 2 and "cannot reach 127.0.0.1" in first.report.failed[0][1]
@@ -132,7 +133,7 @@ def test_closed_port_is_retried_with_backoff_then_held(tmp_path: Path) -> None:
 )
 def test_smtp_refusals_4xx_retry_and_5xx_are_held(tmp_path: Path, sink: SmtpSink, stage: str, code: str,
                                                  state: str) -> None:
-    path, store, _ = _setup(tmp_path, sink.port, subscription("dan", themes=["rgpd"]))
+    path, store, _ = _setup(tmp_path, sink.port, subscription("dan", themes=["personal-data"]))
     (sink.handler.rcpt_codes if stage == "rcpt" else sink.handler.data_codes).append(code)
     outcome = _deliver(path, store, T0)  # two rgpd alerts: the first meets the refusal, the second goes
     assert len(outcome.report.sent) == 1 and len(sink.messages) == 1
@@ -148,11 +149,11 @@ def test_smtp_refusals_4xx_retry_and_5xx_are_held(tmp_path: Path, sink: SmtpSink
 
 
 def test_a_removed_theme_cancels_a_pending_alert(tmp_path: Path, sink: SmtpSink) -> None:
-    path, store, rows = _setup(tmp_path, sink.port, subscription("erin", themes=["rgpd"]))
+    path, store, rows = _setup(tmp_path, sink.port, subscription("erin", themes=["personal-data"]))
     from watcher.notify import plan_deliveries
 
     plan_deliveries(store, load_alerts(load_config(path)), T0)
-    store.add_label(rows[0]["id"], "rgpd", "remove", now="2026-06-16T18:01:00Z", author="juriste")
+    store.add_label(rows[0]["id"], "personal-data", "remove", now="2026-06-16T18:01:00Z", author="juriste")
     outcome = _deliver(path, store, T0 + timedelta(minutes=2))
     assert {r["item_id"]: r["state"] for r in store.deliveries()} == {rows[0]["id"]: "cancelled",
                                                                         rows[1]["id"]: "sent"}
@@ -160,7 +161,7 @@ def test_a_removed_theme_cancels_a_pending_alert(tmp_path: Path, sink: SmtpSink)
 
 
 def test_each_message_id_arrives_once_across_many_runs(tmp_path: Path, sink: SmtpSink) -> None:
-    subs = subscription("fay", themes=["sante", "rgpd"]) + subscription("gus", themes=["sante"], cadence="daily")
+    subs = subscription("fay", themes=["health-data", "personal-data"]) + subscription("gus", themes=["health-data"], cadence="daily")
     path, store, _ = _setup(tmp_path, sink.port, subs)
     for hours in range(0, 72, 6):
         _deliver(path, store, T0 + timedelta(hours=hours))
@@ -170,10 +171,10 @@ def test_each_message_id_arrives_once_across_many_runs(tmp_path: Path, sink: Smt
 
 def test_starttls_required_but_not_offered_is_held_not_sent_in_clear(tmp_path: Path, sink: SmtpSink) -> None:
     channel = email_channel(sink.port).replace('security = "plain"', 'security = "starttls"')
-    path = write_config(tmp_path, channel + subscription("hal", themes=["rgpd"]))
+    path = write_config(tmp_path, channel + subscription("hal", themes=["personal-data"]))
     store = Store(load_config(path).database)
     rows = cnil_items()
-    seed(store, rows, {rows[0]["id"]: [("rgpd", 0.9)]})
+    seed(store, rows, {rows[0]["id"]: [("personal-data", 0.9)]})
     outcome = _deliver(path, store, T0)
     assert sink.messages == [] and len(outcome.report.held) == 1
     assert "STARTTLS" in outcome.report.held[0][1] and "permanent" in outcome.report.held[0][1]

@@ -14,7 +14,7 @@ from watcher.notify.render import Renderer, mrkdwn, slack_link, tilde_encode
 NOW = datetime(2026, 6, 17, 6, 0, tzinfo=UTC)
 
 
-def _sub(lang: str = "fr", themes: tuple[str, ...] = ("sante", "rgpd")) -> Subscription:
+def _sub(lang: str = "fr", themes: tuple[str, ...] = ("health-data", "personal-data")) -> Subscription:
     return Subscription(name="s", person="Alice", themes=frozenset(themes), channel="mail", email="a@x.fr",
                         cadence=Cadence(kind="daily"), lang=lang)
 
@@ -41,7 +41,7 @@ def test_html_is_autoescaped_and_text_is_plain() -> None:
     item = cnil_items(limit=1)[0] | {"title": '<script>alert("x")</script> & <img src=x onerror=y>',
                                      "url": 'https://cnil.fr/a"onmouseover="x'}
     message = Renderer(public_url="https://archive.example.org").message(
-        key="k", sub=_sub(), kind="daily", period="2026-06-17", items=[item], themes=_themes([item], ("sante", .9)),
+        key="k", sub=_sub(), kind="daily", period="2026-06-17", items=[item], themes=_themes([item], ("health-data", .9)),
         now=NOW)
     assert "<script>" not in message.html and "<img" not in message.html and "<b>" not in message.html
     assert "&lt;script&gt;" in message.html and 'href="https://cnil.fr/a&#34;onmouseover=&#34;x"' in message.html
@@ -51,15 +51,17 @@ def test_html_is_autoescaped_and_text_is_plain() -> None:
 
 def test_items_are_grouped_under_their_best_subscribed_theme_in_both_languages() -> None:
     items = cnil_items()
-    themes = _themes(items[:3], ("sante", 0.9), ("rgpd", 0.6)) | _themes(items[3:5], ("rgpd", 0.8)) | _themes(
-        items[5:], ("fiscalite", 0.99), ("rgpd", 0.55))
-    renderer = Renderer()
+    themes = _themes(items[:3], ("health-data", 0.9), ("personal-data", 0.6)) | _themes(items[3:5], ("personal-data", 0.8)) | _themes(
+        items[5:], ("ai", 0.99), ("personal-data", 0.55))
+    renderer = Renderer(themes=[("health-data", "Données de santé", "Health data"),
+                                ("personal-data", "Données personnelles", "Personal data")])
     groups = renderer.groups(_sub(), items, themes)
-    assert [(g.theme, len(g.items)) for g in groups] == [("rgpd", 3), ("sante", 3)]
+    assert [(g.theme, len(g.items)) for g in groups] == [("health-data", 3), ("personal-data", 3)]
     english = renderer.message(key="k", sub=_sub("en"), kind="weekly", period="2026-06-15", items=items,
                                themes=themes, now=NOW)
     assert english.subject == "[Watch] Weekly digest of 2026-06-15: 6 text(s)"
-    assert "confidence 99 %" in english.text and "fiscalite" in english.text  # every theme of the item is shown
+    assert "confidence 99 %" in english.text and "- ai (" in english.text  # every theme of the item is shown
+    assert "== Health data (3) ==" in english.text and "== Personal data (3) ==" in english.text
     assert "Archive record" not in english.text  # no public_url: no archive link
 
 

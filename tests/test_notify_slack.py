@@ -25,13 +25,13 @@ HOSTILE = "Sanction <!channel> <@U024BE7LH> & *gras* _penché_ ~barré~ `code` @
 
 def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, alerts: str = "") -> tuple[Path, Store]:
     monkeypatch.setenv("WATCHER_TEST_SLACK_WEBHOOK", url)
-    path = write_config(tmp_path, SLACK + subscription("ines", channel="team", themes=["sante"], slack="#veille"),
+    path = write_config(tmp_path, SLACK + subscription("ines", channel="team", themes=["health-data"], slack="#veille"),
                         settings=alerts)
     store = Store(load_config(path).database)
     rows = cnil_items()[:2]
     rows[0]["title"] = HOSTILE
     rows[1]["url"] = "javascript:alert(1)"
-    seed(store, rows, {rows[0]["id"]: [("sante", 0.9)], rows[1]["id"]: [("sante", 0.7)]})
+    seed(store, rows, {rows[0]["id"]: [("health-data", 0.9)], rows[1]["id"]: [("health-data", 0.7)]})
     return path, store
 
 

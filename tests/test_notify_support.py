@@ -158,7 +158,7 @@ def email_channel(port: int, name: str = "mail") -> str:
             f'from = "veille@cabinet-test.fr"\ntimeout = 5\n')
 
 
-def subscription(name: str, *, channel: str = "mail", themes: Sequence[str] = ("sante",), **extra: Any) -> str:
+def subscription(name: str, *, channel: str = "mail", themes: Sequence[str] = ("health-data",), **extra: Any) -> str:
     lines = [f'[[subscription]]\nname = "{name}"\nperson = "{name.title()}"\nchannel = "{channel}"',
              f"themes = {json.dumps(list(themes))}"]
     if "email" not in extra and channel == "mail":

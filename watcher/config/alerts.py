@@ -152,6 +152,7 @@ def load_alerts(config: Config, stored: Sequence[Mapping[str, Any]] = ()) -> Ale
     subs.extend(parse_subscription(s["spec"], file="database", where=f"subscription {s['name']!r}",
                                    origin="database") for s in stored)
     _check_links(subs, channels)
+    _check_themes(subs, config.settings.themes)
     return AlertsConfig(channels=channels, subscriptions=tuple(subs), settings=_settings(alerts, file),
                         public_url=config.settings.public_url.rstrip("/"), timezone=config.settings.timezone)
 
@@ -333,6 +334,18 @@ def _check_links(subs: Sequence[Subscription], channels: Mapping[str, ChannelCon
         if channel.kind == "email" and not sub.email:
             raise ConfigError(f"channel {sub.channel!r} sends e-mail: an email address is required",
                               file=sub.file, table=where, key="email")
+
+
+def _check_themes(subs: Sequence[Subscription], themes_file: str) -> None:
+    """A theme that is not in the taxonomy would silently never match: it is an error."""
+    from classifiers.themes import load_themes
+
+    known = set(load_themes(themes_file or None).ids)
+    for sub in subs:
+        unknown = sorted(sub.themes - known)
+        if unknown:
+            raise ConfigError(f"unknown theme(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                              file=sub.file, table=f"subscription {sub.name!r}", key="themes")
 
 
 def subscription_spec(sub: Subscription) -> dict[str, Any]:

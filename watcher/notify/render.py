@@ -126,7 +126,12 @@ class _Lru(OrderedDict[Any, Any]):
 
 class Renderer:
     def __init__(self, *, public_url: str = "", timezone: str = "Europe/Paris",
-                 source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000):
+                 source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000,
+                 themes: Sequence[tuple[str, str, str]] = ()):
+        """``themes``: (id, French label, English label) in the taxonomy's order; a theme not listed shows its
+        id and sorts after the listed ones."""
+        self.theme_names = {"fr": {t[0]: t[1] for t in themes}, "en": {t[0]: t[2] for t in themes}}
+        self.theme_order = {t[0]: n for n, t in enumerate(themes)}
         self.public_url = public_url.rstrip("/")
         self.tz = ZoneInfo(timezone)
         self.source_labels = dict(source_labels or {})
@@ -138,7 +143,7 @@ class Renderer:
                 themes: Mapping[str, Sequence[Mapping[str, Any]]], now: datetime,
                 needs: Collection[str] = ("text", "html", "slack")) -> Message:
         """The message in the forms ``needs`` asks for (the others are left empty)."""
-        labels = LABELS[sub.lang]
+        labels = {**LABELS[sub.lang], "theme_names": self.theme_names[sub.lang]}
         groups = self.groups(sub, items, themes)
         words = SimpleNamespace(**labels)  # attribute lookups are Jinja's fast path
         count = sum(len(g.items) for g in groups)
@@ -166,7 +171,7 @@ class Renderer:
 
     def groups(self, sub: Subscription, items: Sequence[Mapping[str, Any]],
                themes: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Group]:
-        """Each item under its best subscribed theme; themes in name order, newest items first."""
+        """Each item under its best subscribed theme; themes in taxonomy order, newest items first."""
         by_theme: dict[str, list[ItemView]] = {}
         for item in items:
             rows = themes.get(item["id"], [])
@@ -176,7 +181,7 @@ class Renderer:
             best = max(wanted, key=lambda t: (t["score"], t["theme"]))
             by_theme.setdefault(best["theme"], []).append(self.item_view(item, rows))
         return [Group(theme, tuple(sorted(views, key=lambda v: v.date, reverse=True)))
-                for theme, views in sorted(by_theme.items())]
+                for theme, views in sorted(by_theme.items(), key=lambda kv: (self.theme_order.get(kv[0], 99), kv[0]))]
 
     def item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]]) -> ItemView:
         """The item as shown; built once per run (a Renderer serves one run: items do not change within it)."""
@@ -204,11 +209,12 @@ class Renderer:
             return str(value)[:10]
 
     @staticmethod
-    def subject(labels: Mapping[str, str], kind: str, period: str, groups: Sequence[Group], count: int) -> str:
+    def subject(labels: Mapping[str, Any], kind: str, period: str, groups: Sequence[Group], count: int) -> str:
         if kind == "instant" and groups:
             title = groups[0].items[0].title
             title = title if len(title) <= 140 else title[:139] + "…"
-            return f"{labels['prefix']} {groups[0].theme}{labels['colon']} {title}"
+            theme = labels.get("theme_names", {}).get(groups[0].theme, groups[0].theme)
+            return f"{labels['prefix']} {theme}{labels['colon']} {title}"
         return f"{labels['prefix']} {labels[kind]} {labels['of']} {period}{labels['colon']} {count} {labels['texts']}"
 
     def slack(self, context: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,7 +228,8 @@ class Renderer:
             if len(blocks) + 1 + len(sections) > _SLACK_BLOCKS:
                 break
             blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                       "text": f"*{mrkdwn(group.theme)}* ({len(texts)})"}})
+                                                       "text": f"*{mrkdwn(labels['theme_names'].get(group.theme, group.theme))}* "
+                                                               f"({len(texts)})"}})
             blocks.extend({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections)
             shown += len(texts)
         footer = f"{labels['because']} « {mrkdwn(context['sub'].name)} »."

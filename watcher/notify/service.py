@@ -31,8 +31,11 @@ def alerts_of(config: Config, store: Any) -> AlertsConfig:
 
 
 def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
+    from classifiers.themes import load_themes
+
     labels = {s.name: s.label or s.publisher or s.name for s in config.sources}
-    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels)
+    themes = [(t.id, t.label_fr, t.label_en) for t in load_themes(config.settings.themes or None)]
+    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels, themes=themes)
 
 
 def deliver(store: Any, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
