@@ -159,6 +159,14 @@ def run_once(app: App, force: bool, no_notify: bool) -> None:
     result = classify_pending(app.store, app.classifier_factory(), now)
     click.echo(f"classified {result.classified} item(s), {result.tagged} tagged, "
                f"{result.in_scope_untagged} in scope but untagged")
+    if not no_notify:
+        from watcher.notify.service import deliver
+
+        outcome = deliver(app.store, app.config, now)
+        sent = outcome.report
+        click.echo(f"alerts: {outcome.planned} planned, {len(sent.sent)} sent, {len(sent.failed)} to retry, "
+                   f"{len(sent.held)} held for a person"
+                   + "".join(f"; channel {c} unavailable: {why}" for c, why in outcome.unavailable.items()))
 
 
 @main.command()
@@ -228,7 +236,12 @@ def daemon(app: App) -> None:
     from watcher.schedule import build_scheduler
 
     logging.getLogger().setLevel(logging.INFO)
-    scheduler = build_scheduler(app)
+    from watcher.notify.service import deliver
+
+    def send_alerts(now: datetime) -> None:
+        deliver(app.store, app.config, now)
+
+    scheduler = build_scheduler(app, after_ingest=send_alerts)
     click.echo(f"watcher daemon: {len(scheduler.get_jobs())} job(s); Ctrl-C to stop", err=True)
     try:
         scheduler.start()

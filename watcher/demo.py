@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from watcher.app import App
-from watcher.config import SourceConfig
+from watcher.config import Config, SourceConfig
+from watcher.config.alerts import AlertsConfig, load_alerts
+from watcher.notify.plan import plan_deliveries
+from watcher.notify.service import preview_digest
 from watcher.pipeline import ClassifyReport, SourceReport, classify_pending, ingest
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
 
@@ -27,6 +30,9 @@ class DemoReport:
     classified: ClassifyReport = field(default_factory=ClassifyReport)
     themes: Counter[str] = field(default_factory=Counter)
     items: int = 0
+    alerts_planned: int = 0
+    subscriptions: int = 0
+    preview: Path | None = None
 
 
 def recorded_sources(sources: tuple[SourceConfig, ...], recording: Path) -> tuple[list[SourceConfig], list[str]]:
@@ -51,9 +57,30 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
             report.classified = classify_pending(app.store, app.classifier_factory(), now)
             report.themes = app.store.theme_counts()
             report.items = app.store.count_items()
+            _alerts(app, report, now, workdir)
         finally:
             app.close()
     return report
+
+
+EXAMPLE_SUBSCRIPTIONS = Path(__file__).resolve().parents[1] / "subscriptions.example.toml"
+
+
+def example_alerts(config: Config) -> AlertsConfig:
+    """The alerts of ``config`` as if it referenced the example subscriptions file."""
+    raw = {**config.raw, "alerts": {**config.raw.get("alerts", {}), "subscriptions": str(EXAMPLE_SUBSCRIPTIONS)}}
+    return load_alerts(replace(config, raw=raw))
+
+
+def _alerts(app: App, report: DemoReport, now: datetime, workdir: Path) -> None:
+    """Plan the example subscriptions' alerts (nothing is sent: the demo has no mail server) and preview a digest."""
+    alerts = example_alerts(app.config)
+    report.subscriptions = len(alerts.subscriptions)
+    report.alerts_planned = plan_deliveries(app.store, alerts, now)
+    message = preview_digest(app.store, app.config, alerts, "weekly", None, now)
+    report.preview = workdir / "digest-preview.html"
+    report.preview.write_text(message.html, encoding="utf-8")
+    report.preview.with_suffix(".txt").write_text(message.text, encoding="utf-8")
 
 
 def _line(r: SourceReport) -> str:
@@ -76,6 +103,10 @@ def summary(report: DemoReport) -> list[str]:
                      + ", ".join(s.name for s in failed))
     if report.skipped:
         lines.append("no recording for: " + ", ".join(report.skipped))
+    lines.append(f"alerts: {report.alerts_planned} planned for the {report.subscriptions} example subscriptions "
+                 "(subscriptions.example.toml; nothing sent: the demo has no mail server or webhook)")
+    if report.preview:
+        lines.append(f"weekly digest preview: {report.preview} (and .txt)")
     lines += [
         "",
         "next:",

@@ -15,14 +15,13 @@ import click
 
 from store import Store
 from watcher.config import Config, load_config
-from watcher.config.alerts import AlertsConfig, Subscription, parse_subscription, subscription_spec
+from watcher.config.alerts import Subscription, parse_subscription, subscription_spec
 from watcher.errors import ConfigError, WatcherError
 from watcher.normalize import iso
 from watcher.notify import build_channel
-from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport
-from watcher.notify.plan import match, preview_plan, theme_index
-from watcher.notify.service import alerts_of, deliver, renderer_for
+from watcher.notify.plan import preview_plan
+from watcher.notify.service import alerts_of, deliver, preview_digest, renderer_for
 
 F = Callable[..., Any]
 LEDGER_COLUMNS = ("state", "kind", "subscription", "recipient", "channel", "attempts", "next_attempt_at",
@@ -112,27 +111,12 @@ def digest_cmd(cadence: str | None, preview: str | None, subscription: str | Non
     with _opened(config_path) as (config, store):
         if preview:
             alerts = alerts_of(config, store)
-            message = _preview(store, config, alerts, cadence, subscription, now)
+            message = preview_digest(store, config, alerts, cadence, subscription, now)
             Path(preview).write_text(message.html, encoding="utf-8")
             click.echo(f"wrote {preview}: {message.subject}")
             return
         outcome = deliver(store, config, now, cadences=(cadence,))
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
-
-
-def _preview(store: Store, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
-             now: datetime) -> Message:
-    subs = [s for s in alerts.subscriptions if s.cadence.kind == cadence and (name is None or s.name == name)]
-    if not subs:
-        raise ConfigError(f"no {cadence} subscription" + (f" named {name!r}" if name else ""))
-    sub = subs[0]
-    waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(now) or "")]
-    _, rows = store.alert_candidates()
-    queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]))]
-    ids = list(dict.fromkeys(waiting + queued))
-    return renderer_for(config, alerts).message(
-        key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),
-        themes=store.themes_of_items(ids), now=now)
 
 
 @click.command("notify-test")

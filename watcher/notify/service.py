@@ -9,10 +9,12 @@ from typing import Any
 
 from watcher.config import Config
 from watcher.config.alerts import AlertsConfig, load_alerts
+from watcher.errors import ConfigError
 from watcher.normalize import iso
 from watcher.notify import open_channels
+from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport, Hooks, send_due
-from watcher.notify.plan import plan_deliveries
+from watcher.notify.plan import match, plan_deliveries, theme_index
 from watcher.notify.render import Renderer
 
 CADENCES = ("instant", "daily", "weekly")
@@ -48,3 +50,20 @@ def deliver(store: Any, config: Config, now: datetime, *, cadences: Sequence[str
     report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=cadences,
                       hooks=hooks)
     return Outcome(planned, report, problems)
+
+
+def preview_digest(store: Any, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
+                   now: datetime) -> Message:
+    """The next ``cadence`` digest of one subscription (the first such one without ``name``), rendered from what
+    is waiting for it; nothing is written."""
+    subs = [s for s in alerts.subscriptions if s.cadence.kind == cadence and (name is None or s.name == name)]
+    if not subs:
+        raise ConfigError(f"no {cadence} subscription" + (f" named {name!r}" if name else ""))
+    sub = subs[0]
+    waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(now) or "")]
+    _, rows = store.alert_candidates()
+    queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]))]
+    ids = list(dict.fromkeys(waiting + queued))
+    return renderer_for(config, alerts).message(
+        key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),
+        themes=store.themes_of_items(ids), now=now)
