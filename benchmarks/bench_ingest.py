@@ -313,7 +313,7 @@ def run_benchmark(copies: int, repeat: int, profile: bool) -> int:
                     ["scenario", "tool", "entries served", "rows stored", "wall s", "entries/s", "CPU s",
                      "peak RSS MB", "speedup (wall)", "speedup (CPU)", "RSS / f2s"], report(results, labels))
         print_table("watcher child, split (medians)",
-                    ["scenario", "wall s", "imports s", "ingest s", "start+exit s", "µs/entry (ingest)",
+                    ["scenario", "wall s", "imports s", "config+store+ingest s", "rest s", "µs/entry (ingest)",
                      "requests", "FTS rows"], breakdown(results, labels))
         w, f = results["distinct"]["watcher"], results["distinct"]["feed-to-sqlite"]
         speedup = f.wall / w.wall
