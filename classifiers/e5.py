@@ -51,7 +51,7 @@ DType = Literal["bfloat16", "float32"]
 E5_NAME = "intfloat/multilingual-e5-small"
 DEFAULT_MODEL = "e5-small"
 MAX_LENGTH = 512
-PAD_MULTIPLE = 16  # few distinct batch shapes: oneDNN caches one primitive (and its buffers) per shape
+PAD_MULTIPLE = 8  # few distinct batch shapes: oneDNN caches one primitive (and its buffers) per shape
 _PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 
 
