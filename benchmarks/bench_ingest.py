@@ -157,7 +157,7 @@ STAGES = ("fetch (HttpClient.get)", "read_feed (XML -> entries)", "FeedSource.it
 
 
 def child_stages(config_path: str, db_path: str) -> None:
-    """Where watcher's ingest time goes, stage by stage, in one process (the steps of ``ingest_source``); the
+    """Where watcher's ingest time goes, stage by stage, in one process (the steps of ``pipeline.ingest``); the
     parse feed-to-sqlite does on the same bytes for comparison. CPU seconds (``process_time``), summed."""
     from datetime import UTC, datetime
 

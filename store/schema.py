@@ -132,3 +132,18 @@ def m005_items_themes_column(db: Database) -> None:
     db.table("items").add_column("themes", str, not_null_default="[]")
     db.execute("""update items set themes = coalesce((select json_group_array(theme) from
                   (select theme from item_themes where item_id = items.id order by theme)), '[]')""")
+
+
+@migrations()
+def m006_fts_maintenance(db: Database) -> None:
+    """Full-text index maintenance that costs what it must:
+    - new items are indexed by the store in one statement per batch (``Store.upsert_items``), not by a per-row
+      trigger: one long step that releases the GIL, so parsing in other threads goes on meanwhile;
+    - an update re-indexes only when title, summary or text change (not when ``last_seen`` or ``themes`` do)."""
+    db.execute("drop trigger if exists items_ai")
+    db.execute("drop trigger if exists items_au")
+    db.execute("""create trigger items_au after update of title, summary, text on items begin
+        insert into items_fts (items_fts, rowid, title, summary, text)
+            values ('delete', old.rowid, old.title, old.summary, old.text);
+        insert into items_fts (rowid, title, summary, text) values (new.rowid, new.title, new.summary, new.text);
+    end""")

@@ -16,6 +16,15 @@ from store.deliveries import DeliveriesMixin
 from store.schema import migrations
 
 _BATCH = 500
+_ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
+                 "rubric", "identifiers", "tags", "extra", "content_hash", "version", "first_seen", "last_seen",
+                 "updated_at")
+_UPDATED_COLUMNS = tuple(c for c in _ITEM_COLUMNS if c not in ("id", "first_seen"))
+_INSERT_ITEM = f"insert into items ({', '.join(_ITEM_COLUMNS)}) values ({', '.join('?' * len(_ITEM_COLUMNS))})"
+_UPDATE_ITEM = f"update items set {', '.join(c + ' = ?' for c in _UPDATED_COLUMNS)} where id = ?"
+_VERSION_SELECT = "id, version, content_hash, updated_at, title, summary, text, nature, identifiers"
+_KEEP_VERSION = (f"insert or ignore into item_versions (item_id, version, content_hash, seen_at, title, summary, text, "
+                 f"nature, identifiers) select {_VERSION_SELECT} from items where id = ?")
 
 
 @dataclass
@@ -88,43 +97,42 @@ class Store(DeliveriesMixin):
             row[0]: (row[1], row[2])
             for row in self.db.execute(f"select id, content_hash, version from items where id in ({marks})", ids)
         }
-        inserts, updates, versions, touched = [], [], [], []
+        inserts, updates, touched = [], [], []
         for r in chunk:
             row = _item_row(r, now)
             previous = known.get(row["id"])
             if previous is None:
                 row["version"] = 1
                 inserts.append(row)
-                versions.append(_version_row(row))
                 result.new.append(row["id"])
             elif previous[0] != row["content_hash"]:
                 row["version"] = previous[1] + 1
-                row.pop("first_seen")
                 updates.append(row)
-                versions.append(_version_row(row))
                 result.changed.append(row["id"])
             else:
                 touched.append((now, row["id"]))
                 result.unchanged += 1
+        conn = self.db.conn
         if inserts:
-            self.db.table("items").insert_all(inserts, batch_size=_BATCH)
-            self._index_identifiers(inserts)
-        for row in updates:
-            self.db.table("items").update(row["id"], row)
+            conn.executemany(_INSERT_ITEM, [tuple(row[c] for c in _ITEM_COLUMNS) for row in inserts])
+            new_ids = [row["id"] for row in inserts]
+            conn.execute("insert into items_fts (rowid, title, summary, text) select rowid, title, summary, text "
+                         f"from items where id in ({','.join('?' * len(new_ids))})", new_ids)
         if updates:
-            self._index_identifiers(updates)
-        if versions:
-            self.db.table("item_versions").insert_all(versions, batch_size=_BATCH)
+            # the superseded content is kept in item_versions before the item takes the new one
+            conn.executemany(_KEEP_VERSION, [(row["id"],) for row in updates])
+            conn.executemany(_UPDATE_ITEM, [tuple(row[c] for c in _UPDATED_COLUMNS) + (row["id"],) for row in updates])
+            conn.executemany("delete from identifiers where item_id = ?", [(row["id"],) for row in updates])
+        self._index_identifiers(inserts + updates)
         if touched:
-            self.db.conn.executemany("update items set last_seen = ? where id = ?", touched)
+            conn.executemany("update items set last_seen = ? where id = ?", touched)
 
     def _index_identifiers(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        pairs = []
-        for row in rows:
-            for scheme, value in json.loads(row["identifiers"] or "{}").items():
-                pairs.append({"item_id": row["id"], "scheme": scheme, "value": str(value)})
+        pairs = [(row["id"], scheme, str(value)) for row in rows
+                 for scheme, value in json.loads(row["identifiers"] or "{}").items()]
         if pairs:
-            self.db.table("identifiers").insert_all(pairs, replace=True, batch_size=_BATCH)
+            self.db.conn.executemany("insert or replace into identifiers (item_id, scheme, value) values (?, ?, ?)",
+                                     pairs)
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         rows = list(self.db.table("items").rows_where("id = ?", [item_id]))
@@ -139,7 +147,11 @@ class Store(DeliveriesMixin):
         return sorted(out, key=lambda r: order[r["id"]])
 
     def versions(self, item_id: str) -> list[dict[str, Any]]:
-        return list(self.db.table("item_versions").rows_where("item_id = ?", [item_id], order_by="version"))
+        """Every content the item has had, oldest first; the last one is the current content."""
+        older = list(self.db.table("item_versions").rows_where("item_id = ?", [item_id], order_by="version"))
+        current = self.db.execute(f"select {_VERSION_SELECT} from items where id = ?", [item_id]).fetchall()
+        keys = ("item_id", "version", "content_hash", "seen_at", "title", "summary", "text", "nature", "identifiers")
+        return older + [dict(zip(keys, row, strict=True)) for row in current]
 
     def count_items(self, source: str | None = None) -> int:
         if source is None:
@@ -289,12 +301,6 @@ def _item_row(r: Mapping[str, Any], now: str) -> dict[str, Any]:
                                                                    ensure_ascii=False, default=str)
     row.update(first_seen=now, last_seen=now, updated_at=now)
     return row
-
-
-def _version_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"item_id": row["id"], "version": row["version"], "content_hash": row["content_hash"],
-            "seen_at": row["updated_at"], "title": row["title"], "summary": row["summary"], "text": row["text"],
-            "nature": row["nature"], "identifiers": row["identifiers"]}
 
 
 def _decode(row: Mapping[str, Any]) -> dict[str, Any]:

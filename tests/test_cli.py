@@ -75,3 +75,10 @@ def test_migrate_reports_what_it_applied(runner: CliRunner) -> None:
     first = runner.invoke(main, ["--config", CONFIG, "migrate"])
     assert "applied m001_items, m002_sources, m003_themes" in first.output
     assert "up to date" in runner.invoke(main, ["--config", CONFIG, "migrate"]).output
+
+
+def test_parse_prints_identifiers_as_objects(runner: CliRunner) -> None:
+    path = FIX / "jorf" / "jorfsimple_JORFTEXT000054245373_arrete_catnat_large_600KB.xml"
+    result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "dila-jorf", str(path)])
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert row["identifiers"]["jorftext"] == "JORFTEXT000054245373" and isinstance(row["tags"], list)

@@ -112,3 +112,13 @@ def test_items_carry_their_current_themes_for_faceting(store: Store) -> None:
     assert store.get_item(item.id)["themes"] == ["dmuu-reprocessing", "health-products"]  # type: ignore[index]
     store.add_label(item.id, "health-products", "remove", now=LATER)
     assert store.get_item(item.id)["themes"] == ["dmuu-reprocessing"]  # type: ignore[index]
+
+
+def test_full_text_index_follows_inserts_and_content_changes_only(store: Store) -> None:
+    store.upsert_items([item_to_row(_item())], NOW)
+    assert [r["id"] for r in store.search("retraitement")] == ["jorf:JORFTEXT000054245999"]
+    store.upsert_items([item_to_row(_item(title="Arrêté relatif aux tarifs des actes de biologie"))], LATER)
+    assert store.search("retraitement") == [] and len(store.search("biologie")) == 1
+    store.upsert_items([item_to_row(_item(title="Arrêté relatif aux tarifs des actes de biologie"))], LATER)
+    fts_rows = store.db.execute("select count(*) from items_fts where items_fts match 'biologie'").fetchone()[0]
+    assert fts_rows == 1, "an unchanged re-delivery (last_seen touched) must not duplicate the index entry"

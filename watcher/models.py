@@ -9,7 +9,6 @@ commentary and the act it discusses and versions fit without a change of model.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,11 +34,9 @@ class Item:
 
     def content_hash(self) -> str:
         """Hash of the parsed content (not of the file): a re-delivery with the same content is not a change."""
-        payload = json.dumps(
-            [self.title, self.summary, self.text, self.nature, self.authority, sorted(self.identifiers.items())],
-            ensure_ascii=False,
-        )
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+        fields = [self.title, self.summary, self.text, self.nature, self.authority]
+        fields += [f"{k}={v}" for k, v in sorted(self.identifiers.items())]
+        return hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()[:32]
 
     @property
     def is_rectificatif(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -58,25 +59,39 @@ def collect(source: SourceConfig, http: HttpClient, state: SourceState) -> Colle
     return build(source).collect(http, state)
 
 
-def ingest_source(source: SourceConfig, http: HttpClient, store: Store, now: datetime) -> SourceReport:
-    started, clock = iso(now), time.monotonic()
+def collect_safely(source: SourceConfig, http: HttpClient, state: SourceState) -> Collected | str:
+    """Fetch and parse one source; a failure comes back as its one-line reason instead of an exception."""
     try:
-        collected = collect(source, http, _state(store, source.name))
+        return collect(source, http, state)
     except SourceError as exc:
-        return _failed(store, source.name, exc.reason, started, now)
+        return exc.reason
     except Exception as exc:  # a bug or an unforeseen input must not stop the other sources
         log.exception("unexpected error in source %s", source.name)
-        return _failed(store, source.name, f"unexpected {type(exc).__name__}: {exc}", started, now)
-    result = store.upsert_items([item_to_row(i) for i in collected.items], iso(now) or "")
-    store.record_success(source.name, now=started or "", etag=collected.etag,
-                         last_modified=collected.last_modified, cursor=collected.cursor)
-    outcome = "not-modified" if collected.not_modified else "ok"
+        return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def record(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, store: Store,
+           now: datetime) -> SourceReport:
+    """Store what one source produced (new items, new versions) and its state, or record its failure."""
+    started = iso(now)
+    if isinstance(outcome, str):
+        return _failed(store, source.name, outcome, started, now)
+    result = store.upsert_items([item_to_row(i) for i in outcome.items], started or "")
+    store.record_success(source.name, now=started or "", etag=outcome.etag,
+                         last_modified=outcome.last_modified, cursor=outcome.cursor)
+    status = "not-modified" if outcome.not_modified else "ok"
     store.log_fetch({"source": source.name, "started_at": started, "finished_at": iso(now),
-                     "outcome": outcome, "requests": collected.requests, "items_seen": result.seen,
+                     "outcome": status, "requests": outcome.requests, "items_seen": result.seen,
                      "items_new": len(result.new), "items_changed": len(result.changed),
-                     "error": "; ".join(collected.warnings), "duration_ms": int((time.monotonic() - clock) * 1000)})
-    return SourceReport(source.name, outcome, result.seen, len(result.new), len(result.changed),
-                        collected.requests, warnings=collected.warnings, new_ids=result.new + result.changed)
+                     "error": "; ".join(outcome.warnings), "duration_ms": elapsed_ms})
+    return SourceReport(source.name, status, result.seen, len(result.new), len(result.changed),
+                        outcome.requests, warnings=outcome.warnings, new_ids=result.new + result.changed)
+
+
+def _timed_collect(source: SourceConfig, http: HttpClient, state: SourceState) -> tuple[Collected | str, int]:
+    clock = time.monotonic()
+    outcome = collect_safely(source, http, state)
+    return outcome, int((time.monotonic() - clock) * 1000)
 
 
 def _failed(store: Store, name: str, reason: str, started: str | None, now: datetime) -> SourceReport:
@@ -102,15 +117,23 @@ def due_sources(config: Config, store: Store, now: datetime, names: Sequence[str
 
 
 def ingest(config: Config, store: Store, http: HttpClient, now: datetime, sources: Iterable[SourceConfig],
-           on_done: Callable[[SourceReport], None] | None = None) -> list[SourceReport]:
+           on_done: Callable[[SourceReport], None] | None = None, workers: int = 4) -> list[SourceReport]:
+    """Fetch and parse the sources concurrently (the HTTP client keeps one request at a time per host), while
+    this thread stores each result as it arrives: only this thread touches the store. Reports come back in the
+    order of ``sources``."""
+    chosen = list(sources)
     store.ensure_sources({s.name: s.kind for s in config.sources})
-    reports = []
-    for source in sources:
-        report = ingest_source(source, http, store, now)
-        reports.append(report)
-        if on_done:
-            on_done(report)
-    return reports
+    states = {s.name: _state(store, s.name) for s in chosen}
+    reports: dict[str, SourceReport] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen))), thread_name_prefix="fetch") as pool:
+        futures = {pool.submit(_timed_collect, s, http, states[s.name]): s for s in chosen}
+        for future in as_completed(futures):
+            source = futures[future]
+            report = record(source, *future.result(), store=store, now=now)
+            reports[source.name] = report
+            if on_done:
+                on_done(report)
+    return [reports[s.name] for s in chosen]
 
 
 def classify_pending(store: Store, classifier_factory: Callable[[], Classifier], now: datetime,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -14,9 +15,23 @@ def item_to_row(item: Item) -> dict[str, Any]:
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
         "text": item.text, "published": iso(item.published), "lang": item.lang, "nature": item.nature,
-        "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
-        "tags": list(item.tags), "extra": dict(item.extra), "content_hash": item.content_hash(),
+        "authority": item.authority, "rubric": item.rubric, "identifiers": _json(item.identifiers, "{}"),
+        "tags": _json(item.tags, "[]"), "extra": _json(item.extra, "{}"), "content_hash": item.content_hash(),
     }
+
+
+def item_to_json(item: Item) -> dict[str, Any]:
+    """The item as one JSON-ready object (what ``watcher parse`` and ``fetch --dry-run`` print)."""
+    row = item_to_row(item)
+    for key in ("identifiers", "tags", "extra"):
+        row[key] = json.loads(row[key])
+    return row
+
+
+def _json(value: Any, empty: str) -> str:
+    """JSON text, as the store keeps it (the store passes strings through untouched)."""
+    return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False, default=str) \
+        if value else empty
 
 
 def item_from_row(row: Mapping[str, Any]) -> Item:

@@ -30,8 +30,8 @@ from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XmlSyntaxError
 
 from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeET
 
+import watcher.xmlsafe as SafeET
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import Collected, Item, SourceState

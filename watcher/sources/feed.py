@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from xml.etree.ElementTree import Element, tostring
 from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
-import defusedxml.ElementTree as SafeET
 import feedparser
 from defusedxml import DefusedXmlException
 
+import watcher.xmlsafe as SafeET
 from watcher import identifiers as ids
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, ParseError
