@@ -7,13 +7,11 @@ tests are built here, in memory, around the real XML file, with the archive name
 
 from __future__ import annotations
 
-import io
-import tarfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dila_support import FakeHttp, targz
 
 from watcher.config.sources import SourceConfig
 from watcher.errors import ParseError
@@ -34,38 +32,6 @@ LISTING = """<html><head><title>Index of /OPENDATA/CNIL</title></head><body>
 </td><td>13-Jul-2025</td><td>18M</td></tr></table><p>Propriété de la DILA</p></body></html>
 """.encode("iso-8859-1")
 CNIL_ID = "cnil:CNILTEXT000054047151"
-
-
-def targz(members: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
-@dataclass(frozen=True)
-class FakeResponse:
-    url: str
-    status: int
-    headers: dict[str, str]
-    content: bytes
-    not_modified: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass
-class FakeHttp:
-    pages: dict[str, bytes]
-    calls: list[str] = field(default_factory=list)
-
-    def get(self, url: str, *, source: str, etag: str | None = None, last_modified: str | None = None,
-            expect: str | None = None) -> FakeResponse:
-        self.calls.append(url)
-        return FakeResponse(url, 200, {}, self.pages[url])
 
 
 def cnil() -> DilaCnilSource:
@@ -148,9 +114,9 @@ def test_archive_and_parse():
 
 def test_collect_first_run_and_cursor():
     http = FakeHttp({FOLDER: LISTING, FOLDER + "CNIL_20260430-213012.tar.gz": targz({}),
-                     FOLDER + ARCHIVE: targz({MEMBER: REAL.read_bytes()})})
+                     FOLDER + ARCHIVE: targz({MEMBER: REAL.read_bytes()})}, folder=FOLDER)
     collected = cnil().collect(http, SourceState("cnil-deliberations"))
-    assert http.calls == [FOLDER, FOLDER + "CNIL_20260430-213012.tar.gz", FOLDER + ARCHIVE]
+    assert [url for url, _, _ in http.calls] == [FOLDER, FOLDER + "CNIL_20260430-213012.tar.gz", FOLDER + ARCHIVE]
     assert [i.id for i in collected.items] == [CNIL_ID]
     assert collected.cursor == ARCHIVE
     assert collected.warnings == ("archive CNIL_20260430-213012.tar.gz holds no CNILTEXT file",)

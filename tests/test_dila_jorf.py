@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import io
-import tarfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dila_support import FakeHttp, targz
 
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, FetchError, ParseError
@@ -41,57 +39,12 @@ def reconstructed(name: str) -> bytes:
     return (RECONSTRUCTED / f"reconstructed_{name}").read_bytes()
 
 
-def targz(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    """A small .tar.gz built in memory (regular files, plus symlinks name -> target)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
 # --- a fake HttpClient --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FakeResponse:
-    url: str
-    status: int
-    headers: dict[str, str]
-    content: bytes
-    not_modified: bool = False
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass
-class FakeHttp:
-    """Answers ``get`` from ``pages`` ({url: bytes, or an exception to raise}); the listing has an ETag."""
-
-    pages: dict[str, bytes | Exception]
-    listing_not_modified: bool = False
-    calls: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-
-    def get(self, url: str, *, source: str, etag: str | None = None, last_modified: str | None = None,
-            expect: str | None = None) -> FakeResponse:
-        self.calls.append((url, expect, etag))
-        if url == FOLDER and self.listing_not_modified:
-            return FakeResponse(url, 304, {}, b"", not_modified=True, etag=etag)
-        page = self.pages[url]
-        if isinstance(page, Exception):
-            raise page
-        return FakeResponse(url, 200, {}, page, etag='"listing-1"' if url == FOLDER else None)
-
 
 def fake_http(archives: dict[str, bytes | Exception]) -> FakeHttp:
     """The real listing, plus {archive name: its bytes or the exception its GET raises}."""
     pages: dict[str, bytes | Exception] = {FOLDER + name: answer for name, answer in archives.items()}
-    return FakeHttp({FOLDER: LISTING.read_bytes(), **pages})
+    return FakeHttp({FOLDER: LISTING.read_bytes(), **pages}, folder=FOLDER)
 
 
 def jorf(**options) -> DilaJorfSource:
@@ -428,7 +381,7 @@ def test_re_delivery_in_the_same_run_is_one_item():
 
 
 def test_listing_without_archives_is_an_error_not_a_quiet_day():
-    http = FakeHttp({FOLDER: b"<html><body><h1>Index of /OPENDATA/JORFSIMPLE</h1></body></html>"})
+    http = FakeHttp({FOLDER: b"<html><body><h1>Index of /OPENDATA/JORFSIMPLE</h1></body></html>"}, folder=FOLDER)
     with pytest.raises(ParseError, match="no JORFSIMPLE"):
         jorf().collect(http, SourceState("jorf"))
 
