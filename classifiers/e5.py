@@ -59,7 +59,7 @@ DType = Literal["bfloat16", "float32"]
 E5_NAME = "intfloat/multilingual-e5-small"
 DEFAULT_MODEL = "e5-small"
 MAX_LENGTH = 512
-PAD_MULTIPLE = 8  # few distinct batch shapes: oneDNN caches one primitive (and its buffers) per shape
+PAD_MULTIPLE = 8  # fewer distinct batch shapes: less heap fragmentation, ~4% padding on ~88 tokens
 _PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 
 
@@ -161,9 +161,11 @@ def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
 class WordRows:
     """Rows of the float16 word-embedding matrix inside ``model.safetensors``, read on demand with ``pread``.
 
-    Only the rows a batch needs are ever in memory (a memory map would let the kernel's fault-around map
-    64 KB of neighbouring rows per touched row, inflating the resident set by hundreds of MB over a run).
+    Only the rows a batch needs are in memory, whatever the page cache holds (with a memory map, every touched
+    page, and the pages the kernel maps around it, would count in the resident set for the rest of the run).
     """
+
+    _fd = -1
 
     def __init__(self, path: Path, name: str = WORD_EMBEDDINGS) -> None:
         with path.open("rb") as handle:
