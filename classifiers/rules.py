@@ -29,7 +29,7 @@ from classifiers.keyword import fold
 from watcher.identifiers import by_scheme
 from watcher.models import Item
 
-VERSION = "1"
+VERSION = "2"  # bump whenever a rule changes: stored tags record the version that gave them
 BIAS = -2.0
 CAP = 6.0
 SUMMARY_FACTOR = 0.75
