@@ -357,6 +357,7 @@ def write_model_dir(source: Path, out: Path) -> dict[str, Any]:
     src = read_e5s1(source)
     (out / "config.json").write_text(json.dumps(hf_config(src.header, src.vocab), indent=2) + "\n")
     save_file(hf_state_dict(src), str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "model.safetensors").chmod(0o644)  # safetensors creates it 0600; the cache may be shared
     build_tokenizer(src.vocab).save(str(out / "tokenizer.json"))
     tok_config = tokenizer_config(src.vocab, src.header.max_positions)
     (out / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2) + "\n")
