@@ -114,10 +114,11 @@ class Store(DeliveriesMixin):
                 result.unchanged += 1
         conn = self.db.conn
         if inserts:
+            # the new rows are those above the largest rowid before the insert (one writer, one transaction)
+            last = conn.execute("select coalesce(max(rowid), 0) from items").fetchone()[0]
             conn.executemany(_INSERT_ITEM, [tuple(row[c] for c in _ITEM_COLUMNS) for row in inserts])
-            new_ids = [row["id"] for row in inserts]
             conn.execute("insert into items_fts (rowid, title, summary, text) select rowid, title, summary, text "
-                         f"from items where id in ({','.join('?' * len(new_ids))})", new_ids)
+                         "from items where rowid > ?", [last])
         if updates:
             # the superseded content is kept in item_versions before the item takes the new one
             conn.executemany(_KEEP_VERSION, [(row["id"],) for row in updates])
