@@ -29,7 +29,7 @@ from classifiers.keyword import fold
 from watcher.identifiers import by_scheme
 from watcher.models import Item
 
-VERSION = "2"  # bump whenever a rule changes: stored tags record the version that gave them
+VERSION = "3"  # bump whenever a rule changes: stored tags record the version that gave them
 BIAS = -2.0
 CAP = 6.0
 SUMMARY_FACTOR = 0.75
@@ -142,7 +142,8 @@ KEYWORDS: dict[str, tuple[Pattern, ...]] = {
           r"donnees (?:\w+ )?(?:derobees|volees|exfiltrees|piratees)", "violation de données"),
         W(r"droit (?:d'acces|a l'effacement|a l'oubli|d'opposition|de rectification)|right (?:of access|to erasure|"
           r"to be forgotten)|data subjects?", "droits des personnes"),
-        W(r"transferts? de donnees|data transfers?|clauses contractuelles types|standard contractual clauses|"
+        W(r"transferts? (?:internationaux )?de donnees (?:personnelles|a caractere personnel|vers|hors|en dehors|"
+          r"a l'etranger|aux etats-unis)|transferts? internationaux|data transfers?|clauses contractuelles types|standard contractual clauses|"
           r"privacy shield|data privacy framework", "transferts de données"),
         W(r"videosurveillance|videoprotection|cameras?[- ]pietons|body[- ]?cams?|biometri\w*|geolocalisation",
           "surveillance / biométrie", MEDIUM),
@@ -348,6 +349,20 @@ class Text:
         return f"{self.raw_title} \n {self.raw_summary}"
 
 
+HEALTH_DATA_PHRASE = re.compile(r"(?:donnees|informations?|data)\W+(?:\w+\W+){0,4}?(?:sante|medica\w*|health|"
+                                r"patients?)|(?:sante|medica\w*|health|patients?)\W+(?:\w+\W+){0,2}?(?:donnees|data)|"
+                                r"suivi des patients|patient follow-up|dossiers? (?:medica\w*|des patients)")
+
+
+def _health_context(text: Text) -> bool:
+    """Health in a data-protection item: a health word in the title, or health data named in the summary (a
+    passing mention such as "suivre notre santé" among other uses of an app is not enough)."""
+    title = text.title.replace("haute autorite de sante", "")
+    if HEALTH_CONTEXT.search(title, text.raw_title):
+        return True
+    return bool(HEALTH_DATA_PHRASE.search(text.summary.replace("haute autorite de sante", "")))
+
+
 def _plain(text: str) -> str:
     return " ".join(text.replace("’", "'").replace("\u00a0", " ").replace("\u202f", " ").split())
 
@@ -405,7 +420,7 @@ class Rules:
     def _combinations(self, item: Item, text: Text, found: Findings) -> None:
         folded = text.folded
         data_protection = found.positives(PD) >= MEDIUM
-        if data_protection and HEALTH_CONTEXT.search(folded.replace("haute autorite de sante", ""), text.raw):
+        if data_protection and _health_context(text):
             found.add(Evidence(HD, "santé dans un contexte de protection des données", MEDIUM, "combination"))
         if found.positives(HD) >= STRONG and DATA_CONTEXT.search(folded, text.raw) and _about_rules(folded):
             found.add(Evidence(PD, "traitement de données de santé", MEDIUM, "combination"))

@@ -95,6 +95,14 @@ CASES = [
      {"ai", "personal-data"}),
     ("Agentic AI: opportunities and risks for data protection officers", "", "other", {"ai", "personal-data"}),
     ("Cyberattaque chez un prestataire : des données clients volées et publiées", "", "other", {"personal-data"}),
+    # health in a data-protection item: named health data counts, a passing mention of health does not
+    ("Applications mobiles : la CNIL publie ses recommandations",
+     "Pour nous orienter, faire nos achats ou suivre notre santé, les applications accèdent à nos données "
+     "personnelles.", "cnil", {"personal-data"}),
+    ("Entrepôts : la CNIL précise les règles", "Les informations relatives à la santé des patients hébergées…",
+     "cnil", {"health-data", "personal-data"}),
+    ("Cloud : l'Arcep encadre les frais de transfert de données entre fournisseurs", "", "other", set()),
+    ("Transferts de données vers les États-Unis : nouvelle décision d'adéquation", "", "other", {"personal-data"}),
     # off-topic by the guideline
     ("Vincent VILLETTE est nommé secrétaire général de la CNIL", "", "cnil", set()),
     ("Arrêté du 11 juin 2026 portant nomination au conseil d'administration de l'Agence du numérique en santé", "",
