@@ -139,9 +139,14 @@ _FINDERS: tuple[Finder, ...] = (
 )
 
 
+# every scheme above needs one of these: a numbered act (2025-895, 2016/679), a long id (NOR, JORFTEXT...), an ELI,
+# a CELEX or ECLI, or a dated act ("du 4 février 2026"); most titles have none, and skip the dozen finders
+_CANDIDATE = re.compile(r"\d\s?[-/]\s?\d|\d{7}|legifrance|celex|ecli|\d{4}[A-Z]{1,2}\d{4}|\bdu\s+\d", re.I)
+
+
 def find_all(text: str) -> list[Identifier]:
     """Every identifier in ``text``, in order of appearance, once per (scheme, value)."""
-    if not text:
+    if not text or not _CANDIDATE.search(text):
         return []
     found = sorted((ident for finder in _FINDERS for ident in finder(text)), key=lambda i: i.span)
     seen: set[tuple[str, str]] = set()
