@@ -233,10 +233,11 @@ def docs(check: bool) -> None:
 @click.pass_obj
 def daemon(app: App) -> None:
     """Run forever: poll each source at its interval, classify new items, send due alerts (Ctrl-C stops)."""
+    from watcher.notify.service import deliver
     from watcher.schedule import build_scheduler
 
     logging.getLogger().setLevel(logging.INFO)
-    from watcher.notify.service import deliver
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise; sources log outcomes
 
     def send_alerts(now: datetime) -> None:
         deliver(app.store, app.config, now)
