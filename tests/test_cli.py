@@ -82,3 +82,19 @@ def test_parse_prints_identifiers_as_objects(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "dila-jorf", str(path)])
     (row,) = [json.loads(line) for line in result.output.splitlines()]
     assert row["identifiers"]["jorftext"] == "JORFTEXT000054245373" and isinstance(row["tags"], list)
+
+
+def test_record_saves_bytes_status_and_headers_for_replay(runner: CliRunner, tmp_path: Path) -> None:
+    from watcher.replay import load_recording
+
+    out = tmp_path / "recordings"
+    result = runner.invoke(main, ["--config", CONFIG, "--replay", str(DEMO_RECORDING), "record", "--out", str(out),
+                                  "--source", "edpb", "--source", "eurlex-oj"])
+    assert result.exit_code == 0, result.output
+    assert "https://www.edpb.europa.eu/feed/news_en: 200" in result.output
+    assert "https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222: 202" in result.output
+    recorded = load_recording(out)
+    assert set(recorded) == {"https://www.edpb.europa.eu/feed/news_en",
+                             "https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222"}
+    replayed = runner.invoke(main, ["--config", CONFIG, "--replay", str(out), "fetch", "--dry-run", "--source", "edpb"])
+    assert len([line for line in replayed.output.splitlines() if line.startswith("{")]) == 10

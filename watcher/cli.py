@@ -191,8 +191,8 @@ def record(app: App, folder: str, names: tuple[str, ...], urls: tuple[str, ...])
     targets = list(urls) + [app.config.source(n).url for n in names]
     if not targets:
         raise click.UsageError("give URLs or --source NAME")
-    record_responses(targets, Path(folder), app.http, now_utc())
-    click.echo(f"recorded {len(targets)} URL(s) into {folder}")
+    for done in record_responses(targets, Path(folder), app.http, now_utc()):
+        click.echo(f"  {done.url}: " + (f"ERROR {done.error}" if done.error else f"{done.status} -> {done.path}"))
 
 
 @main.command()
