@@ -16,14 +16,14 @@ from watcher.http import HttpClient, build_client
 class App:
     def __init__(self, config_path: str | Path | None = None, *, database: str | Path | None = None,
                  url_map: Callable[[str], str] | None = None, host_delay: float | None = None):
-        self._config_path = config_path
+        self.config_path = config_path
         self._database = database
         self._url_map = url_map
         self._host_delay = host_delay
 
     @cached_property
     def config(self) -> Config:
-        config = load_config(self._config_path)
+        config = load_config(self.config_path)
         if self._database is not None:
             config = replace(config, settings=replace(config.settings, database=str(Path(self._database).resolve())))
         if self._host_delay is not None:

@@ -263,7 +263,7 @@ def demo(app: App, workdir: str, fresh: bool) -> None:
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             (folder / f"watcher.db{suffix}").unlink(missing_ok=True)
-    report = run_demo(app._config_path, folder, now_utc(), echo=click.echo)
+    report = run_demo(app.config_path, folder, now_utc(), echo=click.echo)
     for line in summary(report):
         click.echo(line)
 
