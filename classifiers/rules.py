@@ -29,7 +29,7 @@ from classifiers.keyword import fold
 from watcher.identifiers import by_scheme
 from watcher.models import Item
 
-VERSION = "3"  # bump whenever a rule changes: stored tags record the version that gave them
+VERSION = "4"  # bump whenever a rule changes: stored tags record the version that gave them
 BIAS = -2.0
 CAP = 6.0
 SUMMARY_FACTOR = 0.75
@@ -218,6 +218,7 @@ CODE_ARTICLES: tuple[tuple[re.Pattern[str], str, str], ...] = (
 
 # -- combinations -------------------------------------------------------------------------------------------------
 HEALTH_CONTEXT = W(r"sante|patients?|medica(?:l|ux|le|les)|hopita\w*|soins|maladies?|health|hospitals?|"
+                   r"(?:essais?|recherches?|etudes?) cliniques?|clinical (?:trials?|research|stud(?:y|ies))|"
                    r"sick(?: leave)?|arrets? (?:de travail|maladie)|pharmac\w*|medecins?|doctors?|therapeuti\w*",
                    "contexte santé")
 DATA_CONTEXT = W(r"donnees|data|traitements? de donnees|rgpd|gdpr|cnil|fichiers?|hebergement|pseudonymis\w*|"

@@ -101,6 +101,8 @@ CASES = [
      "personnelles.", "cnil", {"personal-data"}),
     ("Entrepôts : la CNIL précise les règles", "Les informations relatives à la santé des patients hébergées…",
      "cnil", {"health-data", "personal-data"}),
+    ("Recherches cliniques : la CNIL et l'ANSM simplifient les formalités des promoteurs", "", "other",
+     {"health-data", "personal-data", "health-products"}),
     ("Cloud : l'Arcep encadre les frais de transfert de données entre fournisseurs", "", "other", set()),
     ("Transferts de données vers les États-Unis : nouvelle décision d'adéquation", "", "other", {"personal-data"}),
     # off-topic by the guideline
