@@ -73,7 +73,7 @@ def child(config_path: str, db_path: str, base_url: str, host_delay: float | Non
     from watcher.demo import recorded_sources
     from watcher.http import build_client
     from watcher.pipeline import ingest
-    from watcher.replay import DEMO_RECORDING
+    from watcher.replay import DEMO_RECORDING, load_recording
     from watcher.sources.feed import FeedSource
 
     parses = _count_parses(FeedSource)
@@ -81,7 +81,7 @@ def child(config_path: str, db_path: str, base_url: str, host_delay: float | Non
     config = load_config(config_path)
     if host_delay is not None:
         config = replace(config, settings=replace(config.settings, host_delay=host_delay))
-    sources = recorded_sources(config.sources, DEMO_RECORDING)[0] if demo else list(config.sources)
+    sources = recorded_sources(config.sources, load_recording(DEMO_RECORDING))[0] if demo else list(config.sources)
     store = Store(db_path)
     with build_client(config.settings, url_map=_mapper(base_url) if base_url else None) as http:
         t0 = time.perf_counter()

@@ -147,3 +147,9 @@ def m006_fts_maintenance(db: Database) -> None:
             values ('delete', old.rowid, old.title, old.summary, old.text);
         insert into items_fts (rowid, title, summary, text) values (new.rowid, new.title, new.summary, new.text);
     end""")
+
+
+@migrations()
+def m007_sources_items_total_derived(db: Database) -> None:
+    """The per-source item count is derived from ``items`` when asked (``Store.sources_health``)."""
+    db.table("sources").transform(drop={"items_total"})

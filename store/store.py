@@ -129,8 +129,7 @@ class Store(DeliveriesMixin):
             conn.executemany("update items set last_seen = ? where id = ?", touched)
 
     def _index_identifiers(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        pairs = [(row["id"], scheme, str(value)) for row in rows
-                 for scheme, value in json.loads(row["identifiers"] or "{}").items()]
+        pairs = [(row["id"], scheme, str(value)) for row in rows for scheme, value in row["_identifiers"].items()]
         if pairs:
             self.db.conn.executemany("insert or replace into identifiers (item_id, scheme, value) values (?, ?, ?)",
                                      pairs)
@@ -173,17 +172,16 @@ class Store(DeliveriesMixin):
 
     def ensure_sources(self, kinds: Mapping[str, str]) -> None:
         existing = {r["name"] for r in self.db.table("sources").rows}
-        new = [{"name": n, "kind": k, "consecutive_failures": 0, "items_total": 0}
+        new = [{"name": n, "kind": k, "consecutive_failures": 0}
                for n, k in kinds.items() if n not in existing]
         if new:
             self.db.table("sources").insert_all(new)
 
     def record_success(self, name: str, *, now: str, etag: str | None, last_modified: str | None,
                        cursor: str | None) -> None:
-        total = self.count_items(name)
         self.db.table("sources").upsert(
             {"name": name, "etag": etag, "last_modified": last_modified, "cursor": cursor,
-             "last_attempt": now, "last_success": now, "consecutive_failures": 0, "items_total": total},
+             "last_attempt": now, "last_success": now, "consecutive_failures": 0},
             pk="name",
         )
 
@@ -201,7 +199,11 @@ class Store(DeliveriesMixin):
         self.db.table("fetch_log").insert(dict(entry))
 
     def sources_health(self) -> list[dict[str, Any]]:
-        return list(self.db.table("sources").rows_where(order_by="name"))
+        """Each source's state, with ``items_total`` counted from the archive (not stored: it would drift)."""
+        cur = self.db.execute("select sources.*, (select count(*) from items where items.source = sources.name) "
+                              "as items_total from sources order by name")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def fetch_log(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         where, args = ("source = ?", [source]) if source else (None, [])
@@ -300,6 +302,8 @@ def _item_row(r: Mapping[str, Any], now: str) -> dict[str, Any]:
         value = r.get(key)
         row[key] = value if isinstance(value, str) else json.dumps(value or ({} if key != "tags" else []),
                                                                    ensure_ascii=False, default=str)
+    ids = r.get("identifiers")
+    row["_identifiers"] = ids if isinstance(ids, Mapping) else json.loads(ids or "{}")  # for the index, not a column
     row.update(first_seen=now, last_seen=now, updated_at=now)
     return row
 

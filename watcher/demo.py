@@ -7,7 +7,7 @@ through a URL map, so everything past the socket is what runs in production.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -35,9 +35,10 @@ class DemoReport:
     preview: Path | None = None
 
 
-def recorded_sources(sources: tuple[SourceConfig, ...], recording: Path) -> tuple[list[SourceConfig], list[str]]:
+def recorded_sources(sources: tuple[SourceConfig, ...], recorded_urls: Iterable[str]) -> tuple[list[SourceConfig],
+                                                                                               list[str]]:
     """Sources whose host has a recording; the others are listed as skipped rather than shown as failures."""
-    hosts = {urlsplit(url).netloc for url in load_recording(recording)}
+    hosts = {urlsplit(url).netloc for url in recorded_urls}
     chosen = [s for s in sources if s.enabled and urlsplit(s.url).netloc in hosts]
     skipped = [s.name for s in sources if s.enabled and s not in chosen]
     return chosen, skipped
@@ -50,8 +51,9 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
     with ReplayServer(recording) as server:
         app = App(config_path, database=report.database, url_map=server.url_map, host_delay=0.0)
         try:
-            sources, report.skipped = recorded_sources(app.config.sources, recording)
-            echo(f"replaying {len(load_recording(recording))} recorded responses from {recording} on {server.base_url}")
+            recorded = load_recording(recording)
+            sources, report.skipped = recorded_sources(app.config.sources, recorded)
+            echo(f"replaying {len(recorded)} recorded responses from {recording} on {server.base_url}")
             report.sources = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: echo(_line(r)))
             echo("classifying new items (the model is converted on first use, ~5 s)...")
             report.classified = classify_pending(app.store, app.classifier_factory(), now)

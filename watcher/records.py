@@ -12,10 +12,11 @@ from watcher.normalize import iso
 
 
 def item_to_row(item: Item) -> dict[str, Any]:
+    """The row the store keeps. ``identifiers`` stays a mapping: the store indexes it and writes its JSON once."""
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
         "text": item.text, "published": iso(item.published), "lang": item.lang, "nature": item.nature,
-        "authority": item.authority, "rubric": item.rubric, "identifiers": _json(item.identifiers, "{}"),
+        "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
         "tags": _json(item.tags, "[]"), "extra": _json(item.extra, "{}"), "content_hash": item.content_hash(),
     }
 
@@ -23,8 +24,7 @@ def item_to_row(item: Item) -> dict[str, Any]:
 def item_to_json(item: Item) -> dict[str, Any]:
     """The item as one JSON-ready object (what ``watcher parse`` and ``fetch --dry-run`` print)."""
     row = item_to_row(item)
-    for key in ("identifiers", "tags", "extra"):
-        row[key] = json.loads(row[key])
+    row.update(tags=list(item.tags), extra=json.loads(row["extra"]))
     return row
 
 
