@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,9 +12,10 @@ import pytest
 
 from classifiers.keyword import KeywordClassifier
 from store import Store
-from watcher.config import Config, load_config
+from watcher import pipeline
+from watcher.config import Config, SourceConfig, load_config
 from watcher.http import HttpClient
-from watcher.models import Item, ThemeTag
+from watcher.models import Collected, Item, SourceState, ThemeTag
 from watcher.pipeline import classify_pending, due_sources, ingest
 from watcher.replay import ReplayServer
 
@@ -82,6 +85,54 @@ def test_one_broken_source_does_not_stop_the_others_and_nothing_stored_is_lost(
     assert store.count_items() == 500, "a broken later fetch must not lose what is stored"
     assert again[0].new == 0 and "not well-formed" in again[0].warnings[0]
     assert "not well-formed" in store.fetch_log("cnil")[0]["error"], "the warning is recorded, not a quiet day"
+
+
+def test_sources_of_one_host_run_in_the_calling_thread_and_other_hosts_concurrently(
+        config: Config, demo_server: ReplayServer, http_client: Callable[..., HttpClient],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, bool, int]] = []  # (source, in the calling thread?, objects frozen meanwhile)
+    real = pipeline.collect
+
+    def spy(source: SourceConfig, http: HttpClient, state: SourceState) -> Collected:
+        seen.append((source.name, threading.current_thread() is threading.main_thread(), gc.get_freeze_count()))
+        return real(source, http, state)
+
+    monkeypatch.setattr(pipeline, "collect", spy)
+    http = http_client(server=demo_server)
+    same_host = _recorded(config, ("ansm-actualites", "ansm-securite"))  # both on ansm.sante.fr
+    assert len({pipeline.host_of(s.url) for s in same_host}) == 1
+    reports = ingest(config, Store(":memory:"), http, NOW, same_host)
+    assert [r.outcome for r in reports] == ["ok", "ok"]
+    assert [(name, main) for name, main, _ in seen] == [("ansm-actualites", True), ("ansm-securite", True)]
+    assert all(frozen > 0 for *_, frozen in seen), "older objects are set aside from full collections during a run"
+    assert gc.get_freeze_count() == 0, "and given back to the collector after it"
+
+    seen.clear()
+    reports = ingest(config, Store(":memory:"), http, NOW, _recorded(config, ("ansm-actualites", "cnil", "edpb")))
+    assert [r.outcome for r in reports] == ["ok", "ok", "ok"]
+    assert sorted(name for name, *_ in seen) == ["ansm-actualites", "cnil", "edpb"]
+    assert not any(main for _, main, _ in seen), "three hosts: fetched by the pool, stored by this thread"
+
+
+def test_a_run_inside_a_frozen_heap_leaves_it_frozen() -> None:
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with pipeline._older_objects_frozen():
+            pass
+        assert gc.get_freeze_count() >= before > 0, "the outer freeze is not undone by an inner run"
+    finally:
+        gc.unfreeze()
+
+
+def test_sources_are_interleaved_by_host() -> None:
+    def source(name: str, url: str) -> SourceConfig:
+        return SourceConfig(name=name, kind="feed", url=url)
+
+    a1, a2, a3 = (source(f"a{n}", f"https://a.example/feed{n}") for n in (1, 2, 3))
+    b1, c1 = source("b1", "https://b.example/rss"), source("c1", "http://c.example:8080/x")
+    order = pipeline._interleaved_by_host([a1, a2, a3, b1, c1])
+    assert [s.name for s in order] == ["a1", "b1", "c1", "a2", "a3"]
 
 
 def test_due_sources_respect_intervals(config: Config) -> None:

@@ -6,18 +6,21 @@ never stops the others: every failure is recorded in the store (source state + f
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import zip_longest
 
 from classifiers.base import Classifier
 from store import Store
 from watcher.config import Config, SourceConfig
 from watcher.errors import SourceError
-from watcher.http import HttpClient
+from watcher.http import HttpClient, host_of
 from watcher.models import Collected, SourceState, ThemeTag
 from watcher.normalize import iso
 from watcher.records import item_from_row, item_to_row
@@ -118,22 +121,58 @@ def due_sources(config: Config, store: Store, now: datetime, names: Sequence[str
 
 def ingest(config: Config, store: Store, http: HttpClient, now: datetime, sources: Iterable[SourceConfig],
            on_done: Callable[[SourceReport], None] | None = None, workers: int = 4) -> list[SourceReport]:
-    """Fetch and parse the sources concurrently (the HTTP client keeps one request at a time per host), while
-    this thread stores each result as it arrives: only this thread touches the store. Reports come back in the
-    order of ``sources``."""
+    """Fetch and parse the sources, and store each result as it arrives; only the calling thread touches the
+    store. Sources on different hosts are fetched concurrently (at most ``workers`` threads); the sources of one
+    host are taken in turn anyway (the HTTP client keeps one request at a time per host), so when every source is
+    on one host they run in this thread: a pool would only add GIL hand-offs to CPU-bound parsing. Reports come
+    back in the order of ``sources``."""
     chosen = list(sources)
     store.ensure_sources({s.name: s.kind for s in config.sources})
     states = {s.name: _state(store, s.name) for s in chosen}
     reports: dict[str, SourceReport] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen))), thread_name_prefix="fetch") as pool:
-        futures = {pool.submit(_timed_collect, s, http, states[s.name]): s for s in chosen}
-        for future in as_completed(futures):
-            source = futures[future]
-            report = record(source, *future.result(), store=store, now=now)
-            reports[source.name] = report
-            if on_done:
-                on_done(report)
+
+    def done(source: SourceConfig, outcome: Collected | str, elapsed_ms: int) -> None:
+        reports[source.name] = report = record(source, outcome, elapsed_ms, store=store, now=now)
+        if on_done:
+            on_done(report)
+
+    order = _interleaved_by_host(chosen)
+    hosts = len({host_of(s.url) for s in chosen})
+    with _older_objects_frozen():
+        if hosts <= 1 or workers <= 1:
+            for source in order:
+                done(source, *_timed_collect(source, http, states[source.name]))
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, hosts), thread_name_prefix="fetch") as pool:
+                futures = {pool.submit(_timed_collect, s, http, states[s.name]): s for s in order}
+                for future in as_completed(futures):
+                    done(futures[future], *future.result())
     return [reports[s.name] for s in chosen]
+
+
+def _interleaved_by_host(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
+    """The sources in round-robin order of their hosts (a, b, c, a, b, a...), so that the sources a pool runs at
+    the same time are on different hosts rather than queued behind one host's pacing."""
+    lanes: dict[str, list[SourceConfig]] = {}
+    for source in sources:
+        lanes.setdefault(host_of(source.url), []).append(source)
+    return [s for batch in zip_longest(*lanes.values()) for s in batch if s is not None]
+
+
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """During a run, full garbage collections scan only what the run allocates: the objects that existed before
+    (modules, configuration, a loaded model) are set aside with ``gc.freeze()`` and given back to the collector
+    afterwards. Nothing is leaked: frozen objects are only exempt from scanning while the run lasts. A run nested
+    in another (or concurrent with one) leaves the freezing to the outer run."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def classify_pending(store: Store, classifier_factory: Callable[[], Classifier], now: datetime,
