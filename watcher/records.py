@@ -28,10 +28,12 @@ def item_to_json(item: Item) -> dict[str, Any]:
     return row
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once (json.dumps(**kw): one a call)
+
+
 def _json(value: Any, empty: str) -> str:
     """JSON text, as the store keeps it (the store passes strings through untouched)."""
-    return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False, default=str) \
-        if value else empty
+    return _to_json(value) if value else empty
 
 
 def item_from_row(row: Mapping[str, Any]) -> Item:
