@@ -6,6 +6,8 @@ documents are written here, in the test, so that what they contain is visible.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -457,3 +459,26 @@ def test_wordpress_feed_url_default_and_override():
     assert wordpress(url="https://www.houdart.org").feed_url == "https://www.houdart.org/feed/"
     custom = wordpress(feed_url="https://www.vigier-avocats.com/category/donnees-de-sante/feed/")
     assert custom.feed_url == "https://www.vigier-avocats.com/category/donnees-de-sante/feed/"
+
+
+def test_identifiers_written_only_in_the_links_are_found():
+    body = b"""<rss version="2.0"><channel>
+      <item><title>R\xc3\xa8glement g\xc3\xa9n\xc3\xa9ral sur la protection des donn\xc3\xa9es</title>
+        <link>https://eur-lex.europa.eu/legal-content/FR/TXT/?uri=celex%3A32016r0679</link></item>
+      <item><title>Arr\xc3\xaat\xc3\xa9 relatif aux entrep\xc3\xb4ts de donn\xc3\xa9es de sant\xc3\xa9</title>
+        <link>https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000054246001</link></item>
+      <item><title>Sans identifiant</title><link>https://example.org/a</link></item></channel></rss>"""
+    celex, jorf, plain = feed("links").parse(body, url="https://example.org/")
+    assert celex.identifiers == {"celex": "32016R0679"}
+    assert jorf.identifiers == {"jorftext": "JORFTEXT000054246001"}
+    assert plain.identifiers == {}
+
+
+def test_the_fast_path_does_not_import_feedparser():
+    """feedparser is only for broken feeds: importing it costs ~40 ms a run that most runs never need."""
+    code = ("import sys; from pathlib import Path; from watcher.sources.feed import read_feed; "
+            f"raw = read_feed(Path({str(CNIL_500)!r}).read_bytes(), source='cnil', url='u'); "
+            "assert len(raw.entries) == 500; print('feedparser' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    assert read_feed(b"<rss><channel><item><title>trunc", source="x", url="u").warnings  # the fallback still works

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from xml.etree.ElementTree import Element, tostring
 from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
-import feedparser
 from defusedxml import DefusedXmlException
 
 import watcher.xmlsafe as SafeET
@@ -129,9 +128,15 @@ def _strict(root: Element, *, source: str, url: str) -> RawFeed:
     raise ParseError(source, f"XML but not an RSS/Atom feed (root element <{name}>)", url=url)
 
 
+@lru_cache(maxsize=1024)
+def _local(tag: str) -> str:
+    """``{namespace}name`` -> ``name``: the same few tags repeat in every entry, so each is split once."""
+    return tag.rsplit("}", 1)[-1]
+
+
 def _child_text(parent: Element, local: str) -> str:
     for child in parent:
-        if child.tag.rsplit("}", 1)[-1] == local:
+        if _local(child.tag) == local:
             return (child.text or "").strip()
     return ""
 
@@ -144,19 +149,34 @@ def _inner(el: Element) -> str:
     return _XMLNS.sub("", _NS_PREFIX.sub(r"<\1", "".join(parts)))
 
 
+_CATEGORY = "category"
+
+
+@lru_cache(maxsize=1024)
+def _rss_role(tag: str) -> str | None:
+    """What a child of an RSS item is for: ``_CATEGORY``, the name of an ``Entry`` source field, or None
+    (ignored). Namespaces are ignored on purpose: dc:date, content:encoded, dc:subject... Decided once per tag."""
+    local = _local(tag)
+    if local in ("category", "subject", "theme"):  # <theme>: CNIL site tags in the bmeret feed
+        return _CATEGORY
+    if local == "link" and tag.startswith(ATOM):
+        return None  # atom:link rel=self inside RSS
+    return local if local in _RSS_FIELDS else None
+
+
 def _rss_entry(item: Element) -> Entry:
-    """RSS 2.0 / 0.9x / 1.0 item. Namespaces are ignored on purpose: dc:date, content:encoded, dc:subject..."""
+    """RSS 2.0 / 0.9x / 1.0 item."""
     f: dict[str, str] = {}
     categories: list[str] = []
     for child in item:
-        local = child.tag.rsplit("}", 1)[-1]
-        if local in ("category", "subject", "theme"):  # <theme>: CNIL site tags in the bmeret feed
+        role = _rss_role(child.tag)
+        if role is None or role in f:
+            continue
+        if role == _CATEGORY:
             if child.text and child.text.strip():
                 categories.append(child.text)
-        elif local == "link" and child.tag.startswith(ATOM):
-            continue  # atom:link rel=self inside RSS
-        elif local in _RSS_FIELDS and local not in f:
-            f[local] = _inner(child)
+        else:
+            f[role] = _inner(child)
     date = f.get("pubDate") or f.get("date") or f.get("published") or f.get("updated")
     return Entry(
         guid=f.get("guid", "") or item.get(RDF_ABOUT, ""), link=f.get("link", ""), title=f.get("title", ""),
@@ -170,7 +190,7 @@ def _atom_entry(entry: Element) -> Entry:
     categories: list[str] = []
     link = ""
     for child in entry:
-        local = child.tag.rsplit("}", 1)[-1]
+        local = _local(child.tag)
         if local == "link":
             if not link and child.get("rel", "alternate") == "alternate":
                 link = child.get("href", "")
@@ -190,6 +210,8 @@ def _atom_entry(entry: Element) -> Entry:
 
 
 def _lenient(content: bytes, *, source: str, url: str, reason: str) -> RawFeed:
+    import feedparser  # only for broken feeds: most runs never need it, and it takes ~40 ms to import
+
     parsed: Any = feedparser.parse(content, response_headers={"content-location": url})
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(source, f"not an RSS/Atom feed (XML error: {reason})", url=url)
@@ -226,9 +248,10 @@ def identifiers_in(title: str, *links: str) -> dict[str, str]:
     JORFTEXT, décret / loi numbers...), plus a CELEX number or a JORFTEXT id written in its links."""
     found = ids.first_by_scheme(title) if _DIGIT.search(title) else {}
     joined = " ".join(links)
-    if "celex" not in found and (celex := _CELEX.search(joined)) is not None:
+    if "celex" not in found and "celex" in joined.lower() and (
+            celex := _CELEX.search(joined)) is not None:
         found["celex"] = celex.group(1).upper()
-    if "jorftext" not in found and (jorftext := _JORFTEXT.search(joined)) is not None:
+    if "jorftext" not in found and "JORFTEXT" in joined and (jorftext := _JORFTEXT.search(joined)) is not None:
         found["jorftext"] = jorftext.group(0)
     return found
 
