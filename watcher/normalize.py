@@ -29,7 +29,7 @@ _BLOCK_TAG = re.compile(
 _CELL_TAG = re.compile(r"<(?=(?:td|th)[\s/>])", re.I)
 _C1_FIX = {chr(c): bytes([c]).decode("cp1252", errors="replace") for c in range(0x80, 0xA0)}
 _C1 = re.compile("[\x80-\x9f]")
-_NEEDS_CLEANING = re.compile("[&\n\r\t\f\v\x80-\xa0\u00ad\u202f\u2009]|  ")
+_NEEDS_CLEANING = re.compile("[&\n\r\t\f\v\x80-\xa0\u00ad\u202f\u2009]")  # plus double spaces, see clean_text
 _ENTITY = re.compile(r"&(?:nbsp|amp|quot|rsquo|lsquo|laquo|raquo|hellip|eacute|egrave|agrave|ccedil|#\d{2,6}|#x[0-9a-f]{2,5});",
                      re.I)
 
@@ -42,7 +42,8 @@ def clean_text(text: str | None) -> str:
     """Unescape entities, NFC, fix C1 mojibake, collapse spaces, keep paragraph breaks."""
     if not text:
         return ""
-    if not _NEEDS_CLEANING.search(text) and unicodedata.is_normalized("NFC", text):
+    # (a character class alone is scanned twice as fast as with a "|  " alternative; "  " in text is a memchr)
+    if not _NEEDS_CLEANING.search(text) and "  " not in text and unicodedata.is_normalized("NFC", text):
         return text.strip()  # the common case (a title, a category): nothing to unescape, fix or collapse
     text = html.unescape(text)
     if "&" in text and _ENTITY.search(text):
