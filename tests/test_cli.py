@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,26 @@ def test_record_saves_bytes_status_and_headers_for_replay(runner: CliRunner, tmp
                              "https://eur-lex.europa.eu/FR/display-feed.rss?rssId=222"}
     replayed = runner.invoke(main, ["--config", CONFIG, "--replay", str(out), "fetch", "--dry-run", "--source", "edpb"])
     assert len([line for line in replayed.output.splitlines() if line.startswith("{")]) == 10
+
+
+def test_area_commands_are_listed_and_loaded_only_when_run(runner: CliRunner) -> None:
+    from watcher.cli import AREA_COMMANDS
+    from watcher.cli_themes import COMMANDS as THEME_COMMANDS
+    from watcher.notify.cli import COMMANDS as NOTIFY_COMMANDS
+
+    assert set(AREA_COMMANDS) == {c.name for c in THEME_COMMANDS + NOTIFY_COMMANDS}
+    listing = runner.invoke(main, ["--help"])
+    assert listing.exit_code == 0
+    assert all(f"  {name} " in listing.output for name in AREA_COMMANDS)
+    helped = runner.invoke(main, ["digest", "--help"])
+    assert helped.exit_code == 0 and "--weekly" in helped.output
+    code = ("import sys, watcher.cli; "
+            "print(sorted(m for m in ('watcher.notify', 'watcher.cli_themes', 'classifiers.hybrid', 'jinja2') "
+            "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_python_m_watcher_is_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "watcher", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("watcher, version")
