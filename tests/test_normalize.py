@@ -86,6 +86,11 @@ def test_to_utc_date_and_aware_values():
     ("Mon, 12 Jan 2026 10:15:00", utc(2026, 1, 12, 9, 15)),  # no zone: Paris
     ("12 Jan 26 10:15 +0000", utc(2026, 1, 12, 10, 15)),
     ("Mon, 31 Feb 2026 10:15:00 +0000", None),
+    ("Mon, 12 Jan 2026 10:15:00 +0000", utc(2026, 1, 12, 10, 15)),
+    ("Thu, 01 Jan 2026 00:30:00 +0130", utc(2025, 12, 31, 23, 0)),
+    ("Wed, 31 Dec 2025 22:00:00 -0230", utc(2026, 1, 1, 0, 30)),
+    ("Mon, 12 Foo 2026 10:15:00 +0000", None),
+    ("Mon, 12 jan 2026 10:15:00 +0000", utc(2026, 1, 12, 10, 15)),  # not the usual layout: general reader
     ("2026-01-12", None),
 ])
 def test_parse_rfc822(value, expected):

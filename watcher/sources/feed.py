@@ -176,7 +176,7 @@ def _rss_entry(item: Element) -> Entry:
             if child.text and child.text.strip():
                 categories.append(child.text)
         else:
-            f[role] = _inner(child)
+            f[role] = (child.text or "") if len(child) == 0 else _inner(child)  # (inlined common case of _inner)
     date = f.get("pubDate") or f.get("date") or f.get("published") or f.get("updated")
     return Entry(
         guid=f.get("guid", "") or item.get(RDF_ABOUT, ""), link=f.get("link", ""), title=f.get("title", ""),
