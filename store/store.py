@@ -17,10 +17,6 @@ from store.deliveries import DeliveriesMixin
 from store.schema import migrations
 
 _BATCH = 500
-# 16 KiB pages for a new archive (SQLite's default is 4 KiB): an archive is appended to and read, its FTS5 index is
-# made of large segments; measured on a 10,000-item ingest, 0.28 s -> 0.22 s for the inserts + index + commits
-# (benchmarks/README.md). An existing file keeps the page size it was created with.
-PAGE_SIZE = 16384
 _ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
                  "rubric", "identifiers", "tags", "extra", "content_hash", "version", "first_seen", "last_seen",
                  "updated_at")
@@ -62,7 +58,6 @@ class Store(DeliveriesMixin):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only takes effect on a new, empty file
         self.db = Database(conn)
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
