@@ -122,3 +122,17 @@ def test_full_text_index_follows_inserts_and_content_changes_only(store: Store) 
     store.upsert_items([item_to_row(_item(title="Arrêté relatif aux tarifs des actes de biologie"))], LATER)
     fts_rows = store.db.execute("select count(*) from items_fts where items_fts match 'biologie'").fetchone()[0]
     assert fts_rows == 1, "an unchanged re-delivery (last_seen touched) must not duplicate the index entry"
+
+
+def test_installed_sqlite_utils_plugins_do_not_touch_the_archive_connection(monkeypatch) -> None:
+    from sqlite_utils import db as sqlite_utils_db
+    from sqlite_utils import plugins
+
+    def refuse(conn: object) -> None:
+        raise AssertionError("a sqlite-utils plugin hook ran on the archive's connection")
+
+    loaded: list[bool] = []
+    monkeypatch.setattr(sqlite_utils_db, "ensure_plugins_loaded", lambda: loaded.append(True))
+    monkeypatch.setattr(plugins.pm.hook, "prepare_connection", refuse)
+    store = Store(":memory:")
+    assert store.count_items() == 0 and loaded == []
