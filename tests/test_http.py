@@ -322,6 +322,23 @@ def test_robots_disallow_is_honoured_and_fetched_once(replay_server: ReplayServe
     assert replay_server.count("https://example.test/robots.txt") == 1
 
 
+def test_robots_is_read_again_after_a_day_and_its_new_rules_apply(
+        replay_server: ReplayServer, http_client: Make, fake_clock: FakeClock) -> None:
+    robots = "https://example.test/robots.txt"
+    replay_server.add(robots, body=b"User-agent: *\nCrawl-delay: 5\n")
+    replay_server.add(robots, body=b"User-agent: *\nDisallow: /\n")  # what the host says the next day
+    replay_server.add(FEED, body=RSS)
+    client = http_client(host_delay=1.0)
+    client.get(FEED, source="src")
+    fake_clock.now += 23 * 3600
+    client.get(FEED, source="src")
+    assert replay_server.count(robots) == 1, "a copy younger than a day is used"
+    assert fake_clock.sleeps == [5.0], "the host's Crawl-delay paced the first request only: 23 h passed"
+    fake_clock.now += 2 * 3600
+    assert "disallowed by robots.txt" in str(get_error(client))
+    assert replay_server.count(robots) == 2 and replay_server.count(FEED) == 2
+
+
 def test_robots_rules_for_our_agent(replay_server: ReplayServer, http_client: Make) -> None:
     replay_server.add("https://example.test/robots.txt",
                       body=b"User-agent: watcher\nDisallow: /\n\nUser-agent: *\nAllow: /\n")

@@ -180,7 +180,7 @@ class HttpClient:
         self._map = url_map or (lambda url: url)
         self._sleep, self._clock = sleep, clock
         self._pacer = _HostPacer(settings.host_delay, sleep, clock)
-        self._robots = RobotsCache(self.user_agent)
+        self._robots = RobotsCache(self.user_agent, clock=clock)
         self._client = httpx.Client(
             timeout=httpx.Timeout(settings.timeout),
             follow_redirects=False,
@@ -249,11 +249,10 @@ class HttpClient:
     def _check_robots(self, url: str, source: str) -> None:
         host = host_of(url)
         with self._robots.lock_for(host):  # one robots.txt request per host, even with many threads
-            if not self._robots.known(host):
+            if not self._robots.known(host):  # never read, or read more than a day ago
                 self._robots.store(host, self._fetch_robots(host))
-                delay = self._robots.crawl_delay(host)
-                if delay is not None:
-                    self._pacer.set_delay(host, min(delay, self.settings.max_retry_after))
+                delay = self._robots.crawl_delay(host)  # a Crawl-delay dropped since the last read no longer applies
+                self._pacer.set_delay(host, min(delay, self.settings.max_retry_after) if delay is not None else 0.0)
         if not self._robots.allowed(host, url):
             raise FetchError(source, f"disallowed by robots.txt of {host}", url=url)
 

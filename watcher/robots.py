@@ -1,21 +1,28 @@
-"""robots.txt, read once per host and obeyed (``urllib.robotparser``).
+"""robots.txt, read once per host and obeyed (``urllib.robotparser``), read again once a day.
 
 A host without a readable robots.txt (404, 5xx, unreachable) is treated as allowing everything, as RFC 9309
-lets crawlers do for "unavailable" files; watcher extends that to server errors.
+lets crawlers do for "unavailable" files; watcher extends that to server errors. A copy is used for at most
+``MAX_AGE`` seconds (RFC 9309, 2.4: not more than 24 hours), so a long-running daemon sees a host's new rules.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from urllib.robotparser import RobotFileParser
+
+MAX_AGE = 24 * 3600.0
 
 
 class RobotsCache:
     """Parsed robots.txt per ``scheme://host``; ``None`` text means "no rules"."""
 
-    def __init__(self, user_agent: str):
+    def __init__(self, user_agent: str, *, clock: Callable[[], float] = time.monotonic, max_age: float = MAX_AGE):
         self.user_agent = user_agent
+        self._clock, self.max_age = clock, max_age
         self._parsers: dict[str, RobotFileParser | None] = {}
+        self._read_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
 
@@ -25,8 +32,9 @@ class RobotsCache:
             return self._host_locks.setdefault(host, threading.Lock())
 
     def known(self, host: str) -> bool:
+        """Whether ``host``'s robots.txt has been read less than ``max_age`` seconds ago."""
         with self._lock:
-            return host in self._parsers
+            return host in self._parsers and self._clock() - self._read_at[host] < self.max_age
 
     def store(self, host: str, text: str | None) -> None:
         parser = None
@@ -35,6 +43,7 @@ class RobotsCache:
             parser.parse(text.splitlines())  # also marks it as read, or can_fetch would say no
         with self._lock:
             self._parsers[host] = parser
+            self._read_at[host] = self._clock()
 
     def allowed(self, host: str, url: str) -> bool:
         parser = self._parsers.get(host)
