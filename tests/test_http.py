@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import socket
 import threading
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
 import pytest
-from conftest import FIXTURES, FakeClock
+from conftest import FIXTURES, TEST_SETTINGS, FakeClock
 
 from watcher.config.settings import Settings
 from watcher.errors import BotWallError, FetchError, ParseError, SourceError
@@ -273,6 +275,24 @@ def test_declared_content_length_over_the_cap_is_rejected_early(replay_server: R
     replay_server.add(FEED, size=50_000_000)
     error = get_error(http_client(max_bytes=1_000_000, retries=0))
     assert str(error) == "[src] response larger than 1000000 bytes (Content-Length: 50000000)"
+
+
+def test_a_body_that_trickles_in_is_given_up_after_max_transfer_seconds(replay_server: ReplayServer) -> None:
+    """Each read arrives well within the timeout, so only a limit on the whole transfer stops a trickle."""
+    body = RSS * 200  # ~22 KB, sent by the server in 512-byte pieces 5 ms apart
+    replay_server.add(FEED, body=body, drip=0.005)
+    seconds = itertools.count()  # the client's clock: every look at it is one second later
+    settings = replace(TEST_SETTINGS, max_transfer_seconds=10.0, respect_robots=False)
+    client = build_client(settings, url_map=replay_server.url_map, sleep=lambda s: None,
+                          clock=lambda: float(next(seconds)))
+    try:
+        error = get_error(client)
+    finally:
+        client.close()
+    assert "response still arriving after 10s" in str(error) and "too slow" in str(error)
+    assert replay_server.count(FEED) == 1, "a server that slow is not asked again in the same run"
+    with build_client(settings, url_map=replay_server.url_map) as patient:  # real time: 0.2 s is well within 10 s
+        assert patient.get(FEED, source="src").content == body
 
 
 # -- redirects -----------------------------------------------------------------------------------------------

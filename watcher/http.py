@@ -326,6 +326,7 @@ class HttpClient:
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(source, f"response larger than {cap} bytes (Content-Length: {declared})",
                              url=url, status=response.status_code)
+        deadline = self._clock() + self.settings.max_transfer_seconds
         chunks, size = [], 0
         for chunk in response.iter_bytes():  # as they arrive (re-chunking to a fixed size cost 40 % more CPU)
             chunks.append(chunk)
@@ -333,6 +334,9 @@ class HttpClient:
             if size > cap:
                 raise FetchError(source, f"response larger than {cap} bytes", url=url,
                                  status=response.status_code)
+            if self._clock() > deadline:  # each read is bounded by the timeout, a trickle of them is not
+                raise FetchError(source, f"response still arriving after {self.settings.max_transfer_seconds:g}s "
+                                 f"({size} bytes so far): too slow, given up", url=url, status=response.status_code)
         return b"".join(chunks)
 
 

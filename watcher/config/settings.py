@@ -19,6 +19,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("user_agent", "watcher/{version} (+https://github.com/watcher-legal/watcher; {contact})",
             "User-Agent template; {version} and {contact} are filled in"),
     Setting("timeout", 30.0, "seconds allowed for connecting and for each read"),
+    Setting("max_transfer_seconds", 600.0, "longest time one response may take to arrive in full, however slowly it "
+            "trickles in (each read alone is bounded by timeout)"),
     Setting("max_bytes", 50_000_000, "largest response body accepted, in bytes (DILA deltas reach 18 MB)"),
     Setting("host_delay", 1.0, "seconds to wait between two requests to the same host"),
     Setting("retries", 3, "retries on 5xx, 429 and 503 (with backoff, honouring Retry-After)"),
@@ -41,6 +43,7 @@ class Settings:
     contact: str = DEFAULTS["contact"]
     user_agent: str = DEFAULTS["user_agent"]
     timeout: float = DEFAULTS["timeout"]
+    max_transfer_seconds: float = DEFAULTS["max_transfer_seconds"]
     max_bytes: int = DEFAULTS["max_bytes"]
     host_delay: float = DEFAULTS["host_delay"]
     retries: int = DEFAULTS["retries"]
