@@ -11,7 +11,7 @@ annex-laden one now and then). Each copy gets a distinct JORFTEXT id and NOR (th
 (``JORFCONT000054245240``).
 
 Each size runs in a fresh child process: ``dila_jorf.parse_text`` (parse), ``records.item_to_row`` (row: the
-content hash, JSON), ``Store.upsert_items`` in batches of ``--batch`` texts (store: items, versions, identifiers
+content hash), ``Store.upsert_items`` in batches of ``--batch`` texts (store: items, versions, identifiers
 index, FTS5 triggers) into a new SQLite file. Goal: 30,000 texts in <= 60 s, and a cost that grows linearly.
 """
 

@@ -155,7 +155,7 @@ def child_watcher(config_path: str, db_path: str, profile: bool) -> None:
 
 
 STAGES = ("fetch (HttpClient.get)", "read_feed (XML -> entries)", "FeedSource.item (entries -> Items)",
-          "item_to_row (hash, JSON)", "Store.upsert_items (+FTS)", "record_success + log_fetch",
+          "item_to_row (hash)", "Store.upsert_items (JSON, FTS)", "record_success + log_fetch",
           "[f2s] feedparser.parse (same bytes)")
 
 
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="5 URLs, one run each")
     parser.add_argument("--repeat", type=int, default=None, help="runs per tool and scenario (default 3)")
     parser.add_argument("--copies", type=int, default=None, help="URLs serving the feed (default 20)")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the watcher child")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the library child")
     parser.add_argument("--child-watcher", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)
     parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-stages", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)

@@ -18,7 +18,7 @@ from watcher import __version__
 from watcher.app import App
 from watcher.errors import WatcherError
 from watcher.pipeline import SourceReport, classify_pending, collect, due_sources, ingest
-from watcher.records import item_to_json
+from watcher.records import item_to_row
 
 CONFIG_HELP = "path of sources.toml (default: $WATCHER_CONFIG or ./sources.toml)"
 
@@ -113,7 +113,7 @@ def fetch(app: App, names: tuple[str, ...], dry_run: bool, force: bool) -> None:
         for name in names or [s.name for s in app.config.sources if s.enabled]:
             collected = collect(app.config.source(name), app.http, SourceState(name=name))
             for item in collected.items:
-                click.echo(json.dumps(item_to_json(item), ensure_ascii=False))
+                click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
             click.echo(f"{name}: {len(collected.items)} item(s) would be stored", err=True)
         return
     sources = due_sources(app.config, app.store, now, names, force)
@@ -160,7 +160,7 @@ def parse(app: App, kind: str, source_name: str | None, url: str, file: str) -> 
     else:
         config = SourceConfig(name=Path(file).stem[:40], kind=kind, url=url)
     for item in build(config).parse(Path(file).read_bytes(), url=url):
-        click.echo(json.dumps(item_to_json(item), ensure_ascii=False))
+        click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
 
 
 @main.command()

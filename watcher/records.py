@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,28 +11,15 @@ from watcher.normalize import iso
 
 
 def item_to_row(item: Item) -> dict[str, Any]:
-    """The row the store keeps. ``identifiers`` stays a mapping: the store indexes it and writes its JSON once."""
+    """The row the store keeps, as plain values: ``identifiers``, ``tags`` and ``extra`` stay a mapping / list /
+    mapping, which the store indexes and writes as JSON (its only JSON encoder). Also what ``watcher parse`` and
+    ``fetch --dry-run`` print."""
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
         "text": item.text, "published": iso(item.published), "lang": item.lang, "nature": item.nature,
         "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
-        "tags": _json(item.tags, "[]"), "extra": _json(item.extra, "{}"), "content_hash": item.content_hash(),
+        "tags": list(item.tags), "extra": dict(item.extra), "content_hash": item.content_hash(),
     }
-
-
-def item_to_json(item: Item) -> dict[str, Any]:
-    """The item as one JSON-ready object (what ``watcher parse`` and ``fetch --dry-run`` print)."""
-    row = item_to_row(item)
-    row.update(tags=list(item.tags), extra=json.loads(row["extra"]))
-    return row
-
-
-_to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once (json.dumps(**kw): one a call)
-
-
-def _json(value: Any, empty: str) -> str:
-    """JSON text, as the store keeps it (the store passes strings through untouched)."""
-    return _to_json(value) if value else empty
 
 
 def item_from_row(row: Mapping[str, Any]) -> Item:

@@ -21,8 +21,7 @@ class RobotsCache:
     def __init__(self, user_agent: str, *, clock: Callable[[], float] = time.monotonic, max_age: float = MAX_AGE):
         self.user_agent = user_agent
         self._clock, self.max_age = clock, max_age
-        self._parsers: dict[str, RobotFileParser | None] = {}
-        self._read_at: dict[str, float] = {}
+        self._parsers: dict[str, tuple[RobotFileParser | None, float]] = {}  # host -> (rules, when read)
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
 
@@ -34,7 +33,8 @@ class RobotsCache:
     def known(self, host: str) -> bool:
         """Whether ``host``'s robots.txt has been read less than ``max_age`` seconds ago."""
         with self._lock:
-            return host in self._parsers and self._clock() - self._read_at[host] < self.max_age
+            entry = self._parsers.get(host)
+            return entry is not None and self._clock() - entry[1] < self.max_age
 
     def store(self, host: str, text: str | None) -> None:
         parser = None
@@ -42,15 +42,18 @@ class RobotsCache:
             parser = RobotFileParser()
             parser.parse(text.splitlines())  # also marks it as read, or can_fetch would say no
         with self._lock:
-            self._parsers[host] = parser
-            self._read_at[host] = self._clock()
+            self._parsers[host] = (parser, self._clock())
+
+    def _rules(self, host: str) -> RobotFileParser | None:
+        entry = self._parsers.get(host)
+        return entry[0] if entry else None
 
     def allowed(self, host: str, url: str) -> bool:
-        parser = self._parsers.get(host)
+        parser = self._rules(host)
         return parser is None or parser.can_fetch(self.user_agent, url)
 
     def crawl_delay(self, host: str) -> float | None:
-        parser = self._parsers.get(host)
+        parser = self._rules(host)
         if parser is None:
             return None
         delay = parser.crawl_delay(self.user_agent)
