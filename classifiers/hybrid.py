@@ -48,6 +48,7 @@ class HybridClassifier:
         self.head = _align(head, self.taxonomy.ids) if head is not None and embedder_factory else None
         self.model_name = model_name if self.head is not None else ""
         self._suggestions: dict[str, str] = {}
+        self.embeddings: dict[str, np.ndarray] = {}  # item id -> embedding of the last batch (kept in the archive)
 
     @property
     def version(self) -> str:
@@ -84,6 +85,7 @@ class HybridClassifier:
             self._suggestions = {}
             return out
         X = self.embedder().embed([item.classification_text() for item in items], kind="query")
+        self.embeddings = {item.id: X[i] for i, item in enumerate(items)}
         Z = combine(R, self.head, X, X @ self.prototypes().T)
         out = [self._tags(f, Z[i], self.head.thresholds, X[i]) for i, f in enumerate(findings)]
         self._remember_suggestions(items, out, X)

@@ -153,3 +153,17 @@ def m006_fts_maintenance(db: Database) -> None:
 def m007_sources_items_total_derived(db: Database) -> None:
     """The per-source item count is derived from ``items`` when asked (``Store.sources_health``)."""
     db.table("sources").transform(drop={"items_total"})
+
+
+@migrations()
+def m008_model_embeddings(db: Database) -> None:
+    """One embedding per item (search by meaning, ``store.vectors``): int8 bytes of the unit vector, the model that
+    computed it and the content hash it was computed from."""
+    db.execute("""create table if not exists item_embeddings (
+        item_id text primary key,
+        model text not null,
+        dim integer not null,
+        embedding blob not null,
+        content_hash text not null default ''
+    )""")
+    db.execute("create index if not exists item_embeddings_model on item_embeddings (model)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections import Counter
@@ -15,6 +16,7 @@ from sqlite_utils import Database
 
 from store.deliveries import DeliveriesMixin
 from store.schema import migrations
+from store.vectors import VectorIndex
 
 _BATCH = 500
 _ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
@@ -79,6 +81,11 @@ class Store(DeliveriesMixin):
 
     def close(self) -> None:
         self.db.close()
+
+    @functools.cached_property
+    def vectors(self) -> VectorIndex:
+        """The items' embeddings (search by meaning): see ``store.vectors``."""
+        return VectorIndex(self.db)
 
     # -- items --------------------------------------------------------------------------------------------------
     def upsert_items(self, rows: Iterable[Mapping[str, Any]], now: str) -> UpsertResult:

@@ -200,11 +200,36 @@ def run_once(app: App, force: bool, no_notify: bool) -> None:
 @main.command()
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True)
+@click.option("--similar", is_flag=True,
+              help="search by meaning, in any language, with the embedding model instead of full-text search")
 @click.pass_obj
-def search(app: App, query: str, limit: int) -> None:
-    """Full-text search of the archive (SQLite FTS5 syntax)."""
+def search(app: App, query: str, limit: int, similar: bool) -> None:
+    """Full-text search of the archive (SQLite FTS5 syntax), or with --similar by meaning across languages."""
+    if similar:
+        _search_similar(app, query, limit)
+        return
     for row in app.store.search(query, limit=limit):
         click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
+
+
+def _search_similar(app: App, query: str, limit: int) -> None:
+    """Embed the archived items that have no embedding yet (once), then the query; print the nearest items."""
+    import sys
+    from pathlib import Path
+
+    from classifiers.e5 import load_embedder
+    from watcher.similar import embed_missing, search_similar
+
+    settings = app.config.settings
+    embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
+    todo = app.store.count_items() - app.store.vectors.count()
+    if todo > 0:
+        with click.progressbar(length=todo, label="embedding archived items", file=sys.stderr) as bar:
+            embed_missing(app.store, embedder, progress=bar.update)
+    for hit in search_similar(app.store, embedder, query, limit=limit):
+        row = hit.item
+        click.echo(f"{hit.similarity:.3f}  {(row.get('published') or '')[:10]}  {row['source']:<18} "
+                   f"{row['title'][:90]}  {row['url']}")
 
 
 @main.command()

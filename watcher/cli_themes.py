@@ -14,9 +14,8 @@ from typing import Any
 
 import click
 
-from classifiers.evaluation import evaluate, format_table, load_gold
+from classifiers.evaluation import load_gold
 from classifiers.hybrid import HybridClassifier, build_classifier
-from classifiers.keyword import KeywordClassifier
 from classifiers.themes import load_themes
 from store import Store
 from watcher.config import Config, Settings, load_config
@@ -57,14 +56,20 @@ def _store(ctx: click.Context, path: str | None) -> Store:
               help="measure on a labelled file in the gold format instead of classifying the store")
 @click.option("--json", "as_json", is_flag=True, help="with --eval: print one JSON object")
 @click.option("--rules-only", is_flag=True, help="do not load the embedding model (rules and identifiers only)")
+@click.option("--model-only", is_flag=True, help="with --eval: measure the embedding model alone, without the rules")
 @click.pass_context
 def classify(ctx: click.Context, config_path: str | None, eval_file: str | None, as_json: bool,
-             rules_only: bool) -> None:
-    """Give themes to the items not classified yet (or changed), or with --eval measure the classifier."""
+             rules_only: bool, model_only: bool) -> None:
+    """Give themes to the items not classified yet (or changed), or with --eval measure the classifier: rules
+    only, model only and hybrid side by side with the keyword baseline (--rules-only / --model-only: one)."""
+    if rules_only and model_only:
+        raise click.UsageError("--rules-only and --model-only exclude each other")
     settings = _settings(ctx, config_path)
     if eval_file:
-        _evaluate(settings, Path(eval_file), as_json, rules_only)
+        _evaluate(settings, Path(eval_file), as_json, "rules" if rules_only else "model" if model_only else "")
         return
+    if model_only:
+        raise click.UsageError("--model-only only measures (with --eval); the pipeline always runs the rules")
     from watcher.pipeline import classify_pending
 
     store = _store(ctx, config_path)
@@ -83,21 +88,17 @@ def _classifier(settings: Settings, store: Store | None, rules_only: bool) -> Hy
     return build_classifier(settings, store=store)
 
 
-def _evaluate(settings: Settings, path: Path, as_json: bool, rules_only: bool) -> None:
-    examples = load_gold(path)
-    classifier = _classifier(settings, None, rules_only)
-    ids = classifier.taxonomy.ids
-    report = evaluate(classifier, examples, ids)
-    baseline = evaluate(KeywordClassifier(classifier.taxonomy), examples, ids)
+def _evaluate(settings: Settings, path: Path, as_json: bool, only: str) -> None:
+    """The ablation table (or JSON): the keyword baseline beside rules, model and hybrid, or beside ``only``."""
+    from classifiers import ablation
+
+    parts = (only,) if only else ablation.PARTS
+    result = ablation.run(settings, load_gold(path), parts)
     if as_json:
-        out: dict[str, Any] = report.as_dict()
-        out["baseline"] = baseline.as_dict()
-        out["classifier"] = f"{classifier.name} {classifier.version}"
-        out["items"] = len(examples)
-        click.echo(json.dumps(out, ensure_ascii=False))
+        click.echo(json.dumps(result.as_dict(parts[-1]), ensure_ascii=False))
         return
-    click.echo(f"{len(examples)} items from {path}; classifier {classifier.name} {classifier.version}")
-    click.echo(format_table(report, baseline, name=classifier.name, baseline_name="keyword baseline"))
+    click.echo(f"{result.items} items from {path}; " + "; ".join(f"{p}: {v}" for p, v in result.versions.items()))
+    click.echo(ablation.format_ablation(result))
 
 
 @click.command()

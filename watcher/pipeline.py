@@ -188,7 +188,9 @@ def classify_pending(store: Store, classifier_factory: Callable[[], Classifier],
     for start in range(0, len(pending), batch_size):
         rows = pending[start : start + batch_size]
         items = [item_from_row(r) for r in rows]
-        for row, item, tags in zip(rows, items, classifier.classify(items), strict=True):
+        batch = classifier.classify(items)
+        keep_embeddings(store, classifier, rows)
+        for row, item, tags in zip(rows, items, batch, strict=True):
             scope = classifier.scope(item) if not tags else None
             store.save_themes(item.id, row["content_hash"], [_tag_row(t) for t in tags], now=iso(now) or "",
                               model=classifier.name, model_version=classifier.version,
@@ -197,6 +199,19 @@ def classify_pending(store: Store, classifier_factory: Callable[[], Classifier],
             report.tagged += bool(tags)
             report.in_scope_untagged += bool(scope)
     return report
+
+
+def keep_embeddings(store: Store, classifier: Classifier, rows: Sequence[dict[str, object]]) -> int:
+    """Store the embeddings the classifier computed for ``rows`` (search by meaning); 0 without a model."""
+    vectors = getattr(classifier, "embeddings", None) or {}
+    embedder = getattr(classifier, "embedder", None)
+    if not vectors or embedder is None:
+        return 0
+    from watcher.similar import vector_model
+
+    model = vector_model(embedder())
+    hashes = {str(r["id"]): str(r.get("content_hash") or "") for r in rows}
+    return store.vectors.save([(i, vectors[i]) for i in hashes if i in vectors], model=model, hashes=hashes)
 
 
 def _tag_row(tag: ThemeTag) -> dict[str, object]:

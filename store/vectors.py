@@ -1,0 +1,155 @@
+"""Item embeddings kept in the archive, and nearest-neighbour search over them (search by meaning).
+
+Each item's embedding (the classifier computes it anyway) is stored once in ``item_embeddings`` (migration
+``m008_model_embeddings``) as **int8**: the unit vector scaled so its largest component is ±127, 384 bytes for
+multilingual-e5-small. Cosine similarity does not depend on the scale, so int8 costs almost nothing in ranking
+(measured in ``benchmarks/bench_similar.py``) and is the format of sqlite-vec's ``vec_int8``.
+
+Search runs where it can:
+
+- **sqlite-vec** (PyPI ``sqlite-vec``), loaded onto the store's connection when this Python's ``sqlite3`` allows
+  extensions: ``vec_distance_cosine(vec_int8(embedding), vec_int8(?))`` in SQL, so Datasette users can query it too;
+- otherwise **numpy**: the stored vectors are read once into a float32 matrix (new rows are appended on the next
+  query, by ``rowid``) and every query is one matrix-vector product over it.
+
+Only embeddings of one model are compared (``model`` column): a query embedded by another model finds nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlite_utils import Database
+
+TABLE = "item_embeddings"
+
+
+def quantize(vector: np.ndarray) -> bytes:
+    """int8 bytes of ``vector`` scaled so that its largest component is ±127 (the direction is what counts)."""
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    peak = float(np.max(np.abs(v))) if v.size else 0.0
+    return np.round(v * (127.0 / peak if peak else 0.0)).astype(np.int8).tobytes()
+
+
+def dequantize(blob: bytes) -> np.ndarray:
+    """The unit float32 vector of an int8 blob."""
+    v = np.frombuffer(blob, dtype=np.int8).astype(np.float32)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v
+
+
+def load_sqlite_vec(conn: sqlite3.Connection) -> bool:
+    """Load sqlite-vec onto ``conn``; False when the package is missing or this sqlite3 cannot load extensions."""
+    try:
+        import sqlite_vec
+    except ImportError:
+        return False
+    try:
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+    except (AttributeError, sqlite3.Error):  # AttributeError: Python built without extension loading
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Hit:
+    item_id: str
+    similarity: float  # cosine, in [-1, 1]
+
+
+class VectorIndex:
+    """The embeddings of the archive's items: save, get, and the nearest items to a vector."""
+
+    def __init__(self, db: Database, *, use_extension: bool = True):
+        self.db = db
+        self.backend = "sqlite-vec" if use_extension and load_sqlite_vec(db.conn) else "numpy"
+        self._ids: list[str] = []
+        self._known: set[str] = set()
+        self._matrix: np.ndarray = np.zeros((0, 0), dtype=np.float32)
+        self._rowid: int = 0
+        self._model: str = ""
+
+    def save(self, vectors: Iterable[tuple[str, np.ndarray]], *, model: str,
+             hashes: Mapping[str, str] | None = None) -> int:
+        """Store (item id, vector) pairs computed by ``model`` (``hashes``: the content hash each was computed from),
+        replacing older ones; returns how many."""
+        known = hashes or {}
+        rows = [(item_id, model, int(np.asarray(v).size), quantize(v), known.get(item_id, ""))
+                for item_id, v in vectors]
+        with self.db.atomic():
+            self.db.conn.executemany(f"insert or replace into {TABLE} (item_id, model, dim, embedding, content_hash)"
+                                     " values (?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def get(self, item_id: str) -> tuple[str, np.ndarray] | None:
+        """(model, unit vector) of an item, or None when it has no embedding."""
+        row = self.db.execute(f"select model, embedding from {TABLE} where item_id = ?", [item_id]).fetchone()
+        return (row[0], dequantize(row[1])) if row else None
+
+    def count(self, model: str | None = None) -> int:
+        if model is None:
+            return int(self.db.execute(f"select count(*) from {TABLE}").fetchone()[0])
+        return int(self.db.execute(f"select count(*) from {TABLE} where model = ?", [model]).fetchone()[0])
+
+    def missing(self, item_ids: Sequence[str], model: str) -> list[str]:
+        """The ids of ``item_ids`` without an embedding from ``model``."""
+        have: set[str] = set()
+        for start in range(0, len(item_ids), 500):
+            chunk = list(item_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            have.update(r[0] for r in self.db.execute(
+                f"select item_id from {TABLE} where model = ? and item_id in ({marks})", [model, *chunk]))
+        return [i for i in item_ids if i not in have]
+
+    def nearest(self, vector: np.ndarray, *, model: str, limit: int = 10,
+                exclude: Iterable[str] = ()) -> list[Hit]:
+        """The ``limit`` items whose embedding (from ``model``) is closest to ``vector``, most similar first."""
+        skip = set(exclude)
+        if self.backend == "sqlite-vec":
+            return self._nearest_sql(vector, model, limit, skip)
+        ids, matrix = self.matrix(model)
+        if not ids:
+            return []
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        sims = matrix @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        want = min(len(ids), limit + len(skip))
+        top = np.argpartition(-sims, want - 1)[:want]
+        ranked = top[np.argsort(-sims[top], kind="stable")]
+        return [Hit(ids[i], float(sims[i])) for i in ranked if ids[i] not in skip][:limit]
+
+    def _nearest_sql(self, vector: np.ndarray, model: str, limit: int, skip: set[str]) -> list[Hit]:
+        sql = (f"select item_id, 1 - vec_distance_cosine(vec_int8(embedding), vec_int8(?)) as similarity"
+               f" from {TABLE} where model = ? order by similarity desc limit ?")
+        rows = self.db.execute(sql, [quantize(vector), model, limit + len(skip)]).fetchall()
+        return [Hit(r[0], float(r[1])) for r in rows if r[0] not in skip][:limit]
+
+    def matrix(self, model: str) -> tuple[list[str], np.ndarray]:
+        """Ids and unit float32 rows of every embedding from ``model``, cached: each call appends the rows stored
+        since (``insert or replace`` gives a replaced row a new rowid; the cache is then rebuilt)."""
+        if model != self._model:
+            self.reset()
+            self._model = model
+        rows = self.db.execute(f"select rowid, item_id, embedding from {TABLE} where model = ? and rowid > ?"
+                               " order by rowid", [model, self._rowid]).fetchall()
+        if rows and self._ids and not self._known.isdisjoint(r[1] for r in rows):
+            self.reset()
+            return self.matrix(model)
+        if rows:
+            raw = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.int8).reshape(len(rows), -1)
+            fresh = raw.astype(np.float32)
+            fresh /= np.maximum(np.linalg.norm(fresh, axis=1, keepdims=True), 1e-12)
+            self._matrix = fresh if not self._ids else np.vstack([self._matrix, fresh])
+            self._ids.extend(r[1] for r in rows)
+            self._known.update(r[1] for r in rows)
+            self._rowid = int(rows[-1][0])
+        return self._ids, self._matrix
+
+    def reset(self) -> None:
+        """Forget the cached matrix (it is rebuilt on the next numpy query)."""
+        self._ids, self._known, self._rowid, self._model = [], set(), 0, ""
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
