@@ -112,14 +112,15 @@ class Ablation:
         return out
 
 
-def classifiers_for(settings: Any, parts: Sequence[str]) -> dict[str, Any]:
-    """One classifier per requested part (``rules``, ``model``, ``hybrid``); the model is loaded once."""
-    taxonomy = load_themes(getattr(settings, "themes", "") or None)
+def classifiers_for(settings: Any, parts: Sequence[str], built: HybridClassifier | None = None) -> dict[str, Any]:
+    """One classifier per requested part (``rules``, ``model``, ``hybrid``); the model is loaded once. ``built``:
+    the hybrid to measure (default: ``build_classifier(settings)``, what the pipeline runs)."""
+    taxonomy = built.taxonomy if built is not None else load_themes(getattr(settings, "themes", "") or None)
     out: dict[str, Any] = {}
     if "rules" in parts:
         out["rules"] = HybridClassifier(taxonomy)
     if "model" in parts or "hybrid" in parts:
-        built = build_classifier(settings)
+        built = built or build_classifier(settings)
         factory = functools.cache(lambda: MemoEmbedder(built.embedder()))
         hybrid = HybridClassifier(taxonomy, embedder_factory=factory, head=built.head,
                                   model_name=built.model_name)
@@ -130,9 +131,10 @@ def classifiers_for(settings: Any, parts: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def run(settings: Any, examples: Sequence[Example], parts: Sequence[str] = PARTS) -> Ablation:
-    """Measure each part of ``parts`` and the keyword baseline on ``examples``."""
-    classifiers = classifiers_for(settings, parts)
+def run(settings: Any, examples: Sequence[Example], parts: Sequence[str] = PARTS,
+        built: HybridClassifier | None = None) -> Ablation:
+    """Measure each part of ``parts`` and the keyword baseline on ``examples`` (``built``: see ``classifiers_for``)."""
+    classifiers = classifiers_for(settings, parts, built)
     taxonomy = next(iter(classifiers.values())).taxonomy
     ids = taxonomy.ids
     reports = {name: evaluate(c, examples, ids) for name, c in classifiers.items()}

@@ -98,8 +98,9 @@ class HybridClassifier:
             if z[j] <= thresholds[j]:
                 continue
             extra = self._model_reason(j, x) if x is not None else ""
+            extra = "; ".join(p for p in (extra, f"decided by: {decided_by(found.logit(theme), x is not None)}") if p)
             tags.append(ThemeTag(theme=theme, score=round(sigmoid(slope * float(z[j] - thresholds[j])), 4),
-                                 reason=reason_text(found.of(theme), extra) or "model",
+                                 reason=reason_text(found.of(theme), extra),
                                  origin="model" if x is not None else "rule", model=self._model_label(),
                                  model_version=self._model_version()))
         return tags
@@ -149,6 +150,12 @@ class HybridClassifier:
     def scope(self, item: Item) -> str | None:
         """In scope by rule (health ministry, CNIL, ANSM, HAS...) or because the model leans to a theme."""
         return scope_reason(item) or self._suggestions.get(item.id)
+
+
+def decided_by(rule_logit: float, with_model: bool) -> str:
+    """Which part gave a tag: "rules" when the rules alone give it (the model, when there, did not overrule them),
+    "model" when only the model's opinion lifted the theme over its threshold."""
+    return "rules" if rule_logit > 0 or not with_model else "model"
 
 
 def _align(head: Head, theme_ids: Sequence[str]) -> Head:

@@ -1,0 +1,95 @@
+"""The ablation of classify --eval: rules, model and hybrid measured side by side (a hash embedder stands in for the
+model: what is tested is that each part runs on its own and the report carries all), and who decided each tag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from classifiers import ablation
+from classifiers.evaluation import load_gold
+from classifiers.hybrid import HybridClassifier
+from classifiers.training import Head
+from tests.test_similar import HashEmbedder
+from watcher.cli_themes import classify
+from watcher.config import Settings
+from watcher.models import Item
+
+GOLD = Path(__file__).parent / "fixtures" / "gold" / "dev.jsonl"
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        self.texts = 0
+
+    def embed(self, texts, *, kind="query", batch_size=32):  # type: ignore[no-untyped-def]
+        self.texts += len(texts)
+        return super().embed(texts, kind=kind, batch_size=batch_size)
+
+
+def hybrid(embedder: HashEmbedder) -> HybridClassifier:
+    return HybridClassifier(embedder_factory=lambda: embedder, head=Head.load(), model_name="hash")
+
+
+def test_each_part_is_measured_and_the_items_are_embedded_once() -> None:
+    examples = load_gold(GOLD)[:60]
+    embedder = CountingEmbedder()
+    result = ablation.run(Settings(), examples, built=hybrid(embedder))
+    assert list(result.parts) == ["rules", "model", "hybrid"]
+    assert embedder.texts == 60 + 2 * 5  # the items once, the FR and EN descriptions of 5 themes once
+    out = result.as_dict("hybrid")
+    assert set(out["ablation"]) == {"rules", "model", "hybrid"} and "macro_f1" in out["baseline"]
+    assert out["macro_f1"] == out["ablation"]["hybrid"]["macro_f1"]
+    assert out["ablation"]["rules"]["classifier"].startswith("hybrid rules-")
+    assert out["ablation"]["model"]["classifier"].startswith("model-only head-")
+    table = ablation.format_ablation(result)
+    assert "keyword baseline" in table and "model" in table and table.count("macro-F1") == 2
+
+
+def test_the_model_alone_tags_without_any_rule() -> None:
+    model_only = ablation.ModelOnlyClassifier(hybrid(HashEmbedder()))
+    items = [e.item for e in load_gold(GOLD)[:30]]
+    tags = model_only.classify(items)
+    assert len(tags) == 30
+    assert all(t.reason.startswith("model (") and t.origin == "model" for row in tags for t in row)
+    with pytest.raises(ValueError):
+        ablation.ModelOnlyClassifier(HybridClassifier())
+
+
+def test_each_tag_says_which_part_decided() -> None:
+    recall = Item(id="x", source="ansm", url="https://ansm.sante.fr/x", title="Rappel de lots de Doliprane 500 mg")
+    assert HybridClassifier().classify([recall])[0][0].reason.endswith("decided by: rules")
+    tags = hybrid(HashEmbedder()).classify([recall])[0]
+    assert all("decided by: rules" in t.reason for t in tags)
+    text = "Les urgences testent un nouvel outil de tri des patients"
+    head = Head.load()
+    lift = HybridClassifier(embedder_factory=lambda: Lifted(head), head=head, model_name="lift")
+    got = lift.classify([Item(id="y", source="other", url="https://example.org/y", title=text)])[0]
+    ai = next(t for t in got if t.theme == "ai")
+    assert ai.reason.endswith("decided by: model") and "model: " in ai.reason
+
+
+class Lifted(HashEmbedder):
+    """Every text embedded along the head's own ``ai`` weights: the head is sure, whatever the rules say."""
+
+    def __init__(self, head: Head) -> None:
+        j = head.theme_ids.index("ai")
+        self.direction = head.weights[j] / np.linalg.norm(head.weights[j])
+
+    def embed(self, texts, *, kind="query", batch_size=32):  # type: ignore[no-untyped-def]
+        return np.tile(self.direction, (len(texts), 1)).astype(np.float32)
+
+
+def test_rules_only_and_model_only_exclude_each_other() -> None:
+    result = CliRunner().invoke(classify, ["--eval", str(GOLD), "--rules-only", "--model-only"])
+    assert result.exit_code != 0 and "exclude each other" in result.output
+
+
+def test_rules_only_json_carries_the_rules_in_the_ablation() -> None:
+    result = CliRunner().invoke(classify, ["--eval", str(GOLD), "--rules-only", "--json"])
+    out = json.loads(result.output)
+    assert list(out["ablation"]) == ["rules"] and out["ablation"]["rules"]["macro_f1"] == out["macro_f1"]
