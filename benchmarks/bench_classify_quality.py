@@ -1,10 +1,12 @@
 """Cross-validated quality of the theme classifiers on a labelled file (default: the dev set).
 
-    python -m benchmarks.bench_classify_quality [--gold FILE] [--folds 5] [--model e5-small] [--json]
+    python -m benchmarks.bench_classify_quality [--gold FILE] [--extra FILE] [--folds 5] [--model e5-small] [--json]
 
 Prints per-theme precision / recall / F1 and macro-F1 for: the keyword baseline, the rules alone, the logistic head
 alone, the hybrid (rules + head) and the plain keywords + head (what the model adds where rules are weak), where every trained part (head weights, thresholds, calibration) is fitted on
-the training folds only. Embeddings are cached outside the repository (``$TMPDIR/watcher-bench-embeddings``).
+the training folds only. ``--extra FILE`` (repeatable) adds labelled items to every training fold and never to a
+test fold (e.g. ``watcher_annotated_supplement.jsonl``: training material, not a measure). Embeddings are cached
+outside the repository (``$TMPDIR/watcher-bench-embeddings``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from classifiers.e5 import Embedder, Kind, load_embedder
 from classifiers.evaluation import Report, evaluate, load_gold, score
 from classifiers.keyword import KeywordClassifier
 from classifiers.themes import load_themes
-from classifiers.training import cross_validate, prepare
+from classifiers.training import Prepared, combine, cross_validate, fit_head, folds, prepare
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold" / "dev.jsonl"
 
@@ -50,13 +52,31 @@ def _report(pred: np.ndarray, examples: Sequence, ids: Sequence[str]) -> Report:
     return score([[ids[int(j)] for j in np.flatnonzero(row)] for row in pred], examples, ids)
 
 
-def run(gold: Path, folds: int, model: str) -> dict[str, Report]:
+def cross_validate_with(data: Prepared, extra: Prepared, k: int) -> dict[str, np.ndarray]:
+    """``training.cross_validate`` with ``extra`` items added to every training fold (never tested on)."""
+    fold = folds(len(data.X), k)
+    hybrid, head_only = np.zeros(data.Y.shape, dtype=bool), np.zeros(data.Y.shape, dtype=bool)
+    for f in range(k):
+        train, test = fold != f, fold == f
+        X, Y = np.vstack([data.X[train], extra.X]), np.vstack([data.Y[train], extra.Y])
+        R, cos = np.vstack([data.R[train], extra.R]), np.vstack([data.cosines[train], extra.cosines])
+        head = fit_head(X, Y, R, cos, [""] * len(X), data.theme_ids)
+        hybrid[test] = combine(data.R[test], head, data.X[test], data.cosines[test]) > head.thresholds
+        head_only[test] = (head.logits(data.X[test]) > 0) & head.has_head
+    return {"hybrid": hybrid, "rules": data.R > 0, "head": head_only}
+
+
+def run(gold: Path, folds: int, model: str, extra: Sequence[Path] = ()) -> dict[str, Report]:
     taxonomy = load_themes()
     examples = load_gold(gold)
     cache = Path(tempfile.gettempdir()) / "watcher-bench-embeddings"
     embedder = CachedEmbedder(load_embedder(model), cache)
     data = prepare(examples, embedder, taxonomy)
-    cv = cross_validate(data.X, data.Y, data.R, data.cosines, k=folds)
+    if extra:
+        more = prepare([e for path in extra for e in load_gold(path)], embedder, taxonomy)
+        cv = cross_validate_with(data, more, folds)
+    else:
+        cv = cross_validate(data.X, data.Y, data.R, data.cosines, k=folds)
     keyword = KeywordClassifier(taxonomy)
     reports = {"keyword": evaluate(keyword, examples, taxonomy.ids)}
     reports.update({name: _report(cv[name], examples, taxonomy.ids) for name in ("rules", "head", "hybrid")})
@@ -71,11 +91,13 @@ def run(gold: Path, folds: int, model: str) -> dict[str, Report]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gold", type=Path, default=GOLD)
+    parser.add_argument("--extra", type=Path, action="append", default=[],
+                        help="labelled file added to every training fold, never tested on (repeatable)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--model", default="e5-small")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    reports = run(args.gold, args.folds, args.model)
+    reports = run(args.gold, args.folds, args.model, args.extra)
     if args.json:
         print(json.dumps({k: r.as_dict() for k, r in reports.items()}, ensure_ascii=False))
         return

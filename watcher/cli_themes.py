@@ -134,24 +134,24 @@ def label(ctx: click.Context, item_id: str, add: tuple[str, ...], remove: tuple[
 
 
 @click.command()
-@click.option("--gold", type=click.Path(exists=True, dir_okay=False), default=None,
-              help=f"labelled file in the gold format (default: {DEV_GOLD})")
+@click.option("--gold", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help=f"labelled file in the gold format, repeatable (default: {DEV_GOLD})")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="where to write the head (default: head.npz next to the database)")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.pass_context
-def train(ctx: click.Context, gold: str | None, output: str | None, config_path: str | None) -> None:
+def train(ctx: click.Context, gold: tuple[str, ...], output: str | None, config_path: str | None) -> None:
     """Refit the model's head from the gold file plus every correction made with `watcher label`."""
     from classifiers.e5 import load_embedder
     from classifiers.training import merge_corrections, prepare
     from classifiers.training import train as fit
 
-    gold_path = Path(gold) if gold else DEV_GOLD
-    if not gold_path.exists():
-        raise click.ClickException(f"gold file {gold_path} not found (give --gold FILE)")
+    paths = [Path(g) for g in gold] or [DEV_GOLD]
+    if not paths[0].exists():
+        raise click.ClickException(f"gold file {paths[0]} not found (give --gold FILE)")
     config, corrected = _corrections(ctx, config_path, output)
     settings = config.settings if config else Settings()
-    examples = merge_corrections(load_gold(gold_path), corrected)
+    examples = merge_corrections([e for path in paths for e in load_gold(path)], corrected)
     embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
     bar: Any = click.progressbar(length=len(examples), label="embedding", file=sys.stderr)
     with bar:
