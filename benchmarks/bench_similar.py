@@ -38,6 +38,7 @@ def real_vectors(model: str) -> tuple[np.ndarray, np.ndarray, float]:
     embedder = CachedEmbedder(inner, Path(tempfile.gettempdir()) / "watcher-bench-embeddings")
     X = embedder.embed([i.classification_text() for i in items], kind="query")
     T = embedder.embed([i.title for i in items], kind="query")
+    inner.embed(["warm-up"], kind="query")
     start = time.perf_counter()
     for text in ("reprocessing of single-use medical devices", "sanction CNIL cookies", "AI Act obligations"):
         inner.embed([text], kind="query")
