@@ -139,3 +139,26 @@ def test_an_english_question_finds_the_french_item(store: Store) -> None:
     assert embed_missing(store, embedder) == 41 and embed_missing(store, embedder) == 0
     hits = search_similar(store, embedder, "reprocessing of single-use medical devices", limit=3)
     assert hits[0].item["id"] == "reconstructed:dmuu"
+
+
+def test_the_two_stage_scan_finds_what_the_exact_scan_finds() -> None:
+    from sqlite_utils import Database
+
+    from store.schema import migrations
+    from store.vectors import VectorIndex
+
+    db = Database(memory=True)
+    migrations.apply(db)
+    rng = np.random.default_rng(5)
+    centres = unit(rng, 40)
+    vectors = centres[rng.integers(0, 40, 3000)] + 0.08 * rng.normal(size=(3000, 384)).astype(np.float32)
+    exact, staged = VectorIndex(db, use_extension=False), VectorIndex(db, use_extension=False, prefilter_from=1000)
+    exact.save(((f"i{n}", v) for n, v in enumerate(vectors)), model=MODEL)
+    found = same = 0
+    for q in vectors[:50] + 0.05 * rng.normal(size=(50, 384)).astype(np.float32):
+        truth = [h.item_id for h in exact.nearest(q, model=MODEL, limit=10)]
+        got = [h.item_id for h in staged.nearest(q, model=MODEL, limit=10)]
+        found += len(set(truth) & set(got))
+        same += truth[0] == got[0]
+    assert staged._basis is not None and exact._basis is None
+    assert same == 50 and found >= 0.95 * 500
