@@ -18,7 +18,7 @@ from watcher.config import Config, SourceConfig
 from watcher.config.alerts import AlertsConfig, load_alerts
 from watcher.notify.plan import plan_deliveries
 from watcher.notify.service import preview_digest
-from watcher.pipeline import ClassifyReport, SourceReport, classify_pending, ingest
+from watcher.pipeline import ClassifyReport, SourceReport, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
 
 
@@ -28,6 +28,7 @@ class DemoReport:
     sources: list[SourceReport] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     classified: ClassifyReport = field(default_factory=ClassifyReport)
+    classify_error: str = ""
     themes: Counter[str] = field(default_factory=Counter)
     items: int = 0
     alerts_planned: int = 0
@@ -53,10 +54,10 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
         try:
             recorded = load_recording(recording)
             sources, report.skipped = recorded_sources(app.config.sources, recorded)
-            echo(f"replaying {len(recorded)} recorded responses from {recording} on {server.base_url}")
-            report.sources = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: echo(_line(r)))
-            echo("classifying new items (the model is converted on first use, ~5 s)...")
-            report.classified = classify_pending(app.store, app.classifier_factory(), now)
+            echo(f"replaying {len(recorded)} recorded responses from {recording} on {server.base_url}; new items "
+                 "are then classified (the model is converted on first use, ~5 s)")
+            run = run_once(app, now, sources=sources, deliver=False, on_source=lambda r: echo(_line(r)))
+            report.sources, report.classified, report.classify_error = run.sources, run.classified, run.classify_error
             report.themes = app.store.theme_counts()
             report.items = app.store.count_items()
             _alerts(app, report, now, workdir)
@@ -100,6 +101,8 @@ def summary(report: DemoReport) -> list[str]:
         f"{report.classified.in_scope_untagged} in scope but untagged (see `watcher untagged`)",
         "themes: " + ", ".join(f"{t} {n}" for t, n in report.themes.most_common()),
     ]
+    if report.classify_error:
+        lines.append(f"classification stopped: {report.classify_error}")
     if failed:
         lines.append(f"{len(failed)} source(s) failed and were recorded (see `watcher sources`): "
                      + ", ".join(s.name for s in failed))
