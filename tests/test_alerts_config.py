@@ -13,7 +13,7 @@ from watcher.config import load_config
 from watcher.config.alerts import ALERTS_KEYS, SUBSCRIPTION_KEYS, load_alerts, parse_subscription
 from watcher.errors import ConfigError
 from watcher.notify import CHANNELS
-from watcher.notify.cli import COMMANDS
+from watcher.cli.alerts import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from test_notify_support import SmtpSink, cnil_items, email_channel, seed, subsc
 
 from store import Store
 from watcher.config import load_config
-from watcher.notify.cli import COMMANDS
+from watcher.cli.alerts import COMMANDS
 
 NOW = "2026-06-16T18:00:00Z"
 

@@ -1,65 +1,29 @@
-"""Alert commands; the main ``watcher`` group adds them with ``main.add_command``. Each is a thin client of the
-store and of ``watcher.notify``; each takes ``--config`` (default: the group's, $WATCHER_CONFIG or sources.toml)."""
+"""Alert commands: ``deliver``, ``digest``, ``notify-test``, ``deliveries``, ``subscribe``, ``subscriptions``.
+
+Thin clients of the store and of ``watcher.notify`` (imported only when one of them runs). Each takes ``--now`` to
+try schedules.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from store import Store
-from watcher.config import Config, load_config
+from watcher.cli.common import EXIT_FAILED, command, now_option, open_app
 from watcher.config.alerts import Subscription, parse_subscription, subscription_spec
-from watcher.errors import ConfigError, WatcherError
+from watcher.errors import ConfigError
 from watcher.normalize import iso
-from watcher.notify import build_channel
-from watcher.notify.deliver import DeliveryReport
-from watcher.notify.plan import preview_plan
-from watcher.notify.service import alerts_of, deliver, preview_digest, renderer_for
 
-F = Callable[..., Any]
+if TYPE_CHECKING:
+    from watcher.notify.deliver import DeliveryReport
+
 LEDGER_COLUMNS = ("state", "kind", "subscription", "recipient", "channel", "attempts", "next_attempt_at",
                   "sent_at", "key", "last_error")
-
-
-def _common(func: F) -> F:
-    func = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                        help="path of sources.toml (default: the group's, $WATCHER_CONFIG or ./sources.toml)")(func)
-    return click.option("--now", "now_text", default=None, metavar="ISO",
-                        help="pretend it is this time (ISO 8601, UTC if no offset), to try schedules")(func)
-
-
-@contextmanager
-def _opened(config_path: str | None) -> Iterator[tuple[Config, Store]]:
-    ctx = click.get_current_context()
-    parent = ctx.parent.params.get("config_path") if ctx.parent else None
-    try:
-        config = load_config(config_path or parent)
-        store = Store(config.database)
-    except WatcherError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        yield config, store
-    except WatcherError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
-
-
-def _now(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(UTC).replace(microsecond=0)
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--now") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, str]) -> None:
@@ -73,82 +37,92 @@ def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, s
         click.echo(f"  channel {name} unavailable: {reason}", err=True)
 
 
-@click.command("deliver")
+@command("deliver")
 @click.option("--dry-run", is_flag=True, help="show what would be planned and sent; write and send nothing")
-@_common
-def deliver_cmd(dry_run: bool, config_path: str | None, now_text: str | None) -> None:
+@now_option
+def deliver_cmd(dry_run: bool, now: datetime) -> None:
     """Plan new alerts and send everything that is due (instant alerts, digests, retries)."""
-    now = _now(now_text)
-    with _opened(config_path) as (config, store):
-        if dry_run:
-            alerts = alerts_of(config, store)
-            for row in preview_plan(store, alerts, now):
-                click.echo(f"would plan  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
-                           f"{row['recipient']}  ({row['items']} item(s))")
-            for row in store.due_deliveries(iso(now) or ""):
-                click.echo(f"would send  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
-                           f"{row['recipient']}  [{row['state']}] {row['key']}")
-            return
-        outcome = deliver(store, config, now)
+    from watcher.notify.plan import preview_plan
+    from watcher.notify.service import alerts_of, deliver
+
+
+    app = open_app()
+    config, store = app.config, app.store
+    if dry_run:
+        alerts = alerts_of(config, store)
+        for row in preview_plan(store, alerts, now):
+            click.echo(f"would plan  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
+                       f"{row['recipient']}  ({row['items']} item(s))")
+        for row in store.due_deliveries(iso(now) or ""):
+            click.echo(f"would send  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
+                       f"{row['recipient']}  [{row['state']}] {row['key']}")
+        return
+    outcome = deliver(store, config, now)
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
     if outcome.report.held:
-        sys.exit(2)
+        sys.exit(EXIT_FAILED)
 
 
-@click.command("digest")
+@command("digest")
 @click.option("--daily", "cadence", flag_value="daily", help="the daily digests")
 @click.option("--weekly", "cadence", flag_value="weekly", help="the weekly digests")
 @click.option("--preview", type=click.Path(dir_okay=False, writable=True), default=None,
               help="write the next digest of one subscription to this HTML file; send and record nothing")
 @click.option("--subscription", default=None, help="the subscription to preview (default: the first)")
-@_common
-def digest_cmd(cadence: str | None, preview: str | None, subscription: str | None, config_path: str | None,
-               now_text: str | None) -> None:
+@now_option
+def digest_cmd(cadence: str | None, preview: str | None, subscription: str | None, now: datetime) -> None:
     """Open and send the daily or weekly digests that are due (or preview one)."""
+    from watcher.notify.service import alerts_of, deliver, preview_digest
+
+
     if cadence is None:
         raise click.UsageError("say --daily or --weekly")
-    now = _now(now_text)
-    with _opened(config_path) as (config, store):
-        if preview:
-            alerts = alerts_of(config, store)
-            message = preview_digest(store, config, alerts, cadence, subscription, now)
-            Path(preview).write_text(message.html, encoding="utf-8")
-            click.echo(f"wrote {preview}: {message.subject}")
-            return
-        outcome = deliver(store, config, now, cadences=(cadence,))
+    app = open_app()
+    config, store = app.config, app.store
+    if preview:
+        alerts = alerts_of(config, store)
+        message = preview_digest(store, config, alerts, cadence, subscription, now)
+        Path(preview).write_text(message.html, encoding="utf-8")
+        click.echo(f"wrote {preview}: {message.subject}")
+        return
+    outcome = deliver(store, config, now, cadences=(cadence,))
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
 
 
-@click.command("notify-test")
+@command("notify-test")
 @click.argument("channel")
 @click.option("--to", "to", default=None, help="e-mail address (email channels) or Slack target to send to")
-@_common
-def notify_test_cmd(channel: str, to: str | None, config_path: str | None, now_text: str | None) -> None:
+@now_option
+def notify_test_cmd(channel: str, to: str | None, now: datetime) -> None:
     """Send a test message through CHANNEL (a [channel.NAME] table) and say what happened."""
-    now = _now(now_text)
-    with _opened(config_path) as (config, store):
-        alerts = alerts_of(config, store)
-        built = build_channel(alerts.channel(channel))
-        click.echo(f"channel {built.describe()}")
-        if built.kind == "email" and not to:
-            raise click.UsageError("an email channel needs --to ADDRESS")
-        sub = Subscription(name="notify-test", person="watcher", themes=frozenset({"test"}), channel=channel,
-                           email=(to or "") if built.kind == "email" else "",
-                           slack=(to or "") if built.kind != "email" else "")
-        sample = {"id": "test:notify", "source": "watcher", "title": "Message de test de watcher",
-                  "url": alerts.public_url or "", "published": iso(now), "nature": "test"}
-        theme = {"item_id": "test:notify", "theme": "test", "score": 1.0, "reason": "notify-test", "origin": "human"}
-        message = renderer_for(config, alerts).message(
-            key=f"test-{int(now.timestamp())}", sub=sub, kind="instant", period="", items=[sample],
-            themes={"test:notify": [theme]}, now=now)
-        try:
-            built.send(message)
-        finally:
-            built.close()
+    from watcher.notify import build_channel
+    from watcher.notify.service import alerts_of, renderer_for
+
+
+    app = open_app()
+    config, store = app.config, app.store
+    alerts = alerts_of(config, store)
+    built = build_channel(alerts.channel(channel))
+    click.echo(f"channel {built.describe()}")
+    if built.kind == "email" and not to:
+        raise click.UsageError("an email channel needs --to ADDRESS")
+    sub = Subscription(name="notify-test", person="watcher", themes=frozenset({"test"}), channel=channel,
+                       email=(to or "") if built.kind == "email" else "",
+                       slack=(to or "") if built.kind != "email" else "")
+    sample = {"id": "test:notify", "source": "watcher", "title": "Message de test de watcher",
+              "url": alerts.public_url or "", "published": iso(now), "nature": "test"}
+    theme = {"item_id": "test:notify", "theme": "test", "score": 1.0, "reason": "notify-test", "origin": "human"}
+    message = renderer_for(config, alerts).message(
+        key=f"test-{int(now.timestamp())}", sub=sub, kind="instant", period="", items=[sample],
+        themes={"test:notify": [theme]}, now=now)
+    try:
+        built.send(message)
+    finally:
+        built.close()
     click.echo(f"sent: {message.subject}")
 
 
-@click.command("deliveries")
+@command("deliveries")
 @click.option("--state", type=click.Choice(["pending", "sending", "sent", "failed", "held", "cancelled"]),
               default=None, help="only rows in this state")
 @click.option("--limit", type=int, default=50, show_default=True)
@@ -157,21 +131,21 @@ def notify_test_cmd(channel: str, to: str | None, config_path: str | None, now_t
 @click.option("--confirm", "confirm", multiple=True, metavar="KEY",
               help="record a held or interrupted delivery as sent (you saw it arrive)")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table")
-@_common
+@now_option
 def deliveries_cmd(state: str | None, limit: int, requeue: tuple[str, ...], confirm: tuple[str, ...],
-                   as_json: bool, config_path: str | None, now_text: str | None) -> None:
+                   as_json: bool, now: datetime) -> None:
     """The delivery ledger: what was sent, what is waiting, what failed and why."""
-    stamp = iso(_now(now_text)) or ""
-    with _opened(config_path) as (_, store):
-        if requeue:
-            keys = () if requeue == ("all",) else requeue
-            click.echo(f"requeued {store.requeue_deliveries(now=stamp, keys=keys)}")
-        for key in confirm:
-            click.echo(f"{key}: {'confirmed' if store.confirm_sent(key, now=stamp) else 'not held or sending'}")
-        if requeue or confirm:
-            return
-        counts = store.delivery_counts()
-        rows = store.deliveries(state, limit)
+    stamp = iso(now) or ""
+    store = open_app().store
+    if requeue:
+        keys = () if requeue == ("all",) else requeue
+        click.echo(f"requeued {store.requeue_deliveries(now=stamp, keys=keys)}")
+    for key in confirm:
+        click.echo(f"{key}: {'confirmed' if store.confirm_sent(key, now=stamp) else 'not held or sending'}")
+    if requeue or confirm:
+        return
+    counts = store.delivery_counts()
+    rows = store.deliveries(state, limit)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False))
@@ -181,7 +155,7 @@ def deliveries_cmd(state: str | None, limit: int, requeue: tuple[str, ...], conf
         click.echo("  ".join(str(row.get(c) or "-") for c in LEDGER_COLUMNS))
 
 
-@click.command("subscribe")
+@command("subscribe")
 @click.argument("name")
 @click.option("--person", help="name of the person told")
 @click.option("--email", default="", help="e-mail address")
@@ -197,21 +171,25 @@ def deliveries_cmd(state: str | None, limit: int, requeue: tuple[str, ...], conf
 @click.option("--channel", help="name of a [channel.NAME] table")
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 @click.option("--remove", is_flag=True, help="delete the stored subscription NAME")
-@_common
-def subscribe_cmd(name: str, remove: bool, config_path: str | None, now_text: str | None, **fields: Any) -> None:
+@now_option
+def subscribe_cmd(name: str, remove: bool, now: datetime, **fields: Any) -> None:
     """Add, replace (same NAME) or --remove a subscription kept in the database."""
-    stamp = iso(_now(now_text)) or ""
-    with _opened(config_path) as (config, store):
-        if remove:
-            click.echo(f"removed {name}" if store.delete_subscription(name) else f"no stored subscription {name}")
-            return
-        spec = _spec(name, fields)
-        sub = parse_subscription(spec, file="command line", where=f"subscription {name!r}", origin="database")
-        others = [s for s in store.stored_subscriptions() if s["name"] != name]
-        alerts_of_config = alerts_of(config, _Stored(others + [{"name": name, "spec": spec}]))
-        if alerts_of_config.subscription(name).origin != "database":
-            raise ConfigError(f"{name!r} is declared in a config file; edit it there")
-        store.save_subscription(name, subscription_spec(sub), now=stamp)
+    from watcher.notify.service import alerts_of
+
+
+    stamp = iso(now) or ""
+    app = open_app()
+    config, store = app.config, app.store
+    if remove:
+        click.echo(f"removed {name}" if store.delete_subscription(name) else f"no stored subscription {name}")
+        return
+    spec = _spec(name, fields)
+    sub = parse_subscription(spec, file="command line", where=f"subscription {name!r}", origin="database")
+    others = [s for s in store.stored_subscriptions() if s["name"] != name]
+    alerts_of_config = alerts_of(config, _Stored(others + [{"name": name, "spec": spec}]))
+    if alerts_of_config.subscription(name).origin != "database":
+        raise ConfigError(f"{name!r} is declared in a config file; edit it there")
+    store.save_subscription(name, subscription_spec(sub), now=stamp)
     click.echo(f"saved {name}: {', '.join(sorted(sub.themes))} -> {sub.channel} ({sub.cadence.kind})")
 
 
@@ -232,13 +210,17 @@ def _spec(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-@click.command("subscriptions")
+@command("subscriptions")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per subscription")
-@_common
-def subscriptions_cmd(as_json: bool, config_path: str | None, now_text: str | None) -> None:
+@now_option
+def subscriptions_cmd(as_json: bool, now: datetime) -> None:
     """Every subscription (config files and database) and every channel, secrets masked."""
-    with _opened(config_path) as (config, store):
-        alerts = alerts_of(config, store)
+    from watcher.notify.service import alerts_of
+
+
+    app = open_app()
+    config, store = app.config, app.store
+    alerts = alerts_of(config, store)
     for sub in alerts.subscriptions:
         spec = subscription_spec(sub)
         if as_json:
