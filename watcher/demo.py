@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from watcher.app import App
 from watcher.config import Config, SourceConfig
-from watcher.config.alerts import AlertsConfig, load_alerts
+from watcher.config.alerts import AlertsConfig, parse_alerts
 from watcher.notify.plan import plan_deliveries
-from watcher.notify.service import preview_digest
+from watcher.notify.service import checked_alerts, preview_digest
 from watcher.pipeline import ClassifyReport, SourceReport, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
 
@@ -66,13 +66,14 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
     return report
 
 
-EXAMPLE_SUBSCRIPTIONS = Path(__file__).resolve().parents[1] / "subscriptions.example.toml"
+EXAMPLE_SUBSCRIPTIONS = Path(__file__).with_name("subscriptions.example.toml")  # package data, one copy
 
 
 def example_alerts(config: Config) -> AlertsConfig:
     """The alerts of ``config`` as if it referenced the example subscriptions file."""
     raw = {**config.raw, "alerts": {**config.raw.get("alerts", {}), "subscriptions": str(EXAMPLE_SUBSCRIPTIONS)}}
-    return load_alerts(replace(config, raw=raw))
+    alerts = parse_alerts(raw, config.path, config.settings.public_url, config.settings.timezone)
+    return checked_alerts(alerts, config.settings.themes)
 
 
 def _alerts(app: App, report: DemoReport, now: datetime, workdir: Path) -> None:
@@ -109,7 +110,7 @@ def summary(report: DemoReport) -> list[str]:
     if report.skipped:
         lines.append("no recording for: " + ", ".join(report.skipped))
     lines.append(f"alerts: {report.alerts_planned} planned for the {report.subscriptions} example subscriptions "
-                 "(subscriptions.example.toml; nothing sent: the demo has no mail server or webhook)")
+                 "(watcher/subscriptions.example.toml; nothing sent: the demo has no mail server or webhook)")
     if report.preview:
         lines.append(f"weekly digest preview: {report.preview} (and .txt)")
     lines += [
