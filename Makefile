@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/watcher demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check watcher classifiers store tests benchmarks
+	$(BIN)/ruff check watcher classifiers store tools tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
