@@ -65,6 +65,7 @@ def test_fetch_dry_run_stores_nothing_then_fetch_and_sources_table(runner: CliRu
     assert Store(tmp_path / "watcher.db").count_items("edpb") == 0, "a dry run stores nothing"
     fetched = runner.invoke(main, [*replay, "fetch", "--source", "edpb", "--source", "eurlex-oj"])
     assert "edpb" in fetched.output and "FAILED" in fetched.output and "bot wall" in fetched.output
+    assert fetched.exit_code == 1, "a failed source is exit code 1, after the others are stored"
     table = runner.invoke(main, [*replay, "sources"]).output
     edpb_line = next(line for line in table.splitlines() if line.startswith("edpb"))
     eurlex_line = next(line for line in table.splitlines() if line.startswith("eurlex-oj"))

@@ -29,7 +29,7 @@ def print_source(report: SourceReport) -> None:
 @click.option("--dry-run", is_flag=True, help="fetch and parse, print the items as JSON lines, store nothing")
 @click.option("--force", is_flag=True, help="poll every enabled source even if its interval has not elapsed")
 def fetch(names: tuple[str, ...], dry_run: bool, force: bool) -> None:
-    """Fetch the due sources and store what is new."""
+    """Fetch the due sources and store what is new (exit 1 if a source failed; the failure is recorded)."""
     app, now = open_app(), now_utc()
     if dry_run:
         from watcher.models import SourceState
@@ -45,7 +45,7 @@ def fetch(names: tuple[str, ...], dry_run: bool, force: bool) -> None:
         reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
     for report in reports:
         print_source(report)
-    if any(r.outcome == "failed" for r in reports) and len(reports) == 1:
+    if any(r.outcome == "failed" for r in reports):
         sys.exit(EXIT_FAILED)
 
 
