@@ -15,7 +15,7 @@ from classifiers.evaluation import load_gold
 from classifiers.hybrid import HybridClassifier
 from classifiers.training import Head
 from tests.test_similar import HashEmbedder
-from watcher.cli_themes import classify
+from watcher.cli.themes import classify
 from watcher.config import Settings
 from watcher.models import Item
 
