@@ -20,9 +20,9 @@ Only embeddings of one model are compared (``model`` column): a query embedded b
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlite_utils import Database
@@ -47,8 +47,9 @@ def dequantize(blob: bytes) -> np.ndarray:
     return v / norm if norm else v
 
 
-def load_sqlite_vec(conn: sqlite3.Connection) -> bool:
-    """Load sqlite-vec onto ``conn``; False when the package is missing or this sqlite3 cannot load extensions."""
+def load_sqlite_vec(conn: Any) -> bool:
+    """Load sqlite-vec onto ``conn`` (a ``sqlite3`` connection, or one of a compatible driver such as pysqlite3);
+    False when the package is missing or the connection cannot load extensions."""
     try:
         import sqlite_vec
     except ImportError:
@@ -57,7 +58,7 @@ def load_sqlite_vec(conn: sqlite3.Connection) -> bool:
         conn.enable_load_extension(True)
         sqlite_vec.load(conn)
         conn.enable_load_extension(False)
-    except (AttributeError, sqlite3.Error):  # AttributeError: Python built without extension loading
+    except Exception:  # noqa: BLE001 - Python built without extension loading, a driver's own errors: scan in numpy
         return False
     return True
 
