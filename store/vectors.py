@@ -5,15 +5,18 @@ Each item's embedding (the classifier computes it anyway) is stored once in ``it
 multilingual-e5-small. Cosine similarity does not depend on the scale, so int8 costs almost nothing in ranking
 (measured in ``benchmarks/bench_similar.py``) and is the format of sqlite-vec's ``vec_int8``.
 
-Search runs where it can:
+Two ways to search:
 
-- **sqlite-vec** (PyPI ``sqlite-vec``), loaded onto the store's connection when this Python's ``sqlite3`` allows
-  extensions: ``vec_distance_cosine(vec_int8(embedding), vec_int8(?))`` in SQL, so Datasette users can query it too;
-- otherwise **numpy**: the stored vectors are read once into a float32 matrix (new rows are appended on the next
-  query, by ``rowid``) and every query is one matrix-vector product over it. From ``PREFILTER_FROM`` rows on, the
-  scan runs in two stages: a product over the vectors projected on their ``PREFILTER_DIMS`` main directions (an SVD
-  of a sample, computed once) picks ``PREFILTER_CANDIDATES`` candidates, which are then ranked by their exact cosine.
-  A quarter of the memory traffic per query; what it costs in recall is measured by ``benchmarks/bench_similar.py``.
+- **numpy** (what :meth:`VectorIndex.nearest` uses): the stored vectors are read once into a float32 matrix (new rows
+  are appended on the next query, by ``rowid``) and every query is one matrix-vector product over it. From
+  ``PREFILTER_FROM`` rows on, the scan runs in two stages: a product over the vectors projected on their
+  ``PREFILTER_DIMS`` main directions (an SVD of a sample, computed once) picks ``PREFILTER_CANDIDATES`` candidates,
+  which are then ranked by their exact cosine: a quarter of the memory traffic per query.
+- **sqlite-vec** (PyPI ``sqlite-vec``), loaded onto the store's connection when its driver can load extensions
+  (``VectorIndex.sql`` is then true): ``vec_distance_cosine(vec_int8(embedding), vec_int8(?))`` works in any SQL on
+  that connection (Datasette, ad-hoc queries) and :meth:`VectorIndex.nearest_sql` ranks with it. It is not the
+  default: over 100,000 rows its brute-force SQL scan took p95 400 ms where the two-stage numpy scan took 28 ms
+  (``benchmarks/bench_similar.py``, through pysqlite3: this Python's own ``sqlite3`` cannot load extensions).
 
 Only embeddings of one model are compared (``model`` column): a query embedded by another model finds nothing.
 """
@@ -77,7 +80,7 @@ class VectorIndex:
         self.prefilter_from = prefilter_from
         self._basis: np.ndarray | None = None  # (dim, PREFILTER_DIMS) main directions, once the matrix is large
         self._reduced = np.zeros((0, 0), dtype=np.float32)
-        self.backend = "sqlite-vec" if use_extension and load_sqlite_vec(db.conn) else "numpy"
+        self.sql = use_extension and load_sqlite_vec(db.conn)  # vec_* SQL functions on this connection
         self._ids: list[str] = []
         self._known: set[str] = set()
         self._matrix: np.ndarray = np.zeros((0, 0), dtype=np.float32)
@@ -120,8 +123,6 @@ class VectorIndex:
                 exclude: Iterable[str] = ()) -> list[Hit]:
         """The ``limit`` items whose embedding (from ``model``) is closest to ``vector``, most similar first."""
         skip = set(exclude)
-        if self.backend == "sqlite-vec":
-            return self._nearest_sql(vector, model, limit, skip)
         ids, matrix = self.matrix(model)
         if not ids:
             return []
@@ -148,7 +149,12 @@ class VectorIndex:
         approx = self._reduced @ (q @ self._basis)
         return np.argpartition(-approx, PREFILTER_CANDIDATES - 1)[:PREFILTER_CANDIDATES]
 
-    def _nearest_sql(self, vector: np.ndarray, model: str, limit: int, skip: set[str]) -> list[Hit]:
+    def nearest_sql(self, vector: np.ndarray, *, model: str, limit: int = 10,
+                    exclude: Iterable[str] = ()) -> list[Hit]:
+        """:meth:`nearest` computed in SQL by sqlite-vec (the query quantised to int8 too); needs ``self.sql``."""
+        if not self.sql:
+            raise RuntimeError("sqlite-vec is not loaded on this connection")
+        skip = set(exclude)
         sql = (f"select item_id, 1 - vec_distance_cosine(vec_int8(embedding), vec_int8(?)) as similarity"
                f" from {TABLE} where model = ? order by similarity desc limit ?")
         rows = self.db.execute(sql, [quantize(vector), model, limit + len(skip)]).fetchall()
