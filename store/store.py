@@ -17,9 +17,9 @@ from store.deliveries import DeliveriesMixin
 from store.schema import migrations
 
 _BATCH = 500
-_ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
-                 "rubric", "identifiers", "tags", "extra", "content_hash", "version", "first_seen", "last_seen",
-                 "updated_at")
+_ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "legal_date", "lang", "nature",
+                 "nature_raw", "authority", "rubric", "identifiers", "tags", "extra", "content_hash", "version",
+                 "first_seen", "last_seen", "updated_at")
 _UPDATED_COLUMNS = tuple(c for c in _ITEM_COLUMNS if c not in ("id", "first_seen"))
 _INSERT_ITEM = f"insert into items ({', '.join(_ITEM_COLUMNS)}) values ({', '.join('?' * len(_ITEM_COLUMNS))})"
 _UPDATE_ITEM = f"update items set {', '.join(c + ' = ?' for c in _UPDATED_COLUMNS)} where id = ?"
@@ -300,8 +300,8 @@ class Store(DeliveriesMixin):
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
-_ROW_DEFAULTS = dict.fromkeys(("source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
-                                "rubric", "content_hash"))
+_ROW_DEFAULTS = {**dict.fromkeys(("source", "url", "title", "summary", "text", "published", "lang", "nature",
+                                   "authority", "rubric", "content_hash")), "legal_date": "", "nature_raw": ""}
 _JSON_EMPTY = {"identifiers": "{}", "tags": "[]", "extra": "{}"}
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
 
