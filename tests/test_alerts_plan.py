@@ -31,7 +31,7 @@ def store() -> Store:
 @pytest.fixture
 def rows(store: Store) -> list[dict]:
     items = cnil_items()
-    items[2]["nature"], items[3]["lang"], items[4]["source"] = "DELIBERATION", "en", "jorf"
+    items[2]["nature"], items[3]["lang"], items[4]["source"] = "deliberation-sanction", "en", "jorf"
     seed(store, items, {items[0]["id"]: [("personal-data", 0.9)], items[1]["id"]: [("health-data", 0.55), ("personal-data", 0.8)],
                         items[2]["id"]: [("personal-data", 0.7)], items[3]["id"]: [("personal-data", 0.9)],
                         items[4]["id"]: [("personal-data", 0.9)], items[5]["id"]: [("health-data", 0.95)]})

@@ -19,6 +19,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+from watcher import natures as natures_vocabulary
 from watcher.config import Config, secret
 from watcher.config.sources import parse_interval
 from watcher.errors import ConfigError
@@ -38,7 +39,7 @@ SUBSCRIPTION_KEYS: dict[str, str] = {
     "slack": "Slack target: '#channel' or a member id, sent as the webhook's channel (optional)",
     "themes": "list of themes to hear about (required, at least one)",
     "sources": "only items of these sources (default: all)",
-    "natures": "only these kinds of act, e.g. ['DECRET', 'ARRETE'] (default: all)",
+    "natures": "only these kinds of act (docs/natures.md), e.g. ['decret', 'arrete', 'deliberation'] (default: all)",
     "languages": "only items in these languages, e.g. ['fr'] (default: all)",
     "min_score": "lowest theme confidence that alerts, 0 to 1 (default 0.5)",
     "cadence": "instant, daily or weekly (default instant)",
@@ -71,7 +72,7 @@ class Subscription:
     email: str = ""
     slack: str = ""
     sources: frozenset[str] = frozenset()  # empty = every source
-    natures: frozenset[str] = frozenset()  # upper case; empty = every kind of act
+    natures: frozenset[str] = frozenset()  # codes of watcher.natures; empty = every kind of act
     languages: frozenset[str] = frozenset()
     min_score: float = 0.5
     cadence: Cadence = field(default_factory=Cadence)
@@ -82,7 +83,7 @@ class Subscription:
     def accepts(self, *, score: float, source: str, nature: str, lang: str) -> bool:
         """The filters besides the theme (which the planner indexes)."""
         return score >= self.min_score and (not self.sources or source in self.sources) and (
-            not self.natures or (nature or "").upper() in self.natures) and (
+            not self.natures or natures_vocabulary.accepts(self.natures, nature or "")) and (
             not self.languages or (lang or "") in self.languages)
 
 
@@ -272,7 +273,7 @@ def parse_subscription(table: Any, *, file: str, where: str, origin: str = "conf
     return Subscription(
         name=table["name"].strip(), person=table["person"].strip(), themes=themes, channel=table["channel"],
         email=email, slack=_string(table, "slack", fail), sources=_strings(table, "sources", fail),
-        natures=frozenset(n.upper() for n in _strings(table, "natures", fail)),
+        natures=_natures(table, fail),
         languages=_strings(table, "languages", fail), min_score=_score(table, fail),
         cadence=_cadence(table, fail), lang=lang, origin=origin, file=file)
 
@@ -291,6 +292,19 @@ def _strings(table: Mapping[str, Any], key: str, fail: Any) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise fail(key, "must be a list of non-empty strings")
     return frozenset(v.strip() for v in value)
+
+
+def _natures(table: Mapping[str, Any], fail: Any) -> frozenset[str]:
+    """Kinds of act as vocabulary codes; a value the vocabulary does not know would silently never match."""
+    codes, unknown = set(), []
+    for value in sorted(_strings(table, "natures", fail)):
+        code = natures_vocabulary.resolve(value)
+        codes.add(code) if code else unknown.append(value)
+    if unknown:
+        known = ", ".join(n.code for n in natures_vocabulary.VOCABULARY)
+        raise fail("natures", f"unknown kind(s) of act {', '.join(map(repr, unknown))}; known: {known} "
+                              "(see docs/natures.md)")
+    return frozenset(codes)
 
 
 def _score(table: Mapping[str, Any], fail: Any) -> float:
