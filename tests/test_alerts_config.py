@@ -156,8 +156,8 @@ def test_an_unknown_nature_is_an_error_naming_the_file_and_the_value(tmp_path: P
 def test_the_example_subscription_gets_the_cnil_deliberation() -> None:
     """The example file's délibération filter matches the real CNIL recommandation (raw nature
     'Recommandation/Lignes directrices'), which an upper-case DELIBERATION filter used to miss."""
-    from watcher.sources import dila_cnil
     from watcher.records import item_to_row
+    from watcher.sources import dila_cnil
 
     fixture = Path(__file__).parent / "fixtures" / "cnil"
     row = item_to_row(dila_cnil.parse_text(
