@@ -167,6 +167,29 @@ class Store(DeliveriesMixin):
         sql = "select item_id from identifiers where scheme = ? and value = ?"
         return [r[0] for r in self.db.execute(sql, [scheme, value])]
 
+    def search_ids(self, match: str, limit: int = 20) -> list[str]:
+        """Ids of the items whose title, summary or text match the FTS5 expression ``match``, best first (the
+        caller builds ``match``: ``watcher.search`` quotes what people type)."""
+        sql = ("select items.id from items_fts join items on items.rowid = items_fts.rowid "
+               "where items_fts match ? order by items_fts.rank limit ?")
+        return [r[0] for r in self.db.execute(sql, [match, limit])]
+
+    def items_with_identifiers(self, pairs: Sequence[tuple[str, str]], limit: int = 20) -> list[tuple[str, bool]]:
+        """(item id, True if the item IS the act, False if it cites it) for each (scheme, value); citations are
+        found in ``cites_<scheme>`` (comma-joined values). Acts first, then the newest citing items."""
+        found: dict[str, bool] = {}
+        for scheme, value in pairs:
+            for row in self.db.execute("select item_id from identifiers where scheme = ? and value = ?",
+                                       [scheme, value]):
+                found[row[0]] = True
+        for scheme, value in pairs:
+            sql = ("select identifiers.item_id from identifiers join items on items.id = identifiers.item_id "
+                   "where scheme = ? and (value = ? or ',' || value || ',' like ?) "
+                   "order by items.legal_date desc limit ?")
+            for row in self.db.execute(sql, [f"cites_{scheme}", value, f"%,{value},%", limit]):
+                found.setdefault(row[0], False)
+        return list(found.items())
+
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         return [_decode(r) for r in self.db.table("items").search(query, limit=limit)]
 
