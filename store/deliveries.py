@@ -62,12 +62,39 @@ class DeliveriesMixin:
         """
         upto = self.db.execute("select coalesce(max(id), 0) from (select id from alert_queue order by id limit ?)",
                                [limit]).fetchone()[0]
-        sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang "
-               "from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
+        sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
+               "i.first_seen from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
                "join items i on i.id = t.item_id where q.id <= ? order by q.id")
         cursor = self.db.execute(sql, [upto])
         cols = [d[0] for d in cursor.description]
         return upto, [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+    def subscription_starts(self, names: Sequence[str], now: str, *, record: bool = True) -> dict[str, str]:
+        """When each subscription began; what was stored before is not news to it. A subscription stored with
+        ``watcher subscribe`` began when it was stored; one from a config file, when the planner first saw it
+        (``now``), except on the very first planning of the archive, where every such subscription is as old as
+        the archive (``""``: only the age of the items then decides). Nothing is written if not ``record``."""
+        known = dict(self.db.execute("select name, started_at from subscription_starts").fetchall())
+        stored = dict(self.db.execute("select name, created_at from subscriptions").fetchall())
+        fresh = now if known else ""
+        starts = {n: known.get(n, stored.get(n, fresh)) for n in names}
+        if record and any(n not in known for n in names):
+            with self.db.atomic():
+                self.db.conn.executemany("insert or ignore into subscription_starts (name, started_at) values (?, ?)",
+                                         [(n, starts[n]) for n in names if n not in known])
+        return starts
+
+    def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]:
+        """Theme rows (as ``alert_candidates`` gives them) of items whose legal date is ``since`` or later, that
+        ``subscription`` never got: what ``deliver --since`` may send in one digest."""
+        marks = ",".join("?" * len(themes))
+        sql = ("select t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
+               "i.first_seen from item_themes t join items i on i.id = t.item_id "
+               f"where t.theme in ({marks}) and i.legal_date >= ? and not exists (select 1 from delivery_items d "
+               "where d.subscription = ? and d.item_id = t.item_id) order by i.legal_date, t.item_id")
+        cursor = self.db.execute(sql, [*themes, since, subscription])
+        cols = [d[0] for d in cursor.description]
+        return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
     def matched_pairs(self, item_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(subscription, item) pairs already matched once: they never match again."""

@@ -31,6 +31,8 @@ ALERTS_KEYS: dict[str, str] = {
     "retry_after": "delay before the first retry, doubled at each attempt: '5m' (default)",
     "max_retry_delay": "longest delay between two attempts (default '6h')",
     "stale_after": "a delivery left 'sending' this long was interrupted by a crash (default '15m')",
+    "baseline_horizon": "items older than this when first matched are a baseline, not news: no alert, sent only "
+                        "on request with `deliver --since DATE` (default '3d')",
 }
 SUBSCRIPTION_KEYS: dict[str, str] = {
     "name": "unique name of the subscription (required)",
@@ -111,6 +113,7 @@ class AlertsSettings:
     retry_after: int = 300
     max_retry_delay: int = 6 * 3600
     stale_after: int = 900
+    baseline_horizon: int = 3 * 86400
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ def _unknown(table: Mapping[str, Any], known: Mapping[str, str], file: str, wher
 
 def _settings(table: Mapping[str, Any], file: str) -> AlertsSettings:
     values: dict[str, int] = {}
-    for key in ("retry_after", "max_retry_delay", "stale_after"):
+    for key in ("retry_after", "max_retry_delay", "stale_after", "baseline_horizon"):
         if key in table:
             try:
                 values[key] = parse_interval(table[key])

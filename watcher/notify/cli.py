@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from watcher.errors import ConfigError, WatcherError
 from watcher.normalize import iso
 from watcher.notify import build_channel
 from watcher.notify.deliver import DeliveryReport
-from watcher.notify.plan import preview_plan
+from watcher.notify.dry_run import describe
+from watcher.notify.plan import plan_since, preview_plan
 from watcher.notify.service import alerts_of, deliver, preview_digest, renderer_for
 
 F = Callable[..., Any]
@@ -62,6 +63,15 @@ def _now(text: str | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _since(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not a date YYYY-MM-DD: {text!r}", param_hint="--since") from None
+
+
 def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, str]) -> None:
     click.echo(f"planned {planned}, sent {len(report.sent)}, retrying {len(report.failed)}, "
                f"held {len(report.held)}, cancelled {len(report.cancelled)}, recovered {report.recovered}")
@@ -75,20 +85,28 @@ def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, s
 
 @click.command("deliver")
 @click.option("--dry-run", is_flag=True, help="show what would be planned and sent; write and send nothing")
+@click.option("--since", "since_text", default=None, metavar="YYYY-MM-DD",
+              help="also send, in one digest per subscription, what matched since this date and was not sent "
+                   "(the baseline of a first run)")
+@click.option("--subscription", "names", multiple=True, help="with --since: only this subscription (repeatable)")
 @_common
-def deliver_cmd(dry_run: bool, config_path: str | None, now_text: str | None) -> None:
+def deliver_cmd(dry_run: bool, since_text: str | None, names: tuple[str, ...], config_path: str | None,
+                now_text: str | None) -> None:
     """Plan new alerts and send everything that is due (instant alerts, digests, retries)."""
-    now = _now(now_text)
+    now, since = _now(now_text), _since(since_text)
     with _opened(config_path) as (config, store):
         if dry_run:
             alerts = alerts_of(config, store)
-            for row in preview_plan(store, alerts, now):
-                click.echo(f"would plan  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
-                           f"{row['recipient']}  ({row['items']} item(s))")
-            for row in store.due_deliveries(iso(now) or ""):
-                click.echo(f"would send  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
-                           f"{row['recipient']}  [{row['state']}] {row['key']}")
+            preview = preview_plan(store, alerts, now)
+            due = store.due_deliveries(iso(now) or "")
+            ids = [i for row in preview.messages for i in row["items"]]
+            titles = {row["id"]: row["title"] for row in store.alert_items(list(dict.fromkeys(ids)))}
+            for line in describe(preview, due, titles, alerts.settings.baseline_horizon / 86400):
+                click.echo(line)
             return
+        if since is not None:
+            planned = plan_since(store, alerts_of(config, store), since, now, names)
+            click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
         outcome = deliver(store, config, now)
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
     if outcome.report.held:

@@ -1,0 +1,43 @@
+"""``watcher deliver --dry-run``: each message that would go out (recipient, channel, item titles), then totals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from watcher.notify.plan import Preview
+
+_SHOWN_TITLES = 5
+
+
+def describe(preview: Preview, due: Sequence[Mapping[str, Any]], titles: Mapping[str, str],
+             horizon_days: float) -> Iterator[str]:
+    """Lines for people: one block per planned message, one line per delivery already due, then totals."""
+    for row in preview.messages:
+        items = row["items"]
+        yield (f"would plan  {row['kind']:<8} to {row['recipient']} via {row['channel']} "
+               f"[{row['subscription']}]: {len(items)} item(s)")
+        for item_id in items[:_SHOWN_TITLES]:
+            yield f"    - {titles.get(item_id, item_id)[:110]}"
+        if len(items) > _SHOWN_TITLES:
+            yield f"    ... and {len(items) - _SHOWN_TITLES} more"
+    for waiting in due:
+        yield (f"would send  {waiting['kind']:<8} to {waiting['recipient']} via {waiting['channel']} "
+               f"[{waiting['subscription']}] ({waiting['state']}, key {waiting['key']})")
+    yield from totals(preview, due, horizon_days)
+
+
+def totals(preview: Preview, due: Sequence[Mapping[str, Any]], horizon_days: float) -> Iterator[str]:
+    kinds: dict[str, int] = {}
+    for row in preview.messages:
+        kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+    by_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
+    items = len({i for row in preview.messages for i in row["items"]})
+    recipients = len({(row["recipient"], row["channel"]) for row in preview.messages})
+    yield (f"total: {len(preview.messages)} message(s) to plan ({by_kind}) carrying {items} item(s) for "
+           f"{recipients} recipient(s); {len(due)} already due")
+    held = sum(preview.baseline.values())
+    if held:
+        per = ", ".join(f"{name} {n}" for name, n in sorted(preview.baseline.items()))
+        yield (f"baseline: {held} match(es) not alerted, older than {horizon_days:g} day(s) or stored before their "
+               f"subscription ({per}); send them with `watcher deliver --since YYYY-MM-DD`")
