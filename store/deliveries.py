@@ -77,7 +77,7 @@ class DeliveriesMixin:
         known = dict(self.db.execute("select name, started_at from subscription_starts").fetchall())
         stored = dict(self.db.execute("select name, created_at from subscriptions").fetchall())
         fresh = now if known else ""
-        starts = {n: known.get(n, stored.get(n, fresh)) for n in names}
+        starts: dict[str, str] = {n: str(known.get(n, stored.get(n, fresh)) or "") for n in names}
         if record and any(n not in known for n in names):
             with self.db.atomic():
                 self.db.conn.executemany("insert or ignore into subscription_starts (name, started_at) values (?, ?)",
@@ -247,7 +247,8 @@ class DeliveriesMixin:
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(item_ids)):
             marks = ",".join("?" * len(chunk))
-            cursor = self.db.execute("select id, source, url, title, published, lang, nature, authority from items "
+            cursor = self.db.execute("select id, source, url, title, summary, published, legal_date, lang, nature, "
+                                     "nature_raw, authority from items "
                                      f"where id in ({marks})", list(chunk))
             cols = [d[0] for d in cursor.description]
             found.update((row[0], dict(zip(cols, row, strict=True))) for row in cursor.fetchall())

@@ -94,7 +94,7 @@ def test_digest_preview_and_send(tmp_path: Path, sink: SmtpSink) -> None:
     store.close()
     preview = tmp_path / "digest.html"
     code, out = _run("digest", "--daily", "--preview", str(preview), "--config", str(path), "--now", NOW)
-    assert code == 0 and "2 texte(s)" in out and rows[0]["id"] in preview.read_text(encoding="utf-8")
+    assert code == 0 and "2 textes" in out and rows[0]["id"] in preview.read_text(encoding="utf-8")
     code, out = _run("digest", "--daily", "--config", str(path), "--now", "2026-06-17T06:00:00Z")
     assert code == 0 and "sent 1" in out and len(sink.messages) == 1
     code, out = _run("digest", "--daily", "--config", str(path), "--now", "2026-06-17T09:00:00Z")

@@ -49,6 +49,7 @@ SUBSCRIPTION_KEYS: dict[str, str] = {
     "day": "day of the weekly digest: monday..sunday or lundi..dimanche (default monday)",
     "channel": "name of a [channel.NAME] table (required)",
     "lang": "language of the messages: fr or en (default fr)",
+    "introduction": "a few lines shown at the top of each message, e.g. who the watch is for (optional)",
 }
 CHANNEL_COMMON_KEYS: dict[str, str] = {"kind": "email, slack or apprise"}
 CADENCES = ("instant", "daily", "weekly")
@@ -79,6 +80,7 @@ class Subscription:
     min_score: float = 0.5
     cadence: Cadence = field(default_factory=Cadence)
     lang: str = "fr"
+    introduction: str = ""
     origin: str = "config"  # config | database
     file: str = field(default="", compare=False)
 
@@ -278,7 +280,8 @@ def parse_subscription(table: Any, *, file: str, where: str, origin: str = "conf
         email=email, slack=_string(table, "slack", fail), sources=_strings(table, "sources", fail),
         natures=_natures(table, fail),
         languages=_strings(table, "languages", fail), min_score=_score(table, fail),
-        cadence=_cadence(table, fail), lang=lang, origin=origin, file=file)
+        cadence=_cadence(table, fail), lang=lang, introduction=_string(table, "introduction", fail), origin=origin,
+        file=file)
 
 
 def _string(table: Mapping[str, Any], key: str, fail: Any) -> str:
@@ -370,7 +373,7 @@ def subscription_spec(sub: Subscription) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": sub.name, "person": sub.person, "themes": sorted(sub.themes),
                             "channel": sub.channel, "cadence": sub.cadence.kind, "lang": sub.lang,
                             "min_score": sub.min_score}
-    for key in ("email", "slack"):
+    for key in ("email", "slack", "introduction"):
         if getattr(sub, key):
             spec[key] = getattr(sub, key)
     for key in ("sources", "natures", "languages"):
