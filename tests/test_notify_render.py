@@ -88,3 +88,22 @@ def test_a_huge_slack_digest_respects_block_kit_limits() -> None:
     assert len(items) >= 400 and len(blocks) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
     assert re.match(r"\+\d+ autres textes dans l'archive", blocks[-1]["elements"][0]["text"])
+
+
+@pytest.mark.parametrize(("reason", "origin", "lang", "expected"), [
+    ("identifier: décret n° 2025-895; matched: retraitement, usage unique; model: 0.91", "model", "fr",
+     "cite le décret n° 2025-895 ; mots : retraitement, usage unique ; modèle : 0,91"),
+    ("identifier: arrêté du 4 février 2026 (expérimentation DMUU)", "rule", "fr",
+     "cite l’arrêté du 4 février 2026 (expérimentation DMUU)"),
+    ("identifier: règlement (UE) 2024/1689 (AI Act); source: CNIL; model: 0.91", "rule", "fr",
+     "cite le règlement (UE) 2024/1689 (AI Act)"),  # a rule's score is not a model's: not shown
+    ("matched: a, b, c, d; autorité : ANSM; model: 0.50", "model", "en", "words: a, b, c; model: 0.50"),
+    ("délibération CNIL : recommandation; autorité : CNIL", "rule", "fr", ""),
+    ("site: ansm.sante.fr", "rule", "en", "published by: ansm.sante.fr"),
+    ("confirmed by alice", "human", "fr", "confirmé par un juriste"),
+    ("raison libre", "model", "fr", "raison libre"),
+])
+def test_short_reasons_in_the_message_language(reason: str, origin: str, lang: str, expected: str) -> None:
+    from watcher.notify.render import short_reason
+
+    assert short_reason(reason, origin, lang) == expected

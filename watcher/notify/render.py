@@ -34,7 +34,7 @@ LABELS: dict[str, dict[str, str]] = {
         "because": "Vous recevez ce message au titre de votre veille juridique",
         "reply": "Pour ne plus recevoir ces messages, répondez-y en le demandant.",
         "more": "autres textes dans l'archive", "words": "mots", "cites": "cite", "model": "modèle",
-        "person": "confirmé par un juriste", "period": "Période",
+        "person": "confirmé par un juriste", "period": "Période", "site": "publié par",
     },
     "en": {
         "prefix": "[Watch]", "colon": ":", "instant": "New text", "daily": "Daily digest", "weekly": "Weekly digest",
@@ -44,7 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
         "because": "You receive this message as part of your legal watch",
         "reply": "To stop receiving these messages, reply and ask.",
         "more": "more texts in the archive", "words": "words", "cites": "cites", "model": "model",
-        "person": "confirmed by a lawyer", "period": "Period",
+        "person": "confirmed by a lawyer", "period": "Period", "site": "published by",
     },
 }
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
@@ -129,27 +129,32 @@ def _number(value: str, lang: str) -> str:
     return number.replace(".", ",") if lang == "fr" else number
 
 
+_REASON_KEYS = frozenset({"matched", "identifier", "article", "model", "source", "site", "autorité", "but",
+                          "similar to", "délibération cnil"})
+
+
 def short_reason(reason: str, origin: str, lang: str) -> str:
     """Why, in a few words of the message's language: 'cite le décret n° 2025-895', 'mots : retraitement, usage
     unique', 'modèle : 0,91' (the classifier's own reason, 'matched: ...; identifier: ...; model: 0.91; ...', is
     read part by part; sources, authorities and neighbours are left out). A reason in no known form is shown as
     it is."""
     words = LABELS[lang]
+    if origin == "human":
+        return words["person"]
     out: list[str] = []
-    for part in (p.strip() for p in (reason or "").split(";")):
-        key, _, value = part.partition(":")
-        key, value = key.strip().lower(), value.strip()
+    parts = [tuple(s.strip() for s in p.partition(":")[::2]) for p in (reason or "").split(";") if p.strip()]
+    for key, value in ((k.lower(), v) for k, v in parts):
         if key in ("identifier", "article") and value:
             out.append(f"{words['cites']} {_with_article(value) if lang == 'fr' else value}")
         elif key == "matched" and value:
             out.append(f"{words['words']}{words['colon']} {', '.join(value.split(', ')[:3])}")
         elif key == "model" and origin == "model" and _number(value, lang):
             out.append(f"{words['model']}{words['colon']} {_number(value, lang)}")
-    if origin == "human":
-        return words["person"]
-    if not out and not re.match(r"^(matched|identifier|article|model|source|similar to|but)\b", reason or ""):
+    if not out and any(k.lower() == "site" for k, _ in parts):
+        out = [f"{words['site']}{words['colon']} {v}" for k, v in parts if k.lower() == "site"][:1]
+    if not out and not any(k.lower() in _REASON_KEYS for k, _ in parts):
         return str(reason or "")
-    return " ; ".join(out[:3]) if lang == "fr" else "; ".join(out[:3])
+    return (" ; " if lang == "fr" else "; ").join(out[:3])
 
 
 def mrkdwn(value: Any) -> str:
