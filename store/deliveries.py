@@ -55,15 +55,17 @@ class DeliveriesMixin:
 
     # -- planning -----------------------------------------------------------------------------------------------
     def alert_candidates(self, limit: int = 50_000) -> tuple[int, list[dict[str, Any]]]:
-        """Theme rows written since the last planning (the oldest ``limit`` queued), with what filters need;
-        and the queue id to drain up to.
+        """Theme rows written since the last planning (the oldest ``limit`` queued), with what filters and the
+        baseline need (``source_first_fetch``: when the item's source was first fetched without failure); and the
+        queue id to drain up to.
 
         A queued theme that no longer exists (removed by a person) does not join, so it is never a candidate.
         """
         upto = self.db.execute("select coalesce(max(id), 0) from (select id from alert_queue order by id limit ?)",
                                [limit]).fetchone()[0]
         sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
-               "i.first_seen from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
+               "i.first_seen, (select min(f.started_at) from fetch_log f where f.source = i.source and "
+               "f.outcome != 'failed') as source_first_fetch from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
                "join items i on i.id = t.item_id where q.id <= ? order by q.id")
         cursor = self.db.execute(sql, [upto])
         cols = [d[0] for d in cursor.description]
@@ -85,14 +87,15 @@ class DeliveriesMixin:
         return starts
 
     def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]:
-        """Theme rows (as ``alert_candidates`` gives them) of items whose legal date is ``since`` or later, that
-        ``subscription`` never got: what ``deliver --since`` may send in one digest."""
+        """Theme rows (as ``alert_candidates`` gives them) of items whose legal date (if undated: first storing)
+        is ``since`` or later, that ``subscription`` never got: what ``deliver --since`` may send in one digest."""
         marks = ",".join("?" * len(themes))
         sql = ("select t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
                "i.first_seen from item_themes t join items i on i.id = t.item_id "
-               f"where t.theme in ({marks}) and i.legal_date >= ? and not exists (select 1 from delivery_items d "
+               f"where t.theme in ({marks}) and (i.legal_date >= ? or (i.legal_date = '' and i.first_seen >= ?)) "
+               "and not exists (select 1 from delivery_items d "
                "where d.subscription = ? and d.item_id = t.item_id) order by i.legal_date, t.item_id")
-        cursor = self.db.execute(sql, [*themes, since, subscription])
+        cursor = self.db.execute(sql, [*themes, since, since, subscription])
         cols = [d[0] for d in cursor.description]
         return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 

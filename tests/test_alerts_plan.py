@@ -199,3 +199,17 @@ def test_a_new_subscription_does_not_get_what_was_stored_before_it(tmp_path: Pat
     assert _planned(store)["a"] >= {r["id"] for r in more} and "b" not in _planned(store)
     # "a" was there at the archive's first planning: as old as the archive; "b" began when first seen
     assert store.subscription_starts(["a", "b"], "2099-01-01T00:00:00Z") == {"a": "", "b": "2026-06-16T19:00:00Z"}
+
+
+def test_undated_items_of_a_source_s_first_fetch_are_baseline(tmp_path: Path, store: Store) -> None:
+    """Health Data Hub records have no date: those of the source's first fetch were already there; one that
+    appears in a later fetch is news."""
+    undated = [{**row, "published": None, "legal_date": ""} for row in cnil_items()[:3]]
+    store.log_fetch({"source": "cnil", "started_at": "2026-06-16T18:00:00Z", "outcome": "ok"})
+    seed(store, undated[:2], {r["id"]: [("personal-data", 0.9)] for r in undated[:2]}, now="2026-06-16T18:00:00Z")
+    alerts = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
+    assert plan_deliveries(store, alerts, T0) == 0 and preview_plan(store, alerts, T0).baseline == {}
+    store.log_fetch({"source": "cnil", "started_at": "2026-06-17T18:00:00Z", "outcome": "ok"})
+    seed(store, undated[2:], {undated[2]["id"]: [("personal-data", 0.9)]}, now="2026-06-17T18:00:00Z")
+    assert plan_deliveries(store, alerts, T0.replace(day=17)) == 1
+    assert plan_since(store, alerts, date(2026, 6, 16), T0.replace(day=17)) == 1  # the first two, on request

@@ -5,7 +5,8 @@ queue and writes the ledger through the store's verbs. Time is passed in.
 
 A first run is a baseline, as in urlwatch and changedetection.io: a match is not news, and sends nothing, when its
 item is older than ``[alerts] baseline_horizon`` (default 3 days; its ``published`` time, else when it was first
-stored) or was stored before the subscription began (``Baseline``). Such items stay searchable and are sent on
+stored) or was stored before the subscription began; an undated item that came with its source's first fetch was
+already there too (``Baseline``). Such items stay searchable and are sent on
 request, in one digest per subscription, by ``plan_since`` (``watcher deliver --since DATE``). Every item still
 reaches a subscription at most once (``delivery_items``).
 """
@@ -48,15 +49,20 @@ class Match:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What is not news: items dated before ``cutoff``, or stored before their subscription began."""
+    """What is not news: items dated before ``cutoff``, or stored before their subscription began; an undated item
+    that came with its source's first fetch was already there too."""
 
     cutoff: str
     starts: Mapping[str, str]
 
     def holds(self, subscription: str, row: Mapping[str, Any]) -> bool:
-        first_seen = row.get("first_seen") or ""
-        when = row.get("published") or first_seen
-        return bool(when and when < self.cutoff) or bool(first_seen and first_seen < self.starts.get(subscription, ""))
+        first_seen, published = row.get("first_seen") or "", row.get("published") or ""
+        if published and published < self.cutoff:
+            return True
+        if first_seen and first_seen < self.starts.get(subscription, ""):
+            return True
+        first_fetch = row.get("source_first_fetch") or ""
+        return not published and bool(first_seen) and (first_seen < self.cutoff or first_seen <= first_fetch)
 
 
 def baseline(store: PlanStore, alerts: AlertsConfig, now: datetime, *, record: bool = True) -> Baseline:
