@@ -98,8 +98,10 @@ def deliver_cmd(dry_run: bool, since_text: str | None, names: tuple[str, ...], c
         if dry_run:
             alerts = alerts_of(config, store)
             preview = preview_plan(store, alerts, now)
-            due = store.due_deliveries(iso(now) or "")
-            ids = [i for row in preview.messages for i in row["items"]]
+            due = [{**row, "items": [row["item_id"]] if row["kind"] == "instant" else
+                    store.delivery_item_ids(row["key"], row["subscription"])}
+                   for row in store.due_deliveries(iso(now) or "")]
+            ids = [i for row in [*preview.messages, *due] for i in row["items"]]
             titles = {row["id"]: row["title"] for row in store.alert_items(list(dict.fromkeys(ids)))}
             for line in describe(preview, due, titles, alerts.settings.baseline_horizon / 86400):
                 click.echo(line)
