@@ -164,3 +164,27 @@ def test_datasette_escape_fts_is_ours(datasette: object) -> None:
     sql = quote("select escape_fts('décret n° 2025-895 \"santé') as e")
     _, data = _get(datasette, f"/watcher.json?_shape=array&sql={sql}")
     assert data == [{"e": search.fts_expression('décret n° 2025-895 "santé')}] == [{"e": '"décret" "2025-895" "santé"'}]
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+def test_watcher_search_prints_one_line_per_item_and_says_when_nothing_is_found(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+
+    path = tmp_path / "watcher.db"
+    store.db.conn.execute("vacuum into ?", [str(path)])
+    monkeypatch.setenv("WATCHER_DATABASE", str(path))
+    runner = CliRunner()
+    found = runner.invoke(main, ["search", "délibération n° 2026-047"])
+    assert found.exit_code == 0, found.output
+    (line,) = found.stdout.splitlines()
+    item_id, legal_date, source, themes, title = line.split("\t")
+    assert (item_id, legal_date, source, themes) == ("cnil:CNILTEXT000054047151", "2026-04-02", "cnil-deliberations", "-")
+    assert title.startswith("Délibération n° 2026-047 du 2 avril 2026")
+    nothing = runner.invoke(main, ["search", "décret 2025-895 (introuvable)"])
+    assert nothing.exit_code == 1 and nothing.stdout == "" and "no result for" in nothing.stderr
+    for text in NASTY:
+        assert runner.invoke(main, ["search", text]).exit_code in (0, 1), text  # never a traceback

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -106,6 +106,13 @@ def search(store: SearchStore, text: str, limit: int = 20) -> list[dict[str, Any
     if query.match and len(ranked) < limit:
         ranked.update((item_id, None) for item_id in store.search_ids(query.match, limit))
     return store.items(list(ranked)[:limit])
+
+
+def result_line(row: Mapping[str, Any]) -> str:
+    """One result as ``watcher search`` prints it: id, legal date, source, themes, title (tab-separated)."""
+    themes = ",".join(row.get("themes") or []) or "-"
+    title = " ".join(str(row.get("title") or "").split())
+    return "\t".join((row["id"], row.get("legal_date") or "-", row["source"], themes, title[:140]))
 
 
 def _acts_json(text: str | None) -> str:
