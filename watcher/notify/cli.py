@@ -21,7 +21,7 @@ from watcher.normalize import iso
 from watcher.notify import build_channel
 from watcher.notify.deliver import DeliveryReport
 from watcher.notify.dry_run import describe
-from watcher.notify.plan import plan_since, preview_plan
+from watcher.notify.plan import plan_since, preview_plan, since_digests
 from watcher.notify.service import alerts_of, deliver, preview_digest, renderer_for
 
 F = Callable[..., Any]
@@ -98,6 +98,9 @@ def deliver_cmd(dry_run: bool, since_text: str | None, names: tuple[str, ...], c
         if dry_run:
             alerts = alerts_of(config, store)
             preview = preview_plan(store, alerts, now)
+            if since is not None:  # what --since would add: one digest per subscription
+                preview.messages += [{**row, "items": [m["item_id"] for m in matches]} for row, matches in
+                                     since_digests(store, alerts, since, now, names)]
             due = [{**row, "items": [row["item_id"]] if row["kind"] == "instant" else
                     store.delivery_item_ids(row["key"], row["subscription"])}
                    for row in store.due_deliveries(iso(now) or "")]

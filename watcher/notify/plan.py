@@ -196,25 +196,31 @@ def plan_since(store: PlanStore, alerts: AlertsConfig, since: date, now: datetim
     """One digest per subscription (of ``names``, default all) with every matching item whose legal date is
     ``since`` or later and that it never got: the baseline, sent on request. Returns digests created; asking
     twice for the same date creates nothing more."""
-    stamp, created = iso(now) or "", 0
+    created = 0
+    for delivery, matches in since_digests(store, alerts, since, now, names):
+        created += store.record_matches(0, matches, [delivery])
+    return created
+
+
+def since_digests(store: PlanStore, alerts: AlertsConfig, since: date, now: datetime,
+                  names: Sequence[str] = ()) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(delivery row, its matches) of each digest ``plan_since`` would create; nothing is written."""
+    stamp, out = iso(now) or "", []
     for sub in alerts.subscriptions:
-        if names and sub.name not in names:
-            continue
         channel = alerts.channel(sub.channel)
         key = delivery_key("since", sub.name, since.isoformat(), channel.name)
-        if store.digest_exists(key):
+        if (names and sub.name not in names) or store.digest_exists(key):
             continue
         found = match(store.theme_rows_since(sorted(sub.themes), since.isoformat(), sub.name),
                       theme_index([sub]), set())
-        if not found:
-            continue
-        delivery = {"key": key, "kind": "since", "subscription": sub.name, "recipient": recipient(sub, channel.kind),
-                    "channel": channel.name, "period": since.isoformat(), "item_id": "", "state": "pending",
-                    "attempts": 0, "created_at": stamp, "updated_at": stamp}
-        matches = [{"subscription": sub.name, "item_id": m.item_id, "theme": m.theme, "score": m.score,
-                    "cadence": "since", "matched_at": stamp, "delivery_key": key} for m in found]
-        created += store.record_matches(0, matches, [delivery])
-    return created
+        if found:
+            delivery = {"key": key, "kind": "since", "subscription": sub.name, "period": since.isoformat(),
+                        "recipient": recipient(sub, channel.kind), "channel": channel.name, "item_id": "",
+                        "state": "pending", "attempts": 0, "created_at": stamp, "updated_at": stamp}
+            out.append((delivery, [{"subscription": sub.name, "item_id": m.item_id, "theme": m.theme,
+                                    "score": m.score, "cadence": "since", "matched_at": stamp, "delivery_key": key}
+                                   for m in found]))
+    return out
 
 
 @dataclass
