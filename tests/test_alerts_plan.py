@@ -213,3 +213,21 @@ def test_undated_items_of_a_source_s_first_fetch_are_baseline(tmp_path: Path, st
     seed(store, undated[2:], {undated[2]["id"]: [("personal-data", 0.9)]}, now="2026-06-17T18:00:00Z")
     assert plan_deliveries(store, alerts, T0.replace(day=17)) == 1
     assert plan_since(store, alerts, date(2026, 6, 16), T0.replace(day=17)) == 1  # the first two, on request
+
+
+def test_a_subscription_stored_with_subscribe_began_when_it_was_stored(tmp_path: Path, store: Store,
+                                                                      rows: list[dict]) -> None:
+    """Items stored at 18:00; 'late' was stored by `watcher subscribe` at 18:30: they are not news to it."""
+    from watcher.config.alerts import subscription_spec
+
+    config = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
+    assert plan_deliveries(store, config, T0) == 5  # the archive's first planning: only the items' age decides
+    late = config.subscription("a").__class__(name="late", person="L", themes=frozenset({"personal-data"}),
+                                               channel="mail", email="late@cabinet-test.fr", origin="database")
+    store.save_subscription("late", subscription_spec(late), now="2026-06-16T18:30:00Z")
+    both = load_alerts(load_config(write_config(tmp_path, email_channel(2525) + subscription(
+        "a", themes=["personal-data"]))), store.stored_subscriptions())
+    seed(store, rows, {r["id"]: [("personal-data", 0.95)] for r in rows})  # classified again: queued again
+    assert plan_deliveries(store, both, T0.replace(hour=19)) == 1  # item 5 now has personal-data: news to "a" only
+    assert "late" not in _planned(store)
+    assert store.subscription_starts(["late"], "2099-01-01T00:00:00Z") == {"late": "2026-06-16T18:30:00Z"}
