@@ -14,7 +14,7 @@ from watcher.normalize import iso
 from watcher.notify import open_channels
 from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport, Hooks, send_due
-from watcher.notify.plan import match, plan_deliveries, theme_index
+from watcher.notify.plan import baseline, match, plan_deliveries, theme_index
 from watcher.notify.render import Renderer
 
 CADENCES = ("instant", "daily", "weekly")
@@ -62,7 +62,9 @@ def preview_digest(store: Any, config: Config, alerts: AlertsConfig, cadence: st
     sub = subs[0]
     waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(now) or "")]
     _, rows = store.alert_candidates()
-    queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]))]
+    held = baseline(store, alerts, now, record=False)  # what is not news will not be in the digest either
+    queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]),
+                                       held) if not m.baseline]
     ids = list(dict.fromkeys(waiting + queued))
     return renderer_for(config, alerts).message(
         key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),
