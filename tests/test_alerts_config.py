@@ -10,11 +10,12 @@ import pytest
 from test_notify_support import email_channel, subscription, write_config
 
 from store import Store
+from watcher.cli.alerts import COMMANDS
 from watcher.config import load_config
-from watcher.config.alerts import ALERTS_KEYS, SUBSCRIPTION_KEYS, load_alerts, parse_subscription
+from watcher.config.alerts import ALERTS_KEYS, SUBSCRIPTION_KEYS, parse_subscription
 from watcher.errors import ConfigError
 from watcher.notify import CHANNELS
-from watcher.notify.cli import COMMANDS
+from watcher.notify.service import load_alerts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +117,7 @@ def test_database_subscriptions_are_validated_like_the_files(tmp_path: Path) -> 
 
 
 def test_the_example_subscriptions_file_is_valid(tmp_path: Path) -> None:
-    example = ROOT / "subscriptions.example.toml"
+    example = ROOT / "watcher" / "subscriptions.example.toml"
     (tmp_path / "subscriptions.toml").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
     alerts = _alerts(tmp_path, '[alerts]\nsubscriptions = "subscriptions.toml"\n')
     assert {s.cadence.kind for s in alerts.subscriptions} == {"instant", "daily", "weekly"}
@@ -162,7 +163,7 @@ def test_the_example_subscription_gets_the_cnil_deliberation() -> None:
     fixture = Path(__file__).parent / "fixtures" / "cnil"
     row = item_to_row(dila_cnil.parse_text(
         (fixture / "dila_CNILTEXT000054047151_deliberation_2026-047_recommandation_credit.xml").read_bytes()))
-    example = tomllib.loads((Path(__file__).parents[1] / "subscriptions.example.toml").read_text(encoding="utf-8"))
+    example = tomllib.loads((Path(__file__).parents[1] / "watcher" / "subscriptions.example.toml").read_text(encoding="utf-8"))
     table = next(t for t in example["subscription"] if "natures" in t)
     sub = parse_subscription(table, file="subscriptions.example.toml", where="example")
     assert row["nature"] == "deliberation-recommandation"

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from test_notify_support import SmtpSink, cnil_items, email_channel, seed, subscription, write_config
 
 from store import Store
+from watcher.cli.alerts import COMMANDS
 from watcher.config import load_config
-from watcher.notify.cli import COMMANDS
 
 NOW = "2026-06-16T18:00:00Z"
 
@@ -55,7 +55,8 @@ def test_deliver_dry_run_then_deliver_then_ledger(tmp_path: Path, sink: SmtpSink
     assert code == 0 and out.count("would plan  instant") == 2 and sink.messages == []
     monkeypatch.delenv("WATCHER_TEST_PW", raising=False)
     code, out = _run("deliver", "--config", str(path), "--now", NOW)
-    assert code == 0 and "sent 0" in out and "environment variable WATCHER_TEST_PW is not set" in out
+    # exit 1: deliveries wait on a channel that cannot be opened (was 0, which hid it)
+    assert code == 1 and "sent 0" in out and "environment variable WATCHER_TEST_PW is not set" in out
     assert sink.messages == []  # the deliveries wait, untouched, until the secret is there
     _, ledger = _run("deliveries", "--config", str(path), "--state", "pending")
     assert "pending: 2" in ledger
