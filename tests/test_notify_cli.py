@@ -55,8 +55,8 @@ def test_deliver_dry_run_then_deliver_then_ledger(tmp_path: Path, sink: SmtpSink
     assert code == 0 and out.count("would plan  instant") == 2 and sink.messages == []
     monkeypatch.delenv("WATCHER_TEST_PW", raising=False)
     code, out = _run("deliver", "--config", str(path), "--now", NOW)
-    # exit 1: deliveries wait on a channel that cannot be opened (was 0, which hid it)
-    assert code == 1 and "sent 0" in out and "environment variable WATCHER_TEST_PW is not set" in out
+    # exit 2 (configuration): deliveries wait on a channel that cannot be opened (was 0, which hid it)
+    assert code == 2 and "sent 0" in out and "environment variable WATCHER_TEST_PW is not set" in out
     assert sink.messages == []  # the deliveries wait, untouched, until the secret is there
     _, ledger = _run("deliveries", "--config", str(path), "--state", "pending")
     assert "pending: 2" in ledger

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, now_option, open_app
+from watcher.cli.common import EXIT_FAILED, EXIT_USAGE, command, now_option, open_app, open_archive
 from watcher.config.alerts import Subscription, parse_subscription, subscription_spec
 from watcher.errors import ConfigError
 from watcher.normalize import iso
@@ -55,8 +55,9 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option("--subscription", "names", multiple=True, help="with --since: only this subscription (repeatable)")
 @now_option
 def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: datetime) -> None:
-    """Plan new alerts and send everything that is due (instant alerts, digests, retries). Exit status 1 when a
-    delivery failed, is held for a person or waits on a channel that cannot be opened (e.g. a missing secret)."""
+    """Plan new alerts and send everything that is due (instant alerts, digests, retries). Exit status 2 when
+    deliveries wait on a channel that cannot be opened (a missing secret: configuration), else 1 when a delivery
+    failed or is held for a person."""
     from watcher.notify.plan import plan_since
     from watcher.notify.service import alerts_of, deliver
 
@@ -70,7 +71,9 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
         click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
     outcome = deliver(store, config, now)
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
-    if outcome.report.held or outcome.report.failed or outcome.unavailable:
+    if outcome.unavailable:
+        sys.exit(EXIT_USAGE)
+    if outcome.report.held or outcome.report.failed:
         sys.exit(EXIT_FAILED)
 
 
@@ -163,7 +166,7 @@ def deliveries_cmd(state: str | None, limit: int, requeue: tuple[str, ...], conf
                    as_json: bool, now: datetime) -> None:
     """The delivery ledger: what was sent, what is waiting, what failed and why."""
     stamp = iso(now) or ""
-    store = open_app().store
+    store = open_archive().store
     if requeue:
         keys = () if requeue == ("all",) else requeue
         click.echo(f"requeued {store.requeue_deliveries(now=stamp, keys=keys)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, open_app
+from watcher.cli.common import EXIT_FAILED, command, open_archive
 
 
 @command()
@@ -19,7 +19,7 @@ def search(query: str, limit: int) -> None:
     title. Exit status 1 when nothing is found."""
     from watcher import search as searching
 
-    rows = searching.search(open_app().store, query, limit=limit)
+    rows = searching.search(open_archive().store, query, limit=limit)
     for row in rows:
         click.echo(searching.result_line(row))
     if not rows:
@@ -38,7 +38,7 @@ def serve(port: int, host: str) -> None:
 
     from store import METADATA_PATH
 
-    app = open_app()
+    app = open_archive()
     database = app.config.database
     app.store.migrate()
     plugins = Path(__file__).parents[1] / "datasette_plugins"  # watcher_search: ?_search= takes any text
