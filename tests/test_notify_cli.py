@@ -136,7 +136,7 @@ def test_dry_run_shows_recipients_channels_titles_totals_and_the_baseline(tmp_pa
     assert "would plan  daily    to bob@cabinet-test.fr via mail [bob]: 1 item(s)" in out
     assert "total: 2 message(s) (2 to plan, 0 already due; 1 daily, 1 instant) carrying 1 item(s) to 2 recipient(s)" \
         in out
-    assert "baseline: 1 match(es) not alerted" in out and "(alice 1)" in out
+    assert "baseline: 1 match(es) not alerted" in out and "subscription: alice 1)" in out
     code, out = _run("deliver", "--dry-run", "--since", "2026-01-01", "--config", str(path), "--now", NOW)
     assert "would plan  since    to alice@cabinet-test.fr via mail [alice]: 2 item(s)" in out
     assert f"    - {rows[1]['title']}" in out

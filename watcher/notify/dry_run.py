@@ -45,5 +45,6 @@ def totals(preview: Preview, due: Sequence[Mapping[str, Any]], horizon_days: flo
     held = sum(preview.baseline.values())
     if held:
         per = ", ".join(f"{name} {n}" for name, n in sorted(preview.baseline.items()))
-        yield (f"baseline: {held} match(es) not alerted, older than {horizon_days:g} day(s) or stored before their "
-               f"subscription ({per}); send them with `watcher deliver --since YYYY-MM-DD`")
+        yield (f"baseline: {held} match(es) not alerted, already there (older than {horizon_days:g} day(s), undated "
+               f"in a source's first fetch, or stored before their subscription: {per}); send them with "
+               "`watcher deliver --since YYYY-MM-DD`")
