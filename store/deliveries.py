@@ -56,16 +56,14 @@ class DeliveriesMixin:
     # -- planning -----------------------------------------------------------------------------------------------
     def alert_candidates(self, limit: int = 50_000) -> tuple[int, list[dict[str, Any]]]:
         """Theme rows written since the last planning (the oldest ``limit`` queued), with what filters and the
-        baseline need (``source_first_fetch``: when the item's source was first fetched without failure); and the
-        queue id to drain up to.
+        baseline need; and the queue id to drain up to.
 
         A queued theme that no longer exists (removed by a person) does not join, so it is never a candidate.
         """
         upto = self.db.execute("select coalesce(max(id), 0) from (select id from alert_queue order by id limit ?)",
                                [limit]).fetchone()[0]
         sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
-               "i.first_seen, (select min(f.started_at) from fetch_log f where f.source = i.source and "
-               "f.outcome != 'failed') as source_first_fetch from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
+               "i.first_seen from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
                "join items i on i.id = t.item_id where q.id <= ? order by q.id")
         cursor = self.db.execute(sql, [upto])
         cols = [d[0] for d in cursor.description]
@@ -85,6 +83,11 @@ class DeliveriesMixin:
                 self.db.conn.executemany("insert or ignore into subscription_starts (name, started_at) values (?, ?)",
                                          [(n, starts[n]) for n in names if n not in known])
         return starts
+
+    def first_fetches(self) -> dict[str, str]:
+        """When each source was first fetched without failure (what came then was already there)."""
+        sql = "select source, min(started_at) from fetch_log where outcome != 'failed' group by source"
+        return {r[0]: r[1] for r in self.db.execute(sql)}
 
     def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]:
         """Theme rows (as ``alert_candidates`` gives them) of items whose legal date (if undated: first storing)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ class PlanStore(Protocol):
     def digest_exists(self, key: str) -> bool: ...
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
     def subscription_starts(self, names: Sequence[str], now: str, *, record: bool = ...) -> dict[str, str]: ...
+    def first_fetches(self) -> dict[str, str]: ...
     def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]: ...
 
 
@@ -54,6 +55,7 @@ class Baseline:
 
     cutoff: str
     starts: Mapping[str, str]
+    first_fetch: Mapping[str, str] = field(default_factory=dict)  # source -> its first successful fetch
 
     def holds(self, subscription: str, row: Mapping[str, Any]) -> bool:
         first_seen, published = row.get("first_seen") or "", row.get("published") or ""
@@ -61,14 +63,15 @@ class Baseline:
             return True
         if first_seen and first_seen < self.starts.get(subscription, ""):
             return True
-        first_fetch = row.get("source_first_fetch") or ""
+        first_fetch = self.first_fetch.get(row.get("source") or "", "")
         return not published and bool(first_seen) and (first_seen < self.cutoff or first_seen <= first_fetch)
 
 
 def baseline(store: PlanStore, alerts: AlertsConfig, now: datetime, *, record: bool = True) -> Baseline:
     """The baseline of ``now``; records when each subscription was first seen (unless ``record`` is False)."""
     starts = store.subscription_starts([s.name for s in alerts.subscriptions], iso(now) or "", record=record)
-    return Baseline(iso(now - timedelta(seconds=alerts.settings.baseline_horizon)) or "", starts)
+    return Baseline(iso(now - timedelta(seconds=alerts.settings.baseline_horizon)) or "", starts,
+                    store.first_fetches())
 
 
 def delivery_key(*parts: str) -> str:
