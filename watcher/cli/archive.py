@@ -7,39 +7,53 @@ from pathlib import Path
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, open_app
+from watcher.cli.common import EXIT_FAILED, command, open_archive
 
 
 @command()
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--similar", is_flag=True,
-              help="search by meaning, in any language, with the embedding model instead of full-text search")
+              help="search by meaning, in any language, with the embedding model (the closest items first)")
 def search(query: str, limit: int, similar: bool) -> None:
-    """Full-text search of the archive (SQLite FTS5 syntax), or with --similar by meaning across languages."""
+    """Search the archive for any text: words (accents ignored), "a phrase", or an act (décret 2025-895,
+    2016/679, a NOR), which also finds the items citing it. With --similar: by meaning, in any language.
+    One line per item: id, legal date, source, themes, title (--similar: the cosine first). Exit status 1 when
+    nothing is found."""
+    from watcher import search as searching
+
     if similar:
-        _search_similar(query, limit)
-        return
-    for row in open_app().store.search(query, limit=limit):
-        click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
+        found = _search_similar(query, limit)
+    else:
+        rows = searching.search(open_archive().store, query, limit=limit)
+        for row in rows:
+            click.echo(searching.result_line(row))
+        found = len(rows)
+    if not found:
+        click.echo(f"no result for {query!r}", err=True)
+        sys.exit(EXIT_FAILED)
+    if found == limit:
+        click.echo(f"(first {limit} results; --limit N for more)", err=True)
 
 
-def _search_similar(query: str, limit: int) -> None:
-    """Embed the archived items that have no embedding yet (once), then the query; print the nearest items."""
+def _search_similar(query: str, limit: int) -> int:
+    """Embed the archived items that have no embedding yet (once), then the query; print the nearest items and
+    return how many."""
     from classifiers.e5 import load_embedder
+    from watcher import search as searching
     from watcher.similar import embed_missing, search_similar
 
-    app = open_app()
+    app = open_archive()
     settings = app.config.settings
     embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
     todo = app.store.count_items() - app.store.vectors.count()
     if todo > 0:
         with click.progressbar(length=todo, label="embedding archived items", file=sys.stderr) as bar:
             embed_missing(app.store, embedder, progress=bar.update)
-    for hit in search_similar(app.store, embedder, query, limit=limit):
-        row = hit.item
-        click.echo(f"{hit.similarity:.3f}  {(row.get('published') or '')[:10]}  {row['source']:<18} "
-                   f"{row['title'][:90]}  {row['url']}")
+    hits = search_similar(app.store, embedder, query, limit=limit)
+    for hit in hits:
+        click.echo(f"{hit.similarity:.3f}\t{searching.result_line(hit.item)}")
+    return len(hits)
 
 
 @command()
@@ -51,11 +65,13 @@ def serve(port: int, host: str) -> None:
 
     from store import METADATA_PATH
 
-    app = open_app()
+    app = open_archive()
     database = app.config.database
     app.store.migrate()
+    plugins = Path(__file__).parents[1] / "datasette_plugins"  # watcher_search: ?_search= takes any text
     cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
-           "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms", "1000"]
+           "--plugins-dir", str(plugins), "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms",
+           "1000"]
     click.echo(" ".join(cmd), err=True)
     subprocess.run(cmd, check=False)
 
