@@ -8,12 +8,14 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from store import Store, StoreError
+from store.lock import DEFAULT_WAIT
 from watcher import __version__
 from watcher.app import App
 from watcher.errors import WatcherError
@@ -21,6 +23,8 @@ from watcher.pipeline import SourceReport, classify_pending, collect, due_source
 from watcher.records import item_to_row
 
 CONFIG_HELP = "path of sources.toml (default: $WATCHER_CONFIG or ./sources.toml)"
+LOCK_HELP = ("when another watcher run is writing the archive, wait up to SECONDS for it, then exit "
+             "(0: exit at once)")
 
 
 def now_utc() -> datetime:
@@ -32,9 +36,19 @@ def clean_errors() -> Iterator[None]:
     """Turn watcher errors into one clean line and a non-zero exit."""
     try:
         yield
-    except WatcherError as exc:
+    except (WatcherError, StoreError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def archive_lock(store: Store) -> AbstractContextManager[None]:
+    """The writer lock of ``store``, waiting as long as the group's ``--lock-wait`` says and telling the user."""
+    wait = click.get_current_context().find_root().params.get("lock_wait", DEFAULT_WAIT)
+    return store.writer_lock(wait=wait, on_wait=say)
 
 
 # Commands that live beside their area (themes, alerts): imported only when one of them runs, so that
@@ -73,10 +87,12 @@ class WatcherGroup(click.Group):
 @click.version_option(__version__, prog_name="watcher")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=DEFAULT_WAIT, show_default=True,
+              metavar="SECONDS", help=LOCK_HELP)
 @click.option("--replay", "replay_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="serve the recorded responses of this folder (e.g. watcher/replay_data) instead of the network")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool, replay_dir: str | None) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, lock_wait: float, replay_dir: str | None) -> None:
     """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
     url_map = None
@@ -85,7 +101,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, replay_dir:
 
         server = ctx.with_resource(ReplayServer(Path(replay_dir)))
         url_map = server.url_map
-    app = App(config_path, url_map=url_map, host_delay=0.0 if replay_dir else None)
+    app = App(config_path, url_map=url_map, host_delay=0.0 if replay_dir else None, lock_wait=lock_wait, on_wait=say)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -116,9 +132,10 @@ def fetch(app: App, names: tuple[str, ...], dry_run: bool, force: bool) -> None:
                 click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
             click.echo(f"{name}: {len(collected.items)} item(s) would be stored", err=True)
         return
-    sources = due_sources(app.config, app.store, now, names, force)
-    with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
-        reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
+    with archive_lock(app.store):
+        sources = due_sources(app.config, app.store, now, names, force)
+        with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
+            reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
     for report in reports:
         _print_report(report)
     if any(r.outcome == "failed" for r in reports) and len(reports) == 1:
@@ -128,11 +145,13 @@ def fetch(app: App, names: tuple[str, ...], dry_run: bool, force: bool) -> None:
 @main.command()
 @click.pass_obj
 def sources(app: App) -> None:
-    """A table of each source's health."""
-    app.store.ensure_sources({s.name: s.kind for s in app.config.sources})
+    """A table of each source's health (reads the archive only: never waits for a run that writes it)."""
     threshold = app.config.settings.failure_alert_after
+    known = {row["name"]: row for row in app.reader.sources_health()}
+    configured = [known.get(s.name) or {"name": s.name, "kind": s.kind} for s in app.config.sources]
+    others = [row for name, row in known.items() if name not in {s.name for s in app.config.sources}]
     click.echo(f"{'source':<22} {'kind':<11} {'health':<9} {'items':>6}  {'last success':<20} last error")
-    for row in app.store.sources_health():
+    for row in sorted(configured + others, key=lambda r: r["name"]):
         failures = row.get("consecutive_failures") or 0
         health = "never" if not row.get("last_attempt") else ("FAILING" if failures >= threshold else
                                                                 ("degraded" if failures else "ok"))
@@ -167,11 +186,11 @@ def parse(app: App, kind: str, source_name: str | None, url: str, file: str) -> 
 @click.pass_obj
 def migrate(app: App) -> None:
     """Create or upgrade the archive's schema."""
-    from store import Store
-
-    store = Store(app.config.database, migrate=False)
-    applied = store.migrate()
-    store.close()
+    store = Store(app.config.database, migrate=False, lock_wait=app.lock_wait, on_wait=say)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
     click.echo(f"{app.config.database}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
@@ -181,7 +200,11 @@ def migrate(app: App) -> None:
 @click.pass_obj
 def run_once(app: App, force: bool, no_notify: bool) -> None:
     """One full run: fetch due sources, classify new items, plan and send due alerts."""
-    now = now_utc()
+    with archive_lock(app.store):
+        _run_once(app, now_utc(), no_notify=no_notify, force=force)
+
+
+def _run_once(app: App, now: datetime, *, no_notify: bool, force: bool) -> None:
     for report in ingest(app.config, app.store, app.http, now, due_sources(app.config, app.store, now, None, force)):
         _print_report(report)
     result = classify_pending(app.store, app.classifier_factory(), now)
@@ -203,7 +226,7 @@ def run_once(app: App, force: bool, no_notify: bool) -> None:
 @click.pass_obj
 def search(app: App, query: str, limit: int) -> None:
     """Full-text search of the archive (SQLite FTS5 syntax)."""
-    for row in app.store.search(query, limit=limit):
+    for row in app.reader.search(query, limit=limit):
         click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
 
 
@@ -234,7 +257,7 @@ def serve(app: App, port: int, host: str) -> None:
     from store import METADATA_PATH
 
     database = app.config.database
-    app.store.migrate()
+    app.reader.close()  # the archive exists and is readable (else a one-line error); Datasette reads it itself
     cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
            "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms", "1000"]
     click.echo(" ".join(cmd), err=True)

@@ -65,11 +65,13 @@ def classify(ctx: click.Context, config_path: str | None, eval_file: str | None,
     if eval_file:
         _evaluate(settings, Path(eval_file), as_json, rules_only)
         return
+    from watcher.cli import archive_lock
     from watcher.pipeline import classify_pending
 
     store = _store(ctx, config_path)
     try:
-        report = classify_pending(store, lambda: _classifier(settings, store, rules_only), _now())
+        with archive_lock(store):
+            report = classify_pending(store, lambda: _classifier(settings, store, rules_only), _now())
     finally:
         store.close()
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "

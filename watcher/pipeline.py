@@ -177,16 +177,15 @@ def _older_objects_frozen() -> Iterator[None]:
 
 def classify_pending(store: Store, classifier_factory: Callable[[], Classifier], now: datetime,
                      batch_size: int = 64) -> ClassifyReport:
-    """Classify items that are new or changed since their last classification. The classifier (and its
-    model) is built only if there is something to classify."""
-    pending = store.items_to_classify()
+    """Classify items that are new or changed since their last classification, a page of ``batch_size`` at a
+    time (never the whole backlog in memory). The classifier (and its model) is built only if there is something
+    to classify."""
     report = ClassifyReport()
-    if not pending:
-        return report
-    classifier = classifier_factory()
-    report.model = f"{classifier.name} {classifier.version}"
-    for start in range(0, len(pending), batch_size):
-        rows = pending[start : start + batch_size]
+    classifier: Classifier | None = None
+    for rows in store.items_to_classify(page_size=batch_size):
+        if classifier is None:
+            classifier = classifier_factory()
+            report.model = f"{classifier.name} {classifier.version}"
         items = [item_from_row(r) for r in rows]
         for row, item, tags in zip(rows, items, classifier.classify(items), strict=True):
             scope = classifier.scope(item) if not tags else None

@@ -1,7 +1,8 @@
 """The long-running daemon: APScheduler polls each source at its own interval, then classifies and alerts.
 
 Jobs run one at a time (a single worker thread) so the one SQLite connection is never shared concurrently; a missed
-run is coalesced, never stacked. Each job catches everything: a broken source is recorded, the daemon goes on.
+run is coalesced, never stacked. Each job holds the archive's writer lock while it runs (a cron ``watcher fetch``
+waits for it, and it waits for a cron run), not between jobs. Each job catches everything: a broken source is recorded, the daemon goes on.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def build_scheduler(app: App, *, after_ingest: Callable[[datetime], None] | None
 
 def _poll(app: App, name: str) -> None:
     try:
-        (report,) = ingest(app.config, app.store, app.http, _now(), [app.config.source(name)])
+        with app.store.writer_lock():
+            (report,) = ingest(app.config, app.store, app.http, _now(), [app.config.source(name)])
         log.info("%s: %s, %d new, %d changed", name, report.outcome, report.new, report.changed)
     except Exception:  # the daemon must survive anything one job does
         log.exception("polling %s failed", name)
@@ -49,11 +51,12 @@ def _poll(app: App, name: str) -> None:
 
 def _classify_and_alert(app: App, after_ingest: Callable[[datetime], None] | None) -> None:
     try:
-        now = _now()
-        report = classify_pending(app.store, app.classifier_factory(), now)
-        if report.classified:
-            log.info("classified %d item(s), %d tagged", report.classified, report.tagged)
-        if after_ingest:
-            after_ingest(now)
+        with app.store.writer_lock():
+            now = _now()
+            report = classify_pending(app.store, app.classifier_factory(), now)
+            if report.classified:
+                log.info("classified %d item(s), %d tagged", report.classified, report.tagged)
+            if after_ingest:
+                after_ingest(now)
     except Exception:
         log.exception("classify/alert job failed")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from store import Store
+from store import Store, StoreError
 from watcher.config import Config, load_config
 from watcher.config.alerts import Subscription, parse_subscription, subscription_spec
 from watcher.errors import ConfigError, WatcherError
@@ -36,17 +36,21 @@ def _common(func: F) -> F:
 
 
 @contextmanager
-def _opened(config_path: str | None) -> Iterator[tuple[Config, Store]]:
+def _opened(config_path: str | None, *, writing: bool = False) -> Iterator[tuple[Config, Store]]:
+    """The config and the store; ``writing``: holding the archive's writer lock (see ``watcher --lock-wait``)."""
+    from watcher.cli import archive_lock
+
     ctx = click.get_current_context()
     parent = ctx.parent.params.get("config_path") if ctx.parent else None
     try:
         config = load_config(config_path or parent)
         store = Store(config.database)
-    except WatcherError as exc:
+    except (WatcherError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        yield config, store
-    except WatcherError as exc:
+        with archive_lock(store) if writing else nullcontext():
+            yield config, store
+    except (WatcherError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
@@ -79,7 +83,7 @@ def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, s
 def deliver_cmd(dry_run: bool, config_path: str | None, now_text: str | None) -> None:
     """Plan new alerts and send everything that is due (instant alerts, digests, retries)."""
     now = _now(now_text)
-    with _opened(config_path) as (config, store):
+    with _opened(config_path, writing=not dry_run) as (config, store):
         if dry_run:
             alerts = alerts_of(config, store)
             for row in preview_plan(store, alerts, now):
@@ -108,7 +112,7 @@ def digest_cmd(cadence: str | None, preview: str | None, subscription: str | Non
     if cadence is None:
         raise click.UsageError("say --daily or --weekly")
     now = _now(now_text)
-    with _opened(config_path) as (config, store):
+    with _opened(config_path, writing=not preview) as (config, store):
         if preview:
             alerts = alerts_of(config, store)
             message = preview_digest(store, config, alerts, cadence, subscription, now)
