@@ -33,7 +33,7 @@ ENTRIES = 500
 @dataclass
 class Round:
     codes: tuple[int, int]
-    tracebacks: int
+    crashed: int  # processes that exited non-zero or printed a traceback
     expected: int
     stored: int
     distinct: int
@@ -41,10 +41,6 @@ class Round:
     fetches: int
     waited: int
     stderr: str
-
-    @property
-    def crashed(self) -> int:
-        return sum(code != 0 for code in self.codes) + self.tracebacks
 
     @property
     def lost(self) -> int:
@@ -81,7 +77,8 @@ def two_writers(folder: Path, server: ReplayServer, sources: int = 4) -> Round:
         stored, distinct = db.execute("select count(*), count(distinct id) from items").fetchone()
         versions = db.execute("select count(*) from item_versions").fetchone()[0]
         fetches = db.execute("select count(*) from fetch_log where outcome = 'ok'").fetchone()[0]
-    return Round((procs[0].returncode, procs[1].returncode), stderr.count("Traceback"), sources * ENTRIES,
+    crashed = sum(proc.returncode != 0 or "Traceback" in err for proc, (_, err) in zip(procs, outputs, strict=True))
+    return Round((procs[0].returncode, procs[1].returncode), crashed, sources * ENTRIES,
                  stored, distinct, versions, fetches, stderr.count("waiting up to"), stderr)
 
 

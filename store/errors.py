@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from inspect import isfunction, isgeneratorfunction
+from pathlib import Path
 from typing import Any, TypeVar
 
 
@@ -33,8 +34,6 @@ class ArchiveBusy(StoreError):
 _REASONS = (
     ("readonly database", "the file or its folder is read-only; give the user running watcher write access to "
                           "both (SQLite writes a -wal and a -shm file beside the archive)"),
-    ("unable to open database file", "cannot open the file: its folder is missing or not writable (create the "
-                                     "folder or correct the `database` setting)"),
     ("disk is full", "the disk is full; nothing of this write was kept, free some space and run again"),
     ("database or disk is full", "the disk is full; nothing of this write was kept, free some space and run again"),
     ("database is locked", "another process keeps the archive locked (a long write or a stuck process); run "
@@ -45,9 +44,18 @@ _REASONS = (
 )
 
 
+def _unopenable(path: Path) -> str:
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist; create it or correct the `database` setting"
+    return (f"cannot open or create the file, or its -wal/-shm files, in {path.parent}: the folder is read-only or "
+            "not writable by the user running watcher; give that user write access")
+
+
 def explain(path: str, exc: BaseException) -> StoreError:
     """The ``StoreError`` a person reads for a SQLite or file-system error on the archive at ``path``."""
     text = str(exc)
+    if "unable to open database file" in text:
+        return StoreError(path, _unopenable(Path(path)))
     for needle, reason in _REASONS:
         if needle in text:
             return StoreError(path, reason)

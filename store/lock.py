@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from store.errors import ArchiveBusy, storage_errors
+from store.errors import ArchiveBusy, StoreError
 
 try:
     import fcntl
@@ -111,8 +111,11 @@ def writer_lock(database: str | Path, *, wait: float = DEFAULT_WAIT,
         finally:
             _release(key)
         return
-    with storage_errors(key):
+    try:
         fd = os.open(lock_path(key), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(key, f"cannot create the lock file {lock_path(key)} ({exc.strerror}); give the user "
+                              "running watcher write access to the archive's folder") from exc
     try:
         _acquire(key, fd, wait, on_wait)
     except BaseException:

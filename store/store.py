@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -95,13 +96,26 @@ class Store(DeliveriesMixin):
         # execute_plugins=False (above): the archive's connection is not altered by whatever sqlite-utils plugins
         # happen to be installed (and scanning every installed distribution's entry points for them took ~17 ms)
         if self.readonly:
-            if not Path(self.path).is_file():
-                raise StoreError(self.path, "no archive here yet; run `watcher fetch` (or `watcher migrate`) first")
-            uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
-            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            return self._connect_readonly()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """``mode=ro``; in a read-only folder where SQLite cannot create the WAL's -shm file (no writer can write
+        there either), ``immutable=1``: the file is read as it is, without any locking."""
+        if not Path(self.path).is_file():
+            raise StoreError(self.path, "no archive here yet; run `watcher fetch` (or `watcher migrate`) first")
+        uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "unable to open" not in str(exc) or os.access(Path(self.path).parent, os.W_OK):
+                raise
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        return conn
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> Store:

@@ -6,14 +6,23 @@
     │   ├── FetchError       network, HTTP status, size cap, robots.txt, redirect policy
     │   │   └── BotWallError an empty 2xx or a challenge page (e.g. the EUR-Lex WAF)
     │   └── ParseError       the bytes are not what the kind expects (HTML on a feed URL, broken XML/tarball)
-    ├── StoreError           the archive cannot be read or written
     ├── ClassifierError      the model cannot be converted, loaded or run
     └── NotifyError          a channel could not deliver (SMTP, Slack, apprise)
+
+    StoreError               the archive cannot be read or written (read-only, missing folder, disk full, locked,
+    └── ArchiveBusy          corrupt); another run holds the archive's writer lock. Defined in ``store.errors``
+                             (the store depends on nothing of watcher) and re-exported here; not a WatcherError
+                             subclass, so the CLI edge catches ``(WatcherError, StoreError)``.
 
 Messages are one line a user can act on; the CLI prints ``error: <message>`` and exits non-zero.
 """
 
 from __future__ import annotations
+
+from store.errors import ArchiveBusy, StoreError
+
+__all__ = ["ArchiveBusy", "BotWallError", "ClassifierError", "ConfigError", "FetchError", "NotifyError",
+           "ParseError", "SourceError", "StoreError", "WatcherError"]
 
 
 class WatcherError(Exception):
@@ -43,10 +52,6 @@ class BotWallError(FetchError):
 
 class ParseError(SourceError):
     """The fetched bytes are not what this kind of source expects."""
-
-
-class StoreError(WatcherError):
-    pass
 
 
 class ClassifierError(WatcherError):

@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import zip_longest
 
 from classifiers.base import Classifier
-from store import Store
+from store import Store, StoreError
 from watcher.config import Config, SourceConfig
 from watcher.errors import SourceError
 from watcher.http import HttpClient, host_of
@@ -91,6 +91,21 @@ def record(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, s
                         outcome.requests, warnings=outcome.warnings, new_ids=result.new + result.changed)
 
 
+def record_safely(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, store: Store,
+                  now: datetime) -> SourceReport:
+    """``record``, but a storage fault (read-only, disk full, locked...) fails this source only: its write was
+    rolled back whole, the failure is recorded if the archive still takes that, and the other sources go on."""
+    try:
+        return record(source, outcome, elapsed_ms, store=store, now=now)
+    except StoreError as exc:
+        reason = f"not stored: {exc}"
+        try:
+            return _failed(store, source.name, reason, iso(now), now)
+        except StoreError:
+            log.warning("source %s: %s", source.name, reason)
+            return SourceReport(source.name, "failed", error=reason)
+
+
 def _timed_collect(source: SourceConfig, http: HttpClient, state: SourceState) -> tuple[Collected | str, int]:
     clock = time.monotonic()
     outcome = collect_safely(source, http, state)
@@ -132,7 +147,7 @@ def ingest(config: Config, store: Store, http: HttpClient, now: datetime, source
     reports: dict[str, SourceReport] = {}
 
     def done(source: SourceConfig, outcome: Collected | str, elapsed_ms: int) -> None:
-        reports[source.name] = report = record(source, outcome, elapsed_ms, store=store, now=now)
+        reports[source.name] = report = record_safely(source, outcome, elapsed_ms, store=store, now=now)
         if on_done:
             on_done(report)
 
