@@ -21,6 +21,8 @@ from watcher.app import App
 from watcher.errors import WatcherError
 from watcher.pipeline import SourceReport, classify_pending, collect, due_sources, ingest
 from watcher.records import item_to_row
+from watcher.redact import install as install_redaction
+from watcher.redact import redact
 
 CONFIG_HELP = "path of sources.toml (default: $WATCHER_CONFIG or ./sources.toml)"
 LOCK_HELP = ("when another watcher run is writing the archive, wait up to SECONDS for it, then exit "
@@ -37,7 +39,7 @@ def clean_errors() -> Iterator[None]:
     try:
         yield
     except (WatcherError, StoreError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
 
 
@@ -95,6 +97,7 @@ class WatcherGroup(click.Group):
 def main(ctx: click.Context, config_path: str | None, verbose: bool, lock_wait: float, replay_dir: str | None) -> None:
     """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    install_redaction()  # secrets never printed, at any level (httpx logs each request's URL at INFO)
     url_map = None
     if replay_dir:
         from watcher.replay import ReplayServer

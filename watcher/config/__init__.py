@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from watcher import redact
 from watcher.config.settings import DEFAULTS, SETTINGS, Settings
 from watcher.config.sources import COMMON_KEYS, SourceConfig, parse_interval
 from watcher.errors import ConfigError
@@ -48,10 +49,12 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def secret(variable: str, *, file: str, table: str, key: str) -> str:
-    """The value of the environment variable a config key names; a clear error if it is not set."""
+    """The value of the environment variable a config key names; a clear error if it is not set. The value is
+    registered with ``watcher.redact``, so no log line or error message ever shows it."""
     value = os.environ.get(variable)
     if not value:
         raise ConfigError(f"environment variable {variable} is not set", file=file, table=table, key=key)
+    redact.register(value)
     return value
 
 

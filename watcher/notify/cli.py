@@ -22,6 +22,7 @@ from watcher.notify import build_channel
 from watcher.notify.deliver import DeliveryReport
 from watcher.notify.plan import preview_plan
 from watcher.notify.service import alerts_of, deliver, preview_digest, renderer_for
+from watcher.redact import redact
 
 F = Callable[..., Any]
 LEDGER_COLUMNS = ("state", "kind", "subscription", "recipient", "channel", "attempts", "next_attempt_at",
@@ -46,12 +47,12 @@ def _opened(config_path: str | None, *, writing: bool = False) -> Iterator[tuple
         config = load_config(config_path or parent)
         store = Store(config.database)
     except (WatcherError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(redact(str(exc))) from None
     try:
         with archive_lock(store) if writing else nullcontext():
             yield config, store
     except (WatcherError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(redact(str(exc))) from None
     finally:
         store.close()
 
