@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -155,12 +156,21 @@ def sources(app: App) -> None:
     others = [row for name, row in known.items() if name not in {s.name for s in app.config.sources}]
     click.echo(f"{'source':<22} {'kind':<11} {'health':<9} {'items':>6}  {'last success':<20} last error")
     for row in sorted(configured + others, key=lambda r: r["name"]):
-        failures = row.get("consecutive_failures") or 0
-        health = "never" if not row.get("last_attempt") else ("FAILING" if failures >= threshold else
-                                                                ("degraded" if failures else "ok"))
-        error = f"{failures}x {row.get('last_error')}" if failures else ""
+        health, error = _health(row, threshold)
         click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
                    f"{row.get('last_success') or '-':<20} {error}")
+
+
+def _health(row: dict[str, Any], threshold: int) -> tuple[str, str]:
+    """(health, what went wrong) of a source row of ``Store.sources_health``."""
+    failures = int(row.get("consecutive_failures") or 0)
+    if not row.get("last_attempt"):
+        return "never", ""
+    if failures:
+        return ("FAILING" if failures >= threshold else "degraded"), f"{failures}x {row.get('last_error')}"
+    if row.get("last_outcome") == "degraded":
+        return "degraded", str(row.get("last_warning") or "")
+    return "ok", ""
 
 
 @main.command()

@@ -161,8 +161,8 @@ def parse_rfc822(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
     if sign:
         offset = timedelta(hours=int(zh), minutes=int(zm)) * (-1 if sign == "-" else 1)
         return (naive - offset).replace(tzinfo=UTC)
-    if name and name.upper() in _ZONES:
-        return (naive - timedelta(hours=_ZONES[name.upper()])).replace(tzinfo=UTC)
+    if name:  # a zone name the table does not know (ET, Etc/GMT...) is the complete parser's business
+        return (naive - timedelta(hours=_ZONES[name.upper()])).replace(tzinfo=UTC) if name.upper() in _ZONES else None
     return to_utc(naive, tz)
 
 
@@ -207,10 +207,49 @@ def parse_french_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None
 
 
 def parse_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
-    """Any date a feed or a page gives (ISO 8601 / W3C-DTF, RFC 822, French words), as aware UTC; else None."""
+    """Any date a feed or a page gives (ISO 8601 / W3C-DTF, RFC 822, French words), as aware UTC; else None.
+
+    The fixed patterns read nearly every date; what they do not read goes to a complete parser (feedparser's,
+    which knows asctime, ``Etc/GMT``, ``GMT-01:01``, ``13 Feb, 2012``, US zones such as ``ET``...). A date
+    without a zone is in ``tz`` for the fixed patterns, in UTC for the complete parser (its rule). A malformed
+    time or offset (``1:2:3:4 GMT``, ``+zz:00``) is refused (None), never read as midnight or a shifted hour."""
     text = (text or "").strip()
     if not text:
         return None
-    if text[:4].isdigit() and "-" in text[:8]:
-        return to_utc(text, tz)
-    return parse_rfc822(text, tz) or parse_french_date(text, tz)
+    if _ISO_START.match(text):
+        return _iso_date(text, tz)
+    found = parse_rfc822(text, tz)
+    if found is None and not _RFC822_WITH_TIME.match(text):  # French words never come with an English hh:mm
+        found = parse_french_date(text, tz)
+    return found or _complete_date(text)
+
+
+_ISO_START = re.compile(r"\d{4}(?:-|\d{4}T|$)")
+_PARTIAL_W3C = re.compile(r"(\d{4})(?:-(\d{2}))?")
+_RFC822_WITH_TIME = re.compile(r"\s*(?:[A-Za-z]{3,9}\.?,?\s*)?\d{1,2}[\s-]+[A-Za-z]{3,9}\.?,?[\s-]+\d{2,4}\s+\d{1,2}:")
+
+
+def _iso_date(text: str, tz: ZoneInfo) -> datetime | None:
+    """ISO 8601 / W3C-DTF, the partial forms ``2003`` and ``2003-12`` (the first of the month) included."""
+    found = to_utc(text, tz)
+    if found is not None:
+        return found
+    partial = _PARTIAL_W3C.fullmatch(text)
+    if partial:
+        year, month = partial.groups()
+        try:
+            return to_utc(date(int(year), int(month or 1), 1), tz)
+        except ValueError:
+            return None
+    return None
+
+
+def _complete_date(text: str) -> datetime | None:
+    """The complete date parser (feedparser's, imported only for the rare date the fixed patterns miss)."""
+    from feedparser.datetimes import _parse_date
+
+    try:
+        stamp = _parse_date(text)
+        return datetime(*stamp[:6]).replace(tzinfo=UTC) if stamp else None
+    except (ValueError, OverflowError, TypeError):
+        return None

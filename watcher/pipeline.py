@@ -32,7 +32,7 @@ log = logging.getLogger("watcher")
 @dataclass
 class SourceReport:
     name: str
-    outcome: str  # ok | not-modified | failed
+    outcome: str  # ok | degraded (stored, with warnings) | not-modified | failed
     seen: int = 0
     new: int = 0
     changed: int = 0
@@ -82,7 +82,9 @@ def record(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, s
     result = store.upsert_items([item_to_row(i) for i in outcome.items], started or "")
     store.record_success(source.name, now=started or "", etag=outcome.etag,
                          last_modified=outcome.last_modified, cursor=outcome.cursor)
-    status = "not-modified" if outcome.not_modified else "ok"
+    # degraded: stored, but the source was not read the normal way (a truncated or mis-encoded feed, an entry
+    # skipped...): the warnings say how, in the fetch log and in `watcher sources`
+    status = "not-modified" if outcome.not_modified else ("degraded" if outcome.warnings else "ok")
     store.log_fetch({"source": source.name, "started_at": started, "finished_at": iso(now),
                      "outcome": status, "requests": outcome.requests, "items_seen": result.seen,
                      "items_new": len(result.new), "items_changed": len(result.changed),
