@@ -41,8 +41,9 @@ from watcher import identifiers as ids
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, ParseError
 from watcher.models import Collected, Item, SourceState
-from watcher.normalize import canonical_url, clean_text, html_to_text, iso, parse_date, stable_id
+from watcher.normalize import canonical_url, iso, parse_date, stable_id
 from watcher.sources.base import SourceKind
+from watcher.text import clean_text, html_to_text, teaser
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient
@@ -372,13 +373,6 @@ def identifiers_in(title: str, *links: str) -> dict[str, str]:
     if "jorftext" not in found and "JORFTEXT" in joined and (jorftext := _JORFTEXT.search(joined)) is not None:
         found["jorftext"] = jorftext.group(0)
     return found
-
-
-def teaser(text: str, limit: int = 500) -> str:
-    """The first ``limit`` characters of ``text``, cut at a word, with an ellipsis when cut."""
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
 class FeedSource(SourceKind):
