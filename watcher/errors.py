@@ -9,20 +9,14 @@
     ├── ClassifierError      the model cannot be converted, loaded or run
     └── NotifyError          a channel could not deliver (SMTP, Slack, apprise)
 
-    StoreError               the archive cannot be read or written (read-only, missing folder, disk full, locked,
-    └── ArchiveBusy          corrupt); another run holds the archive's writer lock. Defined in ``store.errors``
-                             (the store depends on nothing of watcher) and re-exported here; not a WatcherError
-                             subclass, so the CLI edge catches ``(WatcherError, StoreError)``.
+Storage faults are ``store.StoreError`` (and its ``ArchiveBusy``), defined by the store, which depends on nothing
+of watcher; they are not WatcherErrors, and this module does not import them (the layers below the store stay
+free of it): the places that meet them (the CLI edge, the pipeline's per-source recording) catch both.
 
 Messages are one line a user can act on; the CLI prints ``error: <message>`` and exits non-zero.
 """
 
 from __future__ import annotations
-
-from store.errors import ArchiveBusy, StoreError
-
-__all__ = ["ArchiveBusy", "BotWallError", "ClassifierError", "ConfigError", "FetchError", "NotifyError",
-           "ParseError", "SourceError", "StoreError", "WatcherError"]
 
 
 class WatcherError(Exception):

@@ -16,7 +16,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from watcher.text import FRENCH_MONTHS, fold
+from watcher.text import FRENCH_MONTHS, fold, is_nor
+from watcher.text import (
+    is_rectificatif_nor as is_rectificatif_nor,  # re-exported: a NOR check callers expect here
+)
 
 SCHEMES: dict[str, str] = {
     "nor": "NOR, 4 letters + 7 digits + 1 letter (SPRX2534567D; Z = rectificatif)",
@@ -181,18 +184,6 @@ def as_mapping(grouped: Mapping[str, list[str]], *, prefix: str = "",
         if kept:
             mapping[prefix + scheme] = ",".join(kept)
     return mapping
-
-
-_NOR = re.compile(r"^[A-Z]{4}\d{7}[A-Z]$")
-
-
-def is_nor(value: str) -> bool:
-    return bool(_NOR.match(value or ""))
-
-
-def is_rectificatif_nor(nor: str) -> bool:
-    """A NOR ending in Z is a rectificatif (MICA2518811A -> MICA2518811Z)."""
-    return is_nor(nor) and nor.endswith("Z")
 
 
 def nor_base(nor: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from watcher.identifiers import is_rectificatif_nor
+from watcher.text import is_rectificatif_nor
 
 
 @dataclass(frozen=True, slots=True)

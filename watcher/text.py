@@ -138,4 +138,18 @@ MONTH_NUMBERS = {fold(name): n for n, name in enumerate(FRENCH_MONTHS, 1)} | _AB
 """Folded French month names and their usual abbreviations -> month number ('aout' -> 8, 'fevr' -> 2)."""
 
 
-__all__ = ["FRENCH_MONTHS", "MONTH_NUMBERS", "clean_text", "fold", "fragment_text", "html_to_text", "teaser"]
+_NOR = re.compile(r"^[A-Z]{4}\d{7}[A-Z]$")
+
+
+def is_nor(value: str) -> bool:
+    """A NOR, the JORF's text number: four letters, seven digits, one letter (MICA2518811A)."""
+    return bool(_NOR.match(value or ""))
+
+
+def is_rectificatif_nor(nor: str) -> bool:
+    """A NOR ending in Z is a rectificatif (MICA2518811A -> MICA2518811Z)."""
+    return is_nor(nor) and nor.endswith("Z")
+
+
+__all__ = ["FRENCH_MONTHS", "MONTH_NUMBERS", "clean_text", "fold", "fragment_text", "html_to_text", "is_nor", "is_rectificatif_nor",
+           "teaser"]
