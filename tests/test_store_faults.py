@@ -161,3 +161,14 @@ def test_locked_archive_is_a_message_and_the_write_is_all_or_nothing(tmp_path: P
         store.upsert_items([row], "2026-11-29T06:00:00Z")
     other.rollback()
     assert store.upsert_items([row], "2026-11-29T06:00:00Z").new == ["a:1"]
+
+
+def test_a_sources_items_state_and_log_line_are_one_transaction(tmp_path: Path) -> None:
+    store = Store(tmp_path / "w.db")
+    store.ensure_sources({"a": "feed"})
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_items([{"id": "a:1", "source": "a", "title": "t", "content_hash": "h"}], "2026-11-29T06:00:00Z")
+        store.record_success("a", now="2026-11-29T06:00:00Z", etag='"v2"', last_modified=None, cursor=None)
+        store.log_fetch({"source": "a", "outcome": "ok"})
+        raise RuntimeError("the disk filled up here")
+    assert (store.count_items(), store.source_state("a").get("etag"), store.fetch_log()) == (0, None, [])

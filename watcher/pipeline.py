@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import zip_longest
 
 from classifiers.base import Classifier
-from store import Store, StoreError
+from store import Store, StoreError, UpsertResult
 from watcher.config import Config, SourceConfig
 from watcher.errors import SourceError
 from watcher.http import HttpClient, host_of
@@ -75,22 +75,31 @@ def collect_safely(source: SourceConfig, http: HttpClient, state: SourceState) -
 
 def record(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, store: Store,
            now: datetime) -> SourceReport:
-    """Store what one source produced (new items, new versions) and its state, or record its failure."""
+    """Store what one source produced (new items, new versions), its state and its fetch log line, in one
+    transaction (all of it or nothing: the ETag/cursor never moves past items that were not stored), or record
+    its failure."""
     started = iso(now)
     if isinstance(outcome, str):
         return _failed(store, source.name, outcome, started, now)
-    result = store.upsert_items([item_to_row(i) for i in outcome.items], started or "")
-    store.record_success(source.name, now=started or "", etag=outcome.etag,
-                         last_modified=outcome.last_modified, cursor=outcome.cursor)
     # degraded: stored, but the source was not read the normal way (a truncated or mis-encoded feed, an entry
     # skipped...): the warnings say how, in the fetch log and in `watcher sources`
     status = "not-modified" if outcome.not_modified else ("degraded" if outcome.warnings else "ok")
+    with store.transaction():
+        result = _store_outcome(source, outcome, status, elapsed_ms, store=store, started=started, now=now)
+    return SourceReport(source.name, status, result.seen, len(result.new), len(result.changed),
+                        outcome.requests, warnings=outcome.warnings, new_ids=result.new + result.changed)
+
+
+def _store_outcome(source: SourceConfig, outcome: Collected, status: str, elapsed_ms: int, *, store: Store,
+                   started: str | None, now: datetime) -> UpsertResult:
+    result = store.upsert_items([item_to_row(i) for i in outcome.items], started or "")
+    store.record_success(source.name, now=started or "", etag=outcome.etag,
+                         last_modified=outcome.last_modified, cursor=outcome.cursor)
     store.log_fetch({"source": source.name, "started_at": started, "finished_at": iso(now),
                      "outcome": status, "requests": outcome.requests, "items_seen": result.seen,
                      "items_new": len(result.new), "items_changed": len(result.changed),
                      "error": "; ".join(outcome.warnings), "duration_ms": elapsed_ms})
-    return SourceReport(source.name, status, result.seen, len(result.new), len(result.changed),
-                        outcome.requests, warnings=outcome.warnings, new_ids=result.new + result.changed)
+    return result
 
 
 def record_safely(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, store: Store,
