@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from feedparser.datetimes import _parse_date
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watcher.normalize import parse_date
@@ -57,6 +57,7 @@ def test_parse_date(text: str, expected: str | None) -> None:
     assert (found.isoformat() if found else None) == expected
 
 
+@settings(deadline=None)  # a shared, busy machine: no per-example time limit (tests assert no timing)
 @given(day=st.integers(1, 28), month=st.sampled_from(MONTHS), year=st.integers(1970, 2099),
        hour=st.integers(0, 23), minute=st.integers(0, 59), second=st.integers(0, 59),
        weekday=st.sampled_from((*DAYS, "")), zone=st.one_of(
@@ -68,6 +69,7 @@ def test_rfc822_dates_read_as_feedparser_reads_them(day: int, month: str, year: 
     assert parse_date(text) == feedparser_date(text)
 
 
+@settings(deadline=None)  # a shared, busy machine: no per-example time limit (tests assert no timing)
 @given(moment=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2099, 12, 30)),
        offset=st.sampled_from(("Z", "+00:00", "+02:00", "-05:00", "+05:30", "-09:30")))
 def test_w3c_dates_with_a_zone_read_as_feedparser_reads_them(moment: datetime, offset: str) -> None:
@@ -75,6 +77,7 @@ def test_w3c_dates_with_a_zone_read_as_feedparser_reads_them(moment: datetime, o
     assert parse_date(text) == feedparser_date(text)
 
 
+@settings(deadline=None)  # a shared, busy machine: no per-example time limit (tests assert no timing)
 @given(st.text(max_size=40))
 def test_any_text_gives_a_date_or_none_never_an_error(text: str) -> None:
     found = parse_date(text)
