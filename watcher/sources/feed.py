@@ -473,9 +473,10 @@ class FeedSource(SourceKind):
             return None
         if summary == title:
             summary = ""  # feeds that repeat the title as description (CNIL 6-item feed, legifrss RSS 2.0)
+        native = self.native_id(entry, link)
         return Item(
-            id=stable_id(self.name, native=self.native_id(entry, link), url=link,
-                         title=_dated(title or summary, entry.published)),
+            id=stable_id(self.name, native=native, url=link,
+                         title=None if native or link else _dated(title or summary, entry.published)),
             source=self.name, url=link, title=title or teaser(summary or text, 140) or link,
             summary=self.summary_of(title, summary, text), text=text, published=entry.published,
             lang=self._lang(entry.lang), nature=self.nature,
