@@ -84,13 +84,22 @@ class Store(DeliveriesMixin):
         with storage_errors(self.path):
             self.db = Database(self._connect(), execute_plugins=False)
             self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if self.path != ":memory:" and not readonly:
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            if migrate and not readonly:
-                self.migrate()
+            if not readonly:
+                self._prepare(migrate)
             self._sql = _ItemSql(self.db.conn)
+
+    def _prepare(self, migrate: bool) -> None:
+        """WAL journal, then the pending migrations. Turning a new archive to WAL needs SQLite's exclusive lock,
+        which a busy timeout does not always wait for: when it must be done (a new archive), it is done under the
+        writer lock, like the migrations."""
+        if self.path != ":memory:":
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                with self.writer_lock():
+                    self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        if migrate:
+            self.migrate()
 
     def _connect(self) -> sqlite3.Connection:
         # execute_plugins=False (above): the archive's connection is not altered by whatever sqlite-utils plugins
@@ -294,9 +303,13 @@ class Store(DeliveriesMixin):
         self.db.table("fetch_log").insert(dict(entry))
 
     def sources_health(self) -> list[dict[str, Any]]:
-        """Each source's state, with ``items_total`` counted from the archive (not stored: it would drift)."""
-        return rows(self.db.execute("select sources.*, (select count(*) from items where items.source = "
-                                    "sources.name) as items_total from sources order by name"))
+        """Each source's state, with ``items_total`` counted from the archive (not stored: it would drift) and
+        ``last_outcome`` / ``last_warning``: the outcome and the warnings or error of its latest fetch."""
+        return rows(self.db.execute(
+            "select sources.*, (select count(*) from items where items.source = sources.name) as items_total, "
+            "last.outcome as last_outcome, last.error as last_warning from sources left join fetch_log last on "
+            "last.id = (select id from fetch_log f where f.source = sources.name order by started_at desc, id desc "
+            "limit 1) order by name"))
 
     def fetch_log(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         where, args = ("source = ?", [source]) if source else (None, [])
