@@ -69,7 +69,7 @@ def test_cli_writer_exits_cleanly_while_readers_still_read(held: tuple[Path, int
         config = str(write_config(tmp_path, server, 1))
         runner = CliRunner()
         fetch = runner.invoke(main, ["--config", config, "--lock-wait", "0", "fetch", "--force"])
-        assert fetch.exit_code == 1
+        assert fetch.exit_code == 3  # storage: the archive is busy
         assert fetch.output.startswith(f"error: archive {database}: another watcher run holds the archive since ")
         assert f"(pid {pid}); exiting" in fetch.output and "Traceback" not in fetch.output
         sources = runner.invoke(main, ["--config", config, "sources"])

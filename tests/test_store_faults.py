@@ -81,7 +81,7 @@ def _cli(database: Path, server: ReplayServer, *args: str) -> Result:
 
 def _one_error_line(result: Result) -> str:
     output = result.output
-    assert result.exit_code == 1 and "Traceback" not in output, output
+    assert result.exit_code == 3 and "Traceback" not in output, output  # 3: storage (the exit-code table)
     (line,) = [line for line in output.splitlines() if line.startswith("error: ")]  # besides a progress bar
     return line
 
