@@ -25,7 +25,7 @@ def search(query: str, limit: int, similar: bool) -> None:
     if similar:
         found = _search_similar(query, limit)
     else:
-        rows = searching.search(open_archive().store, query, limit=limit)
+        rows = searching.search(open_archive().reader, query, limit=limit)
         for row in rows:
             click.echo(searching.result_line(row))
         found = len(rows)
@@ -48,7 +48,8 @@ def _search_similar(query: str, limit: int) -> int:
     embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
     todo = app.store.count_items() - app.store.vectors.count()
     if todo > 0:
-        with click.progressbar(length=todo, label="embedding archived items", file=sys.stderr) as bar:
+        with app.store.writer_lock(), click.progressbar(length=todo, label="embedding archived items",
+                                                        file=sys.stderr) as bar:
             embed_missing(app.store, embedder, progress=bar.update)
     hits = search_similar(app.store, embedder, query, limit=limit)
     for hit in hits:
