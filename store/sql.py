@@ -29,3 +29,24 @@ def marks(n: int) -> str:
 def columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
     """The columns of ``table`` as the schema (after its migrations) defines them, in order."""
     return tuple(row[1] for row in conn.execute(f"pragma table_info({table})"))
+
+
+def column_defaults(conn: sqlite3.Connection, table: str) -> dict[str, Any]:
+    """Each column of ``table`` and the value a row gets when it does not give one: the schema's default
+    (``not_null_default=""`` gives ``""``), else None."""
+    return {row[1]: _literal(row[4]) for row in conn.execute(f"pragma table_info({table})")}
+
+
+def _literal(sql: str | None) -> Any:
+    """The value of a column default as SQLite shows it: ``''`` or ``'x'``, a number, or NULL/None."""
+    if sql is None or sql.upper() == "NULL":
+        return None
+    if sql[:1] == "'" and sql[-1:] == "'":
+        return sql[1:-1].replace("''", "'")
+    try:
+        return int(sql)
+    except ValueError:
+        try:
+            return float(sql)
+        except ValueError:
+            return sql

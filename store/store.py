@@ -20,7 +20,7 @@ from store.deliveries import DeliveriesMixin
 from store.errors import StoreError, storage_errors, translated_methods
 from store.lock import DEFAULT_WAIT, writer_lock
 from store.schema import migrations
-from store.sql import chunks, columns, marks, rows
+from store.sql import chunks, column_defaults, columns, marks, rows
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
@@ -40,7 +40,8 @@ class _ItemSql:
         # itemgetter of two or more columns returns a tuple (the schema has 19); none: an archive without items
         self.values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*self.columns or ("", ""))
         self.updated_values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*updated or ("", ""))
-        self.defaults = dict.fromkeys(c for c in self.columns if c not in (*_JSON_COLUMNS, *_SET_BY_STORE))
+        self.defaults = {c: default for c, default in column_defaults(conn, "items").items()
+                         if c in self.columns and c not in (*_JSON_COLUMNS, *_SET_BY_STORE)}
         self.version_columns = columns(conn, "item_versions")
         self.version_select = ", ".join(_VERSION_FROM_ITEM.get(c, c) for c in self.version_columns)
         self.keep_version = (f"insert or ignore into item_versions ({', '.join(self.version_columns)}) "
@@ -266,6 +267,29 @@ class Store(DeliveriesMixin):
     def find_by_identifier(self, scheme: str, value: str) -> list[str]:
         sql = "select item_id from identifiers where scheme = ? and value = ?"
         return [r[0] for r in self.db.execute(sql, [scheme, value])]
+
+    def search_ids(self, match: str, limit: int = 20) -> list[str]:
+        """Ids of the items whose title, summary or text match the FTS5 expression ``match``, best first (the
+        caller builds ``match``: ``watcher.search`` quotes what people type)."""
+        sql = ("select items.id from items_fts join items on items.rowid = items_fts.rowid "
+               "where items_fts match ? order by items_fts.rank limit ?")
+        return [r[0] for r in self.db.execute(sql, [match, limit])]
+
+    def items_with_identifiers(self, pairs: Sequence[tuple[str, str]], limit: int = 20) -> list[tuple[str, bool]]:
+        """(item id, True if the item IS the act, False if it cites it) for each (scheme, value); citations are
+        found in ``cites_<scheme>`` (comma-joined values). Acts first, then the newest citing items."""
+        found: dict[str, bool] = {}
+        for scheme, value in pairs:
+            for row in self.db.execute("select item_id from identifiers where scheme = ? and value = ?",
+                                       [scheme, value]):
+                found[row[0]] = True
+        for scheme, value in pairs:
+            sql = ("select identifiers.item_id from identifiers join items on items.id = identifiers.item_id "
+                   "where scheme = ? and (value = ? or ',' || value || ',' like ?) "
+                   "order by items.legal_date desc limit ?")
+            for row in self.db.execute(sql, [f"cites_{scheme}", value, f"%,{value},%", limit]):
+                found.setdefault(row[0], False)
+        return list(found.items())
 
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         return [_decode(r) for r in self.db.table("items").search(query, limit=limit)]
