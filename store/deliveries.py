@@ -77,7 +77,7 @@ class DeliveriesMixin:
         fresh = now if known else ""
         starts: dict[str, str] = {n: str(known.get(n, stored.get(n, fresh)) or "") for n in names}
         if record and any(n not in known for n in names):
-            with self.transaction():
+            with self.db.atomic():
                 self.db.conn.executemany("insert or ignore into subscription_starts (name, started_at) values (?, ?)",
                                          [(n, starts[n]) for n in names if n not in known])
         return starts
@@ -245,8 +245,7 @@ class DeliveriesMixin:
         found: dict[str, dict[str, Any]] = {}
         for chunk in chunks(list(item_ids)):
             cursor = self.db.execute("select id, source, url, title, summary, published, legal_date, lang, nature, "
-                                     f"nature_raw, authority from items where id in ({marks(len(chunk))})",
-                                     list(chunk))
+                                     f"nature_raw, authority from items where id in ({marks(len(chunk))})", list(chunk))
             found.update((row["id"], row) for row in rows(cursor))
         return [found[i] for i in item_ids if i in found]
 

@@ -31,22 +31,11 @@ def columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
     return tuple(row[1] for row in conn.execute(f"pragma table_info({table})"))
 
 
-def column_defaults(conn: sqlite3.Connection, table: str) -> dict[str, Any]:
-    """Each column of ``table`` and the value a row gets when it does not give one: the schema's default
-    (``not_null_default=""`` gives ``""``), else None."""
-    return {row[1]: _literal(row[4]) for row in conn.execute(f"pragma table_info({table})")}
-
-
-def _literal(sql: str | None) -> Any:
-    """The value of a column default as SQLite shows it: ``''`` or ``'x'``, a number, or NULL/None."""
-    if sql is None or sql.upper() == "NULL":
-        return None
-    if sql[:1] == "'" and sql[-1:] == "'":
-        return sql[1:-1].replace("''", "'")
-    try:
-        return int(sql)
-    except ValueError:
-        try:
-            return float(sql)
-        except ValueError:
-            return sql
+def empty_defaults(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """The NOT NULL text columns of ``table`` whose schema default is a string literal, with that value: what a row
+    that does not name them must hold."""
+    out: dict[str, str] = {}
+    for _cid, name, _type, notnull, default, _pk in conn.execute(f"pragma table_info({table})"):
+        if notnull and isinstance(default, str) and len(default) >= 2 and default[0] == default[-1] == "'":
+            out[name] = default[1:-1].replace("''", "'")
+    return out

@@ -20,7 +20,7 @@ from store.deliveries import DeliveriesMixin
 from store.errors import StoreError, storage_errors, translated_methods
 from store.lock import DEFAULT_WAIT, writer_lock
 from store.schema import migrations
-from store.sql import chunks, column_defaults, columns, marks, rows
+from store.sql import chunks, columns, empty_defaults, marks, rows
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
@@ -40,8 +40,9 @@ class _ItemSql:
         # itemgetter of two or more columns returns a tuple (the schema has 19); none: an archive without items
         self.values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*self.columns or ("", ""))
         self.updated_values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*updated or ("", ""))
-        self.defaults = {c: default for c, default in column_defaults(conn, "items").items()
-                         if c in self.columns and c not in (*_JSON_COLUMNS, *_SET_BY_STORE)}
+        self.defaults: dict[str, str | None] = {
+            **dict.fromkeys(c for c in self.columns if c not in (*_JSON_COLUMNS, *_SET_BY_STORE)),
+            **{c: v for c, v in empty_defaults(conn, "items").items() if c in self.columns and c not in _JSON_COLUMNS}}
         self.version_columns = columns(conn, "item_versions")
         self.version_select = ", ".join(_VERSION_FROM_ITEM.get(c, c) for c in self.version_columns)
         self.keep_version = (f"insert or ignore into item_versions ({', '.join(self.version_columns)}) "
@@ -431,7 +432,7 @@ class Store(DeliveriesMixin):
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
 
 
-def _item_row(r: Mapping[str, Any], now: str, defaults: Mapping[str, None]) -> dict[str, Any]:
+def _item_row(r: Mapping[str, Any], now: str, defaults: Mapping[str, str | None]) -> dict[str, Any]:
     row = {**defaults, **r}
     for key, empty in _JSON_COLUMNS.items():
         value = row.get(key)

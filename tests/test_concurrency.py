@@ -74,8 +74,8 @@ def test_cli_writer_exits_cleanly_while_readers_still_read(held: tuple[Path, int
         assert f"(pid {pid}); exiting" in fetch.output and "Traceback" not in fetch.output
         sources = runner.invoke(main, ["--config", config, "sources"])
         assert sources.exit_code == 0 and "cnil-0" in sources.output and "never" in sources.output
-        searched = runner.invoke(main, ["--config", config, "search", "cnil"])  # the archive is empty: exit 1
-        assert searched.exit_code == 1 and "no result for 'cnil'" in searched.output, searched.output
+        search = runner.invoke(main, ["--config", config, "search", "cnil"])  # read while the writer holds the lock
+        assert search.exit_code == 1 and "no result for 'cnil'" in search.output  # an empty archive, read, not locked
 
 
 def test_the_lock_is_reentrant_in_one_process_and_free_after(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from watcher.cli.common import EXIT_FAILED, command, open_archive
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True)
 def search(query: str, limit: int) -> None:
-    """Search the archive (read-only: never waits for a run that writes it) for any text: words (accents ignored), "a phrase", or an act (décret 2025-895,
+    """Search the archive for any text: words (accents ignored), "a phrase", or an act (décret 2025-895,
     2016/679, a NOR), which also finds the items citing it. One line per item: id, legal date, source, themes,
     title. Exit status 1 when nothing is found."""
     from watcher import search as searching
@@ -40,7 +40,7 @@ def serve(port: int, host: str) -> None:
 
     app = open_archive()
     database = app.config.database
-    app.reader.close()  # the archive is readable (else a one-line error); Datasette reads it itself
+    app.store.migrate()
     plugins = Path(__file__).parents[1] / "datasette_plugins"  # watcher_search: ?_search= takes any text
     cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
            "--plugins-dir", str(plugins), "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms",
