@@ -231,7 +231,7 @@ class FastE5Embedder:
         self.max_length = min(int(max_length), MAX_LENGTH)
         self.pad_multiple = max(1, int(pad_multiple))
         self._model = _load_encoder(model_dir, self._dtype)
-        if self.path.fused_gelu:
+        if self.path.fused_gelu and op is not None:
             _fuse_intermediate_gelu(self._model, op)
         self.model_dir = model_dir
         self.dim = self._words.dim

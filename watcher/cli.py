@@ -42,6 +42,7 @@ def clean_errors() -> Iterator[None]:
 AREA_COMMANDS = {
     "classify": "watcher.cli_themes:classify", "label": "watcher.cli_themes:label",
     "train": "watcher.cli_themes:train", "untagged": "watcher.cli_themes:untagged",
+    "model": "watcher.cli_themes:model",
     "deliver": "watcher.notify.cli:deliver_cmd", "digest": "watcher.notify.cli:digest_cmd",
     "notify-test": "watcher.notify.cli:notify_test_cmd", "deliveries": "watcher.notify.cli:deliveries_cmd",
     "subscribe": "watcher.notify.cli:subscribe_cmd", "subscriptions": "watcher.notify.cli:subscriptions_cmd",
@@ -73,10 +74,12 @@ class WatcherGroup(click.Group):
 @click.version_option(__version__, prog_name="watcher")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@click.option("--rules-only", is_flag=True, help="classify with rules and identifiers only, never load the embedding "
+              "model (same as model = \"none\" in [settings])")
 @click.option("--replay", "replay_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="serve the recorded responses of this folder (e.g. watcher/replay_data) instead of the network")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool, replay_dir: str | None) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, rules_only: bool, replay_dir: str | None) -> None:
     """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
     url_map = None
@@ -85,7 +88,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, replay_dir:
 
         server = ctx.with_resource(ReplayServer(Path(replay_dir)))
         url_map = server.url_map
-    app = App(config_path, url_map=url_map, host_delay=0.0 if replay_dir else None)
+    app = App(config_path, url_map=url_map, host_delay=0.0 if replay_dir else None, rules_only=rules_only)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
@@ -187,6 +190,8 @@ def run_once(app: App, force: bool, no_notify: bool) -> None:
     result = classify_pending(app.store, app.classifier_factory(), now)
     click.echo(f"classified {result.classified} item(s), {result.tagged} tagged, "
                f"{result.in_scope_untagged} in scope but untagged")
+    if result.degraded:
+        click.echo(f"model: DEGRADED, rules and identifiers only ({result.degraded}); see `watcher model`", err=True)
     if not no_notify:
         from watcher.notify.service import deliver
 
@@ -291,7 +296,7 @@ def demo(app: App, workdir: str, fresh: bool) -> None:
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             (folder / f"watcher.db{suffix}").unlink(missing_ok=True)
-    report = run_demo(app.config_path, folder, now_utc(), echo=click.echo)
+    report = run_demo(app.config_path, folder, now_utc(), echo=click.echo, rules_only=app.rules_only)
     for line in summary(report):
         click.echo(line)
 

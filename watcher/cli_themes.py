@@ -1,4 +1,4 @@
-"""Theme commands: ``classify`` (pending items, or ``--eval FILE``), ``label``, ``train`` and ``untagged``.
+"""Theme commands: ``classify`` (pending items, or ``--eval FILE``), ``label``, ``train``, ``untagged`` and ``model``.
 
 Thin clients of ``classifiers`` and the store. Each takes ``--config PATH`` (default: the group's ``--config``,
 ``$WATCHER_CONFIG`` or ``./sources.toml``); ``classify --eval`` needs no config at all.
@@ -14,13 +14,15 @@ from typing import Any
 
 import click
 
-from classifiers.evaluation import evaluate, format_table, load_gold
-from classifiers.hybrid import HybridClassifier, build_classifier
+from classifiers.evaluation import GOLD_SOURCES, evaluate, format_table, load_gold
+from classifiers.hybrid import DEFAULT_HEAD, RULES_ONLY, build_classifier, head_path
 from classifiers.keyword import KeywordClassifier
 from classifiers.themes import load_themes
 from store import Store
-from watcher.config import Config, Settings, load_config
+from watcher.app import model_settings, source_profiles
+from watcher.config import Config, Settings, load_config, with_env_overrides
 from watcher.errors import ConfigError
+from watcher.records import item_from_row
 
 CONFIG_HELP = "path of sources.toml (default: the group's --config, $WATCHER_CONFIG or ./sources.toml)"
 DEV_GOLD = Path("tests/fixtures/gold/dev.jsonl")
@@ -44,7 +46,12 @@ def _settings(ctx: click.Context, path: str | None) -> Settings:
     except ConfigError:
         if path:
             raise
-        return Settings()
+        return with_env_overrides(Settings())
+
+
+def _rules_only(ctx: click.Context, flag: bool) -> bool:
+    """``--rules-only`` given to the command or to the ``watcher`` group."""
+    return flag or bool(getattr(ctx.obj, "rules_only", False))
 
 
 def _store(ctx: click.Context, path: str | None) -> Store:
@@ -61,42 +68,46 @@ def _store(ctx: click.Context, path: str | None) -> Store:
 def classify(ctx: click.Context, config_path: str | None, eval_file: str | None, as_json: bool,
              rules_only: bool) -> None:
     """Give themes to the items not classified yet (or changed), or with --eval measure the classifier."""
-    settings = _settings(ctx, config_path)
+    rules_only = _rules_only(ctx, rules_only)
     if eval_file:
-        _evaluate(settings, Path(eval_file), as_json, rules_only)
+        _evaluate(_settings(ctx, config_path), Path(eval_file), as_json, rules_only)
         return
     from watcher.pipeline import classify_pending
 
-    store = _store(ctx, config_path)
+    config = _config(ctx, config_path)
+    store = Store(config.database)
+    factory = lambda: build_classifier(model_settings(config.settings, rules_only),  # noqa: E731
+                                       head_path(config.database), source_profiles(config))
     try:
-        report = classify_pending(store, lambda: _classifier(settings, store, rules_only), _now())
+        report = classify_pending(store, factory, _now())
     finally:
         store.close()
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "
-               f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`)"
-               + (f"  [{report.model}]" if report.model else ""))
-
-
-def _classifier(settings: Settings, store: Store | None, rules_only: bool) -> HybridClassifier:
-    if rules_only:
-        return HybridClassifier(load_themes(settings.themes or None))
-    return build_classifier(settings, store=store)
+               f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`); model consulted on "
+               f"{report.model_consulted}" + (f"  [{report.model}]" if report.model else ""))
+    if report.degraded:
+        click.echo(f"model: DEGRADED, rules and identifiers only ({report.degraded}); see `watcher model`", err=True)
 
 
 def _evaluate(settings: Settings, path: Path, as_json: bool, rules_only: bool) -> None:
+    """Gold items are judged with the gold format's source profiles and the bundled head."""
     examples = load_gold(path)
-    classifier = _classifier(settings, None, rules_only)
+    classifier = build_classifier(model_settings(settings, rules_only), DEFAULT_HEAD, GOLD_SOURCES)
     ids = classifier.taxonomy.ids
     report = evaluate(classifier, examples, ids)
+    consulted = report.model_consulted
     baseline = evaluate(KeywordClassifier(classifier.taxonomy), examples, ids)
+    described = f"{classifier.name} {classifier.full_version}"
     if as_json:
         out: dict[str, Any] = report.as_dict()
         out["baseline"] = baseline.as_dict()
-        out["classifier"] = f"{classifier.name} {classifier.version}"
+        out["classifier"] = described
         out["items"] = len(examples)
+        out["model_consulted"] = consulted
+        out["degraded"] = classifier.degraded or ""
         click.echo(json.dumps(out, ensure_ascii=False))
         return
-    click.echo(f"{len(examples)} items from {path}; classifier {classifier.name} {classifier.version}")
+    click.echo(f"{len(examples)} items from {path}; classifier {described}; model consulted on {consulted}")
     click.echo(format_table(report, baseline, name=classifier.name, baseline_name="keyword baseline"))
 
 
@@ -138,8 +149,10 @@ def label(ctx: click.Context, item_id: str, add: tuple[str, ...], remove: tuple[
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="where to write the head (default: head.npz next to the database)")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@click.option("--rules-only", is_flag=True, help="accepted for symmetry: with the model off there is nothing to train")
 @click.pass_context
-def train(ctx: click.Context, gold: str | None, output: str | None, config_path: str | None) -> None:
+def train(ctx: click.Context, gold: str | None, output: str | None, config_path: str | None,
+          rules_only: bool) -> None:
     """Refit the model's head from the gold file plus every correction made with `watcher label`."""
     from classifiers.e5 import load_embedder
     from classifiers.training import merge_corrections, prepare
@@ -149,12 +162,18 @@ def train(ctx: click.Context, gold: str | None, output: str | None, config_path:
     if not gold_path.exists():
         raise click.ClickException(f"gold file {gold_path} not found (give --gold FILE)")
     config, corrected = _corrections(ctx, config_path, output)
-    settings = config.settings if config else Settings()
+    settings = config.settings if config else with_env_overrides(Settings())
+    if _rules_only(ctx, rules_only) or settings.model == RULES_ONLY:
+        click.echo("the model is off (--rules-only or model = \"none\"): the rules need no training; nothing done")
+        return
     examples = merge_corrections(load_gold(gold_path), corrected)
-    embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
+    embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None,
+                             precision=settings.model_precision)  # type: ignore[arg-type]
+    profiles = {**GOLD_SOURCES, **(source_profiles(config) if config else {})}
     bar: Any = click.progressbar(length=len(examples), label="embedding", file=sys.stderr)
     with bar:
-        data = prepare(examples, embedder, load_themes(settings.themes or None), progress=bar.update)
+        data = prepare(examples, embedder, load_themes(settings.themes or None), progress=bar.update,
+                       profiles=profiles)
     head = fit(data, embedder_name=f"{embedder.name} {embedder.version}")
     target = Path(output) if output else Path(config.database).with_name("head.npz") if config else Path("head.npz")
     head.save(target)
@@ -171,7 +190,7 @@ def _corrections(ctx: click.Context, path: str | None, output: str | None) -> tu
         return None, []
     store = Store(config.database)
     try:
-        return config, store.labelled_items()
+        return config, [(item_from_row(row), row.get("themes") or ()) for row in store.labelled_items()]
     finally:
         store.close()
 
@@ -193,4 +212,24 @@ def untagged(ctx: click.Context, limit: int, config_path: str | None) -> None:
     click.echo(f"{len(rows)} item(s) in scope without a theme", err=True)
 
 
-COMMANDS = (classify, label, train, untagged)
+@click.command("model")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--items", default=64, show_default=True, help="bundled real items in the throughput probe (max 64)")
+@click.pass_context
+def model(ctx: click.Context, config_path: str | None, as_json: bool, items: int) -> None:
+    """The CPU, the path the theme model takes on it (backend, precision) and why, its directory, load time and
+    throughput on bundled real items. Exit 1 when the model fails (classification then runs on rules alone)."""
+    from classifiers.probe import model_report
+
+    report = model_report(model_settings(_settings(ctx, config_path), _rules_only(ctx, False)), items=items)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if report.error:
+        sys.exit(1)
+
+
+COMMANDS = (classify, label, train, untagged, model)

@@ -48,12 +48,15 @@ def _poll(app: App, name: str) -> None:
 
 
 def _classify_and_alert(app: App, after_ingest: Callable[[datetime], None] | None) -> None:
+    now = _now()
     try:
-        now = _now()
         report = classify_pending(app.store, app.classifier_factory(), now)
         if report.classified:
             log.info("classified %d item(s), %d tagged", report.classified, report.tagged)
+    except Exception:  # alerts still go out for what was classified before
+        log.exception("classify job failed")
+    try:
         if after_ingest:
             after_ingest(now)
     except Exception:
-        log.exception("classify/alert job failed")
+        log.exception("alert job failed")
