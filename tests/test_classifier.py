@@ -316,6 +316,14 @@ def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, ca
     assert failure in line and "rules and identifiers only" in line and 'model_precision = "float32"' in line
     assert [t["theme"] for t in store.themes_of("b")] == ["ai"]
     assert store.themes_of("b")[0]["model_version"].startswith("rules-4 rules-only (model failed: ")
+    store.close()
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+
+    (tmp_path / "sources.toml").write_text('[settings]\ndatabase = "w.db"\n', encoding="utf-8")
+    shown = CliRunner().invoke(main, ["--config", str(tmp_path / "sources.toml"), "sources"])
+    assert shown.exit_code == 0 and "theme model: DEGRADED" in shown.output and failure in shown.output
 
 
 def test_an_unreadable_head_degrades_too(tmp_path: Path):

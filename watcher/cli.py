@@ -142,6 +142,11 @@ def sources(app: App) -> None:
         error = f"{failures}x {row.get('last_error')}" if failures else ""
         click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
                    f"{row.get('last_success') or '-':<20} {error}")
+    last = app.store.last_classification()
+    if last:
+        state = "DEGRADED" if "model failed" in last["model_version"] else "ok"
+        click.echo(f"theme model: {state}, last classification {last['classified_at']} by {last['model']} "
+                   f"{last['model_version']}")
 
 
 @main.command()
