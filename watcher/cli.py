@@ -194,7 +194,7 @@ def run_once(app: App, force: bool, no_notify: bool) -> None:
         _print_report(report)
     result = classify_pending(app.store, app.classifier_factory(), now)
     click.echo(f"classified {result.classified} item(s), {result.tagged} tagged, "
-               f"{result.in_scope_untagged} in scope but untagged")
+               f"{result.in_scope_untagged} in scope but untagged, model consulted on {result.model_consulted}")
     if result.degraded:
         click.echo(f"model: DEGRADED, rules and identifiers only ({result.degraded}); see `watcher model`", err=True)
     if not no_notify:
