@@ -1,87 +1,50 @@
 """Theme commands: ``classify`` (pending items, or ``--eval FILE``), ``label``, ``train``, ``untagged`` and ``model``.
 
-Thin clients of ``classifiers`` and the store. Each takes ``--config PATH`` (default: the group's ``--config``,
-``$WATCHER_CONFIG`` or ``./sources.toml``); ``classify --eval`` needs no config at all.
+Thin clients of ``classifiers`` and the store, loaded only when one of them runs. ``classify --eval`` needs no
+config at all; ``train`` reads its default gold file from the package folder's tests, when they are there.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from classifiers.evaluation import GOLD_SOURCES, evaluate, format_table, load_gold
-from classifiers.hybrid import DEFAULT_HEAD, RULES_ONLY, build_classifier, head_path
-from classifiers.keyword import KeywordClassifier
-from classifiers.themes import load_themes
-from store import Store
-from watcher.app import model_settings, source_profiles
-from watcher.config import Config, Settings, load_config, with_env_overrides
+from watcher.cli.common import command, config_path, open_app, rules_only, rules_only_option
+from watcher.clock import now_utc
+from watcher.config import Config, Settings, with_env_overrides
 from watcher.errors import ConfigError
-from watcher.records import item_from_row
 
-CONFIG_HELP = "path of sources.toml (default: the group's --config, $WATCHER_CONFIG or ./sources.toml)"
-DEV_GOLD = Path("tests/fixtures/gold/dev.jsonl")
+DEV_GOLD = Path(__file__).resolve().parents[2] / "tests/fixtures/gold/dev.jsonl"  # in a source checkout
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _config(ctx: click.Context, path: str | None) -> Config:
-    if path:
-        return load_config(path)
-    config = getattr(ctx.obj, "config", None)
-    return config if isinstance(config, Config) else load_config(None)
-
-
-def _settings(ctx: click.Context, path: str | None) -> Settings:
+def _settings() -> Settings:
     """The settings for commands that work without a config file (``classify --eval``)."""
     try:
-        return _config(ctx, path).settings
+        return open_app().config.settings
     except ConfigError:
-        if path:
+        if config_path():
             raise
         return with_env_overrides(Settings())
 
 
-def _rules_only(ctx: click.Context, flag: bool) -> bool:
-    """``--rules-only`` given to the command or to the ``watcher`` group."""
-    return flag or bool(getattr(ctx.obj, "rules_only", False))
-
-
-def _store(ctx: click.Context, path: str | None) -> Store:
-    return Store(_config(ctx, path).database)
-
-
-@click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@command()
 @click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="measure on a labelled file in the gold format instead of classifying the store")
 @click.option("--json", "as_json", is_flag=True, help="with --eval: print one JSON object")
-@click.option("--rules-only", is_flag=True, help="do not load the embedding model (rules and identifiers only)")
-@click.pass_context
-def classify(ctx: click.Context, config_path: str | None, eval_file: str | None, as_json: bool,
-             rules_only: bool) -> None:
+@rules_only_option
+def classify(eval_file: str | None, as_json: bool) -> None:
     """Give themes to the items not classified yet (or changed), or with --eval measure the classifier."""
-    rules_only = _rules_only(ctx, rules_only)
     if eval_file:
-        _evaluate(_settings(ctx, config_path), Path(eval_file), as_json, rules_only)
+        _evaluate(_settings(), Path(eval_file), as_json, rules_only())
         return
     from watcher.pipeline import classify_pending
 
-    config = _config(ctx, config_path)
-    store = Store(config.database)
-    factory = lambda: build_classifier(model_settings(config.settings, rules_only),  # noqa: E731
-                                       head_path(config.database), source_profiles(config))
-    try:
-        report = classify_pending(store, factory, _now())
-    finally:
-        store.close()
+    app = open_app()
+    report = classify_pending(app.store, app.classifier_factory(), now_utc())
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "
                f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`); model consulted on "
                f"{report.model_consulted}" + (f"  [{report.model}]" if report.model else ""))
@@ -91,6 +54,11 @@ def classify(ctx: click.Context, config_path: str | None, eval_file: str | None,
 
 def _evaluate(settings: Settings, path: Path, as_json: bool, rules_only: bool) -> None:
     """Gold items are judged with the gold format's source profiles and the bundled head."""
+    from classifiers.evaluation import GOLD_SOURCES, evaluate, format_table, load_gold
+    from classifiers.hybrid import DEFAULT_HEAD, build_classifier
+    from classifiers.keyword import KeywordClassifier
+    from watcher.app import model_settings
+
     examples = load_gold(path)
     classifier = build_classifier(model_settings(settings, rules_only), DEFAULT_HEAD, GOLD_SOURCES)
     ids = classifier.taxonomy.ids
@@ -111,61 +79,60 @@ def _evaluate(settings: Settings, path: Path, as_json: bool, rules_only: bool) -
     click.echo(format_table(report, baseline, name=classifier.name, baseline_name="keyword baseline"))
 
 
-@click.command()
+@command()
 @click.argument("item_id")
 @click.option("--add", "add", multiple=True, help="theme to give the item (repeatable)")
 @click.option("--remove", "remove", multiple=True, help="theme to take from the item (repeatable)")
 @click.option("--author", default="", help="who corrects (kept with the label)")
 @click.option("--note", default="", help="why (kept with the label)")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.pass_context
-def label(ctx: click.Context, item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: str, note: str,
-          config_path: str | None) -> None:
+def label(item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: str, note: str) -> None:
     """Correct the themes of one item. A correction always wins over the classifier, and `watcher train` learns
     from it."""
     if not add and not remove:
         raise click.UsageError("give at least one --add THEME or --remove THEME")
-    config = _config(ctx, config_path)
+    from classifiers.themes import load_themes
+
+    app = open_app()
+    config = app.config
     known = load_themes(config.settings.themes or None).ids
     unknown = [t for t in (*add, *remove) if t not in known]
     if unknown:
         raise click.BadParameter(f"unknown theme(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    store = Store(config.database)
-    try:
-        if store.get_item(item_id) is None:
-            raise click.ClickException(f"no item {item_id!r} in {config.database}")
-        now = _now().isoformat()
-        for theme, action in [(t, "add") for t in add] + [(t, "remove") for t in remove]:
-            store.add_label(item_id, theme, action, now=now, author=author, note=note)
-        themes = ", ".join(t["theme"] for t in store.themes_of(item_id)) or "(none)"
-    finally:
-        store.close()
+    store = app.store
+    if store.get_item(item_id) is None:
+        raise click.ClickException(f"no item {item_id!r} in {config.database}")
+    now = now_utc().isoformat()
+    for theme, action in [(t, "add") for t in add] + [(t, "remove") for t in remove]:
+        store.add_label(item_id, theme, action, now=now, author=author, note=note)
+    themes = ", ".join(t["theme"] for t in store.themes_of(item_id)) or "(none)"
     click.echo(f"{item_id}: {themes}")
 
 
-@click.command()
+@command()
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False), default=None,
               help=f"labelled file in the gold format (default: {DEV_GOLD})")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="where to write the head (default: head.npz next to the database)")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.option("--rules-only", is_flag=True, help="accepted for symmetry: with the model off there is nothing to train")
-@click.pass_context
-def train(ctx: click.Context, gold: str | None, output: str | None, config_path: str | None,
-          rules_only: bool) -> None:
+@rules_only_option
+def train(gold: str | None, output: str | None) -> None:
     """Refit the model's head from the gold file plus every correction made with `watcher label`."""
     from classifiers.e5 import load_embedder
+    from classifiers.evaluation import load_gold
+    from classifiers.themes import load_themes
     from classifiers.training import merge_corrections, prepare
     from classifiers.training import train as fit
 
     gold_path = Path(gold) if gold else DEV_GOLD
     if not gold_path.exists():
         raise click.ClickException(f"gold file {gold_path} not found (give --gold FILE)")
-    config, corrected = _corrections(ctx, config_path, output)
+    config, corrected = _corrections(output)
     settings = config.settings if config else with_env_overrides(Settings())
-    if _rules_only(ctx, rules_only) or settings.model == RULES_ONLY:
+    if rules_only() or settings.model == "none":
         click.echo("the model is off (--rules-only or model = \"none\"): the rules need no training; nothing done")
         return
+    from classifiers.evaluation import GOLD_SOURCES
+    from watcher.app import source_profiles
+
     examples = merge_corrections(load_gold(gold_path), corrected)
     embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None,
                              precision=settings.model_precision)  # type: ignore[arg-type]
@@ -180,49 +147,41 @@ def train(ctx: click.Context, gold: str | None, output: str | None, config_path:
     click.echo(f"head {head.version} trained on {len(examples)} items ({len(corrected)} correction(s)) -> {target}")
 
 
-def _corrections(ctx: click.Context, path: str | None, output: str | None) -> tuple[Config | None, list[Any]]:
+def _corrections(output: str | None) -> tuple[Config | None, list[Any]]:
     """The config and the store's corrected items; with --output and no config file, no corrections."""
+    app = open_app()
     try:
-        config = _config(ctx, path)
+        config = app.config
     except ConfigError:
-        if path or not output:
+        if config_path() or not output:
             raise
         return None, []
-    store = Store(config.database)
-    try:
-        return config, [(item_from_row(row), row.get("themes") or ()) for row in store.labelled_items()]
-    finally:
-        store.close()
+    from watcher.records import item_from_row
+
+    return config, [(item_from_row(row), row.get("themes") or ()) for row in app.store.labelled_items()]
 
 
-@click.command()
+@command()
 @click.option("--limit", default=100, show_default=True, help="at most this many items")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.pass_context
-def untagged(ctx: click.Context, limit: int, config_path: str | None) -> None:
+def untagged(limit: int) -> None:
     """The recall safety net: items in scope (health ministry, CNIL, ANSM...) that got no theme."""
-    store = _store(ctx, config_path)
-    try:
-        rows = store.untagged_in_scope(limit=limit)
-    finally:
-        store.close()
+    rows = open_app().store.untagged_in_scope(limit=limit)
     for row in rows:
         click.echo(f"{row['id']}  {row['source']}  {(row['published'] or '')[:10]}  [{row['scope_reason']}]  "
                    f"{row['title'][:100]}")
     click.echo(f"{len(rows)} item(s) in scope without a theme", err=True)
 
 
-@click.command("model")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@command("model")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--items", default=64, show_default=True, help="bundled real items in the throughput probe (max 64)")
-@click.pass_context
-def model(ctx: click.Context, config_path: str | None, as_json: bool, items: int) -> None:
+def model(as_json: bool, items: int) -> None:
     """The CPU, the path the theme model takes on it (backend, precision) and why, its directory, load time and
     throughput on bundled real items. Exit 1 when the model fails (classification then runs on rules alone)."""
     from classifiers.probe import model_report
+    from watcher.app import model_settings
 
-    report = model_report(model_settings(_settings(ctx, config_path), _rules_only(ctx, False)), items=items)
+    report = model_report(model_settings(_settings(), rules_only()), items=items)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
