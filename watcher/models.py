@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+
+from watcher.text import is_rectificatif_nor
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class Item:
     identifiers: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()  # the source's own categories
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # the date a lawyer cites (JO issue, délibération date); None: ``published`` as a date in Europe/Paris
+    legal_date: date | None = None
 
     def content_hash(self) -> str:
         """Hash of the parsed content (not of the file): a re-delivery with the same content is not a change."""
@@ -40,8 +44,7 @@ class Item:
 
     @property
     def is_rectificatif(self) -> bool:
-        nor = self.identifiers.get("nor", "")
-        return len(nor) == 12 and nor.endswith("Z")
+        return is_rectificatif_nor(self.identifiers.get("nor", ""))
 
     def classification_text(self) -> str:
         """Title and summary: what the themes are judged from."""

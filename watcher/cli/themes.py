@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from watcher.cli.common import command, config_path, open_app, rules_only, rules_only_option
+from watcher.cli.common import command, config_path, open_app, open_archive, rules_only, rules_only_option
 from watcher.clock import now_utc
 from watcher.config import Config, Settings, with_env_overrides
 from watcher.errors import ConfigError
@@ -44,7 +44,8 @@ def classify(eval_file: str | None, as_json: bool) -> None:
     from watcher.pipeline import classify_pending
 
     app = open_app()
-    report = classify_pending(app.store, app.classifier_factory(), now_utc())
+    with app.store.writer_lock():
+        report = classify_pending(app.store, app.classifier_factory(), now_utc())
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "
                f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`); model consulted on "
                f"{report.model_consulted}" + (f"  [{report.model}]" if report.model else ""))
@@ -165,7 +166,7 @@ def _corrections(output: str | None) -> tuple[Config | None, list[Any]]:
 @click.option("--limit", default=100, show_default=True, help="at most this many items")
 def untagged(limit: int) -> None:
     """The recall safety net: items in scope (health ministry, CNIL, ANSM...) that got no theme."""
-    rows = open_app().store.untagged_in_scope(limit=limit)
+    rows = open_archive().store.untagged_in_scope(limit=limit)
     for row in rows:
         click.echo(f"{row['id']}  {row['source']}  {(row['published'] or '')[:10]}  [{row['scope_reason']}]  "
                    f"{row['title'][:100]}")

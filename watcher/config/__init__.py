@@ -90,6 +90,8 @@ ENV_OVERRIDES = {"database": "WATCHER_DATABASE", "model_precision": "WATCHER_MOD
 def with_env_overrides(settings: Settings, file: str = "(defaults)") -> Settings:
     """``settings`` with the environment's overrides (``ENV_OVERRIDES``) applied and checked."""
     values: dict[str, Any] = {key: value for key, variable in ENV_OVERRIDES.items() if (value := env(variable))}
+    if "database" in values:  # a path from the environment is relative to where the command runs, as in a shell
+        values["database"] = str(Path(os.path.expanduser(values["database"])).absolute())
     for key, value in values.items():
         if key in CHOICES and value not in CHOICES[key]:
             raise ConfigError(f"${ENV_OVERRIDES[key]} must be one of {', '.join(CHOICES[key])}, not {value!r}",

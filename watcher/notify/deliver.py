@@ -10,12 +10,13 @@ channel and requeues or confirms it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from store import Store
 from watcher.config.alerts import AlertsConfig, Subscription
 from watcher.errors import NotifyError
 from watcher.normalize import iso
@@ -49,14 +50,14 @@ class Hooks:
     after_record: Callable[[str], None] | None = None
 
 
-def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
+def send_due(store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
              renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
              hooks: Hooks | None = None) -> DeliveryReport:
     """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all)."""
     renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
     sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
     try:
-        work = sender.recover() + sender.order(store.due_deliveries(iso(now), kinds=kinds))
+        work = sender.recover() + sender.order(store.due_deliveries(iso(now) or "", kinds=kinds))
         sender.run(work)
     finally:
         for channel in channels.values():
@@ -76,7 +77,7 @@ class _Sender:
     """Sends one message at a time, in order, but renders the next one while the channel handles the current one
     (a 1-deep pipeline: at most one row is 'sending' at any moment, claimed just before its send)."""
 
-    def __init__(self, store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
+    def __init__(self, store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
                  renderer: Renderer, hooks: Hooks):
         self.store, self.alerts, self.now, self.channels = store, alerts, now, channels
         self.renderer, self.hooks = renderer, hooks
@@ -132,7 +133,7 @@ class _Sender:
             self._hold(key, f"subscription {row['subscription']!r} no longer exists")
             return None
         try:
-            message = self.render(row, sub, channel.needs)
+            message = self.render(row, sub, channel)
         except Exception as exc:  # a template or data bug must not stop the other deliveries
             self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
             return None
@@ -159,14 +160,15 @@ class _Sender:
         if self.hooks.after_record:
             self.hooks.after_record(key)
 
-    def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
+    def render(self, row: Mapping[str, Any], sub: Subscription, channel: Channel) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.alert_items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:
             return None
         return self.renderer.message(key=row["key"], sub=sub, kind=row["kind"], period=row["period"] or "",
-                                     items=items, themes=themes, now=self.now, needs=needs)
+                                     items=items, themes=themes, now=self.now, needs=channel.needs,
+                                     unsubscribe=channel.unsubscribe_for(sub.email))
 
     def _failed(self, row: Mapping[str, Any], exc: NotifyError) -> None:
         attempts, settings = int(row["attempts"]) + 1, self.alerts.settings
