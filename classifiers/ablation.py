@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from classifiers.base import Classified
 from classifiers.evaluation import Example, Report, evaluate
-from classifiers.hybrid import HybridClassifier, build_classifier
+from classifiers.hybrid import HybridClassifier
 from classifiers.keyword import KeywordClassifier
-from classifiers.rules import scope_reason
-from classifiers.themes import load_themes
 from classifiers.training import PROTO_Z, Head
 from watcher.models import Item, ThemeTag
 
@@ -76,20 +75,18 @@ class ModelOnlyClassifier:
         proto = 1.0 / (1.0 + np.exp(-(self.head.proto_z(X @ self.hybrid.prototypes().T) - PROTO_Z)))
         return np.where(self.head.has_head, head, proto)
 
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
+    def classify(self, items: Sequence[Item]) -> list[Classified]:
         if not items:
             return []
         X = self.hybrid.embedder().embed([item.classification_text() for item in items], kind="query")
         P = self.probabilities(X)
-        return [[self._tag(int(j), float(p[j])) for j in np.flatnonzero(p > 0.5)] for p in P]
+        return [Classified([self._tag(int(j), float(p[j])) for j in np.flatnonzero(p > 0.5)], None,
+                           "consulted: model only", embedding=x) for p, x in zip(P, X, strict=True)]
 
     def _tag(self, j: int, p: float) -> ThemeTag:
         how = "head" if self.head.has_head[j] else "description"
         return ThemeTag(theme=self.taxonomy.ids[j], score=round(p, 4), reason=f"model ({how}): {p:.2f}",
                         origin="model", model=self.name, model_version=self.version)
-
-    def scope(self, item: Item) -> str | None:
-        return scope_reason(item)
 
 
 @dataclass
@@ -112,33 +109,36 @@ class Ablation:
         return out
 
 
-def classifiers_for(settings: Any, parts: Sequence[str], built: HybridClassifier | None = None) -> dict[str, Any]:
-    """One classifier per requested part (``rules``, ``model``, ``hybrid``); the model is loaded once. ``built``:
-    the hybrid to measure (default: ``build_classifier(settings)``, what the pipeline runs)."""
-    taxonomy = built.taxonomy if built is not None else load_themes(getattr(settings, "themes", "") or None)
+def classifiers_for(parts: Sequence[str], rules: HybridClassifier,
+                    built: HybridClassifier | None = None) -> dict[str, Any]:
+    """One classifier per requested part: ``rules`` (the rules alone), ``hybrid`` = ``built`` (what the pipeline
+    would run, e.g. ``build_classifier(...)``: it consults the model where the rules leave a theme open) and the
+    ``model`` alone on ``built``'s head and embedder (the model is loaded once)."""
     out: dict[str, Any] = {}
     if "rules" in parts:
-        out["rules"] = HybridClassifier(taxonomy)
+        out["rules"] = rules
     if "model" in parts or "hybrid" in parts:
-        built = built or build_classifier(settings)
-        factory = functools.cache(lambda: MemoEmbedder(built.embedder()))
-        hybrid = HybridClassifier(taxonomy, embedder_factory=factory, head=built.head,
-                                  model_name=built.model_name)
+        if built is None or built.head is None:
+            raise ValueError("measuring the model needs a hybrid classifier with a head and an embedder")
+        source = built
+        factory = functools.cache(lambda: MemoEmbedder(source.embedder()))  # the hybrid's embedder, loaded once
+        alone = HybridClassifier(built.taxonomy, embedder_factory=factory, head=built.head,
+                                 model_name=built.model_name, profiles=built.rules.profiles)
         if "hybrid" in parts:
-            out["hybrid"] = hybrid
+            out["hybrid"] = built
         if "model" in parts:
-            out["model"] = ModelOnlyClassifier(hybrid)
+            out["model"] = ModelOnlyClassifier(alone)
     return out
 
 
-def run(settings: Any, examples: Sequence[Example], parts: Sequence[str] = PARTS,
+def run(examples: Sequence[Example], parts: Sequence[str] = PARTS, *, rules: HybridClassifier,
         built: HybridClassifier | None = None) -> Ablation:
-    """Measure each part of ``parts`` and the keyword baseline on ``examples`` (``built``: see ``classifiers_for``)."""
-    classifiers = classifiers_for(settings, parts, built)
-    taxonomy = next(iter(classifiers.values())).taxonomy
+    """Measure each part of ``parts`` and the keyword baseline on ``examples`` (see ``classifiers_for``)."""
+    classifiers = classifiers_for(parts, rules, built)
+    taxonomy = rules.taxonomy
     ids = taxonomy.ids
     reports = {name: evaluate(c, examples, ids) for name, c in classifiers.items()}
-    versions = {name: f"{c.name} {c.version}" for name, c in classifiers.items()}
+    versions = {name: f"{c.name} {getattr(c, 'full_version', c.version)}" for name, c in classifiers.items()}
     baseline = evaluate(KeywordClassifier(taxonomy), examples, ids)
     return Ablation(baseline, {p: reports[p] for p in parts}, versions, len(examples))
 

@@ -16,7 +16,6 @@ from classifiers.hybrid import HybridClassifier
 from classifiers.training import Head
 from tests.test_similar import HashEmbedder
 from watcher.cli.themes import classify
-from watcher.config import Settings
 from watcher.models import Item
 
 GOLD = Path(__file__).parent / "fixtures" / "gold" / "dev.jsonl"
@@ -38,13 +37,16 @@ def hybrid(embedder: HashEmbedder) -> HybridClassifier:
 def test_each_part_is_measured_and_the_items_are_embedded_once() -> None:
     examples = load_gold(GOLD)[:60]
     embedder = CountingEmbedder()
-    result = ablation.run(Settings(), examples, built=hybrid(embedder))
+    result = ablation.run(examples, rules=HybridClassifier(), built=hybrid(embedder))
     assert list(result.parts) == ["rules", "model", "hybrid"]
-    assert embedder.texts == 60 + 2 * 5  # the items once, the FR and EN descriptions of 5 themes once
+    # the model alone embeds every item once; the hybrid only those the rules leave open (and the descriptions)
+    assert 60 + 10 <= embedder.texts <= 2 * 60 + 2 * 10
     out = result.as_dict("hybrid")
     assert set(out["ablation"]) == {"rules", "model", "hybrid"} and "macro_f1" in out["baseline"]
     assert out["macro_f1"] == out["ablation"]["hybrid"]["macro_f1"]
     assert out["ablation"]["rules"]["classifier"].startswith("hybrid rules-")
+    with pytest.raises(ValueError):
+        ablation.run(examples, rules=HybridClassifier(), built=HybridClassifier())
     assert out["ablation"]["model"]["classifier"].startswith("model-only head-")
     table = ablation.format_ablation(result)
     assert "keyword baseline" in table and "model" in table and table.count("macro-F1") == 2
@@ -53,22 +55,22 @@ def test_each_part_is_measured_and_the_items_are_embedded_once() -> None:
 def test_the_model_alone_tags_without_any_rule() -> None:
     model_only = ablation.ModelOnlyClassifier(hybrid(HashEmbedder()))
     items = [e.item for e in load_gold(GOLD)[:30]]
-    tags = model_only.classify(items)
-    assert len(tags) == 30
-    assert all(t.reason.startswith("model (") and t.origin == "model" for row in tags for t in row)
+    results = model_only.classify(items)
+    assert len(results) == 30 and all(r.embedding is not None and r.model == "consulted: model only" for r in results)
+    assert all(t.reason.startswith("model (") and t.origin == "model" for r in results for t in r.tags)
     with pytest.raises(ValueError):
         ablation.ModelOnlyClassifier(HybridClassifier())
 
 
 def test_each_tag_says_which_part_decided() -> None:
     recall = Item(id="x", source="ansm", url="https://ansm.sante.fr/x", title="Rappel de lots de Doliprane 500 mg")
-    assert HybridClassifier().classify([recall])[0][0].reason.endswith("decided by: rules")
-    tags = hybrid(HashEmbedder()).classify([recall])[0]
+    assert HybridClassifier().classify([recall])[0].tags[0].reason.endswith("decided by: rules")
+    tags = hybrid(HashEmbedder()).classify([recall])[0].tags
     assert all("decided by: rules" in t.reason for t in tags)
     text = "Les urgences testent un nouvel outil de tri des patients"
     head = Head.load()
     lift = HybridClassifier(embedder_factory=lambda: Lifted(head), head=head, model_name="lift")
-    got = lift.classify([Item(id="y", source="other", url="https://example.org/y", title=text)])[0]
+    got = lift.classify([Item(id="y", source="other", url="https://example.org/y", title=text)])[0].tags
     ai = next(t for t in got if t.theme == "ai")
     assert ai.reason.endswith("decided by: model") and "model: " in ai.reason
 

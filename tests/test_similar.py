@@ -105,16 +105,20 @@ class HashEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def test_classification_keeps_each_items_embedding_once(store: Store) -> None:
+def test_classification_keeps_the_embeddings_it_computed_and_search_fills_the_rest(store: Store) -> None:
+    from watcher.similar import embed_missing
+
     embedder = HashEmbedder()
     now = datetime(2026, 6, 1, tzinfo=UTC)
     report = classify_pending(store, lambda: HybridClassifier(embedder_factory=lambda: embedder, head=Head.load(),
                                                               model_name="hash"), now)
-    assert report.classified == 40 and store.vectors.count(vector_model(embedder)) == 40
-    item = archive(1)[0]
-    model, vector = store.vectors.get(item.id) or ("", np.zeros(0))
-    assert model == "hash/embedder"
-    assert float(vector @ embedder.embed([item.classification_text()])[0]) > 0.999
+    model = vector_model(embedder)
+    # the model is consulted only where the rules leave a theme open: those items' embeddings are kept
+    assert report.classified == 40 and 0 < store.vectors.count(model) == report.model_consulted < 40
+    kept = next(i for i in archive(40) if store.vectors.get(i.id) is not None)
+    name, vector = store.vectors.get(kept.id) or ("", np.zeros(0))
+    assert name == "hash/embedder" and float(vector @ embedder.embed([kept.classification_text()])[0]) > 0.999
+    assert embed_missing(store, embedder) == 40 - report.model_consulted and store.vectors.count(model) == 40
 
 
 def test_rules_only_classification_stores_no_embedding(tmp_path: Path) -> None:

@@ -14,15 +14,15 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import zip_longest
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from classifiers.base import Classifier
+from classifiers.base import Classified, Classifier
 from store import Store, StoreError, UpsertResult
 from watcher.config import Config, SourceConfig
 from watcher.errors import ClassifierError, ConfigError, SourceError
@@ -58,6 +58,8 @@ class ClassifyReport:
     tagged: int = 0
     in_scope_untagged: int = 0
     model: str = ""
+    model_consulted: int = 0  # items the embedding model was run on (the rules decided the others)
+    degraded: str = ""  # why the model failed and the rules ran alone ("" when it did not fail)
 
 
 def _state(store: Store, name: str) -> SourceState:
@@ -221,32 +223,35 @@ def classify_pending(store: Store, classifier_factory: Callable[[], Classifier],
     for rows in store.items_to_classify(page_size=batch_size):
         if classifier is None:
             classifier = classifier_factory()
-            report.model = f"{classifier.name} {classifier.version}"
         items = [item_from_row(r) for r in rows]
-        batch = classifier.classify(items)
-        keep_embeddings(store, classifier, rows)
-        for row, item, tags in zip(rows, items, batch, strict=True):
-            scope = classifier.scope(item) if not tags else None
-            store.save_themes(item.id, row["content_hash"], [_tag_row(t) for t in tags], now=iso(now) or "",
+        results = classifier.classify(items)
+        keep_embeddings(store, classifier, rows, results)
+        for row, item, result in zip(rows, items, results, strict=True):
+            store.save_themes(item.id, row["content_hash"], [_tag_row(t) for t in result.tags], now=iso(now) or "",
                               model=classifier.name, model_version=classifier.version,
-                              scope_reason=scope)
+                              scope_reason=result.scope)
             report.classified += 1
-            report.tagged += bool(tags)
-            report.in_scope_untagged += bool(scope)
+            report.tagged += bool(result.tags)
+            report.in_scope_untagged += bool(result.scope)
+            report.model_consulted += result.model.startswith("consulted")
+    if classifier is not None:  # after the run: the version says whether the model failed on the way
+        report.model = f"{classifier.name} {classifier.version}"
+        report.degraded = str(getattr(classifier, "degraded", None) or "")
     return report
 
 
-def keep_embeddings(store: Store, classifier: Classifier, rows: Sequence[dict[str, object]]) -> int:
-    """Store the embeddings the classifier computed for ``rows`` (search by meaning); 0 without a model."""
-    vectors = getattr(classifier, "embeddings", None) or {}
+def keep_embeddings(store: Store, classifier: Classifier, rows: Sequence[Mapping[str, Any]],
+                    results: Sequence[Classified]) -> int:
+    """Store the embeddings the classifier computed for ``rows`` (search by meaning); 0 when it computed none."""
+    vectors = [(str(row["id"]), result.embedding) for row, result in zip(rows, results, strict=True)
+               if result.embedding is not None]
     embedder = getattr(classifier, "embedder", None)
     if not vectors or embedder is None:
         return 0
     from watcher.similar import vector_model
 
-    model = vector_model(embedder())
     hashes = {str(r["id"]): str(r.get("content_hash") or "") for r in rows}
-    return store.vectors.save([(i, vectors[i]) for i in hashes if i in vectors], model=model, hashes=hashes)
+    return store.vectors.save(vectors, model=vector_model(embedder()), hashes=hashes)
 
 
 def _tag_row(tag: ThemeTag) -> dict[str, object]:
