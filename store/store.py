@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from store.archive import ArchiveMixin
 from store.deliveries import DeliveriesMixin
+from store.newsletter import NewsletterMixin
 from store.schema import migrations
 
 _BATCH = 500
@@ -46,7 +48,7 @@ def _chunks(seq: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
         yield seq[start : start + size]
 
 
-class Store(DeliveriesMixin):
+class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests.
 
     Items arrive as plain mappings (see ``watcher.models.Item`` converted by the pipeline) so that this package

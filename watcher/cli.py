@@ -45,6 +45,7 @@ AREA_COMMANDS = {
     "deliver": "watcher.notify.cli:deliver_cmd", "digest": "watcher.notify.cli:digest_cmd",
     "notify-test": "watcher.notify.cli:notify_test_cmd", "deliveries": "watcher.notify.cli:deliveries_cmd",
     "subscribe": "watcher.notify.cli:subscribe_cmd", "subscriptions": "watcher.notify.cli:subscriptions_cmd",
+    "newsletter": "watcher.newsletter.cli:newsletter",
 }
 
 
@@ -226,19 +227,21 @@ def record(app: App, folder: str, names: tuple[str, ...], urls: tuple[str, ...])
 @main.command()
 @click.option("--port", default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--editor", "editors", multiple=True, default=("editor",), show_default=True,
+              help="an editor's login name (repeatable); the password hash is read from $WATCHER_PASSWORD_HASH_<NAME>")
 @click.pass_obj
-def serve(app: App, port: int, host: str) -> None:
-    """Browse and search the archive in Datasette (facets by theme, source, type of act, date)."""
-    import subprocess
+def serve(app: App, port: int, host: str, editors: tuple[str, ...]) -> None:
+    """Browse and search the archive in Datasette; editors prepare the newsletter at /-/newsletter.
 
-    from store import METADATA_PATH
+    Runs in this process: Ctrl-C (or SIGTERM) stops the server, nothing is left running."""
+    from watcher.web import build_datasette, password_variable
+    from watcher.web import serve as run_server
 
-    database = app.config.database
     app.store.migrate()
-    cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
-           "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms", "1000"]
-    click.echo(" ".join(cmd), err=True)
-    subprocess.run(cmd, check=False)
+    datasette = build_datasette(app.config, editors=editors)
+    click.echo(f"archive: http://{host}:{port}/  (editors log in at /-/login: "
+               f"{', '.join(f'{e} via ${password_variable(e)}' for e in editors)})", err=True)
+    run_server(datasette, host=host, port=port)
 
 
 @main.command()

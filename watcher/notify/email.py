@@ -72,7 +72,7 @@ class EmailChannel(Channel):
             head["Date"] = format_datetime(message.date)
         if self.option("reply_to"):
             head["Reply-To"] = self.option("reply_to")
-        unsubscribe = self.option("unsubscribe") or f"mailto:{self.sender}?subject=unsubscribe"
+        unsubscribe = message.unsubscribe or self.option("unsubscribe") or f"mailto:{self.sender}?subject=unsubscribe"
         head["List-Unsubscribe"] = f"<{unsubscribe}>"
         head["Auto-Submitted"] = "auto-generated"
         for name, value in message.headers.items():

@@ -1,0 +1,174 @@
+"""The Datasette plugin of the archive (registered by ``build_datasette``, never discovered by name).
+
+- Who sees what: a visitor sees the public tables (``PUBLIC_TABLES``) and the canned queries, read-only; every other
+  table (drafts, abstracts, subscribers, the delivery ledger, plumbing), the SQL box and the newsletter pages need
+  an editor's login (``/-/login``, datasette-auth-passwords). New tables are private until listed here.
+- Pages: ``/`` opens on the items; an item's page shows its themes (score, reason, origin), identifiers,
+  versions and links; ``/-/atom/theme/<theme>.atom`` and ``.atom`` on any items search are Atom feeds; a month
+  facet; readable JSON columns; ``/-/newsletter...`` is the editors' workspace (``watcher.web.editor``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from datasette import hookimpl
+from datasette.utils import tilde_decode, tilde_encode
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from watcher.web import atom, editor
+from watcher.web.context import context_of, is_editor
+from watcher.web.facets import MonthFacet
+
+PUBLIC_TABLES = frozenset({"items", "item_themes", "identifiers", "item_versions", "sources", "fetch_log",
+                           "newsletter_issues", "newsletter_issue_items"})
+EDITOR_ACTIONS = frozenset({"execute-sql", "view-database-download", "watcher-newsletter"})
+ITEM_FEED_LIMIT = 50
+IDENTIFIER_LINKS = {
+    "eli": "{value}", "celex": "https://eur-lex.europa.eu/legal-content/FR/TXT/?uri=CELEX:{value}",
+    "jorftext": "https://www.legifrance.gouv.fr/jorf/id/{value}",
+}
+
+
+@hookimpl
+def permission_allowed(actor: Any, action: str, resource: Any) -> bool | None:
+    if is_editor(actor):
+        return None  # Datasette's defaults: everything readable
+    if action in EDITOR_ACTIONS:
+        return False
+    if action == "view-table" and isinstance(resource, tuple) and resource[1] not in PUBLIC_TABLES:
+        return False
+    return None
+
+
+@hookimpl
+def register_facet_classes() -> list[type]:
+    return [MonthFacet]
+
+
+@hookimpl
+def prepare_jinja2_environment(env: Any) -> None:
+    env.filters["tilde"] = tilde_encode
+
+
+@hookimpl
+def menu_links(actor: Any) -> list[dict[str, str]]:
+    links = [{"href": "/watcher/items", "label": "Archive"}, {"href": "/-/newsletter/issues", "label": "Newsletter issues"}]
+    if is_editor(actor):
+        links.append({"href": "/-/newsletter", "label": "Newsletter editor"})
+    return links
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [
+        (r"^/$", home),
+        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed),
+        *editor.ROUTES,
+    ]
+
+
+async def home() -> Response:
+    return Response.redirect("/watcher/items")
+
+
+async def theme_feed(datasette: Any, request: Any) -> Response:
+    context = context_of(datasette)
+    theme = request.url_vars["theme"]
+    labels = dict(context.themes)
+    items = await context.run(lambda store: store.theme_feed(theme, ITEM_FEED_LIMIT))
+    if not items and theme not in labels:
+        return Response.text(f"no theme {theme!r}", status=404)
+    base = context.base_url(datasette, request)
+    feed = atom.Feed(url=f"{base}/-/atom/theme/{theme}.atom", title=f"watcher — {labels.get(theme, theme)}",
+                     html_url=f"{base}/watcher/items?{urlencode({'themes__arraycontains': theme})}")
+    body = atom.render_feed(feed, items, base=base, now=datetime.now(UTC))
+    return Response(body, content_type=atom.CONTENT_TYPE)
+
+
+@hookimpl
+def register_output_renderer() -> dict[str, Any]:
+    """``.atom`` on the items table with any search, filter or sort: a feed per saved search."""
+    return {"extension": "atom", "render": render_search_feed, "can_render": can_render_feed}
+
+
+def can_render_feed(table: str | None, columns: Sequence[str]) -> bool:
+    return table == "items" and {"id", "title"} <= set(columns)
+
+
+def render_search_feed(datasette: Any, request: Any, rows: Sequence[Any], columns: Sequence[str],
+                       table: str | None) -> Response:
+    if not can_render_feed(table, columns):
+        return Response.text("Atom feeds are offered on the items table", status=400)
+    base = context_of(datasette).base_url(datasette, request)
+    query = sorted((k, v) for k in request.args.keys() for v in request.args.getlist(k)
+                   if not k.startswith("_") or k in ("_search", "_sort", "_sort_desc"))
+    suffix = f"?{urlencode(query)}" if query else ""
+    search = request.args.get("_search")
+    title = f"watcher — {'search « ' + search + ' »' if search else 'archive'}"
+    feed = atom.Feed(url=f"{base}/watcher/items.atom{suffix}", title=title, html_url=f"{base}/watcher/items{suffix}")
+    items = [dict(zip(columns, row, strict=False)) for row in rows]
+    return Response(atom.render_feed(feed, items, base=base, now=datetime.now(UTC)), content_type=atom.CONTENT_TYPE)
+
+
+@hookimpl
+def render_cell(value: Any, column: str, table: str | None) -> Markup | None:
+    """JSON columns of the items shown as people read them."""
+    if table != "items" or not isinstance(value, str) or column not in ("themes", "identifiers", "tags"):
+        return None
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    if isinstance(decoded, list):
+        return Markup(" ".join(f'<span class="watcher-badge">{escape(v)}</span>' for v in decoded))
+    if isinstance(decoded, dict):
+        return Markup("<br>".join(f"<strong>{escape(k)}</strong> {escape(v)}" for k, v in decoded.items()))
+    return None
+
+
+@hookimpl
+def extra_css_urls() -> list[str]:
+    return ["/-/watcher-static/watcher.css"]
+
+
+@hookimpl
+def extra_template_vars(view_name: str, table: str | None, request: Any, datasette: Any) -> Any:
+    async def inner() -> dict[str, Any]:
+        context = context_of(datasette)
+        extra: dict[str, Any] = {"watcher_themes": context.themes, "watcher_editor": is_editor(request.actor)}
+        if view_name == "row" and table == "items" and request is not None:
+            extra["watcher_item"] = await item_details(datasette, tilde_decode(request.url_vars["pks"]))
+        return extra
+
+    return inner
+
+
+async def item_details(datasette: Any, item_id: str) -> dict[str, Any]:
+    """What an item's page shows beside its columns: themes (score, reason, origin), identifiers, versions."""
+    context = context_of(datasette)
+
+    def read(store: Any) -> dict[str, Any]:
+        versions = store.versions(item_id)
+        return {"themes": store.themes_of(item_id), "identifiers": store.identifiers_of([item_id])[item_id],
+                "versions": [{k: v for k, v in row.items() if k != "text"} for row in versions]}
+
+    details = await context.run(read)
+    details["identifier_links"] = [(scheme, value, identifier_link(scheme, value))
+                                   for scheme, value in details["identifiers"]]
+    details["theme_labels"] = dict(context.themes)
+    return details
+
+
+def identifier_link(scheme: str, value: str) -> str:
+    template = IDENTIFIER_LINKS.get(scheme.lower())
+    if template is None:
+        return ""
+    link = template.format(value=value)
+    return link if link.startswith(("https://", "http://")) else ""
+
