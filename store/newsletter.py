@@ -70,7 +70,7 @@ class NewsletterMixin:
         with self.db.atomic():
             row = {**draft, "state": "draft", "version": 1,
                    "health_notes": json.dumps(list(draft.get("health_notes", [])), ensure_ascii=False)}
-            draft_id = int(self.db.table("newsletter_drafts").insert(row).last_pk)
+            draft_id = int(self.db.table("newsletter_drafts").insert(row).last_pk or 0)
             self.db.table("newsletter_entries").insert_all(
                 [{**e, "draft_id": draft_id} for e in entries], pk=("draft_id", "item_id"))
         return draft_id

@@ -70,8 +70,27 @@ def source_authority(source: SourceConfig | None) -> int:
     return 2 if source.kind == "wordpress" else 1
 
 
+# schemes naming the act an item is (its NOR without the rectificatif letter, its Légifrance or EUR-Lex id, its
+# number); an item citing one of these (``cites_decret``...) is about that act too. A JO issue (``jorfcont``) or a
+# date is not an act's identity: items sharing them are not clustered.
+ACT_SCHEMES = frozenset({"nor_base", "jorftext", "cnil", "eli", "celex", "ecli", "loi", "decret", "ordonnance",
+                         "deliberation"})
+
+
+def _act_keys(pairs: Sequence[tuple[str, str]]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(what the item is, what it cites), as (scheme, value) pairs of ``ACT_SCHEMES``."""
+    own: set[tuple[str, str]] = set()
+    cited: set[tuple[str, str]] = set()
+    for scheme, joined in pairs:
+        base = scheme.removeprefix("cites_")
+        if base in ACT_SCHEMES:
+            (cited if base != scheme else own).update((base, v.strip()) for v in str(joined).split(",") if v.strip())
+    return own, cited
+
+
 def clusters(identifiers: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, str]:
-    """Each item's cluster: the smallest item id among the items it shares an identifier with, transitively."""
+    """Each item's cluster (the smallest item id of it): items that are the same act, or where one cites the act
+    another one is, transitively."""
     parent = {item: item for item in identifiers}
 
     def root(item: str) -> str:
@@ -80,13 +99,19 @@ def clusters(identifiers: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, 
             item = parent[item]
         return item
 
-    holders: dict[tuple[str, str], str] = {}
-    for item, pairs in identifiers.items():
-        for pair in pairs:
-            other = holders.setdefault(pair, item)
-            a, b = root(item), root(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
+    def join(a: str, b: str) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    keys = {item: _act_keys(pairs) for item, pairs in identifiers.items()}
+    acts: dict[tuple[str, str], str] = {}
+    for item, (own, _) in keys.items():
+        for key in own:
+            join(item, acts.setdefault(key, item))
+    for item, (_, cited) in keys.items():
+        for key in cited & acts.keys():
+            join(item, acts[key])
     return {item: root(item) for item in identifiers}
 
 
@@ -100,8 +125,8 @@ def order_entries(candidates: Sequence[Mapping[str, Any]], identifiers: Mapping[
     best member's rank, members by rank; the first ``shortlist`` of each theme kept, the others dropped."""
     cluster_of = clusters(identifiers)
     by_theme: dict[str, list[tuple[tuple[int, int, float], Mapping[str, Any], float]]] = {}
-    for item, theme in _placed(candidates, cluster_of, sources):
-        by_theme.setdefault(theme["theme"], []).append((rank_key(item, theme["score"], sources), item, theme["score"]))
+    for item, placed in _placed(candidates, cluster_of, sources):
+        by_theme.setdefault(placed["theme"], []).append((rank_key(item, placed["score"], sources), item, placed["score"]))
     position_of_theme = {t: n for n, t in enumerate(theme_order)}
     entries: list[dict[str, Any]] = []
     for theme in sorted(by_theme, key=lambda t: (position_of_theme.get(t, len(position_of_theme)), t)):

@@ -89,12 +89,15 @@ def edit_cmd(app: object, draft_id: int, drops: tuple[str, ...], keeps: tuple[st
              downs: tuple[str, ...], abstracts: tuple[tuple[str, str], ...], intro: str | None, editor: str) -> None:
     """Change a draft; each change is applied on the version just read (a concurrent edit makes it fail)."""
     letter = _newsletter(app)
-    steps = ([(letter.keep, (i, False)) for i in drops] + [(letter.keep, (i, True)) for i in keeps]
-             + [(letter.move, (i, -1)) for i in ups] + [(letter.move, (i, 1)) for i in downs])
-    for action, args in steps:
-        action(draft_id, letter.draft(draft_id)[0]["version"], *args, editor=editor, now=_now())  # type: ignore[operator]
+    def current() -> int:
+        return int(letter.draft(draft_id)[0]["version"])
+
+    for item in drops + keeps:
+        letter.keep(draft_id, current(), item, item in keeps, editor=editor, now=_now())
+    for item in ups + downs:
+        letter.move(draft_id, current(), item, -1 if item in ups else 1, editor=editor, now=_now())
     if abstracts or intro is not None:
-        letter.edit(draft_id, letter.draft(draft_id)[0]["version"], editor=editor, now=_now(), introduction=intro,
+        letter.edit(draft_id, current(), editor=editor, now=_now(), introduction=intro,
                     abstracts=dict(abstracts))
     draft = letter.draft(draft_id)[0]
     click.echo(f"draft {draft_id} now at version {draft['version']}")

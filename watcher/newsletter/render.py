@@ -69,7 +69,6 @@ class IssueRenderer:
         self.env = Environment(loader=PackageLoader("watcher.newsletter", "templates"), undefined=StrictUndefined,
                                autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
                                keep_trailing_newline=True)
-        self.env.filters["md"] = md
 
     def groups(self, entries: Sequence[Mapping[str, Any]]) -> list[GroupView]:
         """Kept entries, grouped by theme in the draft's order."""
@@ -99,7 +98,27 @@ class IssueRenderer:
                    "subject": subject, "introduction": str(draft.get("introduction") or "").strip(),
                    "groups": groups, "count": sum(len(g.entries) for g in groups), "unsubscribe_url": unsubscribe_url}
         return Rendered(subject=subject, html=self.env.get_template("issue.html.j2").render(context),
-                        markdown=self.env.get_template("issue.md.j2").render(context))
+                        markdown=self.markdown(context))
+
+    def markdown(self, context: Mapping[str, Any]) -> str:
+        words = self.words
+        blocks = [f"# {md(context['title'])}", f"{words['week']} {context['week']} · {context['count']} {words['texts']}"]
+        if context["introduction"]:
+            blocks.append(context["introduction"])
+        for group in context["groups"]:
+            blocks.append(f"## {md(group.label)}")
+            for entry in group.entries:
+                title = f"[{md(entry.title)}]({entry.url})" if entry.url else md(entry.title)
+                meta = " · ".join(md(x) for x in (entry.source, entry.date, entry.nature) if x)
+                blocks.extend([f"### {title}", meta])
+                if entry.abstract:
+                    blocks.append(entry.abstract)
+                if entry.archive_url:
+                    blocks.append(f"[{words['archive']}]({entry.archive_url})")
+        footer = words["footer"] + (f" [{words['unsubscribe']}]({context['unsubscribe_url']})"
+                                    if context["unsubscribe_url"] else "")
+        blocks.extend(["---", footer])
+        return "\n\n".join(blocks) + "\n"
 
     def _date(self, value: Any) -> str:
         if not value:

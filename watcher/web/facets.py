@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from datasette.facets import Facet
 from datasette.database import QueryInterrupted
+from datasette.facets import Facet
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -106,7 +106,7 @@ def render_search_feed(datasette: Any, request: Any, rows: Sequence[Any], column
     if not can_render_feed(table, columns):
         return Response.text("Atom feeds are offered on the items table", status=400)
     base = context_of(datasette).base_url(datasette, request)
-    query = sorted((k, v) for k in request.args.keys() for v in request.args.getlist(k)
+    query = sorted((k, v) for k in request.args for v in request.args.getlist(k)
                    if not k.startswith("_") or k in ("_search", "_sort", "_sort_desc"))
     suffix = f"?{urlencode(query)}" if query else ""
     search = request.args.get("_search")
