@@ -72,3 +72,52 @@ def busiest_week(database: Path) -> str:
         year, week, _ = date.fromisoformat(published[:10]).isocalendar()
         weeks[f"{year}-W{week:02d}"] += 1
     return weeks.most_common(1)[0][0]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """``watcher serve`` in a child process of the test, as a user starts it; ``url`` once it listens (its own
+    "listening" line on stderr, read as it comes: no sleeping, no polling)."""
+
+    def __init__(self, config: Path, env: dict[str, str], editors: tuple[str, ...] = ("alice",),
+                 port: int | None = None):
+        import os
+        import subprocess
+        import sys
+
+        self.port = port or free_port()
+        args = [sys.executable, "-m", "watcher", "--config", str(config), "serve", "--port", str(self.port)]
+        for editor in editors:
+            args += ["--editor", editor]
+        self.process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                                        env={**os.environ, "PYTHONPATH": str(REPO), **env})
+        self.output: list[str] = []
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.output.append(line)
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+                return
+        raise RuntimeError("watcher serve stopped before listening:\n" + "".join(self.output))
+
+    def children(self) -> list[int]:
+        """Process ids of the server's children (from /proc)."""
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        return [int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+
+    def stop(self, signal_number: int | None = None) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal_number or signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return code

@@ -239,9 +239,15 @@ def serve(app: App, port: int, host: str, editors: tuple[str, ...]) -> None:
 
     app.store.migrate()
     datasette = build_datasette(app.config, editors=editors)
-    click.echo(f"archive: http://{host}:{port}/  (editors log in at /-/login: "
-               f"{', '.join(f'{e} via ${password_variable(e)}' for e in editors)})", err=True)
-    run_server(datasette, host=host, port=port)
+    accounts = ", ".join(f"{e} (password hash in ${password_variable(e)})" for e in editors)
+
+    def ready(url: str) -> None:
+        click.echo(f"archive listening on {url}  editors log in at {url}-/login: {accounts}", err=True)
+
+    try:
+        run_server(datasette, host=host, port=port, ready=ready)
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on
+        click.echo("archive server stopped", err=True)
 
 
 @main.command()

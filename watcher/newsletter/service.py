@@ -63,6 +63,7 @@ class Newsletter:
         """The draft of the week (``2026-W23``; default: the week of ``now``) and whether it was just built.
         An existing draft of that week is returned as it is, with the editors' work."""
         week = Week.of(week_label, now, self.config.settings.timezone)
+        self.sync_subscribers(now)
         existing = self.store.draft_for_week(week.label)
         if existing is not None:
             return existing, False

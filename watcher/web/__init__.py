@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,8 @@ def build_datasette(config: Config, *, database: Path | None = None, editors: Se
     return datasette
 
 
-def serve(datasette: Datasette, *, host: str, port: int) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM), in this process."""
+def serve(datasette: Datasette, *, host: str, port: int, ready: Callable[[str], None] | None = None) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM), in this process; ``ready(url)`` once the socket listens."""
     import uvicorn
 
     loop = asyncio.new_event_loop()
@@ -74,4 +74,12 @@ def serve(datasette: Datasette, *, host: str, port: int) -> None:
         loop.run_until_complete(datasette.invoke_startup())
     finally:
         loop.close()
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:
+                ready(f"http://{host}:{port}/")
+
+    config = uvicorn.Config(datasette.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)
+    Server(config).run()
