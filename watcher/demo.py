@@ -112,7 +112,7 @@ def summary(report: DemoReport) -> list[str]:
     lines += [
         "",
         "next:",
-        f"  .venv/bin/datasette {report.database} --metadata store/metadata.json   # search and facets",
+        f"  WATCHER_DATABASE={report.database} .venv/bin/watcher serve   # the archive in Datasette: search, facets, feeds",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher search 'données de santé'",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher sources",
     ]

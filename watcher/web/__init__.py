@@ -29,7 +29,7 @@ from watcher.web.context import EDITOR_ROLE, WebContext, attach
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 PLUGIN_NAME = "watcher-web"
-SETTINGS = {"facet_time_limit_ms": 1000, "sql_time_limit_ms": 3000, "default_page_size": 50}
+SETTINGS = {"facet_time_limit_ms": 1000, "sql_time_limit_ms": 3000, "default_page_size": 50, "suggest_facets": False}
 
 
 def password_variable(editor: str) -> str:
@@ -79,7 +79,8 @@ def serve(datasette: Datasette, *, host: str, port: int, ready: Callable[[str], 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
             if self.started and ready is not None:
-                ready(f"http://{host}:{port}/")
+                bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port  # port 0: the OS chose
+                ready(f"http://{host}:{bound}/")
 
     config = uvicorn.Config(datasette.app(), host=host, port=port, log_level="warning", lifespan="on", workers=1)
     Server(config).run()
