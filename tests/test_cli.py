@@ -106,9 +106,10 @@ def test_record_saves_bytes_status_and_headers_for_replay(runner: CliRunner, tmp
 def test_area_commands_are_listed_and_loaded_only_when_run(runner: CliRunner) -> None:
     from watcher.cli import AREA_COMMANDS
     from watcher.cli_themes import COMMANDS as THEME_COMMANDS
+    from watcher.newsletter.cli import newsletter
     from watcher.notify.cli import COMMANDS as NOTIFY_COMMANDS
 
-    assert set(AREA_COMMANDS) == {c.name for c in THEME_COMMANDS + NOTIFY_COMMANDS}
+    assert set(AREA_COMMANDS) == {c.name for c in [*THEME_COMMANDS, *NOTIFY_COMMANDS, newsletter]}
     listing = runner.invoke(main, ["--help"])
     assert listing.exit_code == 0
     assert all(f"  {name} " in listing.output for name in AREA_COMMANDS)

@@ -5,6 +5,7 @@ parameters, Atom feeds checked against RFC 4287 and parsed by feedparser, the ed
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,6 +127,11 @@ def test_facets_by_theme_source_kind_authority_language_and_month(ds: Datasette)
     assert {"themes", "source", "nature", "authority", "lang", "published"} <= set(facets)
     themes = {r["value"]: r["count"] for r in facets["themes"]["results"]}
     assert {"personal-data", "ai", "health-data", "health-products"} <= set(themes)
+    ai = next(r for r in facets["themes"]["results"] if r["value"] == "ai")
+    chosen = _json(ds, ai["toggle_url"].replace("http://localhost", "").replace("items?", "items.json?"))
+    assert chosen["filtered_table_rows_count"] == themes["ai"] and "_theme=ai" in ai["toggle_url"]
+    both = _json(ds, "/watcher/items.json?_theme=ai&_theme=personal-data&_shape=objects&_size=max")
+    assert both["rows"] and all({"ai", "personal-data"} <= set(json.loads(r["themes"])) for r in both["rows"])
     months = [r["value"] for r in facets["published"]["results"]]
     assert facets["published"]["type"] == "month" and months == sorted(months, reverse=True)
     assert all(re.fullmatch(r"\d{4}-\d{2}", m) for m in months)

@@ -15,6 +15,7 @@ from datasette.utils.asgi import Forbidden, NotFound, Response
 
 from watcher.errors import WatcherError
 from watcher.newsletter.service import DraftConflict, Newsletter, kept_count
+from watcher.normalize import iso
 from watcher.web.context import context_of, is_editor
 
 
@@ -52,8 +53,8 @@ async def build(datasette: Any, request: Any) -> Response:
     except WatcherError as exc:
         datasette.add_message(request, str(exc), datasette.ERROR)
         return Response.redirect("/-/newsletter")
-    datasette.add_message(request, f"{'Built' if created else 'Opened the existing'} draft for {draft['week']}"
-                          f"{'' if created else ''} ({editor})")
+    datasette.add_message(request, f"{'Built' if created else 'Opened the existing'} draft for {draft['week']}, "
+                          f"{editor}")
     return Response.redirect(f"/-/newsletter/draft/{draft['id']}")
 
 
@@ -171,7 +172,7 @@ async def unsubscribe(datasette: Any, request: Any) -> Response:
 
 
 def _stamp() -> str:
-    return _now().isoformat().replace("+00:00", "Z")
+    return iso(_now()) or ""
 
 
 ROUTES = [

@@ -17,13 +17,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from datasette import hookimpl
+from datasette.filters import FilterArguments
 from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from watcher.web import atom, editor
 from watcher.web.context import context_of, is_editor
-from watcher.web.facets import MonthFacet
+from watcher.web.facets import MonthFacet, ThemeFacet
 
 PUBLIC_TABLES = frozenset({"items", "item_themes", "identifiers", "item_versions", "sources", "fetch_log",
                            "newsletter_issues", "newsletter_issue_items"})
@@ -48,7 +49,19 @@ def permission_allowed(actor: Any, action: str, resource: Any) -> bool | None:
 
 @hookimpl
 def register_facet_classes() -> list[type]:
-    return [MonthFacet]
+    return [MonthFacet, ThemeFacet]
+
+
+@hookimpl
+def filters_from_request(request: Any, table: str | None) -> FilterArguments | None:
+    """``?_theme=ai`` (repeatable: every one must match): the items carrying that theme, through the index of
+    ``item_themes`` (Datasette's own ``themes__arraycontains=ai`` reads the JSON of every item)."""
+    themes = request.args.getlist("_theme") if table == "items" else []
+    if not themes:
+        return None
+    params = {f"watcher_theme_{n}": theme for n, theme in enumerate(themes)}
+    clauses = [f"id in (select item_id from item_themes where theme = :{name})" for name in params]
+    return FilterArguments(clauses, params=params, human_descriptions=[f'theme is "{t}"' for t in themes])
 
 
 @hookimpl
@@ -86,7 +99,7 @@ async def theme_feed(datasette: Any, request: Any) -> Response:
         return Response.text(f"no theme {theme!r}", status=404)
     base = context.base_url(datasette, request)
     feed = atom.Feed(url=f"{base}/-/atom/theme/{theme}.atom", title=f"watcher — {labels.get(theme, theme)}",
-                     html_url=f"{base}/watcher/items?{urlencode({'themes__arraycontains': theme})}")
+                     html_url=f"{base}/watcher/items?{urlencode({'_theme': theme})}")
     body = atom.render_feed(feed, items, base=base, now=datetime.now(UTC))
     return Response(body, content_type=atom.CONTENT_TYPE)
 
@@ -107,7 +120,7 @@ def render_search_feed(datasette: Any, request: Any, rows: Sequence[Any], column
         return Response.text("Atom feeds are offered on the items table", status=400)
     base = context_of(datasette).base_url(datasette, request)
     query = sorted((k, v) for k in request.args for v in request.args.getlist(k)
-                   if not k.startswith("_") or k in ("_search", "_sort", "_sort_desc"))
+                   if not k.startswith("_") or k in ("_search", "_theme", "_sort", "_sort_desc"))
     suffix = f"?{urlencode(query)}" if query else ""
     search = request.args.get("_search")
     title = f"watcher — {'search « ' + search + ' »' if search else 'archive'}"
