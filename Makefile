@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -> runs the whole pipeline once, offline, against the bundled replay recordings
-#   make test   -> lint (ruff), type-check (mypy) and the test suite; this is what .ci/run calls
+#   make test   -> lint (ruff), type-check (mypy), import contracts (lint-imports) and the test suite; this is what .ci/run calls
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean browser
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -20,8 +20,9 @@ demo: $(STAMP)
 	$(BIN)/watcher demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check watcher classifiers store tests benchmarks
+	$(BIN)/ruff check watcher classifiers store tools tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q
@@ -31,3 +32,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+browser:  # Debian's chromium for tests/test_browser.py (root; does nothing when it is there)
+	.ci/install-browser

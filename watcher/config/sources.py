@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from watcher.errors import ConfigError
 
 # keys every source accepts, whatever its kind: (name, help)
 COMMON_KEYS: dict[str, str] = {
@@ -42,6 +44,36 @@ class SourceConfig:
     label: str = ""
     publisher: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)  # the kind's own keys, validated by the kind
+    table: str = field(default="", compare=False)  # where it is declared, for error messages
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
+
+
+class KindSpec(Protocol):
+    """What config checks of a kind (of source: ``watcher.sources.KINDS`` values fit it; of channel: see
+    ``alerts.ChannelKindSpec``): its name and the keys it requires and accepts."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def required(self) -> Mapping[str, str]: ...
+    @property
+    def optional(self) -> Mapping[str, str]: ...
+
+
+def check_source_kind(source: SourceConfig, kinds: Mapping[str, KindSpec], *, file: str) -> None:
+    """The kind is known, and the source has every key the kind requires and no key it does not accept."""
+    where = source.table or f"[[source]] ({source.name})"
+    kind = kinds.get(source.kind)
+    if kind is None:
+        raise ConfigError(f"unknown kind {source.kind!r}; known kinds: {', '.join(sorted(kinds))}",
+                          file=file, table=where, key="kind")
+    allowed = set(kind.required) | set(kind.optional)
+    for key in source.options:
+        if key not in allowed:
+            hint = f"; {kind.kind} accepts: {', '.join(sorted(allowed))}" if allowed else ""
+            raise ConfigError(f"unknown key for kind {kind.kind}{hint}", file=file, table=where, key=key)
+    for key in kind.required:
+        if key not in source.options:
+            raise ConfigError(f"required by kind {kind.kind}", file=file, table=where, key=key)

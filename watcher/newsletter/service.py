@@ -209,8 +209,8 @@ class Newsletter:
         report.sent.append(row["recipient"])
 
     def _channel(self) -> Channel:
-        from watcher.config.alerts import load_alerts
         from watcher.notify import build_channel
+        from watcher.notify.service import load_alerts
 
         if not self.settings.channel:
             raise ConfigError("no channel to send the newsletter through (set [newsletter] channel, or use "

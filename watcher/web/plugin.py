@@ -60,7 +60,10 @@ def filters_from_request(request: Any, table: str | None) -> FilterArguments | N
     if not themes:
         return None
     params = {f"watcher_theme_{n}": theme for n, theme in enumerate(themes)}
-    clauses = [f"id in (select item_id from item_themes where theme = :{name})" for name in params]
+    # a correlated EXISTS: the page's rows come from walking the date index until 50 match (an IN list would
+    # first collect and sort every matching item: 1.5 s instead of 1 ms on 100,000 items)
+    clauses = [f"exists (select 1 from item_themes t where t.item_id = items.id and t.theme = :{name})"
+               for name in params]
     return FilterArguments(clauses, params=params, human_descriptions=[f'theme is "{t}"' for t in themes])
 
 

@@ -1,23 +1,27 @@
-"""``watcher newsletter ...``: the editor's steps from the command line, for scripting (the web page is
-``watcher serve`` -> /-/newsletter)."""
+"""Newsletter commands, ``watcher newsletter ...``: the editor's steps from the command line, for scripting (the
+web page is ``watcher serve`` -> /-/newsletter). A thin client of ``watcher.newsletter.service.Newsletter``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from watcher.newsletter.service import Newsletter, export, kept_count, published_rendering
+from watcher.cli.common import Command, config_option, open_app
+from watcher.clock import now_utc as _now
 from watcher.normalize import iso
 
+if TYPE_CHECKING:
+    from watcher.newsletter.service import Newsletter
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
+def _newsletter() -> Newsletter:
+    """The newsletter of this invocation's App (the notification stack is imported only now)."""
+    from watcher.newsletter.service import Newsletter
 
-def _newsletter(app: object) -> Newsletter:
-    return Newsletter(app.store, app.config)  # type: ignore[attr-defined]
+    app = open_app()
+    return Newsletter(app.store, app.config)
 
 
 def _latest(letter: Newsletter, draft_id: int | None) -> int:
@@ -30,16 +34,19 @@ def _latest(letter: Newsletter, draft_id: int | None) -> int:
 
 
 @click.group("newsletter")
+@config_option
 def newsletter() -> None:
     """The weekly newsletter: draft, show, edit, publish, send, export, subscribers."""
 
 
-@newsletter.command("draft")
+@newsletter.command("draft", cls=Command)
+@config_option
 @click.option("--week", default=None, help="ISO week, e.g. 2026-W23 (default: this week)")
-@click.pass_obj
-def draft_cmd(app: object, week: str | None) -> None:
+def draft_cmd(week: str | None) -> None:
     """Build the week's draft from its tagged items (or show the existing one)."""
-    letter = _newsletter(app)
+    from watcher.newsletter.service import kept_count
+
+    letter = _newsletter()
     draft, created = letter.build_draft(week, _now())
     entries = letter.store.draft_entries(draft["id"])
     click.echo(f"{'built' if created else 'existing'} draft {draft['id']} for {draft['week']} (version "
@@ -48,14 +55,14 @@ def draft_cmd(app: object, week: str | None) -> None:
         click.echo(f"  source health (editor only): {note}")
 
 
-@newsletter.command("show")
+@newsletter.command("show", cls=Command)
+@config_option
 @click.argument("draft_id", type=int, required=False)
 @click.option("--preview", type=click.Choice(["markdown", "html"]), default=None,
               help="print the issue as it will be e-mailed instead of the editor's list")
-@click.pass_obj
-def show_cmd(app: object, draft_id: int | None, preview: str | None) -> None:
+def show_cmd(draft_id: int | None, preview: str | None) -> None:
     """The draft's entries in order (+ shortlisted, - dropped), or its preview."""
-    letter = _newsletter(app)
+    letter = _newsletter()
     draft, entries = letter.draft(_latest(letter, draft_id))
     if preview:
         rendered = letter.preview(draft["id"])
@@ -75,7 +82,8 @@ def show_cmd(app: object, draft_id: int | None, preview: str | None) -> None:
         click.echo(f"  source health (editor only): {note}")
 
 
-@newsletter.command("edit")
+@newsletter.command("edit", cls=Command)
+@config_option
 @click.argument("draft_id", type=int)
 @click.option("--drop", "drops", multiple=True, help="item id to drop (repeatable)")
 @click.option("--keep", "keeps", multiple=True, help="item id to shortlist again (repeatable)")
@@ -84,11 +92,10 @@ def show_cmd(app: object, draft_id: int | None, preview: str | None) -> None:
 @click.option("--abstract", "abstracts", nargs=2, multiple=True, metavar="ITEM TEXT", help="an item's abstract")
 @click.option("--intro", default=None, help="the introduction")
 @click.option("--editor", default="cli", show_default=True, help="name recorded with the change")
-@click.pass_obj
-def edit_cmd(app: object, draft_id: int, drops: tuple[str, ...], keeps: tuple[str, ...], ups: tuple[str, ...],
+def edit_cmd(draft_id: int, drops: tuple[str, ...], keeps: tuple[str, ...], ups: tuple[str, ...],
              downs: tuple[str, ...], abstracts: tuple[tuple[str, str], ...], intro: str | None, editor: str) -> None:
     """Change a draft; each change is applied on the version just read (a concurrent edit makes it fail)."""
-    letter = _newsletter(app)
+    letter = _newsletter()
     def current() -> int:
         return int(letter.draft(draft_id)[0]["version"])
 
@@ -103,14 +110,14 @@ def edit_cmd(app: object, draft_id: int, drops: tuple[str, ...], keeps: tuple[st
     click.echo(f"draft {draft_id} now at version {draft['version']}")
 
 
-@newsletter.command("publish")
+@newsletter.command("publish", cls=Command)
+@config_option
 @click.argument("draft_id", type=int)
 @click.option("--no-send", is_flag=True, help="archive and queue, but do not send now")
 @click.option("--editor", default="cli", show_default=True)
-@click.pass_obj
-def publish_cmd(app: object, draft_id: int, no_send: bool, editor: str) -> None:
+def publish_cmd(draft_id: int, no_send: bool, editor: str) -> None:
     """Publish the draft: archive it, then send it to the list through the delivery ledger."""
-    letter = _newsletter(app)
+    letter = _newsletter()
     letter.sync_subscribers(_now())
     queued = letter.publish(draft_id, letter.draft(draft_id)[0]["version"], editor=editor, now=_now())
     click.echo(f"issue {draft_id} published and archived; {queued} delivery(ies) queued")
@@ -118,12 +125,12 @@ def publish_cmd(app: object, draft_id: int, no_send: bool, editor: str) -> None:
         _report(letter, draft_id)
 
 
-@newsletter.command("send")
+@newsletter.command("send", cls=Command)
+@config_option
 @click.argument("issue_id", type=int)
-@click.pass_obj
-def send_cmd(app: object, issue_id: int) -> None:
+def send_cmd(issue_id: int) -> None:
     """Send (or retry) the deliveries of a published issue; an address already served is never sent again."""
-    letter = _newsletter(app)
+    letter = _newsletter()
     letter.queue(issue_id, _now())
     _report(letter, issue_id)
 
@@ -136,13 +143,15 @@ def _report(letter: Newsletter, issue_id: int) -> None:
         click.echo(f"  {address}: {error}", err=True)
 
 
-@newsletter.command("export")
+@newsletter.command("export", cls=Command)
+@config_option
 @click.argument("draft_id", type=int)
 @click.option("--out", "folder", type=click.Path(file_okay=False), default=".", show_default=True)
-@click.pass_obj
-def export_cmd(app: object, draft_id: int, folder: str) -> None:
+def export_cmd(draft_id: int, folder: str) -> None:
     """Write the issue (published) or the draft's preview as HTML and Markdown for another mailing tool."""
-    letter = _newsletter(app)
+    from watcher.newsletter.service import export, published_rendering
+
+    letter = _newsletter()
     issue = letter.store.issue(draft_id)
     rendered = published_rendering(issue) if issue else letter.preview(draft_id, unsubscribe_url="")
     draft = letter.draft(draft_id)[0]
@@ -150,14 +159,14 @@ def export_cmd(app: object, draft_id: int, folder: str) -> None:
         click.echo(f"wrote {path}")
 
 
-@newsletter.command("subscribers")
+@newsletter.command("subscribers", cls=Command)
+@config_option
 @click.option("--import", "csv_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="add the addresses of a CSV file (columns: email, name)")
 @click.option("--unsubscribe", "address", default=None, help="take this address off the list")
-@click.pass_obj
-def subscribers_cmd(app: object, csv_file: str | None, address: str | None) -> None:
+def subscribers_cmd(csv_file: str | None, address: str | None) -> None:
     """The newsletter list (the config's addresses are added first)."""
-    letter = _newsletter(app)
+    letter = _newsletter()
     letter.sync_subscribers(_now())
     if csv_file:
         added, rejected = letter.import_csv(Path(csv_file), _now())
@@ -167,3 +176,6 @@ def subscribers_cmd(app: object, csv_file: str | None, address: str | None) -> N
         click.echo(f"{address}: " + ("unsubscribed" if done else "not an active subscriber"))
     for row in letter.store.subscribers(active_only=False):
         click.echo(f"  {row['state']:<13} {row['email']:<40} {row['name'] or ''}")
+
+
+COMMANDS = (newsletter,)

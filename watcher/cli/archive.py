@@ -1,0 +1,65 @@
+"""Archive commands: ``search`` the archive, ``serve`` it in Datasette (with the editors' newsletter pages),
+regenerate the configuration ``docs``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from watcher.cli.common import EXIT_FAILED, command, open_app
+
+
+@command()
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True)
+def search(query: str, limit: int) -> None:
+    """Full-text search of the archive (SQLite FTS5 syntax)."""
+    for row in open_app().store.search(query, limit=limit):
+        click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
+
+
+@command()
+@click.option("--port", default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--editor", "editors", multiple=True, default=("editor",), show_default=True,
+              help="an editor's login name (repeatable); the password hash is read from $WATCHER_PASSWORD_HASH_<NAME>")
+def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
+    """Browse and search the archive in Datasette; editors prepare the newsletter at /-/newsletter.
+
+    Runs in this process: Ctrl-C (or SIGTERM) stops the server, nothing is left running."""
+    from watcher.web import build_datasette, password_variable
+    from watcher.web import serve as run_server
+
+    app = open_app()
+    app.store.migrate()
+    datasette = build_datasette(app.config, editors=editors)
+    accounts = ", ".join(f"{e} (password hash in ${password_variable(e)})" for e in editors)
+
+    def ready(url: str) -> None:
+        click.echo(f"archive listening on {url}  editors log in at {url}-/login: {accounts}", err=True)
+
+    try:
+        run_server(datasette, host=host, port=port, ready=ready)
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on
+        click.echo("archive server stopped", err=True)
+
+
+@command()
+@click.option("--check", is_flag=True, help="exit 1 if docs/configuration.md is not up to date")
+def docs(check: bool) -> None:
+    """Regenerate docs/configuration.md from the settings and source-kind tables."""
+    from watcher.docs import configuration_markdown
+
+    path = Path("docs/configuration.md")
+    text = configuration_markdown()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        sys.exit(0 if current == text else EXIT_FAILED)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+COMMANDS = (search, serve, docs)
