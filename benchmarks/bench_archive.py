@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -150,6 +151,8 @@ class Server:
         for line in self.process.stderr:
             if "listening on " in line:
                 self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+                self.errors: list[str] = []  # its later stderr, read so that a full pipe never blocks it
+                threading.Thread(target=lambda: self.errors.extend(self.process.stderr or ()), daemon=True).start()
                 return
         raise RuntimeError("watcher serve did not start")
 

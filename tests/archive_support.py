@@ -7,6 +7,7 @@ deterministic keyword classifier (real reasons, no model download). Each test ge
 from __future__ import annotations
 
 import shutil
+import threading
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -104,8 +105,16 @@ class LiveServer:
             self.output.append(line)
             if "listening on " in line:
                 self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+                self._drain = threading.Thread(target=self._keep_reading, daemon=True)
+                self._drain.start()
                 return
         raise RuntimeError("watcher serve stopped before listening:\n" + "".join(self.output))
+
+    def _keep_reading(self) -> None:
+        """Keep reading the server's stderr (a full pipe would block it), for the failure messages."""
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.output.append(line)
 
     def children(self) -> list[int]:
         """Process ids of the server's children (from /proc)."""
@@ -118,6 +127,5 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(signal_number or signal.SIGTERM)
         code = self.process.wait(timeout=30)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        self._drain.join(timeout=30)
         return code
