@@ -15,7 +15,8 @@ What is measured, each request over HTTP with httpx from this process, ``--reque
 queries (a warm-up pass first, not counted):
 - full-text search, JSON API (``/watcher/items.json?_search=...&_nofacet=1``): the search itself;
 - full-text search page as a visitor sees it (HTML, with its facets);
-- faceted theme page (``/watcher/items?_theme=<theme>``, HTML, with every facet of the page).
+- faceted theme page (``/watcher/items?_theme=<theme>``, HTML, with every facet of the page);
+- a theme's Atom feed (``/-/atom/theme/<theme>.atom``, 50 entries).
 Goals: search p95 <= 100 ms, faceted theme page p95 <= 300 ms.
 """
 
@@ -216,9 +217,10 @@ def measure(client: httpx.Client, requests: int) -> list[list[Any]]:
     searches = [f"/watcher/items.json?_search={q}&_nofacet=1&_size=50" for q in QUERIES]
     pages = [f"/watcher/items?_search={q}" for q in QUERIES]
     themes = [f"/watcher/items?_theme={t}" for t in THEMES]
+    feeds = [f"/-/atom/theme/{t}.atom" for t in THEMES]
     rows = []
     for label, paths in (("search (JSON API, 50 rows)", searches), ("search page (HTML, with facets)", pages),
-                         ("theme page (HTML, with facets)", themes)):
+                         ("theme page (HTML, with facets)", themes), ("theme Atom feed (50 entries)", feeds)):
         times, errors = timed(client, paths, requests)
         rows.append([label, statistics.median(times), p95(times), max(times), errors])
         print(f"  {label}: p50 {rows[-1][1]:.0f} ms, p95 {rows[-1][2]:.0f} ms, {errors} error(s)", flush=True)
