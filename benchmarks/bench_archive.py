@@ -177,7 +177,7 @@ def timed(client: httpx.Client, paths: Sequence[str], requests: int) -> tuple[li
 
 
 def p95(values: Sequence[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) >= 2 else values[0]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
