@@ -124,7 +124,7 @@ def test_item_page_shows_themes_with_score_reason_origin_identifiers_versions_an
 
 def test_facets_by_theme_source_kind_authority_language_and_month(ds: Datasette) -> None:
     facets = _json(ds, "/watcher/items.json?_shape=objects")["facet_results"]
-    assert {"themes", "source", "nature", "authority", "lang", "published"} <= set(facets)
+    assert {"themes", "source", "nature", "authority", "lang", "legal_date"} <= set(facets)
     themes = {r["value"]: r["count"] for r in facets["themes"]["results"]}
     assert {"personal-data", "ai", "health-data", "health-products"} <= set(themes)
     ai = next(r for r in facets["themes"]["results"] if r["value"] == "ai")
@@ -132,10 +132,10 @@ def test_facets_by_theme_source_kind_authority_language_and_month(ds: Datasette)
     assert chosen["filtered_table_rows_count"] == themes["ai"] and "_theme=ai" in ai["toggle_url"]
     both = _json(ds, "/watcher/items.json?_theme=ai&_theme=personal-data&_shape=objects&_size=max")
     assert both["rows"] and all({"ai", "personal-data"} <= set(json.loads(r["themes"])) for r in both["rows"])
-    months = [r["value"] for r in facets["published"]["results"]]
-    assert facets["published"]["type"] == "month" and months == sorted(months, reverse=True)
+    months = [r["value"] for r in facets["legal_date"]["results"]]
+    assert facets["legal_date"]["type"] == "month" and months == sorted(months, reverse=True)
     assert all(re.fullmatch(r"\d{4}-\d{2}", m) for m in months)
-    chosen = facets["published"]["results"][0]
+    chosen = facets["legal_date"]["results"][0]
     filtered = _json(ds, chosen["toggle_url"].replace("http://localhost", "").replace("items?", "items.json?"))
     assert filtered["filtered_table_rows_count"] == chosen["count"]
 
@@ -244,3 +244,13 @@ def test_unsubscribe_link_works_without_login(archive: tuple[Datasette, Path]) -
     done = client.post("/-/newsletter/unsubscribe", {"token": token})
     assert "You are unsubscribed" in done.text and letter.store.subscribers() == []
     assert client.get("/-/newsletter/unsubscribe?token=forged").status_code == 404
+
+
+def test_one_click_unsubscribe_from_the_mail_client(archive: tuple[Datasette, Path]) -> None:
+    ds, database = archive
+    letter = Newsletter(Store(database), load_config(write_config(database.parent.parent, database)))
+    letter.add_subscribers([("Bruno", "bruno@cabinet-test.fr")], datetime(2026, 7, 27, tzinfo=UTC), origin="test")
+    token = letter.store.subscribers()[0]["token"]
+    response = asyncio.run(ds.client.post(f"/-/newsletter/unsubscribe?token={token}",
+                                          data={"List-Unsubscribe": "One-Click"}))  # RFC 8058: no form, no cookie
+    assert response.status_code == 200 and letter.store.subscribers() == []

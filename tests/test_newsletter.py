@@ -49,8 +49,9 @@ def test_week_bounds_are_local_mondays_in_utc() -> None:
 
 
 @pytest.mark.parametrize(("nature", "rank"), [
-    ("LOI", 0), ("DECRET", 2), ("Décret", 2), ("ARRETE", 3), ("Arrêté", 3), ("DELIBERATION", 4),
-    ("Recommandation/Lignes directrices", 4), ("information de securite", 6), ("actualite", 9), (None, 9),
+    ("loi", 0), ("LOI", 0), ("decret", 2), ("DECRET", 2), ("décret", 2), ("arrete", 3), ("Arrêté", 3),
+    ("deliberation-sanction", 4), ("Recommandation/Lignes directrices", 4), ("information-securite", 6),
+    ("actualite", 9), ("autre", 9), ("", 9), (None, 9),
 ])
 def test_kind_of_act_rank(nature: str | None, rank: int) -> None:
     assert act_rank(nature) == rank

@@ -8,16 +8,26 @@ from pathlib import Path
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, open_app
+from watcher.cli.common import EXIT_FAILED, command, open_archive
 
 
 @command()
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True)
 def search(query: str, limit: int) -> None:
-    """Full-text search of the archive (SQLite FTS5 syntax)."""
-    for row in open_app().store.search(query, limit=limit):
-        click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
+    """Search the archive for any text: words (accents ignored), "a phrase", or an act (décret 2025-895,
+    2016/679, a NOR), which also finds the items citing it. One line per item: id, legal date, source, themes,
+    title. Exit status 1 when nothing is found."""
+    from watcher import search as searching
+
+    rows = searching.search(open_archive().store, query, limit=limit)
+    for row in rows:
+        click.echo(searching.result_line(row))
+    if not rows:
+        click.echo(f"no result for {query!r}", err=True)
+        sys.exit(EXIT_FAILED)
+    if len(rows) == limit:
+        click.echo(f"(first {limit} results; --limit N for more)", err=True)
 
 
 @command()
@@ -32,7 +42,7 @@ def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
     from watcher.web import build_datasette, password_variable
     from watcher.web import serve as run_server
 
-    app = open_app()
+    app = open_archive()
     app.store.migrate()
     datasette = build_datasette(app.config, editors=editors)
     accounts = ", ".join(f"{e} (password hash in ${password_variable(e)})" for e in editors)

@@ -2,7 +2,8 @@
 together, and the source-health notes the editor should know about (never sent to readers).
 
 Ranking inside a theme, most important first:
-1. the kind of act (a law before a decree, a decree before an order, ..., a news post last: ``ACT_RANK``);
+1. the kind of act (a law before a decree, a decree before an order, ..., a news post last: ``ACT_RANK``, over
+   the codes of ``watcher.natures``);
 2. the source's authority (official journals first, then regulators, then law firms: ``source_authority``);
 3. the confidence of the theme.
 Items that share an identifier (NOR, ELI, JORFTEXT, CELEX, decree number...) are about the same act: they form a
@@ -11,24 +12,23 @@ cluster placed at its best member's rank, its members one after the other.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher import natures
 from watcher.config import SourceConfig
 from watcher.errors import WatcherError
 from watcher.normalize import iso
 
-# kinds of act by weight, matched on the start of the normalised nature (upper case, no accents)
-ACT_RANK: tuple[tuple[str, int], ...] = (
-    ("LOI", 0), ("ORDONNANCE", 1), ("REGLEMENT", 1), ("DIRECTIVE", 1), ("DECRET", 2), ("ARRETE", 3),
-    ("DELIBERATION", 4), ("SANCTION", 4), ("RECOMMANDATION", 4), ("DECISION", 5), ("AVIS", 6),
-    ("INFORMATION DE SECURITE", 6), ("CIRCULAIRE", 7), ("INSTRUCTION", 7),
-)
-OTHER_ACT = 9
+# kinds of act (codes of watcher.natures; a CNIL délibération's sub-kind ranks as its parent) by weight
+ACT_RANK: dict[str, int] = {
+    "loi": 0, "ordonnance": 1, "decret": 2, "arrete": 3, "deliberation": 4, "decision": 5, "avis": 6,
+    "information-securite": 6, "rappel": 6, "circulaire": 7, "rapport": 8,
+}
+OTHER_ACT = 9  # news, articles, anything else
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,10 @@ class Week:
 
 
 def act_rank(nature: str | None) -> int:
-    plain = unicodedata.normalize("NFKD", nature or "").encode("ascii", "ignore").decode().upper().strip()
-    return next((rank for prefix, rank in ACT_RANK if plain.startswith(prefix)), OTHER_ACT)
+    """The weight of a kind of act: a vocabulary code, or a source's raw value (``DECRET``, ``Sanction``)."""
+    code = nature if nature in natures.BY_CODE else natures.resolve(nature or "") or ""
+    entry = natures.BY_CODE.get(code)
+    return ACT_RANK.get(entry.parent or entry.code, OTHER_ACT) if entry else OTHER_ACT
 
 
 def source_authority(source: SourceConfig | None) -> int:

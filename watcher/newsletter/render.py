@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from watcher import natures
 from watcher.notify.render import tilde_encode
 
 WORDS: dict[str, dict[str, str]] = {
@@ -81,10 +82,13 @@ class IssueRenderer:
     def entry(self, row: Mapping[str, Any]) -> EntryView:
         url = str(row.get("url") or "")
         archive = f"{self.public_url}/watcher/items/{tilde_encode(row['item_id'])}" if self.public_url else ""
+        code = str(row.get("nature") or "")
         return EntryView(id=row["item_id"], title=" ".join(str(row.get("title") or "").split()),
                          url=url if url.startswith(("https://", "http://")) else "",
-                         source=self.source_labels.get(row["source"], row["source"]), date=self._date(row.get("published")),
-                         nature=str(row.get("nature") or ""), abstract=str(row.get("abstract") or "").strip(),
+                         source=self.source_labels.get(row["source"], row["source"]),
+                         date=str(row.get("legal_date") or "") or self._date(row.get("published")),
+                         nature=natures.label(code, self.lang, str(row.get("nature_raw") or "")) if code else "",
+                         abstract=str(row.get("abstract") or "").strip(),
                          archive_url=archive)
 
     def subject(self, draft: Mapping[str, Any]) -> str:

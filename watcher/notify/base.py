@@ -64,6 +64,10 @@ class Channel(ABC):
     def send(self, message: Message) -> None:
         """Deliver one message or raise ``NotifyError``."""
 
+    def unsubscribe_for(self, email: str) -> str:  # noqa: B027 - optional: most channels have none
+        """The unsubscribe link shown in a message to ``email`` ('' if the channel has none)."""
+        return ""
+
     def close(self) -> None:  # noqa: B027 - optional hook: most channels keep nothing open
         """Release connections kept between sends."""
 

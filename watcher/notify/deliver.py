@@ -10,7 +10,7 @@ channel and requeues or confirms it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -132,7 +132,7 @@ class _Sender:
             self._hold(key, f"subscription {row['subscription']!r} no longer exists")
             return None
         try:
-            message = self.render(row, sub, channel.needs)
+            message = self.render(row, sub, channel)
         except Exception as exc:  # a template or data bug must not stop the other deliveries
             self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
             return None
@@ -159,14 +159,15 @@ class _Sender:
         if self.hooks.after_record:
             self.hooks.after_record(key)
 
-    def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
+    def render(self, row: Mapping[str, Any], sub: Subscription, channel: Channel) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.alert_items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:
             return None
         return self.renderer.message(key=row["key"], sub=sub, kind=row["kind"], period=row["period"] or "",
-                                     items=items, themes=themes, now=self.now, needs=needs)
+                                     items=items, themes=themes, now=self.now, needs=channel.needs,
+                                     unsubscribe=channel.unsubscribe_for(sub.email))
 
     def _failed(self, row: Mapping[str, Any], exc: NotifyError) -> None:
         attempts, settings = int(row["attempts"]) + 1, self.alerts.settings

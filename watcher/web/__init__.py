@@ -29,6 +29,7 @@ from watcher.web.context import EDITOR_ROLE, WebContext, attach
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 PLUGIN_NAME = "watcher-web"
+SEARCH_PLUGIN_NAME = "watcher-search"
 SETTINGS = {"facet_time_limit_ms": 1000, "sql_time_limit_ms": 3000, "default_page_size": 50, "suggest_facets": False}
 
 
@@ -38,10 +39,13 @@ def password_variable(editor: str) -> str:
 
 def register_plugin() -> None:
     """Register the plugin with Datasette's plugin manager once per process (explicitly, not by entry point)."""
+    from watcher.datasette_plugins import watcher_search
     from watcher.web import plugin
 
     if pm.get_plugin(PLUGIN_NAME) is None:
         pm.register(plugin, name=PLUGIN_NAME)
+    if pm.get_plugin(SEARCH_PLUGIN_NAME) is None:  # ?_search= takes any text (watcher.search)
+        pm.register(watcher_search, name=SEARCH_PLUGIN_NAME)
 
 
 def metadata(editors: Sequence[str]) -> dict[str, Any]:

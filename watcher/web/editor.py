@@ -158,10 +158,11 @@ async def issue(datasette: Any, request: Any) -> Response:
 
 
 async def unsubscribe(datasette: Any, request: Any) -> Response:
-    """A subscriber's own link: GET asks to confirm, POST takes the address off the list."""
+    """A subscriber's own link: GET asks to confirm, POST takes the address off the list (the confirm form, or a
+    mail client's one-click POST to the link itself, RFC 8058)."""
     token = request.args.get("token") or ""
     if request.method == "POST":
-        token = str((await request.post_vars()).get("token") or "")
+        token = str((await request.post_vars()).get("token") or token)
         done = await _letter(datasette, lambda letter: letter.store.unsubscribe(now=_stamp(), token=token))
         return Response.html(await datasette.render_template(
             "newsletter_unsubscribe.html", {"done": done, "token": token, "email": ""}, request=request))

@@ -48,6 +48,13 @@ def permission_allowed(actor: Any, action: str, resource: Any) -> bool | None:
 
 
 @hookimpl
+def skip_csrf(scope: Any) -> bool | None:
+    """One-click unsubscribe (RFC 8058): a mail client POSTs to the link of ``List-Unsubscribe`` without a form;
+    the link's token is the proof, there is no session to forge a request for."""
+    return True if scope.get("path") == "/-/newsletter/unsubscribe" else None
+
+
+@hookimpl
 def register_facet_classes() -> list[type]:
     return [MonthFacet, ThemeFacet]
 
