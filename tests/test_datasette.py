@@ -254,3 +254,12 @@ def test_one_click_unsubscribe_from_the_mail_client(archive: tuple[Datasette, Pa
     response = asyncio.run(ds.client.post(f"/-/newsletter/unsubscribe?token={token}",
                                           data={"List-Unsubscribe": "One-Click"}))  # RFC 8058: no form, no cookie
     assert response.status_code == 200 and letter.store.subscribers() == []
+
+
+def test_the_plugin_leaves_other_datasettes_of_the_process_alone(archive: tuple[Datasette, Path]) -> None:
+    _, database = archive  # the plugin is registered (process-wide) by build_datasette
+    plain = Datasette(files=[str(database)])
+    assert asyncio.run(plain.client.get("/watcher.json?sql=select+1")).status_code == 200
+    assert asyncio.run(plain.client.get("/watcher/newsletter_subscribers.json")).status_code == 200
+    assert asyncio.run(plain.client.get("/-/newsletter")).status_code == 404
+    assert asyncio.run(plain.client.get("/")).status_code == 200  # Datasette's own home page

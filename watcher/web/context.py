@@ -51,6 +51,12 @@ def attach(datasette: Any, context: WebContext) -> None:
     _CONTEXTS[datasette] = context
 
 
+def attached(datasette: Any) -> bool:
+    """Whether ``datasette`` was built by ``build_datasette``: the plugin is registered process-wide, and leaves
+    any other Datasette of the process (a test's, another tool's) as Datasette makes it."""
+    return datasette in _CONTEXTS
+
+
 def context_of(datasette: Any) -> WebContext:
     try:
         return _CONTEXTS[datasette]

@@ -19,11 +19,11 @@ from urllib.parse import urlencode
 from datasette import hookimpl
 from datasette.filters import FilterArguments
 from datasette.utils import tilde_decode, tilde_encode
-from datasette.utils.asgi import Response
+from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
 from watcher.web import atom, editor
-from watcher.web.context import context_of, is_editor
+from watcher.web.context import attached, context_of, is_editor
 from watcher.web.facets import MonthFacet, ThemeFacet
 
 PUBLIC_TABLES = frozenset({"items", "item_themes", "identifiers", "item_versions", "sources", "fetch_log",
@@ -37,8 +37,8 @@ IDENTIFIER_LINKS = {
 
 
 @hookimpl
-def permission_allowed(actor: Any, action: str, resource: Any) -> bool | None:
-    if is_editor(actor):
+def permission_allowed(datasette: Any, actor: Any, action: str, resource: Any) -> bool | None:
+    if not attached(datasette) or is_editor(actor):
         return None  # Datasette's defaults: everything readable
     if action in EDITOR_ACTIONS:
         return False
@@ -48,10 +48,10 @@ def permission_allowed(actor: Any, action: str, resource: Any) -> bool | None:
 
 
 @hookimpl
-def skip_csrf(scope: Any) -> bool | None:
+def skip_csrf(datasette: Any, scope: Any) -> bool | None:
     """One-click unsubscribe (RFC 8058): a mail client POSTs to the link of ``List-Unsubscribe`` without a form;
     the link's token is the proof, there is no session to forge a request for."""
-    return True if scope.get("path") == "/-/newsletter/unsubscribe" else None
+    return True if attached(datasette) and scope.get("path") == "/-/newsletter/unsubscribe" else None
 
 
 @hookimpl
@@ -60,10 +60,10 @@ def register_facet_classes() -> list[type]:
 
 
 @hookimpl
-def filters_from_request(request: Any, table: str | None) -> FilterArguments | None:
+def filters_from_request(datasette: Any, request: Any, table: str | None) -> FilterArguments | None:
     """``?_theme=ai`` (repeatable: every one must match): the items carrying that theme, through the index of
     ``item_themes`` (Datasette's own ``themes__arraycontains=ai`` reads the JSON of every item)."""
-    themes = request.args.getlist("_theme") if table == "items" else []
+    themes = request.args.getlist("_theme") if table == "items" and attached(datasette) else []
     if not themes:
         return None
     params = {f"watcher_theme_{n}": theme for n, theme in enumerate(themes)}
@@ -80,7 +80,9 @@ def prepare_jinja2_environment(env: Any) -> None:
 
 
 @hookimpl
-def menu_links(actor: Any) -> list[dict[str, str]]:
+def menu_links(datasette: Any, actor: Any) -> list[dict[str, str]] | None:
+    if not attached(datasette):
+        return None
     links = [{"href": "/watcher/items", "label": "Archive"}, {"href": "/-/newsletter/issues", "label": "Newsletter issues"}]
     if is_editor(actor):
         links.append({"href": "/-/newsletter", "label": "Newsletter editor"})
@@ -89,15 +91,34 @@ def menu_links(actor: Any) -> list[dict[str, str]]:
 
 @hookimpl
 def register_routes() -> list[tuple[str, Any]]:
-    return [
-        (r"^/$", home),
-        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed),
-        *editor.ROUTES,
-    ]
+    """Datasette asks for routes while it is being built, before ``build_datasette`` attaches watcher to it: every
+    route is added, and answers 404 on a Datasette that is not watcher's."""
+    return [(pattern, _only_ours(view)) for pattern, view in [
+        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed), *editor.ROUTES]]
 
 
-async def home() -> Response:
-    return Response.redirect("/watcher/items")
+def _only_ours(view: Any) -> Any:
+    async def answer(datasette: Any, request: Any) -> Response:
+        if not attached(datasette):
+            raise NotFound("not found")
+        return await view(datasette, request)
+
+    return answer
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    """``/`` opens on the items (on watcher's Datasette; any other keeps Datasette's own home page)."""
+    def wrap(app: Any) -> Any:
+        async def opens_on_items(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope.get("type") == "http" and scope.get("path") == "/" and attached(datasette):
+                await Response.redirect("/watcher/items").asgi_send(send)
+                return
+            await app(scope, receive, send)
+
+        return opens_on_items
+
+    return wrap
 
 
 async def theme_feed(datasette: Any, request: Any) -> Response:
@@ -120,13 +141,13 @@ def register_output_renderer() -> dict[str, Any]:
     return {"extension": "atom", "render": render_search_feed, "can_render": can_render_feed}
 
 
-def can_render_feed(table: str | None, columns: Sequence[str]) -> bool:
-    return table == "items" and {"id", "title"} <= set(columns)
+def can_render_feed(datasette: Any, table: str | None, columns: Sequence[str]) -> bool:
+    return attached(datasette) and table == "items" and {"id", "title"} <= set(columns)
 
 
 def render_search_feed(datasette: Any, request: Any, rows: Sequence[Any], columns: Sequence[str],
                        table: str | None) -> Response:
-    if not can_render_feed(table, columns):
+    if not can_render_feed(datasette, table, columns):
         return Response.text("Atom feeds are offered on the items table", status=400)
     base = context_of(datasette).base_url(datasette, request)
     query = sorted((k, v) for k in request.args for v in request.args.getlist(k)
@@ -140,9 +161,9 @@ def render_search_feed(datasette: Any, request: Any, rows: Sequence[Any], column
 
 
 @hookimpl
-def render_cell(value: Any, column: str, table: str | None) -> Markup | None:
+def render_cell(datasette: Any, value: Any, column: str, table: str | None) -> Markup | None:
     """JSON columns of the items shown as people read them."""
-    if table != "items" or not isinstance(value, str) or column not in ("themes", "identifiers", "tags"):
+    if not attached(datasette) or table != "items" or not isinstance(value, str) or column not in ("themes", "identifiers", "tags"):
         return None
     try:
         decoded = json.loads(value)
@@ -156,13 +177,15 @@ def render_cell(value: Any, column: str, table: str | None) -> Markup | None:
 
 
 @hookimpl
-def extra_css_urls() -> list[str]:
-    return ["/-/watcher-static/watcher.css"]
+def extra_css_urls(datasette: Any) -> list[str]:
+    return ["/-/watcher-static/watcher.css"] if attached(datasette) else []
 
 
 @hookimpl
 def extra_template_vars(view_name: str, table: str | None, request: Any, datasette: Any) -> Any:
     async def inner() -> dict[str, Any]:
+        if not attached(datasette):
+            return {}
         context = context_of(datasette)
         extra: dict[str, Any] = {"watcher_themes": context.themes, "watcher_editor": is_editor(request.actor)}
         if view_name == "row" and table == "items" and request is not None:
