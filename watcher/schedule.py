@@ -5,7 +5,9 @@ Both kinds of job are ``pipeline.run_once`` with some steps: a source's job inge
 was started without alerts, plans and sends what is due.
 
 Jobs run one at a time (a single worker thread) so the one SQLite connection is never shared concurrently; a missed
-run is coalesced, never stacked. Each job catches everything: a broken source is recorded, the daemon goes on.
+run is coalesced, never stacked. Each job holds the archive's writer lock while it runs (``run_once`` takes it: a
+cron ``watcher fetch`` waits for the job, and the job for it), not between jobs. Each job catches everything: a
+broken source is recorded, the daemon goes on.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from store import Store
 from watcher.config.alerts import AlertsConfig, Subscription
 from watcher.errors import NotifyError
 from watcher.normalize import iso
@@ -49,14 +50,14 @@ class Hooks:
     after_record: Callable[[str], None] | None = None
 
 
-def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
+def send_due(store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
              renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
              hooks: Hooks | None = None) -> DeliveryReport:
     """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all)."""
     renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
     sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
     try:
-        work = sender.recover() + sender.order(store.due_deliveries(iso(now), kinds=kinds))
+        work = sender.recover() + sender.order(store.due_deliveries(iso(now) or "", kinds=kinds))
         sender.run(work)
     finally:
         for channel in channels.values():
@@ -76,7 +77,7 @@ class _Sender:
     """Sends one message at a time, in order, but renders the next one while the channel handles the current one
     (a 1-deep pipeline: at most one row is 'sending' at any moment, claimed just before its send)."""
 
-    def __init__(self, store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
+    def __init__(self, store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
                  renderer: Renderer, hooks: Hooks):
         self.store, self.alerts, self.now, self.channels = store, alerts, now, channels
         self.renderer, self.hooks = renderer, hooks
