@@ -9,7 +9,8 @@ gets ``False`` back (the caller turns it into a conflict message), never a silen
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlite_utils import Database
@@ -32,6 +33,7 @@ class NewsletterMixin:
     """Newsletter verbs of the ``Store`` (which provides ``self.db``)."""
 
     db: Database
+    transaction: Callable[[], AbstractContextManager[None]]  # the Store's: one write transaction, BEGIN IMMEDIATE
 
     # -- building a draft ---------------------------------------------------------------------------------------
     def week_candidates(self, start: str, end: str, min_score: float) -> list[dict[str, Any]]:
@@ -67,7 +69,7 @@ class NewsletterMixin:
 
     def create_draft(self, draft: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> int:
         """Store a new draft (version 1) and its entries in one transaction; returns its id."""
-        with self.db.atomic():
+        with self.transaction():
             row = {**draft, "state": "draft", "version": 1,
                    "health_notes": json.dumps(list(draft.get("health_notes", [])), ensure_ascii=False)}
             draft_id = int(self.db.table("newsletter_drafts").insert(row).last_pk or 0)
@@ -114,7 +116,7 @@ class NewsletterMixin:
     def edit_draft(self, draft_id: int, version: int, *, now: str, editor: str, title: str | None = None,
                    introduction: str | None = None, abstracts: Mapping[str, str] | None = None) -> bool:
         """Change the title, the introduction and/or abstracts; False if the draft moved on since ``version``."""
-        with self.db.atomic():
+        with self.transaction():
             if not self._bump(draft_id, version, now, editor):
                 return False
             if title is not None:
@@ -128,7 +130,7 @@ class NewsletterMixin:
 
     def keep_entry(self, draft_id: int, version: int, item_id: str, kept: bool, *, now: str, editor: str) -> bool:
         """Shortlist (``kept``) or drop one entry; False if the draft moved on since ``version``."""
-        with self.db.atomic():
+        with self.transaction():
             if not self._bump(draft_id, version, now, editor):
                 return False
             self.db.execute("update newsletter_entries set kept = ? where draft_id = ? and item_id = ?",
@@ -138,7 +140,7 @@ class NewsletterMixin:
     def move_entry(self, draft_id: int, version: int, item_id: str, step: int, *, now: str, editor: str) -> bool:
         """Swap an entry with its neighbour of the same theme (``step`` -1: up, +1: down). Moving the first one up
         or the last one down changes nothing but still counts as an edit. False if the draft moved on."""
-        with self.db.atomic():
+        with self.transaction():
             if not self._bump(draft_id, version, now, editor):
                 return False
             row = self.db.execute("select theme, position from newsletter_entries where draft_id = ? and item_id = ?",
@@ -159,7 +161,7 @@ class NewsletterMixin:
                       items: Sequence[Mapping[str, Any]], *, now: str, editor: str) -> bool:
         """Freeze the draft as published and archive the issue (HTML, Markdown, its items) in one transaction.
         False if the draft moved on since ``version`` or is already published."""
-        with self.db.atomic():
+        with self.transaction():
             if not self._bump(draft_id, version, now, editor):
                 return False
             self.db.execute("update newsletter_drafts set state = 'published', published_at = ? where id = ?",
