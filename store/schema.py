@@ -211,6 +211,45 @@ def m008_alerts_legal_date(db: Database) -> None:
 
 
 @migrations()
+def m008_archive_newsletter(db: Database) -> None:
+    """The editors' weekly newsletter: drafts (private until published), their entries, the subscriber list, and
+    the public archive of published issues with the items they link to.
+
+    A draft carries a ``version`` that every edit raises: an edit made on an older version is refused (two editors
+    on one draft never silently overwrite each other). Only ``newsletter_issues`` and ``newsletter_issue_items``
+    are public; Datasette shows the other tables to a logged-in editor only (``watcher.web``)."""
+    db.table("newsletter_drafts").create(
+        {"id": int, "week": str, "period_start": str, "period_end": str, "title": str, "introduction": str,
+         "health_notes": str, "state": str, "version": int, "created_at": str, "updated_at": str,
+         "updated_by": str, "published_at": str},
+        pk="id", not_null={"week", "state", "version"}, defaults={"introduction": "", "health_notes": "[]"},
+    )
+    db.table("newsletter_entries").create(
+        {"draft_id": int, "item_id": str, "theme": str, "position": int, "kept": int, "abstract": str,
+         "rank": float, "cluster": str},
+        pk=("draft_id", "item_id"),
+        foreign_keys=[("draft_id", "newsletter_drafts", "id"), ("item_id", "items", "id")],
+        defaults={"kept": 1, "abstract": ""},
+    )
+    db.table("newsletter_subscribers").create(
+        {"email": str, "name": str, "lang": str, "token": str, "state": str, "origin": str, "created_at": str,
+         "unsubscribed_at": str},
+        pk="email", not_null={"token", "state"},
+    )
+    db.table("newsletter_subscribers").create_index(["token"], unique=True)
+    db.table("newsletter_issues").create(
+        {"id": int, "week": str, "title": str, "subject": str, "introduction": str, "published_at": str,
+         "html": str, "markdown": str},
+        pk="id",
+    )
+    db.table("newsletter_issue_items").create(
+        {"issue_id": int, "item_id": str, "position": int, "theme": str, "abstract": str},
+        pk=("issue_id", "item_id"),
+        foreign_keys=[("issue_id", "newsletter_issues", "id"), ("item_id", "items", "id")],
+    )
+
+
+@migrations()
 def m008_model_embeddings(db: Database) -> None:
     """One embedding per item (search by meaning, ``store.vectors``): int8 bytes of the unit vector, the model that
     computed it and the content hash it was computed from."""

@@ -17,9 +17,11 @@ from urllib.parse import quote
 
 from sqlite_utils import Database
 
+from store.archive import ArchiveMixin
 from store.deliveries import DeliveriesMixin
 from store.errors import StoreError, storage_errors, translated_methods
 from store.lock import DEFAULT_WAIT, writer_lock
+from store.newsletter import NewsletterMixin
 from store.schema import migrations
 from store.sql import chunks, columns, empty_defaults, marks, rows
 from store.vectors import VectorIndex
@@ -66,7 +68,7 @@ BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock bef
 
 
 @translated_methods
-class Store(DeliveriesMixin):
+class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests;
     ``Store.open_readonly(path)`` is for the commands that only read.
 

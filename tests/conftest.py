@@ -80,3 +80,12 @@ def http_client(replay_server: ReplayServer, fake_clock: FakeClock) -> Iterator[
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def archive_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``archive_built``: a real archive (the demo recordings fetched, stored and keyword-classified), built once
+    per session; never write to it: copy it (``archive_support.copy_archive``)."""
+    from archive_support import build_archive
+
+    return build_archive(tmp_path_factory.mktemp("archive"))

@@ -128,7 +128,7 @@ def summary(report: DemoReport) -> list[str]:
     lines += [
         "",
         "next:",
-        f"  WATCHER_DATABASE={report.database} .venv/bin/watcher serve   # Datasette: search and facets",
+        f"  WATCHER_DATABASE={report.database} .venv/bin/watcher serve   # the archive in Datasette: search, facets, feeds",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher search 'données de santé'",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher sources",
     ]

@@ -1,4 +1,5 @@
-"""Archive commands: ``search`` the archive, ``serve`` it in Datasette, regenerate the configuration ``docs``."""
+"""Archive commands: ``search`` the archive, ``serve`` it in Datasette (with the editors' newsletter pages),
+regenerate the configuration ``docs``."""
 
 from __future__ import annotations
 
@@ -60,21 +61,27 @@ def _search_similar(query: str, limit: int) -> int:
 @command()
 @click.option("--port", default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def serve(port: int, host: str) -> None:
-    """Browse and search the archive in Datasette (facets by theme, source, type of act, date)."""
-    import subprocess
+@click.option("--editor", "editors", multiple=True, default=("editor",), show_default=True,
+              help="an editor's login name (repeatable); the password hash is read from $WATCHER_PASSWORD_HASH_<NAME>")
+def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
+    """Browse and search the archive in Datasette; editors prepare the newsletter at /-/newsletter.
 
-    from store import METADATA_PATH
+    Runs in this process: Ctrl-C (or SIGTERM) stops the server, nothing is left running."""
+    from watcher.web import build_datasette, password_variable
+    from watcher.web import serve as run_server
 
     app = open_archive()
-    database = app.config.database
     app.store.migrate()
-    plugins = Path(__file__).parents[1] / "datasette_plugins"  # watcher_search: ?_search= takes any text
-    cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
-           "--plugins-dir", str(plugins), "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms",
-           "1000"]
-    click.echo(" ".join(cmd), err=True)
-    subprocess.run(cmd, check=False)
+    datasette = build_datasette(app.config, editors=editors)
+    accounts = ", ".join(f"{e} (password hash in ${password_variable(e)})" for e in editors)
+
+    def ready(url: str) -> None:
+        click.echo(f"archive listening on {url}  editors log in at {url}-/login: {accounts}", err=True)
+
+    try:
+        run_server(datasette, host=host, port=port, ready=ready)
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on
+        click.echo("archive server stopped", err=True)
 
 
 @command()

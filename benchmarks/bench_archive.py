@@ -1,0 +1,231 @@
+"""The researchers' archive at scale: full-text search and a faceted theme page, over HTTP, against the real
+server (``watcher serve``) on a generated archive of 1,000,000 items built from real items.
+
+    python -m benchmarks.bench_archive [--items 1000000] [--requests 60] [--keep DIR] [--quick]
+
+How the archive is made: the bundled recordings of the real sources are fetched, stored and classified the way
+``watcher demo`` does (keyword classifier: ~550 real items with their sources, kinds of act, authorities and
+themes), plus the 400 real items of the labelled gold set (tests/fixtures/gold/dev.jsonl, with the annotators'
+themes). Generated item ``i`` takes the metadata and themes of real item ``i mod n``, its title, the summary of
+another real item (a fixed pseudo-random pairing) and a publication date spread over 2016-2026: every word is a real
+word of the sources, the vocabulary and the theme mix are theirs, and no two items are the same text. Rows are
+written with plain SQL in batches and the full-text index is rebuilt once (what is measured is reading).
+
+What is measured, each request over HTTP with httpx from this process, ``--requests`` times, cycling through the
+queries (a warm-up pass first, not counted):
+- full-text search, JSON API (``/watcher/items.json?_search=...&_nofacet=1``): the search itself;
+- full-text search page as a visitor sees it (HTML, with its facets);
+- faceted theme page (``/watcher/items?_theme=<theme>``, HTML, with every facet of the page);
+- a theme's Atom feed (``/-/atom/theme/<theme>.atom``, 50 entries).
+Goals: search p95 <= 100 ms, faceted theme page p95 <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks._util import REPO, child_env, machine, print_table, verdict
+from classifiers.keyword import KeywordClassifier
+from store import Store
+from watcher.app import App
+from watcher.demo import recorded_sources
+from watcher.pipeline import classify_pending, ingest
+from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
+
+GOLD = REPO / "tests/fixtures/gold/dev.jsonl"
+BUILT_AT = datetime(2026, 8, 20, 8, 0, tzinfo=UTC)
+QUERIES = ["données de santé", "intelligence artificielle", "sanction", "cookies", "rappel de lots",
+           "entrepôt de données", "délibération", "traceurs", "dispositif médical", "vidéosurveillance",
+           "hébergement de données de santé", "RGPD", "consentement", "algorithme", "médicament",
+           "transfert de données", "CNIL recommandation", "pharmacovigilance", "cybersécurité", "décret"]
+THEMES = ["personal-data", "health-products", "ai", "health-data"]
+COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "lang", "nature", "authority", "rubric",
+           "identifiers", "tags", "extra", "content_hash", "version", "first_seen", "last_seen", "updated_at", "themes")
+
+
+def real_items(folder: Path) -> list[dict[str, Any]]:
+    """The real items the archive is generated from: the demo recordings as stored, plus the gold set."""
+    config = folder / "sources.toml"
+    config.write_text((REPO / "sources.toml").read_text(encoding="utf-8").replace(
+        'database = "var/watcher.db"', f'database = "{folder / "base.db"}"', 1), encoding="utf-8")
+    with ReplayServer(DEMO_RECORDING) as server:
+        app = App(config, url_map=server.url_map, host_delay=0.0)
+        try:
+            sources, _ = recorded_sources(app.config.sources, load_recording(DEMO_RECORDING))
+            ingest(app.config, app.store, app.http, BUILT_AT, sources)
+            classify_pending(app.store, KeywordClassifier, BUILT_AT)
+            rows = [dict(r) for r in app.store.db.query("select * from items")]
+            themes = {}
+            for item_id, theme, score, reason, origin in app.store.db.execute(
+                    "select item_id, theme, score, reason, origin from item_themes"):
+                themes.setdefault(item_id, []).append((theme, score, reason, origin))
+        finally:
+            app.close()
+    for row in rows:
+        row["_themes"] = themes.get(row["id"], [])
+        row["text"] = (row["text"] or "")[:4000]
+    for line in GOLD.read_text(encoding="utf-8").splitlines():
+        gold = json.loads(line)
+        rows.append({"id": f"gold:{gold['id']}", "source": gold["source"], "url": gold["url"], "title": gold["title"],
+                     "summary": gold["summary"], "text": "", "lang": gold["lang"], "nature": "", "authority": "",
+                     "rubric": "", "identifiers": "{}", "tags": "[]", "extra": "{}",
+                     "_themes": [(t, 1.0, "annotated in the gold set", "human") for t in gold["themes"]]})
+    return rows
+
+
+def generated(base: Sequence[dict[str, Any]], count: int, seed: int = 13) -> Iterator[tuple[tuple[Any, ...],
+                                                                                             list[tuple[Any, ...]]]]:
+    rng = random.Random(seed)
+    start, span = datetime(2016, 1, 1, tzinfo=UTC), 3900 * 86400
+    stamp = BUILT_AT.isoformat().replace("+00:00", "Z")
+    for i in range(count):
+        item, other = base[i % len(base)], base[rng.randrange(len(base))]
+        published = (start + timedelta(seconds=rng.randrange(span))).replace(microsecond=0)
+        item_id = f"{item['id']}~{i}"
+        themes = item["_themes"]
+        row = {**item, "id": item_id, "summary": other["summary"] or item["summary"],
+               "published": published.isoformat().replace("+00:00", "Z"), "content_hash": f"g{i}", "version": 1,
+               "first_seen": stamp, "last_seen": stamp, "updated_at": stamp,
+               "themes": json.dumps(sorted(t[0] for t in themes))}
+        yield tuple(row.get(c) for c in COLUMNS), [(item_id, *t, "keyword", "1", stamp) for t in themes]
+
+
+def build(database: Path, base: Sequence[dict[str, Any]], count: int) -> float:
+    start = time.perf_counter()
+    store = Store(database)
+    conn = store.db.conn
+    conn.execute("PRAGMA synchronous=OFF")
+    insert_item = f"insert into items ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})"
+    insert_theme = ("insert into item_themes (item_id, theme, score, reason, origin, model, model_version, "
+                    "classified_at) values (?, ?, ?, ?, ?, ?, ?, ?)")
+    batch: list[tuple[Any, ...]] = []
+    themes: list[tuple[Any, ...]] = []
+    for row, tags in generated(base, count):
+        batch.append(row)
+        themes.extend(tags)
+        if len(batch) == 20_000:
+            _flush(conn, insert_item, insert_theme, batch, themes)
+    _flush(conn, insert_item, insert_theme, batch, themes)
+    conn.execute("delete from alert_queue")
+    conn.execute("insert into items_fts (items_fts) values ('rebuild')")
+    conn.execute("ANALYZE")
+    conn.commit()
+    store.close()
+    return time.perf_counter() - start
+
+
+def _flush(conn: Any, insert_item: str, insert_theme: str, batch: list[tuple[Any, ...]],
+           themes: list[tuple[Any, ...]]) -> None:
+    with conn:
+        conn.executemany(insert_item, batch)
+        conn.executemany(insert_theme, themes)
+    batch.clear()
+    themes.clear()
+
+
+class Server:
+    """``watcher serve`` on the generated archive, in a child process."""
+
+    def __init__(self, folder: Path, database: Path):
+        self.config = folder / "serve.toml"
+        self.config.write_text((REPO / "sources.toml").read_text(encoding="utf-8").replace(
+            'database = "var/watcher.db"', f'database = "{database}"', 1), encoding="utf-8")
+        self.process = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(self.config), "serve",
+                                         "--port", "0"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                                        env=child_env())
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+                self.errors: list[str] = []  # its later stderr, read so that a full pipe never blocks it
+                threading.Thread(target=lambda: self.errors.extend(self.process.stderr or ()), daemon=True).start()
+                return
+        raise RuntimeError("watcher serve did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def timed(client: httpx.Client, paths: Sequence[str], requests: int) -> tuple[list[float], int]:
+    """Response times (ms) of ``requests`` GETs cycling through ``paths`` after one warm-up pass; and how many
+    answered an error (e.g. Datasette's time limit), counted apart."""
+    for path in paths:
+        client.get(path)
+    times, errors = [], 0
+    for n in range(requests):
+        start = time.perf_counter()
+        response = client.get(paths[n % len(paths)])
+        times.append((time.perf_counter() - start) * 1000)
+        errors += response.status_code != 200
+    return times, errors
+
+
+def p95(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) >= 2 else values[0]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--keep", type=Path, default=None, help="build (or reuse) the archive in this folder")
+    parser.add_argument("--quick", action="store_true", help="100,000 items, 40 requests")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.items, args.requests = 100_000, 40
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="watcher-bench-archive-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / f"archive-{args.items}.db"
+    print(f"bench_archive: {args.items:,} items, {args.requests} requests per page kind; {machine()}")
+    if not database.exists():
+        base = real_items(folder)
+        seconds = build(database, base, args.items)
+        print(f"built {database} from {len(base)} real items in {seconds:.0f} s "
+              f"({database.stat().st_size / 2**20:,.0f} MB)")
+    server = Server(folder, database)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            rows = measure(client, args.requests)
+    finally:
+        server.stop()
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    print_table(f"HTTP response times over {args.requests} requests (ms)", ["page", "p50", "p95", "max", "errors"],
+                rows)
+    search, theme = rows[0], rows[2]
+    verdict("full-text search p95 <= 100 ms", f"{search[2]:.0f} ms on {args.items:,} items", search[2] <= 100)
+    verdict("faceted theme page p95 <= 300 ms", f"{theme[2]:.0f} ms on {args.items:,} items", theme[2] <= 300)
+
+
+def measure(client: httpx.Client, requests: int) -> list[list[Any]]:
+    searches = [f"/watcher/items.json?_search={q}&_nofacet=1&_size=50" for q in QUERIES]
+    pages = [f"/watcher/items?_search={q}" for q in QUERIES]
+    themes = [f"/watcher/items?_theme={t}" for t in THEMES]
+    feeds = [f"/-/atom/theme/{t}.atom" for t in THEMES]
+    rows = []
+    for label, paths in (("search (JSON API, 50 rows)", searches), ("search page (HTML, with facets)", pages),
+                         ("theme page (HTML, with facets)", themes), ("theme Atom feed (50 entries)", feeds)):
+        times, errors = timed(client, paths, requests)
+        rows.append([label, statistics.median(times), p95(times), max(times), errors])
+        print(f"  {label}: p50 {rows[-1][1]:.0f} ms, p95 {rows[-1][2]:.0f} ms, {errors} error(s)", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Read verbs for the researchers' archive (Datasette plugin pages and Atom feeds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+_FEED_COLUMNS = "i.id, i.source, i.url, i.title, i.summary, i.published, i.updated_at, i.first_seen, i.nature, i.themes"
+
+
+class ArchiveMixin:
+    """Archive verbs of the ``Store`` (which provides ``self.db``)."""
+
+    db: Database
+
+    def theme_feed(self, theme: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest items carrying ``theme``, by publication date (undated ones last): read from the date index
+        until ``limit`` match, so it costs the same on a large archive."""
+        cursor = self.db.execute(
+            f"select {_FEED_COLUMNS} from items i where exists (select 1 from item_themes t where t.item_id = i.id "
+            "and t.theme = ?) order by i.published desc limit ?", [theme, limit])
+        cols = [d[0] for d in cursor.description]
+        return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,68 @@
+"""What the plugin's pages need from watcher: the configuration and the archive, per Datasette instance."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from store import Store
+from watcher.config import Config
+
+T = TypeVar("T")
+EDITOR_ROLE = "editor"
+_CONTEXTS: weakref.WeakKeyDictionary[Any, WebContext] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class WebContext:
+    config: Config
+    database: Path
+
+    async def run(self, work: Callable[[Store], T]) -> T:
+        """Run ``work`` on a Store of its own in a worker thread (a SQLite connection stays in its thread)."""
+        def call() -> T:
+            store = Store(self.database, migrate=False)
+            try:
+                return work(store)
+            finally:
+                store.close()
+
+        return await asyncio.to_thread(call)
+
+    @cached_property
+    def themes(self) -> list[tuple[str, str]]:
+        """(id, French label) of each theme of the taxonomy, in its order."""
+        from classifiers.themes import load_themes
+
+        return [(t.id, t.label_fr) for t in load_themes(self.config.settings.themes or None)]
+
+    def base_url(self, datasette: Any, request: Any) -> str:
+        """The public address of the archive (``[settings] public_url``), else the one the request came to."""
+        configured = self.config.settings.public_url.rstrip("/")
+        return configured or datasette.absolute_url(request, "/").rstrip("/")
+
+
+def attach(datasette: Any, context: WebContext) -> None:
+    _CONTEXTS[datasette] = context
+
+
+def attached(datasette: Any) -> bool:
+    """Whether ``datasette`` was built by ``build_datasette``: the plugin is registered process-wide, and leaves
+    any other Datasette of the process (a test's, another tool's) as Datasette makes it."""
+    return datasette in _CONTEXTS
+
+
+def context_of(datasette: Any) -> WebContext:
+    try:
+        return _CONTEXTS[datasette]
+    except KeyError:
+        raise RuntimeError("this Datasette was not built by watcher.web.build_datasette") from None
+
+
+def is_editor(actor: Any) -> bool:
+    return isinstance(actor, dict) and actor.get("role") == EDITOR_ROLE
