@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -64,7 +65,10 @@ def _now(text: str | None) -> datetime:
 
 def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, str]) -> None:
     click.echo(f"planned {planned}, sent {len(report.sent)}, retrying {len(report.failed)}, "
-               f"held {len(report.held)}, cancelled {len(report.cancelled)}, recovered {report.recovered}")
+               f"held {len(report.held)}, cancelled {len(report.cancelled)}, recovered {report.recovered}, "
+               f"deferred {len(report.deferred)}")
+    for reason, count in Counter(reason for _, reason in report.deferred).items():
+        click.echo(f"  deferred {count} message(s) to the next run: {reason}", err=True)
     for key, reason in report.failed:
         click.echo(f"  retry  {key}  {reason}", err=True)
     for key, reason in report.held:

@@ -1,17 +1,26 @@
 """Send what is due and record every outcome in the ledger, so that nothing is sent twice or dropped.
 
-The order for each delivery: render -> claim (row becomes 'sending', attempts + 1, committed) -> send -> mark
-'sent'. The next message is rendered while the channel handles the current one, but it is claimed only once the
-current one is recorded, so at most one row is ever 'sending'. A crash between the send and the mark leaves the
-row 'sending'. After ``stale_after`` such a row is re-sent with the same Message-ID when the channel's receivers
-drop duplicates by Message-ID (e-mail), and is otherwise held for a person (Slack, apprise), who checks the
-channel and requeues or confirms it.
+The order for each delivery: render -> the channel prepares the send -> claim (row becomes 'sending', attempts + 1,
+committed) -> the channel completes the send -> mark 'sent'. E-mail claims after the whole body is transferred,
+just before the final ``.`` of DATA; the other channels claim before they send. The claim and the mark are made by
+the sending thread, with nothing in between. The next message is rendered while the channel handles the current
+one, but it is sent only once the current one is recorded, so at most one row is ever 'sending'. A crash between
+the send and the mark leaves the row 'sending'. After ``stale_after`` such a row is re-sent with the same
+Message-ID when the channel's receivers drop duplicates by Message-ID (e-mail), and is otherwise held for a person
+(Slack, apprise), who checks the channel and requeues or confirms it.
+
+Channels fail fast: per channel and per run, a circuit breaker opens after ``breaker_after`` connection failures in
+a row (or at once when the login is refused), and that channel's remaining messages are left as they are
+(pending, or failed and due) for the next run, reported as ``deferred``. A send that outlives ``send_deadline``
+is cut (``Channel.abort``) and counts as a connection failure.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +43,7 @@ class DeliveryReport:
     held: list[tuple[str, str]] = field(default_factory=list)  # waiting for a person
     cancelled: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # channel unavailable: still pending
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # channel's breaker open: untouched, next run
     recovered: int = 0  # interrupted sends re-sent with their Message-ID
 
     @property
@@ -72,6 +82,36 @@ class _Ready:
     stale_before: str | None
 
 
+@dataclass
+class _Attempt:
+    """What the sending thread did with one message."""
+
+    claimed: bool = False  # the row was claimed ('sending', attempts + 1)
+    sent: bool = False  # the channel accepted it and the ledger says 'sent'
+    error: NotifyError | None = None
+
+
+class Breaker:
+    """Per channel, for one run: open after ``after`` connection failures in a row, or at once on a refused login."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.failures: dict[str, int] = {}
+        self.reasons: dict[str, str] = {}
+
+    def record(self, channel: str, error: NotifyError | None) -> None:
+        if error is None or not error.down:
+            self.failures[channel] = 0
+            return
+        count = self.failures[channel] = self.failures.get(channel, 0) + 1
+        if error.down == "login" or count >= self.after:
+            what = "login refused" if error.down == "login" else f"{count} connection failure(s) in a row"
+            self.reasons[channel] = f"channel {channel} stopped for this run ({what}: {error.reason})"
+
+    def why_open(self, channel: str) -> str | None:
+        return self.reasons.get(channel)
+
+
 class _Sender:
     """Sends one message at a time, in order, but renders the next one while the channel handles the current one
     (a 1-deep pipeline: at most one row is 'sending' at any moment, claimed just before its send)."""
@@ -83,6 +123,7 @@ class _Sender:
         self.stamp = iso(now) or ""
         self.subs = {s.name: s for s in alerts.subscriptions}
         self.report = DeliveryReport()
+        self.breaker = Breaker(alerts.settings.breaker_after)
 
     def recover(self) -> list[tuple[Mapping[str, Any], str | None]]:
         """Rows left 'sending' by a dead process: to re-send (e-mail, same Message-ID) or held for a person."""
@@ -108,19 +149,73 @@ class _Sender:
         return [(row, None) for row in sorted(rows, key=lambda r: (r["kind"] != "instant", lang(r)))]
 
     def run(self, work: Sequence[tuple[Mapping[str, Any], str | None]]) -> None:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-send") as pool:
-            flight: tuple[_Ready, Future[None]] | None = None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-send")
+        try:
+            flight: tuple[_Ready, Future[_Attempt], float] | None = None
             for row, stale_before in work:
+                if self._deferred(row):
+                    continue
                 ready = self.prepare(row, stale_before)
                 if flight is not None:
                     self.finish(*flight)
                     flight = None
-                if ready is not None and self.store.claim_delivery(
-                        row["key"], now=self.stamp, message_id=ready.channel.message_id(row["key"]),
-                        stale_before=stale_before):  # False: another process has it, or it is done
-                    flight = (ready, pool.submit(ready.channel.send, ready.message))
+                if ready is not None and not self._deferred(row):
+                    flight = (ready, pool.submit(self.transmit, ready), time.monotonic())
             if flight is not None:
                 self.finish(*flight)
+        finally:
+            pool.shutdown(wait=True)
+
+    def _deferred(self, row: Mapping[str, Any]) -> bool:
+        reason = self.breaker.why_open(row["channel"])
+        if reason is not None:
+            self.report.deferred.append((row["key"], reason))
+        return reason is not None
+
+    def transmit(self, ready: _Ready) -> _Attempt:
+        """In the sending thread: claim at the channel's last moment, send, and record 'sent' straight away."""
+        key, attempt = ready.row["key"], _Attempt()
+
+        def commit() -> bool:  # False: another process has it, or it is done
+            attempt.claimed = self.store.claim_delivery(key, now=self.stamp, message_id=ready.channel.message_id(key),
+                                                        stale_before=ready.stale_before)
+            return attempt.claimed
+
+        try:
+            attempt.sent = ready.channel.deliver(ready.message, commit)
+        except NotifyError as exc:
+            attempt.error = exc
+        except Exception as exc:  # a channel bug is a temporary failure, retried then held
+            attempt.error = NotifyError(ready.channel.name, f"unexpected {type(exc).__name__}: {exc}")
+        if attempt.sent:
+            if self.hooks.after_send:
+                self.hooks.after_send(key)
+            self.store.mark_sent(key, now=self.stamp)
+            if self.hooks.after_record:
+                self.hooks.after_record(key)
+        return attempt
+
+    def finish(self, ready: _Ready, flight: Future[_Attempt], started: float) -> None:
+        deadline = self.alerts.settings.send_deadline
+        try:
+            attempt = flight.result(timeout=max(0.0, deadline - (time.monotonic() - started)))
+        except FutureTimeout:
+            ready.channel.abort()
+            attempt = flight.result()
+            if attempt.error is not None:
+                attempt.error = NotifyError(ready.channel.name, f"no answer within {deadline} s (send_deadline): "
+                                            f"{attempt.error.reason}", down="connection")
+        self.breaker.record(ready.channel.name, attempt.error)
+        if attempt.sent:
+            self.report.sent.append(ready.row["key"])
+        elif attempt.error is not None and (attempt.claimed or self._claim(ready)):
+            self._failed(ready.row, attempt.error)
+
+    def _claim(self, ready: _Ready) -> bool:
+        """Claim a row whose send failed before its claim, so that the failure counts as an attempt."""
+        key = ready.row["key"]
+        return bool(self.store.claim_delivery(key, now=self.stamp, message_id=ready.channel.message_id(key),
+                                              stale_before=ready.stale_before))
 
     def prepare(self, row: Mapping[str, Any], stale_before: str | None) -> _Ready | None:
         key = row["key"]
@@ -141,23 +236,6 @@ class _Sender:
             self.report.cancelled.append((key, "themes removed"))
             return None
         return _Ready(row, channel, message, stale_before)
-
-    def finish(self, ready: _Ready, sent: Future[None]) -> None:
-        key = ready.row["key"]
-        try:
-            sent.result()
-        except NotifyError as exc:
-            self._failed(ready.row, exc)
-            return
-        except Exception as exc:  # a channel bug is a temporary failure, retried then held
-            self._failed(ready.row, NotifyError(ready.channel.name, f"unexpected {type(exc).__name__}: {exc}"))
-            return
-        if self.hooks.after_send:
-            self.hooks.after_send(key)
-        self.store.mark_sent(key, now=self.stamp)
-        self.report.sent.append(key)
-        if self.hooks.after_record:
-            self.hooks.after_record(key)
 
     def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])
