@@ -3,7 +3,7 @@
 The order for each delivery: render -> the channel prepares the send -> claim (row becomes 'sending', attempts + 1,
 committed) -> the channel completes the send -> mark 'sent'. E-mail claims after the whole body is transferred,
 just before the final ``.`` of DATA; the other channels claim before they send. The claim and the mark are made by
-the sending thread, with nothing in between. The next message is rendered while the channel handles the current
+the sending thread, with nothing in between, while the main thread only waits. The next message is rendered while the channel handles the current
 one, but it is sent only once the current one is recorded, so at most one row is ever 'sending'. A crash between
 the send and the mark leaves the row 'sending'. After ``stale_after`` such a row is re-sent with the same
 Message-ID when the channel's receivers drop duplicates by Message-ID (e-mail), and is otherwise held for a person
@@ -17,7 +17,7 @@ is cut (``Channel.abort``) and counts as a connection failure.
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -124,6 +124,10 @@ class _Sender:
         self.subs = {s.name: s for s in alerts.subscriptions}
         self.report = DeliveryReport()
         self.breaker = Breaker(alerts.settings.breaker_after)
+        # set while this thread only waits for the send: the sending thread commits and sends the final part of a
+        # message then, so that the moment between the channel's acceptance and the ledger's record is not
+        # stretched by rendering competing for the CPU
+        self._waiting = threading.Event()
 
     def recover(self) -> list[tuple[Mapping[str, Any], str | None]]:
         """Rows left 'sending' by a dead process: to re-send (e-mail, same Message-ID) or held for a person."""
@@ -151,7 +155,7 @@ class _Sender:
     def run(self, work: Sequence[tuple[Mapping[str, Any], str | None]]) -> None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-send")
         try:
-            flight: tuple[_Ready, Future[_Attempt], float] | None = None
+            flight: tuple[_Ready, Future[_Attempt]] | None = None
             for row, stale_before in work:
                 if self._deferred(row):
                     continue
@@ -160,7 +164,7 @@ class _Sender:
                     self.finish(*flight)
                     flight = None
                 if ready is not None and not self._deferred(row):
-                    flight = (ready, pool.submit(self.transmit, ready), time.monotonic())
+                    flight = (ready, pool.submit(self.transmit, ready))
             if flight is not None:
                 self.finish(*flight)
         finally:
@@ -177,6 +181,7 @@ class _Sender:
         key, attempt = ready.row["key"], _Attempt()
 
         def commit() -> bool:  # False: another process has it, or it is done
+            self._waiting.wait()  # the other thread has rendered the next message: it holds no CPU (nor the GIL)
             attempt.claimed = self.store.claim_delivery(key, now=self.stamp, message_id=ready.channel.message_id(key),
                                                         stale_before=ready.stale_before)
             return attempt.claimed
@@ -195,16 +200,21 @@ class _Sender:
                 self.hooks.after_record(key)
         return attempt
 
-    def finish(self, ready: _Ready, flight: Future[_Attempt], started: float) -> None:
+    def finish(self, ready: _Ready, flight: Future[_Attempt]) -> None:
+        """Wait for the send (at most ``send_deadline``, counted from now: the send's last part waits for this),
+        then record a failure and tell the breaker."""
         deadline = self.alerts.settings.send_deadline
+        self._waiting.set()
         try:
-            attempt = flight.result(timeout=max(0.0, deadline - (time.monotonic() - started)))
+            attempt = flight.result(timeout=deadline)
         except FutureTimeout:
             ready.channel.abort()
             attempt = flight.result()
             if attempt.error is not None:
                 attempt.error = NotifyError(ready.channel.name, f"no answer within {deadline} s (send_deadline): "
                                             f"{attempt.error.reason}", down="connection")
+        finally:
+            self._waiting.clear()
         self.breaker.record(ready.channel.name, attempt.error)
         if attempt.sent:
             self.report.sent.append(ready.row["key"])
