@@ -14,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from store.deliveries import DeliveriesMixin
+from store.incidents import IncidentsMixin
 from store.schema import migrations
 
 _BATCH = 500
@@ -46,7 +47,7 @@ def _chunks(seq: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
         yield seq[start : start + size]
 
 
-class Store(DeliveriesMixin):
+class Store(DeliveriesMixin, IncidentsMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests.
 
     Items arrive as plain mappings (see ``watcher.models.Item`` converted by the pipeline) so that this package

@@ -4,6 +4,7 @@ untouched, and all arrive once the server is back. Counted in connection and log
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from test_notify_support import CNIL_BIG_FEED, SmtpSink, cnil_items, seed, subsc
 
 from store import Store
 from watcher.config import load_config
+from watcher.notify.deliver import Hooks
 from watcher.notify.service import Outcome, deliver
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -97,3 +99,15 @@ def test_a_refused_recipient_does_not_stop_the_channel(tmp_path: Path) -> None:
         report = _deliver(path, store, T0).report
         assert len(report.held) == 3 and len(report.sent) == 2 and report.deferred == []
         assert len(sink.messages) == 2
+
+
+def test_a_stop_request_finishes_the_message_in_flight_and_leaves_the_rest(tmp_path: Path) -> None:
+    """What SIGTERM does: the message being sent is finished and recorded, the others wait, untouched."""
+    stop = threading.Event()
+    with SmtpSink() as sink:
+        path, store = _archive(tmp_path, _channel(sink.port, timeout=5), count=5)
+        report = deliver(store, load_config(path), T0, hooks=Hooks(after_send=lambda key: stop.set()),
+                         stop=stop).report
+        assert len(report.sent) == 1 and len(sink.messages) == 1
+        assert [why for _, why in report.deferred] == ["stopped (SIGTERM)"] * 4
+        assert _attempts(store) == {("sent", 1): 1, ("pending", 0): 4}

@@ -94,6 +94,13 @@ def _settings(table: Mapping[str, Any], file: str) -> Settings:
     return Settings(**values)
 
 
+def _interval(table: Mapping[str, Any], key: str, default: str, file: str, where: str) -> int:
+    try:
+        return parse_interval(table.get(key, default))
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file, table=where, key=key) from None
+
+
 def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
     from watcher.sources import KINDS
 
@@ -114,10 +121,8 @@ def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
     for key in kind.required:
         if key not in options:
             raise ConfigError(f"required by kind {kind.kind}", file=file, table=where, key=key)
-    try:
-        interval = parse_interval(table.get("interval", "6h"))
-    except ValueError as exc:
-        raise ConfigError(str(exc), file=file, table=where, key="interval") from None
+    interval = _interval(table, "interval", "6h", file, where)
+    quiet = _interval(table, "expect_new_within", "0s", file, where)
     lang = table.get("lang", "fr")
     if lang not in ("fr", "en"):
         raise ConfigError(f"lang must be 'fr' or 'en', not {lang!r}", file=file, table=where, key="lang")
@@ -126,5 +131,5 @@ def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
     return SourceConfig(
         name=table["name"], kind=table["kind"], url=table["url"], interval=interval, lang=lang,
         enabled=bool(table.get("enabled", True)), label=str(table.get("label", "")),
-        publisher=str(table.get("publisher", "")), options=options,
+        publisher=str(table.get("publisher", "")), expect_new_within=quiet, options=options,
     )

@@ -17,6 +17,8 @@ COMMON_KEYS: dict[str, str] = {
     "enabled": "false to keep the source declared but not polled (default true)",
     "label": "human name shown in alerts and in the archive",
     "publisher": "organisation publishing the source (CNIL, ANSM, DILA, a law firm...)",
+    "expect_new_within": "longest time without a new item before the admin is told the source went silent, e.g. "
+                         "'50h' for the JO, published six days a week (default: never)",
 }
 
 _INTERVAL = re.compile(r"^(\d+)\s*([smhd])$")
@@ -41,6 +43,7 @@ class SourceConfig:
     enabled: bool = True
     label: str = ""
     publisher: str = ""
+    expect_new_within: int = 0  # seconds; 0 = no expected cadence
     options: Mapping[str, Any] = field(default_factory=dict)  # the kind's own keys, validated by the kind
 
     def option(self, key: str, default: Any = None) -> Any:

@@ -59,12 +59,19 @@ class Hooks:
     after_record: Callable[[str], None] | None = None
 
 
+OpsRender = Callable[[Mapping[str, Any]], "Message | None"]  # an operations row -> the admin's message
+
+
 def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
              renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
-             hooks: Hooks | None = None) -> DeliveryReport:
-    """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all)."""
+             hooks: Hooks | None = None, ops: OpsRender | None = None,
+             stop: threading.Event | None = None) -> DeliveryReport:
+    """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all).
+    Operations messages (kind 'ops') are rendered by ``ops`` (see ``watcher.ops``). Once ``stop`` is set (SIGTERM)
+    the message in flight is finished and recorded, and the others are left for the next run."""
     renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
     sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
+    sender.ops, sender.stop = ops, stop or threading.Event()
     try:
         work = sender.recover() + sender.order(store.due_deliveries(iso(now), kinds=kinds))
         sender.run(work)
@@ -123,6 +130,8 @@ class _Sender:
         self.stamp = iso(now) or ""
         self.subs = {s.name: s for s in alerts.subscriptions}
         self.report = DeliveryReport()
+        self.ops: OpsRender | None = None
+        self.stop = threading.Event()
         self.breaker = Breaker(alerts.settings.breaker_after)
         # set while this thread only waits for the send: the sending thread commits and sends the final part of a
         # message then, so that the moment between the channel's acceptance and the ledger's record is not
@@ -171,7 +180,7 @@ class _Sender:
             pool.shutdown(wait=True)
 
     def _deferred(self, row: Mapping[str, Any]) -> bool:
-        reason = self.breaker.why_open(row["channel"])
+        reason = "stopped (SIGTERM)" if self.stop.is_set() else self.breaker.why_open(row["channel"])
         if reason is not None:
             self.report.deferred.append((row["key"], reason))
         return reason is not None
@@ -233,11 +242,11 @@ class _Sender:
         if channel is None:
             self.report.skipped.append((key, f"channel {row['channel']} unavailable"))
             return None
-        if sub is None:
+        if sub is None and row["kind"] != "ops":
             self._hold(key, f"subscription {row['subscription']!r} no longer exists")
             return None
         try:
-            message = self.render(row, sub, channel.needs)
+            message = self.render(row, sub, channel.needs) if sub else self.render_ops(row)
         except Exception as exc:  # a template or data bug must not stop the other deliveries
             self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
             return None
@@ -246,6 +255,12 @@ class _Sender:
             self.report.cancelled.append((key, "themes removed"))
             return None
         return _Ready(row, channel, message, stale_before)
+
+    def render_ops(self, row: Mapping[str, Any]) -> Message:
+        message = self.ops(row) if self.ops else None
+        if message is None:
+            raise LookupError("no incident and no admin configuration for this operations message")
+        return message
 
     def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])

@@ -183,6 +183,10 @@ class EmailChannel(Channel):
         self._opening = smtp
         try:
             smtp.connect(host, port)
+            # the final dot goes out alone after the claim: without this, Nagle's algorithm holds it until the
+            # server acknowledges the body (up to its delayed-ACK time, ~40 ms a message)
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if security == "starttls":
                 smtp.starttls(context=context)
             if self.option("username"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from watcher.errors import ConfigError
 from watcher.normalize import iso
 from watcher.notify import open_channels
 from watcher.notify.base import Message
-from watcher.notify.deliver import DeliveryReport, Hooks, send_due
+from watcher.notify.deliver import DeliveryReport, Hooks, OpsRender, send_due
 from watcher.notify.plan import match, plan_deliveries, theme_index
 from watcher.notify.render import Renderer
 
@@ -41,15 +42,29 @@ def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
 
 
 def deliver(store: Any, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
-            hooks: Hooks | None = None) -> Outcome:
+            hooks: Hooks | None = None, stop: threading.Event | None = None) -> Outcome:
     """Plan, then send every due delivery of these cadences; channels whose secrets are missing are reported."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
-    due = store.due_deliveries(iso(now), kinds=cadences) + store.stale_sending(iso(now))
+    kinds = (*cadences, "ops")  # operations messages go out with any delivery run
+    due = store.due_deliveries(iso(now), kinds=kinds) + store.stale_sending(iso(now))
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
-    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=cadences,
-                      hooks=hooks)
+    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=kinds,
+                      hooks=hooks, ops=ops_renderer(store, config, alerts, now), stop=stop)
     return Outcome(planned, report, problems)
+
+
+def ops_renderer(store: Any, config: Config, alerts: AlertsConfig, now: datetime) -> OpsRender:
+    from watcher.ops import load_admin, ops_message
+
+    admin = load_admin(config, alerts)
+    labels = {s.name: s.label or s.name for s in config.sources}
+
+    def render(row: Mapping[str, Any]) -> Message | None:
+        incident = store.incident_of_delivery(row["key"])
+        return ops_message(row, incident, admin, labels, now) if incident else None
+
+    return render
 
 
 def preview_digest(store: Any, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
