@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench faults install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# every fault case (SMTP hung, kill -9, HTTP 5xx, bad TOML...) against the real CLI and local servers, as a table
+faults: $(STAMP)
+	$(BIN)/python tests/faults/run.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

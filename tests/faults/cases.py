@@ -1,0 +1,18 @@
+"""Every fault case, by explicit import (no discovery by name): add a module of ``@case`` functions here.
+
+Areas and what they cover:
+    ops      delivery: SMTP hung / refusing login / down then up / kill -9; webhook 5xx and 429
+    fetch    a hostile HTTP server behind one source: 5xx, timeout, 429, HTML, bot wall, huge body, redirect loop
+    config   bad TOML, unknown key, missing secret
+Extension points (other areas, once their code is on main): two writers at once, a read-only archive or folder,
+secrets in ``-v`` output, a truncated or cp1252 feed -- one module each, imported below.
+"""
+
+from __future__ import annotations
+
+import cases_config  # noqa: F401 - registers its cases
+import cases_delivery  # noqa: F401 - registers its cases
+import cases_sources  # noqa: F401 - registers its cases
+from harness import CASES
+
+__all__ = ["CASES"]
