@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from hostile_smtp import SilentServer, login_server
-from test_notify_support import CNIL_BIG_FEED, SmtpSink, cnil_items, seed, subscription, write_config
+from test_notify_support import (
+    CNIL_BIG_FEED,
+    SmtpSink,
+    cnil_items,
+    free_port,
+    seed,
+    subscription,
+    write_config,
+)
 
 from store import Store
 from watcher.config import load_config
@@ -111,3 +119,17 @@ def test_a_stop_request_finishes_the_message_in_flight_and_leaves_the_rest(tmp_p
         assert len(report.sent) == 1 and len(sink.messages) == 1
         assert [why for _, why in report.deferred] == ["stopped (SIGTERM)"] * 4
         assert _attempts(store) == {("sent", 1): 1, ("pending", 0): 4}
+
+
+def test_an_unreachable_webhook_stops_the_slack_channel_for_the_run(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHER_TEST_WEBHOOK", f"http://127.0.0.1:{free_port()}/services/T0/B0/secret")
+    path = write_config(tmp_path, '[channel.team]\nkind = "slack"\nwebhook_env = "WATCHER_TEST_WEBHOOK"\n'
+                        + subscription("alice", channel="team", themes=["health-data"], slack="#veille"))
+    store = Store(load_config(path).database)
+    rows = cnil_items(CNIL_BIG_FEED, limit=6)
+    seed(store, rows, {r["id"]: [("health-data", 0.9)] for r in rows})
+    report = _deliver(path, store, T0).report
+    assert len(report.failed) == 2 and len(report.deferred) == 4 and report.held == []
+    assert "ConnectError" in report.failed[0][1] and "secret" not in repr(report)
+    assert _attempts(store) == {("failed", 1): 2, ("pending", 0): 4}
