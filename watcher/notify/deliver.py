@@ -177,6 +177,7 @@ class _Sender:
             if flight is not None:
                 self.finish(*flight)
         finally:
+            self._waiting.set()  # if this thread is leaving on an error, a send waiting for it completes
             pool.shutdown(wait=True)
 
     def _deferred(self, row: Mapping[str, Any]) -> bool:
