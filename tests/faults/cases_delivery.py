@@ -31,13 +31,13 @@ def _mail_channel(port: int, *, login: bool = False) -> str:
             f'from = "veille@cabinet-test.fr"\ntimeout = 2\n{auth}')
 
 
-def _archive(folder: Path, channel: str, *, sub_channel: str = "mail") -> Path:
-    """sources.toml with one channel and one subscriber, and COUNT items that each owe one instant alert."""
+def _archive(folder: Path, channel: str, *, sub_channel: str = "mail", count: int = COUNT) -> Path:
+    """sources.toml with one channel and one subscriber, and ``count`` items that each owe one instant alert."""
     path = folder / "sources.toml"
     path.write_text('[settings]\ndatabase = "watcher.db"\npublic_url = "https://archive.example.org"\n'
                     + channel + subscription("alice", channel=sub_channel, themes=["health-data"]), encoding="utf-8")
     store = Store(folder / "watcher.db")
-    rows = cnil_items(CNIL_BIG_FEED, limit=COUNT)
+    rows = cnil_items(CNIL_BIG_FEED, limit=count)
     seed(store, rows, {r["id"]: [("health-data", 0.9)] for r in rows})
     store.close()
     return path
@@ -155,3 +155,22 @@ def webhook_errors(folder: Path) -> Outcome:
     shown = "HTTP 500" in runs[0].output and "secrettoken" not in "".join(r.output for r in runs)
     return Outcome(all(r.clean() for r in runs), _states(folder) == {"sent": COUNT}, accepted == COUNT, shown,
                    f"{len(hooks.posts)} posts for {COUNT} messages (2 refused); {describe(runs[0])}")
+
+
+@case("two-delivers-at-once", "ops")
+def two_delivers(folder: Path) -> Outcome:
+    """Two ``watcher deliver`` started together on one archive (200 mails): each mail arrives once."""
+    with SmtpSink() as sink:
+        path = _archive(folder, _mail_channel(0), count=200)
+        _point_at(path, sink.port)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        args = [sys.executable, "-m", "watcher", "--config", str(path), "deliver", "--now", T0.isoformat()]
+        children = [subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True) for _ in range(2)]
+        outputs = [child.communicate(timeout=300)[0] for child in children]
+        ids = Counter(sink.message_ids())
+    clean = all(c.returncode == 0 for c in children) and not any("Traceback" in o for o in outputs)
+    duplicates = sum(ids.values()) - len(ids)
+    sent = [int(o.split("sent ", 1)[1].split(",", 1)[0]) for o in outputs if "sent " in o]
+    return Outcome(clean, len(ids) == 200 and _states(folder) == {"sent": 200}, duplicates == 0,
+                   sum(sent) == 200, f"{len(ids)}/200 Message-IDs, {duplicates} duplicate(s); sent by each: {sent}")

@@ -196,6 +196,8 @@ class _Sender:
                                                         stale_before=ready.stale_before)
             return attempt.claimed
 
+        if not self._still_due(key, ready.stale_before):  # another sender took it meanwhile: do not even start
+            return attempt
         try:
             attempt.sent = ready.channel.deliver(ready.message, commit)
         except NotifyError as exc:
@@ -209,6 +211,13 @@ class _Sender:
             if self.hooks.after_record:
                 self.hooks.after_record(key)
         return attempt
+
+    def _still_due(self, key: str, stale_before: str | None) -> bool:
+        """A cheap read before the channel works: the claim decides, this only spares a concurrent sender the
+        transfer of a message the other one is sending."""
+        row = self.store.get_delivery(key)
+        return row is not None and (row["state"] in ("pending", "failed") or (
+            stale_before is not None and row["state"] == "sending"))
 
     def finish(self, ready: _Ready, flight: Future[_Attempt]) -> None:
         """Wait for the send (at most ``send_deadline``, counted from now: the send's last part waits for this),
