@@ -53,8 +53,10 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class Hooks:
-    """Observation points, used by the crash tests: after the channel accepted, and after the ledger recorded."""
+    """Observation points, used by the crash tests: when the message is transferred but not yet committed (e-mail:
+    before DATA's final dot), after the channel accepted, and after the ledger recorded."""
 
+    before_commit: Callable[[str], None] | None = None
     after_send: Callable[[str], None] | None = None
     after_record: Callable[[str], None] | None = None
 
@@ -192,6 +194,8 @@ class _Sender:
 
         def commit() -> bool:  # False: another process has it, or it is done
             self._waiting.wait()  # the other thread has rendered the next message: it holds no CPU (nor the GIL)
+            if self.hooks.before_commit:
+                self.hooks.before_commit(key)
             attempt.claimed = self.store.claim_delivery(key, now=self.stamp, message_id=ready.channel.message_id(key),
                                                         stale_before=ready.stale_before)
             return attempt.claimed
