@@ -14,8 +14,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from watcher.errors import WatcherError
@@ -96,3 +101,23 @@ def _hhmm(stamp: Any) -> str:
         return datetime.fromisoformat(str(stamp)).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return "?"
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """While inside, SIGTERM and SIGINT set ``stop`` (the work finishes its current step and returns) instead of
+    killing the process; the previous handlers come back after. Only the main thread can install handlers: elsewhere
+    this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
