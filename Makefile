@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -> runs the whole pipeline once, offline, against the bundled replay recordings
-#   make test   -> lint (ruff), type-check (mypy) and the test suite; this is what .ci/run calls
+#   make test   -> lint (ruff), type-check (mypy), import contracts (lint-imports) and the test suite; this is what .ci/run calls
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -20,8 +20,9 @@ demo: $(STAMP)
 	$(BIN)/watcher demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check watcher classifiers store tests benchmarks
+	$(BIN)/ruff check watcher classifiers store tools tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q

@@ -9,11 +9,12 @@ import pytest
 from test_notify_support import email_channel, subscription, write_config
 
 from store import Store
+from watcher.cli.alerts import COMMANDS
 from watcher.config import load_config
-from watcher.config.alerts import ALERTS_KEYS, SUBSCRIPTION_KEYS, load_alerts, parse_subscription
+from watcher.config.alerts import ALERTS_KEYS, SUBSCRIPTION_KEYS, parse_subscription
 from watcher.errors import ConfigError
 from watcher.notify import CHANNELS
-from watcher.notify.cli import COMMANDS
+from watcher.notify.service import load_alerts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +115,7 @@ def test_database_subscriptions_are_validated_like_the_files(tmp_path: Path) -> 
 
 
 def test_the_example_subscriptions_file_is_valid(tmp_path: Path) -> None:
-    example = ROOT / "subscriptions.example.toml"
+    example = ROOT / "watcher" / "subscriptions.example.toml"
     (tmp_path / "subscriptions.toml").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
     alerts = _alerts(tmp_path, '[alerts]\nsubscriptions = "subscriptions.toml"\n')
     assert {s.cadence.kind for s in alerts.subscriptions} == {"instant", "daily", "weekly"}

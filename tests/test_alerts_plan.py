@@ -11,9 +11,10 @@ from test_notify_support import cnil_items, email_channel, seed, subscription, w
 
 from store import Store
 from watcher.config import load_config
-from watcher.config.alerts import AlertsConfig, Cadence, Subscription, load_alerts
+from watcher.config.alerts import AlertsConfig, Cadence, Subscription
 from watcher.notify import plan_deliveries
 from watcher.notify.plan import last_occurrence, preview_plan
+from watcher.notify.service import load_alerts
 
 T0 = datetime(2026, 6, 16, 18, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")

@@ -28,7 +28,7 @@ def test_bad_config_is_one_clean_line(runner: CliRunner, tmp_path: Path) -> None
     bad = tmp_path / "sources.toml"
     bad.write_text('[[source]]\nname = "x"\nkind = "rss"\nurl = "https://a.b/"\n', encoding="utf-8")
     result = runner.invoke(main, ["--config", str(bad), "sources"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "a configuration error is exit code 2"
     assert result.output.strip().splitlines() == [
         f"error: {bad}: [[source]] #1 (x): kind: unknown kind 'rss'; known kinds: dila-cnil, dila-jorf, feed, html, "
         "wordpress"]
@@ -65,6 +65,7 @@ def test_fetch_dry_run_stores_nothing_then_fetch_and_sources_table(runner: CliRu
     assert Store(tmp_path / "watcher.db").count_items("edpb") == 0, "a dry run stores nothing"
     fetched = runner.invoke(main, [*replay, "fetch", "--source", "edpb", "--source", "eurlex-oj"])
     assert "edpb" in fetched.output and "FAILED" in fetched.output and "bot wall" in fetched.output
+    assert fetched.exit_code == 1, "a failed source is exit code 1, after the others are stored"
     table = runner.invoke(main, [*replay, "sources"]).output
     edpb_line = next(line for line in table.splitlines() if line.startswith("edpb"))
     eurlex_line = next(line for line in table.splitlines() if line.startswith("eurlex-oj"))
@@ -103,19 +104,38 @@ def test_record_saves_bytes_status_and_headers_for_replay(runner: CliRunner, tmp
     assert len([line for line in replayed.output.splitlines() if line.startswith("{")]) == 10
 
 
-def test_area_commands_are_listed_and_loaded_only_when_run(runner: CliRunner) -> None:
-    from watcher.cli import AREA_COMMANDS
-    from watcher.cli_themes import COMMANDS as THEME_COMMANDS
-    from watcher.notify.cli import COMMANDS as NOTIFY_COMMANDS
+def test_every_command_comes_from_an_area_module_and_takes_config(runner: CliRunner) -> None:
+    from watcher.cli import AREAS
 
-    assert set(AREA_COMMANDS) == {c.name for c in THEME_COMMANDS + NOTIFY_COMMANDS}
+    names = [c.name for area in AREAS for c in area.COMMANDS]
+    assert len(names) == len(set(names)) and set(names) == set(main.commands)
     listing = runner.invoke(main, ["--help"])
-    assert listing.exit_code == 0
-    assert all(f"  {name} " in listing.output for name in AREA_COMMANDS)
+    assert listing.exit_code == 0 and all(f"  {name} " in listing.output for name in names)
+    for name in names:
+        helped = runner.invoke(main, [name, "--help"])
+        assert helped.exit_code == 0 and "--config FILE" in helped.output, name
+
+
+def test_a_command_s_own_config_wins_over_the_group_s(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[settings]\nnope = 1\n", encoding="utf-8")
+    assert runner.invoke(main, ["--config", str(bad), "sources", "--config", CONFIG]).exit_code == 0
+    failed = runner.invoke(main, ["--config", CONFIG, "sources", "--config", str(bad)])
+    assert failed.exit_code == 2 and "unknown setting(s) nope" in failed.output
+
+
+def test_a_storage_error_is_one_line_and_exit_code_3(runner: CliRunner, tmp_path: Path) -> None:
+    from watcher.cli.common import EXIT_STORAGE, exit_code
+    from watcher.errors import ConfigError, SourceError, StoreError
+
+    assert [exit_code(e) for e in (ConfigError("x"), StoreError("x"), SourceError("s", "x"))] == [2, EXIT_STORAGE, 1]
+
+
+def test_heavy_areas_are_loaded_only_when_one_of_their_commands_runs(runner: CliRunner) -> None:
     helped = runner.invoke(main, ["digest", "--help"])
     assert helped.exit_code == 0 and "--weekly" in helped.output
     code = ("import sys, watcher.cli; "
-            "print(sorted(m for m in ('watcher.notify', 'watcher.cli_themes', 'classifiers.hybrid', 'jinja2') "
+            "print(sorted(m for m in ('watcher.notify', 'classifiers.hybrid', 'jinja2') "
             "if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from watcher.app import checked_config
 from watcher.config import SETTINGS, Settings, load_config
 from watcher.errors import ConfigError
 
@@ -47,7 +48,7 @@ def test_the_bundled_sources_toml_is_valid() -> None:
 def test_bad_config_is_a_clear_error(tmp_path: Path, body: str, message: str) -> None:
     path = _write(tmp_path, body)
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        checked_config(path)  # what the commands read: load_config plus the registries' checks
     assert str(path) in str(info.value) and message.replace("key: ", "kind: ") in str(info.value)
 
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from test_notify_support import SmtpSink, cnil_items, email_channel, seed, subscription, write_config
 
 from store import Store
+from watcher.cli.alerts import COMMANDS
 from watcher.config import load_config
-from watcher.notify.cli import COMMANDS
 
 NOW = "2026-06-16T18:00:00Z"
 

@@ -21,9 +21,8 @@ from test_notify_support import (
 
 from store import Store
 from watcher.config import load_config
-from watcher.config.alerts import load_alerts
 from watcher.notify import build_channel
-from watcher.notify.service import Outcome, deliver
+from watcher.notify.service import Outcome, deliver, load_alerts
 
 T0 = datetime(2026, 6, 16, 18, 0, tzinfo=UTC)
 

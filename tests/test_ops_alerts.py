@@ -17,8 +17,8 @@ from store import Store
 from watcher.config import Config, load_config
 from watcher.errors import ConfigError
 from watcher.http import HttpClient
-from watcher.notify.service import alerts_of, deliver
-from watcher.ops import OpsReport, check_sources
+from watcher.notify.ops import OpsReport, check_sources
+from watcher.notify.service import deliver
 from watcher.pipeline import ingest
 from watcher.replay import ReplayServer
 
@@ -64,7 +64,7 @@ class Run:
 
     def __call__(self, now: datetime) -> OpsReport:
         ingest(self.config, self.store, self.http, now, self.config.sources)
-        report = check_sources(self.store, self.config, alerts_of(self.config, self.store), now)
+        report = check_sources(self.store, self.config, now)
         deliver(self.store, self.config, now)
         return report
 
@@ -148,11 +148,11 @@ def test_an_admin_on_an_unknown_channel_is_a_config_error(tmp_path: Path, sink: 
     path = write_config(tmp_path, _feed_source() + email_channel(sink.port) + ADMIN.replace('"mail"', '"ops"'))
     config = load_config(path)
     with pytest.raises(ConfigError, match=r"\[admin\]: channel: no channel named 'ops'"):
-        check_sources(Store(":memory:"), config, alerts_of(config, Store(":memory:")), T0)
+        check_sources(Store(":memory:"), config, T0)
 
 
 def test_every_admin_key_and_incident_kind_is_documented() -> None:
-    from watcher.ops import ADMIN_KEYS, KINDS
+    from watcher.notify.ops import ADMIN_KEYS, KINDS
 
     doc = (ROOT / "docs/operations.md").read_text(encoding="utf-8")
     assert [k for k, help in ADMIN_KEYS.items() if f"| `{k}` | {help} |" not in doc] == []

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from classifiers.base import Classifier
 from classifiers.keyword import KeywordClassifier
 from store import Store
 from watcher import pipeline
+from watcher.app import App
 from watcher.config import Config, SourceConfig, load_config
+from watcher.errors import ClassifierError
 from watcher.http import HttpClient
 from watcher.models import Collected, Item, SourceState, ThemeTag
-from watcher.pipeline import classify_pending, due_sources, ingest
+from watcher.pipeline import classify_pending, due_sources, ingest, run_once
 from watcher.replay import ReplayServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,3 +173,43 @@ def test_classification_runs_on_new_items_only_and_the_model_is_not_built_withou
     assert tags and all(t["reason"] and t["model"] == "keyword" for t in tags)
     again = classify_pending(store, factory, NOW)
     assert again.classified == 0 and len(built) == 1, "nothing new: the classifier is not even built"
+
+
+class _App(App):
+    """The real App on the real sources.toml and the demo replay, with the classifier this test chooses."""
+
+    def __init__(self, tmp_path: Path, server: ReplayServer, factory: Callable[[], Classifier]):
+        super().__init__(ROOT / "sources.toml", database=tmp_path / "w.db", url_map=server.url_map, host_delay=0.0)
+        self._factory = factory
+
+    def classifier_factory(self) -> Callable[[], Classifier]:
+        return self._factory
+
+
+def test_run_once_ingests_classifies_and_plans(tmp_path: Path, demo_server: ReplayServer) -> None:
+    app = _App(tmp_path, demo_server, CountingClassifier)
+    try:
+        report = run_once(app, NOW, sources=[app.config.source("edpb"), app.config.source("eurlex-oj")])
+        assert [r.new for r in report.sources] == [10, 0] and report.classified.classified == 10
+        assert report.alerts is not None and report.classify_error == ""
+        assert report.failed, "the EUR-Lex bot wall is a failed source"
+        quiet = run_once(app, NOW, sources=(), deliver=False)
+        assert quiet.sources == [] and quiet.classified.classified == 0 and quiet.alerts is None
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("error", [ClassifierError("head.npz is corrupt"), RuntimeError("torch: out of memory")])
+def test_a_failing_model_does_not_stop_the_alerts(tmp_path: Path, demo_server: ReplayServer,
+                                                  error: Exception) -> None:
+    def broken() -> Classifier:
+        raise error
+
+    app = _App(tmp_path, demo_server, broken)
+    try:
+        report = run_once(app, NOW, sources=[app.config.source("edpb")])
+        assert report.sources[0].new == 10 and str(error) in report.classify_error
+        assert report.alerts is not None, "the alerts still ran"
+        assert len(app.store.items_to_classify()) == 10, "the items wait for the next run"
+    finally:
+        app.close()

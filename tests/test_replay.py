@@ -11,15 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tools.build_demo_recording import DEMO, build_demo_recording, parse_http_envelope
 from watcher.errors import BotWallError
 from watcher.http import HttpClient
 from watcher.replay import (
-    DEMO,
     DEMO_RECORDING,
     ReplayServer,
-    build_demo_recording,
     load_recording,
-    parse_http_envelope,
     record,
     replay_key,
     save_response,
@@ -207,7 +205,7 @@ def test_committed_demo_recording_matches_a_fresh_build(tmp_path: Path, fixtures
     build_demo_recording(fixtures_dir, tmp_path / "demo")
     fresh = sorted(p.relative_to(tmp_path / "demo") for p in (tmp_path / "demo").rglob("*") if p.is_file())
     committed = sorted(p.relative_to(DEMO_RECORDING) for p in DEMO_RECORDING.rglob("*") if p.is_file())
-    assert fresh == committed, "run: python -m watcher.replay build-demo"
+    assert fresh == committed, "run: python -m tools.build_demo_recording"
     for rel in fresh:
         assert (DEMO_RECORDING / rel).read_bytes() == (tmp_path / "demo" / rel).read_bytes(), rel
 

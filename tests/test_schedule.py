@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,8 @@ def test_a_poll_job_records_the_outcome_and_never_raises(tmp_path: Path) -> None
         app.close()
 
 
-def test_the_classify_job_calls_the_alert_hook_with_the_time(app: App) -> None:
-    seen: list[datetime] = []
-    _classify_and_alert(app, seen.append)
-    assert len(seen) == 1 and seen[0].tzinfo == UTC
+def test_the_classify_job_is_a_run_without_ingest_that_plans_alerts(app: App) -> None:
+    report = _classify_and_alert(app)
+    assert report is not None and report.sources == [] and report.alerts is not None
+    quiet = _classify_and_alert(app, deliver=False)
+    assert quiet is not None and quiet.alerts is None

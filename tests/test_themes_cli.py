@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from classifiers.training import Head
 from store import Store
-from watcher.cli_themes import COMMANDS, classify, label, train, untagged
+from watcher.cli.themes import COMMANDS, classify, label, train, untagged
 from watcher.models import Item
 from watcher.records import item_to_row
 

@@ -1,4 +1,6 @@
-"""The objects one command needs, built once and lazily: config, store, HTTP client."""
+"""The composition root: the objects one command needs, built once and lazily (config, store, HTTP client,
+classifier). The configuration is checked here against the registries (kinds of source, kinds of channel, themes),
+which ``watcher.config`` does not import."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from classifiers.base import Classifier
 from store import Store
-from watcher.config import Config, load_config
+from watcher.config import Config, check_config, load_config
 from watcher.http import HttpClient, build_client
 
 
@@ -23,7 +25,7 @@ class App:
 
     @cached_property
     def config(self) -> Config:
-        config = load_config(self.config_path)
+        config = checked_config(self.config_path)
         if self._database is not None:
             config = replace(config, settings=replace(config.settings, database=str(Path(self._database).resolve())))
         if self._host_delay is not None:
@@ -49,3 +51,22 @@ class App:
             self.http.close()
         if "store" in self.__dict__:
             self.store.close()
+
+
+def checked_config(path: str | Path | None) -> Config:
+    """``load_config`` plus the checks only the registries can make. The notification stack and the taxonomy are
+    loaded only when the file declares channels or subscriptions."""
+    from watcher.sources import KINDS
+
+    config = load_config(path)
+    channel_kinds: dict = {}
+    themes: tuple[str, ...] = ()
+    if config.alerts.channels:
+        from watcher.notify import CHANNELS
+
+        channel_kinds = CHANNELS
+    if config.alerts.subscriptions:
+        from classifiers.themes import load_themes
+
+        themes = tuple(load_themes(config.settings.themes or None).ids)
+    return check_config(config, source_kinds=KINDS, channel_kinds=channel_kinds, themes=themes)

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from watcher.app import App
 from watcher.config import Config, SourceConfig
-from watcher.config.alerts import AlertsConfig, load_alerts
+from watcher.config.alerts import AlertsConfig, parse_alerts
 from watcher.notify.plan import plan_deliveries
-from watcher.notify.service import preview_digest
-from watcher.pipeline import ClassifyReport, SourceReport, classify_pending, ingest
+from watcher.notify.service import checked_alerts, preview_digest
+from watcher.pipeline import ClassifyReport, SourceReport, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
 
 
@@ -28,6 +28,7 @@ class DemoReport:
     sources: list[SourceReport] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     classified: ClassifyReport = field(default_factory=ClassifyReport)
+    classify_error: str = ""
     themes: Counter[str] = field(default_factory=Counter)
     items: int = 0
     alerts_planned: int = 0
@@ -53,10 +54,10 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
         try:
             recorded = load_recording(recording)
             sources, report.skipped = recorded_sources(app.config.sources, recorded)
-            echo(f"replaying {len(recorded)} recorded responses from {recording} on {server.base_url}")
-            report.sources = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: echo(_line(r)))
-            echo("classifying new items (the model is converted on first use, ~5 s)...")
-            report.classified = classify_pending(app.store, app.classifier_factory(), now)
+            echo(f"replaying {len(recorded)} recorded responses from {recording} on {server.base_url}; new items "
+                 "are then classified (the model is converted on first use, ~5 s)")
+            run = run_once(app, now, sources=sources, deliver=False, on_source=lambda r: echo(_line(r)))
+            report.sources, report.classified, report.classify_error = run.sources, run.classified, run.classify_error
             report.themes = app.store.theme_counts()
             report.items = app.store.count_items()
             _alerts(app, report, now, workdir)
@@ -65,13 +66,14 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
     return report
 
 
-EXAMPLE_SUBSCRIPTIONS = Path(__file__).resolve().parents[1] / "subscriptions.example.toml"
+EXAMPLE_SUBSCRIPTIONS = Path(__file__).with_name("subscriptions.example.toml")  # package data, one copy
 
 
 def example_alerts(config: Config) -> AlertsConfig:
     """The alerts of ``config`` as if it referenced the example subscriptions file."""
     raw = {**config.raw, "alerts": {**config.raw.get("alerts", {}), "subscriptions": str(EXAMPLE_SUBSCRIPTIONS)}}
-    return load_alerts(replace(config, raw=raw))
+    alerts = parse_alerts(raw, config.path, config.settings.public_url, config.settings.timezone)
+    return checked_alerts(alerts, config.settings.themes)
 
 
 def _alerts(app: App, report: DemoReport, now: datetime, workdir: Path) -> None:
@@ -100,13 +102,15 @@ def summary(report: DemoReport) -> list[str]:
         f"{report.classified.in_scope_untagged} in scope but untagged (see `watcher untagged`)",
         "themes: " + ", ".join(f"{t} {n}" for t, n in report.themes.most_common()),
     ]
+    if report.classify_error:
+        lines.append(f"classification stopped: {report.classify_error}")
     if failed:
         lines.append(f"{len(failed)} source(s) failed and were recorded (see `watcher sources`): "
                      + ", ".join(s.name for s in failed))
     if report.skipped:
         lines.append("no recording for: " + ", ".join(report.skipped))
     lines.append(f"alerts: {report.alerts_planned} planned for the {report.subscriptions} example subscriptions "
-                 "(subscriptions.example.toml; nothing sent: the demo has no mail server or webhook)")
+                 "(watcher/subscriptions.example.toml; nothing sent: the demo has no mail server or webhook)")
     if report.preview:
         lines.append(f"weekly digest preview: {report.preview} (and .txt)")
     lines += [

@@ -1,7 +1,12 @@
-"""One run of watcher: ingest every due source, classify what is new, plan and send alerts.
+"""One run of watcher: ingest the due sources, classify what is new, plan and send the alerts that are due.
 
-This module only orchestrates; each step lives in its own module. Time is passed in (``now``). One broken source
-never stops the others: every failure is recorded in the store (source state + fetch log) and reported.
+``run_once`` is the one way through: the ``run`` command, both daemon jobs (``watcher.schedule``) and the demo
+call it. The steps it orchestrates live here (``ingest``, ``classify_pending``) or in their own package
+(``watcher.notify.service.deliver``: planning with ``notify.plan``, sending with ``notify.deliver``).
+
+Time is passed in (``now``). One broken source never stops the others: every failure is recorded in the store
+(source state + fetch log) and reported. A classifier that fails never stops the alerts: its error is kept in the
+``RunReport`` and the items stay pending for the next run.
 """
 
 from __future__ import annotations
@@ -15,16 +20,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import zip_longest
+from typing import TYPE_CHECKING
 
 from classifiers.base import Classifier
 from store import Store
 from watcher.config import Config, SourceConfig
-from watcher.errors import SourceError
+from watcher.errors import ClassifierError, ConfigError, SourceError, StoreError
 from watcher.http import HttpClient, host_of
 from watcher.models import Collected, SourceState, ThemeTag
 from watcher.normalize import iso
 from watcher.records import item_from_row, item_to_row
 from watcher.sources import build
+
+if TYPE_CHECKING:
+    from watcher.app import App
+    from watcher.notify.ops import OpsReport
+    from watcher.notify.service import Outcome
 
 log = logging.getLogger("watcher")
 
@@ -202,3 +213,57 @@ def classify_pending(store: Store, classifier_factory: Callable[[], Classifier],
 def _tag_row(tag: ThemeTag) -> dict[str, object]:
     return {"theme": tag.theme, "score": round(float(tag.score), 4), "reason": tag.reason, "origin": tag.origin,
             "model": tag.model, "model_version": tag.model_version}
+
+
+@dataclass
+class RunReport:
+    """What one ``run_once`` did: a report per source, the classification, the alerts (None when not asked)."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+    classified: ClassifyReport = field(default_factory=ClassifyReport)
+    classify_error: str = ""  # why classification stopped (the items stay pending); empty when it did not
+    alerts: Outcome | None = None
+    incidents: OpsReport | None = None  # operations incidents opened or closed by this run's fetches
+
+    @property
+    def failed(self) -> bool:
+        """True when a source failed or a delivery is waiting for a retry or a person."""
+        alerts_failed = self.alerts is not None and bool(self.alerts.report.failed or self.alerts.report.held)
+        return any(r.outcome == "failed" for r in self.sources) or alerts_failed
+
+
+def run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None = None, force: bool = False,
+             classify: bool = True, deliver: bool = True,
+             on_source: Callable[[SourceReport], None] | None = None) -> RunReport:
+    """Ingest ``sources`` (default: the due ones, every enabled one with ``force``), classify what is pending,
+    then plan and send what is due (unless ``deliver`` is false). Only the store records state; ``now`` is the
+    time of the whole run."""
+    chosen = due_sources(app.config, app.store, now, None, force) if sources is None else list(sources)
+    report = RunReport()
+    if chosen:
+        report.sources = ingest(app.config, app.store, app.http, now, chosen, on_done=on_source)
+        from watcher.notify.ops import check_sources
+
+        report.incidents = check_sources(app.store, app.config, now)
+    if classify:
+        report.classified, report.classify_error = _classify_safely(app, now)
+    if deliver:
+        from watcher.notify.service import deliver as plan_and_send
+
+        report.alerts = plan_and_send(app.store, app.config, now)
+    return report
+
+
+def _classify_safely(app: App, now: datetime) -> tuple[ClassifyReport, str]:
+    """Classify what is pending; a classifier or model that fails is logged and reported, never raised, so that
+    the alerts of what was classified before still go out."""
+    try:
+        return classify_pending(app.store, app.classifier_factory(), now), ""
+    except (ConfigError, StoreError):  # not the model's: the alerts would meet the same problem
+        raise
+    except ClassifierError as exc:
+        log.error("classification stopped: %s", exc)
+        return ClassifyReport(), str(exc)
+    except Exception as exc:  # the model (torch, transformers, a corrupt head file) must not stop the alerts
+        log.exception("classification stopped")
+        return ClassifyReport(), f"unexpected {type(exc).__name__}: {exc}"

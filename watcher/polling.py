@@ -12,36 +12,15 @@ that sources sharing an interval do not all fire together and a site is not hit 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-_WINDOW = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)$")
+from watcher.config.sources import Window, parse_window
 
-
-@dataclass(frozen=True)
-class Window:
-    start: time
-    end: time
-
-    def contains(self, moment: time) -> bool:
-        if self.start <= self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end  # crosses midnight
-
-
-def parse_window(text: str) -> Window:
-    """``"00:15-01:45"`` -> Window(00:15, 01:45); ValueError otherwise."""
-    match = _WINDOW.match(str(text).strip())
-    if not match:
-        raise ValueError(f"a window looks like '00:15-01:45' (HH:MM-HH:MM), not {text!r}")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    return Window(time(h1, m1), time(h2, m2))
-
+__all__ = ["PollTrigger", "Window", "next_poll", "parse_window"]
 
 def in_window(moment: datetime, windows: Sequence[Window], tz: ZoneInfo) -> bool:
     local = moment.astimezone(tz).time()

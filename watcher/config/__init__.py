@@ -1,23 +1,38 @@
-"""Configuration is read once, here, into frozen typed objects. This is the only module that reads the environment.
+"""Configuration is read once, here, into frozen typed objects; only ``environment`` reads the environment.
 
-``load_config(path)`` reads ``sources.toml``: a ``[settings]`` table (see ``settings.SETTINGS``) and ``[[source]]``
-tables. Every error names the file, the table and the key.
+``load_config(path)`` reads ``sources.toml`` whole: a ``[settings]`` table (see ``settings.SETTINGS``),
+``[[source]]`` tables, and the alerts (``[alerts]``, ``[channel.NAME]``, ``[[subscription]]``, and the file
+``[alerts] subscriptions`` names) into ``Config.alerts``. Every error names the file, the table and the key.
+
+This package imports nothing above it. What only the registries know (the kinds of source, the kinds of channel,
+the themes of the taxonomy) is checked by ``check_config``, which the composition root (``watcher.app``) calls
+with the registries: they are passed in as data, never imported here.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from watcher.config.alerts import AlertsConfig, ChannelKindSpec, check_channel, check_themes, parse_alerts
+from watcher.config.environment import env, secret
 from watcher.config.settings import DEFAULTS, SETTINGS, Settings
-from watcher.config.sources import COMMON_KEYS, SourceConfig, parse_interval
+from watcher.config.sources import (
+    COMMON_KEYS,
+    KindSpec,
+    SourceConfig,
+    check_source_kind,
+    parse_interval,
+    parse_windows,
+)
+from watcher.config.toml import read_toml
 from watcher.errors import ConfigError
 
-__all__ = ["Config", "Settings", "SourceConfig", "load_config", "SETTINGS", "COMMON_KEYS", "secret", "env"]
+__all__ = ["Config", "Settings", "SourceConfig", "load_config", "check_config", "SETTINGS", "COMMON_KEYS",
+           "secret", "env"]
 
 DEFAULT_CONFIG = "sources.toml"
 
@@ -27,7 +42,8 @@ class Config:
     path: Path
     settings: Settings
     sources: tuple[SourceConfig, ...]
-    raw: Mapping[str, Any]  # the whole parsed TOML, for other sections (subscriptions, channels, newsletter)
+    raw: Mapping[str, Any]  # the whole parsed TOML, for sections no typed object reads yet
+    alerts: AlertsConfig = AlertsConfig(channels={}, subscriptions=())
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -42,27 +58,10 @@ class Config:
         return db if db.is_absolute() else self.path.parent / db
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    """Read one environment variable. Every other module asks here."""
-    return os.environ.get(name, default)
-
-
-def secret(variable: str, *, file: str, table: str, key: str) -> str:
-    """The value of the environment variable a config key names; a clear error if it is not set."""
-    value = os.environ.get(variable)
-    if not value:
-        raise ConfigError(f"environment variable {variable} is not set", file=file, table=table, key=key)
-    return value
-
-
 def load_config(path: str | Path | None = None) -> Config:
+    """Read and check the whole file (the registries' part is ``check_config``'s)."""
     path = Path(path or env("WATCHER_CONFIG") or DEFAULT_CONFIG)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("file not found", file=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML ({exc})", file=str(path)) from None
+    raw = read_toml(path)
     settings = _settings(raw.get("settings", {}), str(path))
     db_override = env("WATCHER_DATABASE")
     if db_override:
@@ -72,7 +71,21 @@ def load_config(path: str | Path | None = None) -> Config:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"duplicate source name(s): {', '.join(dupes)}", file=str(path), table="[[source]]")
-    return Config(path=path, settings=settings, sources=sources, raw=raw)
+    return Config(path=path, settings=settings, sources=sources, raw=raw,
+                  alerts=parse_alerts(raw, path, settings.public_url, settings.timezone))
+
+
+def check_config(config: Config, *, source_kinds: Mapping[str, KindSpec],
+                 channel_kinds: Mapping[str, ChannelKindSpec], themes: Collection[str]) -> Config:
+    """``config`` checked against the registries (given by the composition root): each source's kind and its
+    keys, each channel's kind and its keys, each subscription's themes. Returns the config with its channels as
+    their kind reads them."""
+    for source in config.sources:
+        check_source_kind(source, source_kinds, file=str(config.path))
+    channels = {name: check_channel(channel, channel_kinds) for name, channel in config.alerts.channels.items()}
+    alerts = replace(config.alerts, channels=channels)
+    check_themes(alerts.subscriptions, themes)
+    return replace(config, alerts=alerts)
 
 
 def _settings(table: Mapping[str, Any], file: str) -> Settings:
@@ -102,27 +115,18 @@ def _interval(table: Mapping[str, Any], key: str, default: str, file: str, where
 
 
 def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
-    from watcher.sources import KINDS
-
     where = f"[[source]] #{index}" + (f" ({table['name']})" if isinstance(table.get("name"), str) else "")
     for key in ("name", "kind", "url"):
         if not isinstance(table.get(key), str) or not table[key].strip():
             raise ConfigError("missing or empty (a string is required)", file=file, table=where, key=key)
-    kind = KINDS.get(table["kind"])
-    if kind is None:
-        raise ConfigError(f"unknown kind {table['kind']!r}; known kinds: {', '.join(sorted(KINDS))}",
-                          file=file, table=where, key="kind")
     options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
-    allowed = set(kind.required) | set(kind.optional)
-    for key in options:
-        if key not in allowed:
-            hint = f"; {kind.kind} accepts: {', '.join(sorted(allowed))}" if allowed else ""
-            raise ConfigError(f"unknown key for kind {kind.kind}{hint}", file=file, table=where, key=key)
-    for key in kind.required:
-        if key not in options:
-            raise ConfigError(f"required by kind {kind.kind}", file=file, table=where, key=key)
     interval = _interval(table, "interval", "6h", file, where)
     quiet = _interval(table, "expect_new_within", "0s", file, where)
+    every = _interval(table, "window_every", "10m", file, where)
+    try:
+        windows = parse_windows(table.get("windows", []))
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file, table=where, key="windows") from None
     lang = table.get("lang", "fr")
     if lang not in ("fr", "en"):
         raise ConfigError(f"lang must be 'fr' or 'en', not {lang!r}", file=file, table=where, key="lang")
@@ -131,5 +135,6 @@ def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
     return SourceConfig(
         name=table["name"], kind=table["kind"], url=table["url"], interval=interval, lang=lang,
         enabled=bool(table.get("enabled", True)), label=str(table.get("label", "")),
-        publisher=str(table.get("publisher", "")), expect_new_within=quiet, options=options,
+        publisher=str(table.get("publisher", "")), expect_new_within=quiet, windows=windows, window_every=every,
+        options=options, table=where,
     )

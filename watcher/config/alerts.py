@@ -5,6 +5,10 @@ Where they live: ``sources.toml`` may hold an ``[alerts]`` table, ``[channel.NAM
 ``sources.toml``) holding more ``[channel.NAME]`` and ``[[subscription]]`` tables. Subscriptions added with
 ``watcher subscribe`` are stored in the database and validated by the same code. Names are unique across all three.
 
+They are read with the rest of the config (``Config.alerts``); ``AlertsConfig.with_stored`` adds the stored ones.
+What only the registries know (each channel kind's keys, the taxonomy's themes) is checked by ``check_channel``
+and ``check_themes``, called at the composition root with the registries as data.
+
 Secrets are never written in a file: a channel names the environment variable that holds each one
 (``password_env = "WATCHER_SMTP_PASSWORD"``); it is read here, through ``secret()``, when the channel is built.
 """
@@ -12,15 +16,15 @@ Secrets are never written in a file: a channel names the environment variable th
 from __future__ import annotations
 
 import re
-import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from watcher.config import Config, secret
-from watcher.config.sources import parse_interval
+from watcher.config.environment import secret
+from watcher.config.sources import KindSpec, parse_interval
+from watcher.config.toml import read_toml
 from watcher.errors import ConfigError
 
 # Each table is declared once as (key, help): it drives validation and docs/alerts.md (checked by a test).
@@ -96,6 +100,7 @@ class ChannelConfig:
     options: Mapping[str, Any]  # the kind's own keys, validated against the kind's declared settings
     secret_vars: Mapping[str, str]  # secret setting -> name of the environment variable holding it
     file: str = ""
+    table_keys: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as written
 
     @property
     def table(self) -> str:
@@ -136,42 +141,45 @@ class AlertsConfig:
             raise ConfigError(f"no channel named {name!r} (known: {', '.join(sorted(self.channels))})")
         return self.channels[name]
 
+    def with_stored(self, stored: Sequence[Mapping[str, Any]]) -> AlertsConfig:
+        """These alerts plus the subscriptions ``stored`` in the database (rows of ``name`` and ``spec``)."""
+        subs = [s for s in self.subscriptions if s.origin != "database"]
+        subs.extend(parse_subscription(s["spec"], file="database", where=f"subscription {s['name']!r}",
+                                       origin="database") for s in stored)
+        _check_links(subs, self.channels)
+        return replace(self, subscriptions=tuple(subs))
 
-def load_alerts(config: Config, stored: Sequence[Mapping[str, Any]] = ()) -> AlertsConfig:
-    """Alerts of ``config`` (and of the file it names), plus the subscriptions ``stored`` in the database."""
-    file = str(config.path)
-    alerts = _table(config.raw.get("alerts", {}), file, "[alerts]")
+
+def parse_alerts(raw: Mapping[str, Any], path: Path, public_url: str = "", timezone: str = "Europe/Paris") -> (
+        AlertsConfig):
+    """The alerts of a parsed ``sources.toml`` (``raw``, read from ``path``) and of the file it names."""
+    file = str(path)
+    alerts = _table(raw.get("alerts", {}), file, "[alerts]")
     _unknown(alerts, ALERTS_KEYS, file, "[alerts]")
-    tables = [(file, config.raw)]
+    tables = [(file, raw)]
     if "subscriptions" in alerts:
-        tables.append(_read_included(config.path, alerts["subscriptions"]))
+        tables.append(_read_included(path, alerts["subscriptions"]))
     channels: dict[str, ChannelConfig] = {}
     subs: list[Subscription] = []
-    for path, raw in tables:
-        for name, table in _table(raw.get("channel", {}), path, "[channel]").items():
+    for source, tables_of in tables:
+        for name, table in _table(tables_of.get("channel", {}), source, "[channel]").items():
             if name in channels:
-                raise ConfigError("channel declared twice", file=path, table=f"[channel.{name}]")
-            channels[name] = parse_channel(name, table, file=path)
-        subs.extend(parse_subscription(t, file=path, where=_where(t, n))
-                    for n, t in enumerate(_list(raw.get("subscription", []), path), 1))
-    subs.extend(parse_subscription(s["spec"], file="database", where=f"subscription {s['name']!r}",
-                                   origin="database") for s in stored)
+                raise ConfigError("channel declared twice", file=source, table=f"[channel.{name}]")
+            channels[name] = parse_channel(name, table, file=source)
+        subs.extend(parse_subscription(t, file=source, where=_where(t, n))
+                    for n, t in enumerate(_list(tables_of.get("subscription", []), source), 1))
     _check_links(subs, channels)
-    _check_themes(subs, config.settings.themes)
     return AlertsConfig(channels=channels, subscriptions=tuple(subs), settings=_settings(alerts, file),
-                        public_url=config.settings.public_url.rstrip("/"), timezone=config.settings.timezone)
+                        public_url=public_url.rstrip("/"), timezone=timezone)
 
 
 def _read_included(base: Path, name: Any) -> tuple[str, Mapping[str, Any]]:
     if not isinstance(name, str) or not name:
         raise ConfigError("must be a file name", file=str(base), table="[alerts]", key="subscriptions")
     path = Path(name) if Path(name).is_absolute() else base.parent / name
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}", file=str(base), table="[alerts]", key="subscriptions") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML ({exc})", file=str(path)) from None
+    if not path.is_file():
+        raise ConfigError(f"file not found: {path}", file=str(base), table="[alerts]", key="subscriptions")
+    raw = read_toml(path)
     extra = set(raw) - {"channel", "subscription"}
     if extra:
         raise ConfigError("only [channel.NAME] and [[subscription]] tables belong here", file=str(path),
@@ -219,14 +227,34 @@ def _settings(table: Mapping[str, Any], file: str) -> AlertsSettings:
     return AlertsSettings(**values)
 
 
-def parse_channel(name: str, table: Any, *, file: str) -> ChannelConfig:
-    from watcher.notify import CHANNELS
+class ChannelKindSpec(KindSpec, Protocol):
+    """What config checks of a kind of channel (``watcher.notify.CHANNELS`` values fit it): also its secrets."""
 
+    @property
+    def secrets(self) -> Mapping[str, str]: ...
+    @property
+    def required_secrets(self) -> tuple[str, ...]: ...
+
+    def check_options(self, options: Mapping[str, Any]) -> tuple[str, str] | None: ...
+
+
+def parse_channel(name: str, table: Any, *, file: str) -> ChannelConfig:
+    """One ``[channel.NAME]`` table, as written (its kind's keys are checked by ``check_channel``)."""
+    table = _table(table, file, f"[channel.{name}]")
+    kind = table.get("kind", "")
+    options = {k: v for k, v in table.items() if k != "kind" and not k.endswith("_env")}
+    secret_vars = {k[: -len("_env")]: v for k, v in table.items() if k.endswith("_env")}
+    return ChannelConfig(name=name, kind=kind if isinstance(kind, str) else "", options=options,
+                         secret_vars=secret_vars, file=file, table_keys=dict(table))
+
+
+def check_channel(channel: ChannelConfig, kinds: Mapping[str, ChannelKindSpec]) -> ChannelConfig:
+    """The channel checked against its kind's declared keys and secrets, as that kind reads it."""
+    name, file, table = channel.name, channel.file, channel.table_keys
     where = f"[channel.{name}]"
-    table = _table(table, file, where)
-    kind = CHANNELS.get(table.get("kind", ""))
+    kind = kinds.get(table.get("kind", ""))
     if kind is None:
-        raise ConfigError(f"unknown or missing kind; known kinds: {', '.join(sorted(CHANNELS))}", file=file,
+        raise ConfigError(f"unknown or missing kind; known kinds: {', '.join(sorted(kinds))}", file=file,
                           table=where, key="kind")
     allowed = set(kind.required) | set(kind.optional) | {f"{s}_env" for s in kind.secrets} | {"kind"}
     for key in table:
@@ -252,7 +280,8 @@ def parse_channel(name: str, table: Any, *, file: str) -> ChannelConfig:
     problem = kind.check_options(options)
     if problem:
         raise ConfigError(problem[1], file=file, table=where, key=problem[0])
-    return ChannelConfig(name=name, kind=kind.kind, options=options, secret_vars=secret_vars, file=file)
+    return ChannelConfig(name=name, kind=kind.kind, options=options, secret_vars=secret_vars, file=file,
+                         table_keys=table)
 
 
 def parse_subscription(table: Any, *, file: str, where: str, origin: str = "config") -> Subscription:
@@ -342,11 +371,9 @@ def _check_links(subs: Sequence[Subscription], channels: Mapping[str, ChannelCon
                               file=sub.file, table=where, key="email")
 
 
-def _check_themes(subs: Sequence[Subscription], themes_file: str) -> None:
-    """A theme that is not in the taxonomy would silently never match: it is an error."""
-    from classifiers.themes import load_themes
-
-    known = set(load_themes(themes_file or None).ids)
+def check_themes(subs: Sequence[Subscription], themes: Collection[str]) -> None:
+    """A theme that is not in the taxonomy (``themes``) would silently never match: it is an error."""
+    known = set(themes)
     for sub in subs:
         unknown = sorted(sub.themes - known)
         if unknown:

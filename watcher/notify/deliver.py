@@ -69,8 +69,8 @@ def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[
              hooks: Hooks | None = None, ops: OpsRender | None = None,
              stop: threading.Event | None = None) -> DeliveryReport:
     """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all).
-    Operations messages (kind 'ops') are rendered by ``ops`` (see ``watcher.ops``). Once ``stop`` is set (SIGTERM)
-    the message in flight is finished and recorded, and the others are left for the next run."""
+    Operations messages (kind 'ops') are rendered by ``ops`` (see ``watcher.notify.ops``). Once ``stop`` is set
+    (SIGTERM) the message in flight is finished and recorded, and the others are left for the next run."""
     renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
     sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
     sender.ops, sender.stop = ops, stop or threading.Event()

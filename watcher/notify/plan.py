@@ -94,7 +94,8 @@ def last_occurrence(sub: Subscription, now: datetime, tz: ZoneInfo) -> tuple[dat
 def plan_deliveries(store: PlanStore, alerts: AlertsConfig, now: datetime,
                     cadences: Sequence[str] = ("instant", "daily", "weekly")) -> int:
     """Match what was classified since the last call, then open the digests that are due. Returns deliveries
-    created. Called by the pipeline after classification, and by ``watcher deliver`` / ``watcher digest``."""
+    created. Called by ``notify.service.deliver`` (which ``pipeline.run_once`` calls after classification, and
+    ``watcher deliver`` / ``watcher digest`` call alone) and by the demo, which plans without sending."""
     created = plan_matches(store, alerts, now)
     digests = [s for s in alerts.subscriptions if s.cadence.kind != "instant" and s.cadence.kind in cadences]
     return created + open_due_digests(store, alerts, digests, now)

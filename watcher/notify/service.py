@@ -1,18 +1,20 @@
-"""The one call the pipeline and the CLI make: plan what is due, open the channels it needs, send it."""
+"""The one call ``pipeline.run_once`` and the alert commands make: plan what is due, open the channels it needs,
+send it. Also the alerts as the commands see them: the config's plus the stored subscriptions, checked against the
+channel kinds and the taxonomy (``load_alerts``)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from watcher.config import Config
-from watcher.config.alerts import AlertsConfig, load_alerts
+from watcher.config.alerts import AlertsConfig, check_channel, check_themes
 from watcher.errors import ConfigError
 from watcher.normalize import iso
-from watcher.notify import open_channels
+from watcher.notify import CHANNELS, open_channels
 from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport, Hooks, OpsRender, send_due
 from watcher.notify.plan import match, plan_deliveries, theme_index
@@ -31,6 +33,21 @@ class Outcome:
 def alerts_of(config: Config, store: Any) -> AlertsConfig:
     """The alerts of the config files plus the subscriptions stored with ``watcher subscribe``."""
     return load_alerts(config, store.stored_subscriptions())
+
+
+def load_alerts(config: Config, stored: Sequence[Mapping[str, Any]] = ()) -> AlertsConfig:
+    """``config.alerts`` plus the ``stored`` subscriptions, checked against the channel kinds and the taxonomy."""
+    return checked_alerts(config.alerts.with_stored(stored), config.settings.themes)
+
+
+def checked_alerts(alerts: AlertsConfig, themes_file: str) -> AlertsConfig:
+    """Each channel checked against its kind, each subscription's themes against the taxonomy."""
+    from classifiers.themes import load_themes
+
+    channels = {name: check_channel(channel, CHANNELS) for name, channel in alerts.channels.items()}
+    if alerts.subscriptions:
+        check_themes(alerts.subscriptions, load_themes(themes_file or None).ids)
+    return replace(alerts, channels=channels)
 
 
 def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
@@ -55,9 +72,9 @@ def deliver(store: Any, config: Config, now: datetime, *, cadences: Sequence[str
 
 
 def ops_renderer(store: Any, config: Config, alerts: AlertsConfig, now: datetime) -> OpsRender:
-    from watcher.ops import load_admin, ops_message
+    from watcher.notify.ops import load_admin, ops_message
 
-    admin = load_admin(config, alerts)
+    admin = load_admin(config)
     labels = {s.name: s.label or s.name for s in config.sources}
 
     def render(row: Mapping[str, Any]) -> Message | None:

@@ -54,8 +54,9 @@ class AdminConfig:
     lang: str = "fr"
 
 
-def load_admin(config: Config, alerts: AlertsConfig) -> AdminConfig | None:
+def load_admin(config: Config) -> AdminConfig | None:
     """The ``[admin]`` table of ``sources.toml``, checked against the declared channels; None if absent."""
+    alerts = config.alerts
     table = config.raw.get("admin")
     if table is None:
         return None
@@ -117,9 +118,10 @@ def judge(source: SourceConfig, fetches: Sequence[Mapping[str, Any]], state: Map
     return out
 
 
-def check_sources(store: Any, config: Config, alerts: AlertsConfig, now: datetime) -> OpsReport:
+def check_sources(store: Any, config: Config, now: datetime) -> OpsReport:
     """Open the incidents that started and close those that healed; each change owes the admin one message."""
-    admin, stamp, report = load_admin(config, alerts), iso(now) or "", OpsReport()
+    alerts = config.alerts
+    admin, stamp, report = load_admin(config), iso(now) or "", OpsReport()
     found = findings(store, config, now)
     judged = {s.name for s in config.sources if s.enabled}
     opened = {(i["source"], i["kind"]): i for i in store.open_incidents()}

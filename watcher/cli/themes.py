@@ -1,89 +1,73 @@
 """Theme commands: ``classify`` (pending items, or ``--eval FILE``), ``label``, ``train`` and ``untagged``.
 
-Thin clients of ``classifiers`` and the store. Each takes ``--config PATH`` (default: the group's ``--config``,
-``$WATCHER_CONFIG`` or ``./sources.toml``); ``classify --eval`` needs no config at all.
+Thin clients of ``classifiers`` and the store, loaded only when one of them runs. ``classify --eval`` needs no
+config at all; ``train`` reads its default gold file from the package folder's tests, when they are there.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from classifiers.evaluation import evaluate, format_table, load_gold
-from classifiers.hybrid import HybridClassifier, build_classifier
-from classifiers.keyword import KeywordClassifier
-from classifiers.themes import load_themes
-from store import Store
-from watcher.config import Config, Settings, load_config
+from watcher.cli.common import command, config_path, open_app
+from watcher.clock import now_utc
+from watcher.config import Config, Settings
 from watcher.errors import ConfigError
 
-CONFIG_HELP = "path of sources.toml (default: the group's --config, $WATCHER_CONFIG or ./sources.toml)"
-DEV_GOLD = Path("tests/fixtures/gold/dev.jsonl")
+if TYPE_CHECKING:
+    from classifiers.hybrid import HybridClassifier
+    from store import Store
+
+DEV_GOLD = Path(__file__).resolve().parents[2] / "tests/fixtures/gold/dev.jsonl"  # in a source checkout
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _config(ctx: click.Context, path: str | None) -> Config:
-    if path:
-        return load_config(path)
-    config = getattr(ctx.obj, "config", None)
-    return config if isinstance(config, Config) else load_config(None)
-
-
-def _settings(ctx: click.Context, path: str | None) -> Settings:
+def _settings() -> Settings:
     """The settings for commands that work without a config file (``classify --eval``)."""
     try:
-        return _config(ctx, path).settings
+        return open_app().config.settings
     except ConfigError:
-        if path:
+        if config_path():
             raise
         return Settings()
 
 
-def _store(ctx: click.Context, path: str | None) -> Store:
-    return Store(_config(ctx, path).database)
-
-
-@click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
+@command()
 @click.option("--eval", "eval_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="measure on a labelled file in the gold format instead of classifying the store")
 @click.option("--json", "as_json", is_flag=True, help="with --eval: print one JSON object")
 @click.option("--rules-only", is_flag=True, help="do not load the embedding model (rules and identifiers only)")
-@click.pass_context
-def classify(ctx: click.Context, config_path: str | None, eval_file: str | None, as_json: bool,
-             rules_only: bool) -> None:
+def classify(eval_file: str | None, as_json: bool, rules_only: bool) -> None:
     """Give themes to the items not classified yet (or changed), or with --eval measure the classifier."""
-    settings = _settings(ctx, config_path)
+    settings = _settings()
     if eval_file:
         _evaluate(settings, Path(eval_file), as_json, rules_only)
         return
     from watcher.pipeline import classify_pending
 
-    store = _store(ctx, config_path)
-    try:
-        report = classify_pending(store, lambda: _classifier(settings, store, rules_only), _now())
-    finally:
-        store.close()
+    store = open_app().store
+    report = classify_pending(store, lambda: _classifier(settings, store, rules_only), now_utc())
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "
                f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`)"
                + (f"  [{report.model}]" if report.model else ""))
 
 
 def _classifier(settings: Settings, store: Store | None, rules_only: bool) -> HybridClassifier:
+    from classifiers.hybrid import HybridClassifier, build_classifier
+    from classifiers.themes import load_themes
+
     if rules_only:
         return HybridClassifier(load_themes(settings.themes or None))
     return build_classifier(settings, store=store)
 
 
 def _evaluate(settings: Settings, path: Path, as_json: bool, rules_only: bool) -> None:
+    from classifiers.evaluation import evaluate, format_table, load_gold
+    from classifiers.keyword import KeywordClassifier
+
     examples = load_gold(path)
     classifier = _classifier(settings, None, rules_only)
     ids = classifier.taxonomy.ids
@@ -100,55 +84,52 @@ def _evaluate(settings: Settings, path: Path, as_json: bool, rules_only: bool) -
     click.echo(format_table(report, baseline, name=classifier.name, baseline_name="keyword baseline"))
 
 
-@click.command()
+@command()
 @click.argument("item_id")
 @click.option("--add", "add", multiple=True, help="theme to give the item (repeatable)")
 @click.option("--remove", "remove", multiple=True, help="theme to take from the item (repeatable)")
 @click.option("--author", default="", help="who corrects (kept with the label)")
 @click.option("--note", default="", help="why (kept with the label)")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.pass_context
-def label(ctx: click.Context, item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: str, note: str,
-          config_path: str | None) -> None:
+def label(item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: str, note: str) -> None:
     """Correct the themes of one item. A correction always wins over the classifier, and `watcher train` learns
     from it."""
     if not add and not remove:
         raise click.UsageError("give at least one --add THEME or --remove THEME")
-    config = _config(ctx, config_path)
+    from classifiers.themes import load_themes
+
+    app = open_app()
+    config = app.config
     known = load_themes(config.settings.themes or None).ids
     unknown = [t for t in (*add, *remove) if t not in known]
     if unknown:
         raise click.BadParameter(f"unknown theme(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    store = Store(config.database)
-    try:
-        if store.get_item(item_id) is None:
-            raise click.ClickException(f"no item {item_id!r} in {config.database}")
-        now = _now().isoformat()
-        for theme, action in [(t, "add") for t in add] + [(t, "remove") for t in remove]:
-            store.add_label(item_id, theme, action, now=now, author=author, note=note)
-        themes = ", ".join(t["theme"] for t in store.themes_of(item_id)) or "(none)"
-    finally:
-        store.close()
+    store = app.store
+    if store.get_item(item_id) is None:
+        raise click.ClickException(f"no item {item_id!r} in {config.database}")
+    now = now_utc().isoformat()
+    for theme, action in [(t, "add") for t in add] + [(t, "remove") for t in remove]:
+        store.add_label(item_id, theme, action, now=now, author=author, note=note)
+    themes = ", ".join(t["theme"] for t in store.themes_of(item_id)) or "(none)"
     click.echo(f"{item_id}: {themes}")
 
 
-@click.command()
+@command()
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False), default=None,
               help=f"labelled file in the gold format (default: {DEV_GOLD})")
 @click.option("--output", type=click.Path(dir_okay=False), default=None,
               help="where to write the head (default: head.npz next to the database)")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.pass_context
-def train(ctx: click.Context, gold: str | None, output: str | None, config_path: str | None) -> None:
+def train(gold: str | None, output: str | None) -> None:
     """Refit the model's head from the gold file plus every correction made with `watcher label`."""
     from classifiers.e5 import load_embedder
+    from classifiers.evaluation import load_gold
+    from classifiers.themes import load_themes
     from classifiers.training import merge_corrections, prepare
     from classifiers.training import train as fit
 
     gold_path = Path(gold) if gold else DEV_GOLD
     if not gold_path.exists():
         raise click.ClickException(f"gold file {gold_path} not found (give --gold FILE)")
-    config, corrected = _corrections(ctx, config_path, output)
+    config, corrected = _corrections(output)
     settings = config.settings if config else Settings()
     examples = merge_corrections(load_gold(gold_path), corrected)
     embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
@@ -161,32 +142,23 @@ def train(ctx: click.Context, gold: str | None, output: str | None, config_path:
     click.echo(f"head {head.version} trained on {len(examples)} items ({len(corrected)} correction(s)) -> {target}")
 
 
-def _corrections(ctx: click.Context, path: str | None, output: str | None) -> tuple[Config | None, list[Any]]:
+def _corrections(output: str | None) -> tuple[Config | None, list[Any]]:
     """The config and the store's corrected items; with --output and no config file, no corrections."""
+    app = open_app()
     try:
-        config = _config(ctx, path)
+        config = app.config
     except ConfigError:
-        if path or not output:
+        if config_path() or not output:
             raise
         return None, []
-    store = Store(config.database)
-    try:
-        return config, store.labelled_items()
-    finally:
-        store.close()
+    return config, app.store.labelled_items()
 
 
-@click.command()
+@command()
 @click.option("--limit", default=100, show_default=True, help="at most this many items")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help=CONFIG_HELP)
-@click.pass_context
-def untagged(ctx: click.Context, limit: int, config_path: str | None) -> None:
+def untagged(limit: int) -> None:
     """The recall safety net: items in scope (health ministry, CNIL, ANSM...) that got no theme."""
-    store = _store(ctx, config_path)
-    try:
-        rows = store.untagged_in_scope(limit=limit)
-    finally:
-        store.close()
+    rows = open_app().store.untagged_in_scope(limit=limit)
     for row in rows:
         click.echo(f"{row['id']}  {row['source']}  {(row['published'] or '')[:10]}  [{row['scope_reason']}]  "
                    f"{row['title'][:100]}")

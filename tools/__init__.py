@@ -1,0 +1,1 @@
+"""Tooling for developers: scripts run from the repository root, never imported by the product."""

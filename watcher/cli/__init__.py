@@ -1,0 +1,64 @@
+"""The ``watcher`` command: a thin client of the pipeline, the store, the sources and the alerts.
+
+One module per area holds its commands and lists them in ``COMMANDS``; ``AREAS`` below names the modules. Adding
+a command to an area is a change to that module only. What every command shares (``--config``, opening the App,
+the clock, the error path and the exit codes) is in ``watcher.cli.common``. Area modules import their heavy
+dependencies (the classifier, the notification stack) inside the commands, so ``watcher fetch`` does not load them.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from pathlib import Path
+
+import click
+
+from watcher import __version__
+from watcher.cli import alerts, archive, ingest, ops, themes
+from watcher.cli.common import Options, clean_errors, config_option
+
+AREAS = (ingest, archive, themes, alerts, ops)
+
+
+class WatcherGroup(click.Group):
+    """The command group: the same one-line errors and exit codes for the group's own options."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with clean_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=WatcherGroup)
+@click.version_option(__version__, prog_name="watcher")
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@click.option("--replay", "replay_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="serve the recorded responses of this folder (e.g. watcher/replay_data) instead of the network")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, replay_dir: str | None) -> None:
+    """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    opts = ctx.ensure_object(Options)
+    if replay_dir:
+        from watcher.replay import ReplayServer
+
+        server = ctx.with_resource(ReplayServer(Path(replay_dir)))
+        opts.url_map, opts.host_delay = server.url_map, 0.0
+
+
+for _area in AREAS:
+    for _command in _area.COMMANDS:
+        main.add_command(_command)
+
+
+def run() -> None:
+    """The ``watcher`` console script (and ``python -m watcher``): ``main`` in a process of its own. What exists
+    once the modules are imported lives as long as the process, so it is exempted from every full garbage
+    collection, the one at exit included (~40 ms on a 10,000-item fetch); garbage made afterwards is collected
+    as usual. (Not in ``main``: tests and library callers invoke it inside a process they own.)"""
+    gc.freeze()
+    main()
+
+
+__all__ = ["AREAS", "main", "run"]

@@ -1,0 +1,129 @@
+"""What every command shares: one ``--config`` option, one way to open the App, one clock, one error path.
+
+Exit codes (every command, the same table; also in the README):
+
+    0  done
+    1  done, but some source or some delivery failed (recorded; see ``watcher sources`` / ``watcher deliveries``)
+    2  configuration or usage error: a bad sources.toml or subscriptions file, a bad option, a missing secret
+    3  storage error: the archive cannot be opened, read or written (read-only, locked, disk full)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import click
+
+from watcher.app import App
+from watcher.clock import now_utc, parse_now
+from watcher.errors import ConfigError, StoreError, WatcherError
+
+F = Callable[..., Any]
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORAGE = 0, 1, 2, 3
+CONFIG_HELP = "path of sources.toml (default: the group's --config, $WATCHER_CONFIG or ./sources.toml)"
+
+
+def exit_code(error: WatcherError) -> int:
+    """The exit code of an error that stops a command (see the table above)."""
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(error, StoreError):
+        return EXIT_STORAGE
+    return EXIT_FAILED
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn a watcher error into one line on stderr and its exit code."""
+    try:
+        yield
+    except WatcherError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_code(exc))
+
+
+class Command(click.Command):
+    """A watcher command: errors go through ``clean_errors`` whether it runs in the group or alone (tests)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with clean_errors():
+            return super().invoke(ctx)
+
+
+@dataclass
+class Options:
+    """The group's options, kept on the context for the commands: each command's own ``--config`` wins."""
+
+    config_path: str | None = None
+    url_map: Callable[[str], str] | None = None
+    host_delay: float | None = None
+    app: App | None = None
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        options = ctx.find_object(Options) or ctx.ensure_object(Options)
+        options.config_path = value
+
+
+def config_option(func: F) -> F:
+    """``--config PATH``, accepted by the group and by every command."""
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                        expose_value=False, is_eager=True, callback=_remember_config, help=CONFIG_HELP)(func)
+
+
+def now_option(func: F) -> F:
+    """``--now ISO``: pretend it is this time, to try schedules."""
+    return click.option("--now", "now", default=None, metavar="ISO", callback=_parse_now,
+                        help="pretend it is this time (ISO 8601, UTC if no offset), to try schedules")(func)
+
+
+def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime:
+    if not value:
+        return now_utc()
+    try:
+        return parse_now(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint="--now") from None
+
+
+def command(name: str | None = None, **kwargs: Any) -> Callable[[F], click.Command]:
+    """A watcher command: the shared error path and ``--config``."""
+
+    def decorate(func: F) -> click.Command:
+        return click.command(name, cls=Command, **kwargs)(config_option(func))
+
+    return decorate
+
+
+def options() -> Options:
+    ctx = click.get_current_context()
+    return ctx.find_object(Options) or ctx.ensure_object(Options)
+
+
+def open_app() -> App:
+    """The App of this invocation (config, store, HTTP client, all opened lazily), closed when the command ends."""
+    opts = options()
+    if opts.app is None:
+        opts.app = App(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay)
+        click.get_current_context().find_root().call_on_close(_closer(opts))
+    return opts.app
+
+
+def _closer(opts: Options) -> Callable[[], None]:
+    def close() -> None:
+        if opts.app is not None:
+            opts.app.close()
+            opts.app = None
+
+    return close
+
+
+def config_path() -> str | None:
+    """The ``--config`` given to this command or to the group (None: $WATCHER_CONFIG or ./sources.toml)."""
+    return options().config_path

@@ -1,0 +1,158 @@
+"""Ingest commands: ``fetch``, ``run``, ``sources``, ``parse``, ``record``, ``migrate`` and ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from watcher.cli.common import EXIT_FAILED, command, config_path, open_app
+from watcher.clock import now_utc
+from watcher.pipeline import RunReport, SourceReport, collect, due_sources, ingest, run_once
+from watcher.records import item_to_row
+
+
+def print_source(report: SourceReport) -> None:
+    if report.outcome == "failed":
+        click.echo(f"  {report.name:<22} FAILED  {report.error}", err=True)
+        return
+    extra = f"  ({'; '.join(report.warnings)})" if report.warnings else ""
+    click.echo(f"  {report.name:<22} {report.outcome:<12} {report.seen:>6} seen {report.new:>6} new "
+               f"{report.changed:>4} changed  {report.requests} request(s){extra}")
+
+
+@command()
+@click.option("--source", "names", multiple=True, help="only this source (repeatable)")
+@click.option("--dry-run", is_flag=True, help="fetch and parse, print the items as JSON lines, store nothing")
+@click.option("--force", is_flag=True, help="poll every enabled source even if its interval has not elapsed")
+def fetch(names: tuple[str, ...], dry_run: bool, force: bool) -> None:
+    """Fetch the due sources and store what is new (exit 1 if a source failed; the failure is recorded)."""
+    app, now = open_app(), now_utc()
+    if dry_run:
+        from watcher.models import SourceState
+
+        for name in names or [s.name for s in app.config.sources if s.enabled]:
+            collected = collect(app.config.source(name), app.http, SourceState(name=name))
+            for item in collected.items:
+                click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
+            click.echo(f"{name}: {len(collected.items)} item(s) would be stored", err=True)
+        return
+    sources = due_sources(app.config, app.store, now, names, force)
+    with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
+        reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
+    for report in reports:
+        print_source(report)
+    if any(r.outcome == "failed" for r in reports):
+        sys.exit(EXIT_FAILED)
+
+
+@command()
+def sources() -> None:
+    """A table of each source's health."""
+    app = open_app()
+    app.store.ensure_sources({s.name: s.kind for s in app.config.sources})
+    threshold = app.config.settings.failure_alert_after
+    click.echo(f"{'source':<22} {'kind':<11} {'health':<9} {'items':>6}  {'last success':<20} last error")
+    for row in app.store.sources_health():
+        failures = row.get("consecutive_failures") or 0
+        health = "never" if not row.get("last_attempt") else ("FAILING" if failures >= threshold else
+                                                                ("degraded" if failures else "ok"))
+        error = f"{failures}x {row.get('last_error')}" if failures else ""
+        click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
+                   f"{row.get('last_success') or '-':<20} {error}")
+
+
+@command()
+@click.option("--kind", required=True, help="feed, wordpress, html, dila-jorf, dila-cnil")
+@click.option("--source", "source_name", default=None, help="take the selectors/options of this configured source")
+@click.option("--url", default="https://example.invalid/", help="the URL the file was fetched from (for links)")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def parse(kind: str, source_name: str | None, url: str, file: str) -> None:
+    """Parse one local FILE and print one JSON object per item (no network, no store)."""
+    from watcher.config import SourceConfig
+    from watcher.sources import KINDS, build
+
+    if kind not in KINDS:
+        raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(sorted(KINDS))}", param_hint="--kind")
+    if source_name:
+        config = open_app().config.source(source_name)
+        url = config.url if url == "https://example.invalid/" else url
+    else:
+        config = SourceConfig(name=Path(file).stem[:40], kind=kind, url=url)
+    for item in build(config).parse(Path(file).read_bytes(), url=url):
+        click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
+
+
+@command()
+def migrate() -> None:
+    """Create or upgrade the archive's schema."""
+    from store import Store
+
+    database = open_app().config.database
+    store = Store(database, migrate=False)
+    applied = store.migrate()
+    store.close()
+    click.echo(f"{database}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@command("run")
+@click.option("--force", is_flag=True, help="poll every enabled source now")
+@click.option("--no-notify", is_flag=True, help="do not plan or send alerts")
+def run_command(force: bool, no_notify: bool) -> None:
+    """One full run: fetch due sources, classify new items, plan and send due alerts (exit 1 if a source or a
+    delivery failed)."""
+    report = run_once(open_app(), now_utc(), force=force, deliver=not no_notify, on_source=print_source)
+    print_run(report)
+    if report.failed:
+        sys.exit(EXIT_FAILED)
+
+
+def print_run(report: RunReport) -> None:
+    result = report.classified
+    click.echo(f"classified {result.classified} item(s), {result.tagged} tagged, "
+               f"{result.in_scope_untagged} in scope but untagged")
+    if report.classify_error:
+        click.echo(f"classification stopped (items stay pending): {report.classify_error}", err=True)
+    if report.alerts is not None:
+        outcome, sent = report.alerts, report.alerts.report
+        click.echo(f"alerts: {outcome.planned} planned, {len(sent.sent)} sent, {len(sent.failed)} to retry, "
+                   f"{len(sent.held)} held for a person"
+                   + "".join(f"; channel {c} unavailable: {why}" for c, why in outcome.unavailable.items()))
+
+
+@command()
+@click.option("--out", "folder", type=click.Path(file_okay=False), required=True, help="recording folder")
+@click.option("--source", "names", multiple=True, help="record this configured source's URL (repeatable)")
+@click.argument("urls", nargs=-1)
+def record(folder: str, names: tuple[str, ...], urls: tuple[str, ...]) -> None:
+    """Save live responses (bytes, status, headers, date) for later replay: run once with network."""
+    from watcher.replay import record as record_responses
+
+    app = open_app()
+    targets = list(urls) + [app.config.source(n).url for n in names]
+    if not targets:
+        raise click.UsageError("give URLs or --source NAME")
+    for done in record_responses(targets, Path(folder), app.http, now_utc()):
+        click.echo(f"  {done.url}: " + (f"ERROR {done.error}" if done.error else f"{done.status} -> {done.path}"))
+
+
+@command()
+@click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
+              help="where the demo archive is written")
+@click.option("--fresh/--keep", default=True, show_default=True, help="start from an empty archive")
+def demo(workdir: str, fresh: bool) -> None:
+    """Run the whole pipeline once, offline, against the bundled recordings of the real sources."""
+    from watcher.demo import run_demo, summary
+
+    folder = Path(workdir)
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            (folder / f"watcher.db{suffix}").unlink(missing_ok=True)
+    report = run_demo(config_path(), folder, now_utc(), echo=click.echo)
+    for line in summary(report):
+        click.echo(line)
+
+
+COMMANDS = (fetch, run_command, sources, parse, record, migrate, demo)
