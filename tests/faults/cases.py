@@ -1,7 +1,8 @@
 """Every fault case, by explicit import (no discovery by name): add a module of ``@case`` functions here.
 
 Areas and what they cover:
-    ops      delivery: SMTP hung / refusing login / down then up / kill -9; webhook 5xx and 429
+    ops      delivery: SMTP hung / refusing login / down then up / kill -9 / SIGTERM / two at once; webhook 5xx
+             and 429; a failing source tells the admin; a second daemon is refused; SIGTERM stops the daemon
     fetch    a hostile HTTP server behind one source: 5xx, timeout, 429, HTML, bot wall, huge body, redirect loop
     config   bad TOML, unknown key, missing secret
 Extension points (other areas, once their code is on main): two writers at once, a read-only archive or folder,
@@ -11,6 +12,7 @@ secrets in ``-v`` output, a truncated or cp1252 feed -- one module each, importe
 from __future__ import annotations
 
 import cases_config  # noqa: F401 - registers its cases
+import cases_daemon  # noqa: F401 - registers its cases
 import cases_delivery  # noqa: F401 - registers its cases
 import cases_sources  # noqa: F401 - registers its cases
 from harness import CASES

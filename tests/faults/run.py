@@ -32,7 +32,7 @@ def main() -> int:
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's notes about the test servers' settings
     chosen = [c for c in CASES if not args.only or c.name in args.only]
     mark = {True: "yes", False: "NO"}
-    print(f"{'case':<22} {'area':<7} {'no crash':<9} {'not lost':<9} {'no dup':<7} {'message':<8} {'result':<7} "
+    print(f"{'case':<26} {'area':<7} {'no crash':<9} {'not lost':<9} {'no dup':<7} {'message':<8} {'result':<7} "
           f"{'s':>5}  detail")
     failed = 0
     for fault in chosen:
@@ -43,7 +43,7 @@ def main() -> int:
             except Exception as exc:  # the harness itself broke: show it as a failed case, go on
                 outcome = Outcome(False, False, False, False, f"harness error {type(exc).__name__}: {exc}")
         failed += not outcome.ok
-        print(f"{fault.name:<22} {fault.area:<7} {mark[outcome.no_crash]:<9} {mark[outcome.nothing_lost]:<9} "
+        print(f"{fault.name:<26} {fault.area:<7} {mark[outcome.no_crash]:<9} {mark[outcome.nothing_lost]:<9} "
               f"{mark[outcome.nothing_duplicated]:<7} {mark[outcome.message_shown]:<8} "
               f"{'PASS' if outcome.ok else 'FAIL':<7} {time.perf_counter() - started:>5.1f}  {outcome.detail}",
               flush=True)

@@ -150,14 +150,14 @@ def _delivery(admin: AdminConfig | None, alerts: AlertsConfig, source: str, kind
 
 # -- the message ---------------------------------------------------------------------------------------------------
 _WORDS = {
-    "fr": {"open": "Incident", "close": "Rétabli", "failing": "en échec", "selectors": "mise en page changée",
-           "empty": "vide", "silent": "silencieuse", "source": "Source", "since": "ouvert le", "closed": "rétabli le",
-           "what": "Détail", "todo": "Voir `watcher status` et `watcher sources` ; essayer `watcher fetch {name} "
-           "--dry-run`."},
-    "en": {"open": "Incident", "close": "Recovered", "failing": "failing", "selectors": "layout changed",
-           "empty": "empty", "silent": "silent", "source": "Source", "since": "opened", "closed": "recovered",
-           "what": "Detail", "todo": "See `watcher status` and `watcher sources`; try `watcher fetch {name} "
-           "--dry-run`."},
+    "fr": {"open": "Incident", "close": "Rétabli", "was": "était", "failing": "en échec",
+           "selectors": "mise en page changée", "empty": "vide", "silent": "silencieuse", "source": "Source",
+           "since": "ouvert le", "closed": "rétabli le", "what": "Détail",
+           "todo": "Voir `watcher status` et `watcher sources` ; essayer `watcher fetch --source {name} --dry-run`."},
+    "en": {"open": "Incident", "close": "Recovered", "was": "was", "failing": "failing",
+           "selectors": "layout changed", "empty": "empty", "silent": "silent", "source": "Source",
+           "since": "opened", "closed": "recovered", "what": "Detail",
+           "todo": "See `watcher status` and `watcher sources`; try `watcher fetch --source {name} --dry-run`."},
 }
 
 
@@ -166,7 +166,8 @@ def ops_message(row: Mapping[str, Any], incident: Mapping[str, Any], admin: Admi
     """The admin's message for one incident change (``row['period']`` is 'open' or 'close')."""
     words = _WORDS[admin.lang if admin else "fr"]
     name, kind, phase = incident["source"], incident["kind"], row["period"]
-    title = f"[watcher] {words[phase]}: {words['source']} {labels.get(name, name)} ({name}) {words[kind]}"
+    what = words[kind] if phase == "open" else f"({words['was']} {words[kind]})"
+    title = f"[watcher] {words[phase]}: {words['source']} {labels.get(name, name)} ({name}) {what}"
     lines = [f"{words['since']} {incident['opened_at']}"]
     if phase == "close":
         lines.append(f"{words['closed']} {incident['closed_at']}")
