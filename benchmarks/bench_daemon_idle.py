@@ -1,15 +1,19 @@
 """The daemon at rest: CPU share and resident memory once its first polls are done (targets: <= 1 % of a core,
-<= 150 MB without the model), then how it stops on SIGTERM.
+<= 150 MB without the model), then how it stops on SIGTERM; with --model, the model loaded for new items and
+released after the idle time.
 
 `python -m watcher daemon` runs on a fresh archive with --sources feed sources served by a local HTTP server (a
 real CNIL feed envelope with no item, so nothing is classified and the model is never loaded). Once every source
 has been polled, the daemon's own CPU time (/proc/PID/stat) is read over --idle seconds, and its resident set
-(VmRSS, VmHWM). Then SIGTERM: exit status and time to exit.
+(VmRSS, VmHWM). Then SIGTERM: exit status and time to exit. With --model one more source serves the real 6-item
+CNIL feed: the daemon classifies them with the real model (settings ``model_idle = 30``), and the resident set is
+read once they are classified and again after the model job released the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sqlite3
@@ -23,6 +27,8 @@ from benchmarks._util import REPO, child_env, machine, verdict
 from watcher.replay import ReplayServer
 
 EMPTY_FEED = REPO / "tests/fixtures/reconstructed/reconstructed_cnil_feed_0items.xml"
+CNIL_FEED = REPO / "tests/fixtures/cnil/bmeret_cnil_feed_scraped-actualite_6items_2026-06-16.xml"
+CNIL_URL = "http://cnil.test/rss.xml"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -36,21 +42,48 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(values["VmRSS"].split()[0]) / 1024, int(values["VmHWM"].split()[0]) / 1024
 
 
-def write_config(folder: Path, server: ReplayServer, count: int) -> Path:
-    sources = "".join(f'[[source]]\nname = "feed-{n}"\nkind = "feed"\nurl = "{server.url_map(f"http://feeds-{n}.test/rss.xml")}"'
-                      f'\ninterval = "1h"\n' for n in range(count))
+def write_config(folder: Path, server: ReplayServer, count: int, model: bool) -> Path:
+    sources = "".join(f'[[source]]\nname = "feed-{n}"\nkind = "feed"\n'
+                      f'url = "{server.url_map(f"http://feeds-{n}.test/rss.xml")}"\ninterval = "1h"\n'
+                      for n in range(count))
+    if model:
+        sources += f'[[source]]\nname = "cnil"\nkind = "feed"\nurl = "{server.url_map(CNIL_URL)}"\ninterval = "1h"\n'
     path = folder / "sources.toml"
-    path.write_text('[settings]\ndatabase = "watcher.db"\nhost_delay = 0.0\nrespect_robots = false\n' + sources,
-                    encoding="utf-8")
+    path.write_text('[settings]\ndatabase = "watcher.db"\nhost_delay = 0.0\nrespect_robots = false\n'
+                    'model_idle = 30.0\n' + sources, encoding="utf-8")
     return path
 
 
-def polled(db: Path) -> int:
+def count(db: Path, sql: str) -> int:
     try:
         with sqlite3.connect(db) as conn:
-            return int(conn.execute("select count(distinct source) from fetch_log").fetchone()[0])
+            return int(conn.execute(sql).fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def polled(db: Path) -> int:
+    return count(db, "select count(distinct source) from fetch_log")
+
+
+def model_cycle(daemon: subprocess.Popen[bytes], db: Path, started: float) -> None:
+    """Wait for the 6 items to be classified (model loaded), then for the release (model_idle 30 s + the job)."""
+    while count(db, "select count(*) from classifications") < 6:
+        if daemon.poll() is not None or time.perf_counter() - started > 600:
+            raise RuntimeError("the daemon stopped or did not classify")
+        time.sleep(0.5)
+    loaded, peak = memory_mb(daemon.pid)
+    print(f"6 items classified {time.perf_counter() - started:.1f} s after start: RSS {loaded:.0f} MB "
+          f"(peak {peak:.0f} MB) with the model")
+    state = db.with_name(db.name + ".daemon")
+    waited = time.perf_counter()
+    while json.loads(state.read_text() or "{}").get("model", {}).get("loaded", True):
+        if time.perf_counter() - waited > 180:
+            raise RuntimeError("the model was not released")
+        time.sleep(1)
+    released, _ = memory_mb(daemon.pid)
+    print(f"model released {time.perf_counter() - waited:.0f} s later: RSS {released:.0f} MB "
+          f"({loaded - released:.0f} MB given back)")
 
 
 def main() -> None:
@@ -58,13 +91,15 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=12)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of rest measured")
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose watcher the daemon runs")
+    parser.add_argument("--model", action="store_true", help="one source brings 6 new items: load, then release")
     args = parser.parse_args()
     print(f"machine: {machine()}; daemon from {args.code}")
     with tempfile.TemporaryDirectory() as tmp, ReplayServer() as server:
         for n in range(args.sources):
             server.add(f"http://feeds-{n}.test/rss.xml", body=EMPTY_FEED.read_bytes(),
                        headers={"content-type": "application/rss+xml", "etag": f'"e{n}"'})
-        path = write_config(Path(tmp), server, args.sources)
+        server.add(CNIL_URL, body=CNIL_FEED.read_bytes(), headers={"content-type": "application/rss+xml"})
+        path = write_config(Path(tmp), server, args.sources, args.model)
         started = time.perf_counter()
         daemon = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(path), "daemon"], cwd=tmp,
                                   env=child_env({"PYTHONPATH": str(args.code)}), stdout=subprocess.DEVNULL,
@@ -78,11 +113,13 @@ def main() -> None:
 
 
 def measure(daemon: subprocess.Popen[bytes], db: Path, args: argparse.Namespace, started: float) -> None:
-    while polled(db) < args.sources:
+    while polled(db) < args.sources + args.model:
         if daemon.poll() is not None or time.perf_counter() - started > 300:
             raise RuntimeError(f"the daemon stopped or did not poll every source (exit {daemon.returncode})")
         time.sleep(0.2)
-    print(f"first polls of {args.sources} sources done {time.perf_counter() - started:.1f} s after start")
+    print(f"first polls of {args.sources + args.model} sources done {time.perf_counter() - started:.1f} s after start")
+    if args.model:
+        model_cycle(daemon, db, started)
     time.sleep(3)  # let the first jobs' last writes settle
     cpu0, wall0 = cpu_seconds(daemon.pid), time.perf_counter()
     time.sleep(args.idle)

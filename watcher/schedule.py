@@ -40,7 +40,7 @@ from watcher.app import App
 from watcher.clock import now_utc
 from watcher.config import SourceConfig
 from watcher.instance import DaemonLock
-from watcher.model_holder import ModelHolder
+from watcher.model_holder import ModelHolder, ProcessClassifier
 from watcher.pipeline import run_once
 from watcher.polling import PollTrigger
 
@@ -50,13 +50,15 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class DaemonApp(App):
-    """The App of the daemon: its classifier is the one the ``ModelHolder`` keeps while used."""
+    """The App of the daemon: its classifier is the one the ``ModelHolder`` keeps while used, run in a child
+    process (``ProcessClassifier``) so that releasing it gives the model's memory back."""
 
     holder: ModelHolder | None = None
 
     def classifier_factory(self) -> Callable[[], Classifier]:
         if self.holder is None:
-            self.holder = ModelHolder(super().classifier_factory(), idle=self.config.settings.model_idle)
+            settings, database = self.config.settings, str(self.config.database)
+            self.holder = ModelHolder(lambda: ProcessClassifier(settings, database), idle=settings.model_idle)
         return self.holder.factory(now_utc)
 
 
@@ -166,6 +168,8 @@ class Daemon:
             self.scheduler.start()  # returns once shut down
         finally:
             self.pool.shutdown(wait=True)
+            if self.app.holder is not None:
+                self.app.holder.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.lock.release()
