@@ -42,6 +42,14 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(values["VmRSS"].split()[0]) / 1024, int(values["VmHWM"].split()[0]) / 1024
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (the model process, when loaded)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in found if "multiprocessing" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+
+
 def write_config(folder: Path, server: ReplayServer, count: int, model: bool) -> Path:
     sources = "".join(f'[[source]]\nname = "feed-{n}"\nkind = "feed"\n'
                       f'url = "{server.url_map(f"http://feeds-{n}.test/rss.xml")}"\ninterval = "1h"\n'
@@ -73,8 +81,9 @@ def model_cycle(daemon: subprocess.Popen[bytes], db: Path, started: float) -> No
             raise RuntimeError("the daemon stopped or did not classify")
         time.sleep(0.5)
     loaded, peak = memory_mb(daemon.pid)
-    print(f"6 items classified {time.perf_counter() - started:.1f} s after start: RSS {loaded:.0f} MB "
-          f"(peak {peak:.0f} MB) with the model")
+    model = sum(memory_mb(pid)[0] for pid in children(daemon.pid))
+    print(f"6 items classified {time.perf_counter() - started:.1f} s after start: daemon RSS {loaded:.0f} MB "
+          f"(peak {peak:.0f} MB), model process(es) {children(daemon.pid)} {model:.0f} MB")
     state = db.with_name(db.name + ".daemon")
     waited = time.perf_counter()
     while json.loads(state.read_text() or "{}").get("model", {}).get("loaded", True):
@@ -82,8 +91,9 @@ def model_cycle(daemon: subprocess.Popen[bytes], db: Path, started: float) -> No
             raise RuntimeError("the model was not released")
         time.sleep(1)
     released, _ = memory_mb(daemon.pid)
-    print(f"model released {time.perf_counter() - waited:.0f} s later: RSS {released:.0f} MB "
-          f"({loaded - released:.0f} MB given back)")
+    left = [pid for pid in children(daemon.pid) if Path(f"/proc/{pid}").exists()]
+    print(f"model released {time.perf_counter() - waited:.0f} s later: daemon RSS {released:.0f} MB, model "
+          f"process(es) left: {left or 'none'}")
 
 
 def main() -> None:
