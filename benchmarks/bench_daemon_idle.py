@@ -47,7 +47,7 @@ def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(c) for c in (task / "children").read_text().split()]
-    return [c for c in found if "multiprocessing" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    return [c for c in found if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
 
 
 def write_config(folder: Path, server: ReplayServer, count: int, model: bool) -> Path:
