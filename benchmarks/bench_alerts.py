@@ -39,7 +39,7 @@ from watcher.notify.plan import plan_matches
 FEED = Path(__file__).resolve().parents[1] / "tests/fixtures/cnil/bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml"
 THEMES = [f"theme-{n:02d}" for n in range(40)]
 SOURCES = [f"source-{n}" for n in range(10)]
-NATURES = ["DECRET", "ARRETE", "LOI", "DELIBERATION", "article", "rappel"]
+NATURES = ["decret", "arrete", "loi", "deliberation-sanction", "article", "rappel"]  # watcher.natures codes
 SEEDED_AT = datetime(2026, 6, 16, 18, 0, tzinfo=UTC)
 MORNING = datetime(2026, 6, 17, 6, 30, tzinfo=UTC)  # 08:30 in Paris
 
@@ -114,7 +114,7 @@ def subscriptions(count: int, rng: random.Random) -> tuple[Subscription, ...]:
             name=f"sub-{n}", person=f"Avocat {n}", email=f"avocat{n}@cabinet.example", channel="mail",
             themes=frozenset(rng.sample(THEMES, rng.randint(1, 3))), min_score=rng.choice([0.5, 0.6, 0.7, 0.8]),
             sources=frozenset(rng.sample(SOURCES, 4)) if n % 2 else frozenset(),
-            natures=frozenset({"DECRET", "ARRETE"}) if n % 5 == 0 else frozenset(),
+            natures=frozenset({"decret", "arrete"}) if n % 5 == 0 else frozenset(),
             cadence=Cadence(kind="daily"), lang="en" if n % 4 == 0 else "fr"))
     return tuple(subs)
 

@@ -55,19 +55,52 @@ class DeliveriesMixin:
 
     # -- planning -----------------------------------------------------------------------------------------------
     def alert_candidates(self, limit: int = 50_000) -> tuple[int, list[dict[str, Any]]]:
-        """Theme rows written since the last planning (the oldest ``limit`` queued), with what filters need;
-        and the queue id to drain up to.
+        """Theme rows written since the last planning (the oldest ``limit`` queued), with what filters and the
+        baseline need; and the queue id to drain up to.
 
         A queued theme that no longer exists (removed by a person) does not join, so it is never a candidate.
         """
         upto = self.db.execute("select coalesce(max(id), 0) from (select id from alert_queue order by id limit ?)",
                                [limit]).fetchone()[0]
-        sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang "
-               "from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
+        sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
+               "i.first_seen from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
                "join items i on i.id = t.item_id where q.id <= ? order by q.id")
         cursor = self.db.execute(sql, [upto])
         cols = [d[0] for d in cursor.description]
         return upto, [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+    def subscription_starts(self, names: Sequence[str], now: str, *, record: bool = True) -> dict[str, str]:
+        """When each subscription began; what was stored before is not news to it. A subscription stored with
+        ``watcher subscribe`` began when it was stored; one from a config file, when the planner first saw it
+        (``now``), except on the very first planning of the archive, where every such subscription is as old as
+        the archive (``""``: only the age of the items then decides). Nothing is written if not ``record``."""
+        known = dict(self.db.execute("select name, started_at from subscription_starts").fetchall())
+        stored = dict(self.db.execute("select name, created_at from subscriptions").fetchall())
+        fresh = now if known else ""
+        starts: dict[str, str] = {n: str(known.get(n, stored.get(n, fresh)) or "") for n in names}
+        if record and any(n not in known for n in names):
+            with self.db.atomic():
+                self.db.conn.executemany("insert or ignore into subscription_starts (name, started_at) values (?, ?)",
+                                         [(n, starts[n]) for n in names if n not in known])
+        return starts
+
+    def first_fetches(self) -> dict[str, str]:
+        """When each source was first fetched without failure (what came then was already there)."""
+        sql = "select source, min(started_at) from fetch_log where outcome != 'failed' group by source"
+        return {r[0]: r[1] for r in self.db.execute(sql)}
+
+    def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]:
+        """Theme rows (as ``alert_candidates`` gives them) of items whose legal date (if undated: first storing)
+        is ``since`` or later, that ``subscription`` never got: what ``deliver --since`` may send in one digest."""
+        marks = ",".join("?" * len(themes))
+        sql = ("select t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
+               "i.first_seen from item_themes t join items i on i.id = t.item_id "
+               f"where t.theme in ({marks}) and (i.legal_date >= ? or (i.legal_date = '' and i.first_seen >= ?)) "
+               "and not exists (select 1 from delivery_items d "
+               "where d.subscription = ? and d.item_id = t.item_id) order by i.legal_date, t.item_id")
+        cursor = self.db.execute(sql, [*themes, since, since, subscription])
+        cols = [d[0] for d in cursor.description]
+        return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
 
     def matched_pairs(self, item_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(subscription, item) pairs already matched once: they never match again."""
@@ -220,7 +253,8 @@ class DeliveriesMixin:
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(item_ids)):
             marks = ",".join("?" * len(chunk))
-            cursor = self.db.execute("select id, source, url, title, published, lang, nature, authority from items "
+            cursor = self.db.execute("select id, source, url, title, summary, published, legal_date, lang, nature, "
+                                     "nature_raw, authority from items "
                                      f"where id in ({marks})", list(chunk))
             cols = [d[0] for d in cursor.description]
             found.update((row[0], dict(zip(cols, row, strict=True))) for row in cursor.fetchall())

@@ -156,6 +156,59 @@ def m007_sources_items_total_derived(db: Database) -> None:
 
 
 @migrations()
+def m008_alerts_legal_date(db: Database) -> None:
+    """Alerts a lawyer can trust:
+
+    - ``items.legal_date``: the ISO date a lawyer cites (JO issue date, a CNIL délibération's date, else the
+      publication time as a date in Europe/Paris), beside the exact ``published`` instant; backfilled here;
+    - ``items.nature_raw``: the source's own nature, while ``nature`` becomes a code of the kinds-of-act
+      vocabulary (``watcher.natures``); backfilled from a snapshot of that vocabulary (unknown values: ``autre``);
+    - ``subscription_starts``: when the planner first saw each subscription; what was stored before is a
+      baseline, not news (no instant alert for it)."""
+    items = db.table("items")
+    items.add_column("legal_date", str, not_null_default="")
+    items.add_column("nature_raw", str, not_null_default="")
+    db.execute("update items set nature_raw = coalesce(nature, '')")
+    db.execute(f"update items set legal_date = coalesce(case when id like 'cnil:CNILTEXT%' then "
+               f"json_extract(identifiers, '$.date_texte') end, {PARIS_DATE_SQL}, '') where published is not null "
+               "and published != ''")
+    db.execute(f"""update items set nature = case when nature_raw = '' then '' when id like 'cnil:CNILTEXT%'
+                   then {_case(_CNIL_NATURES_2026, "'deliberation'")} else {_case(_NATURES_2026, "'autre'")} end""")
+    items.create_index(["legal_date"])
+    db.table("subscription_starts").create({"name": str, "started_at": str}, pk="name")
+
+
+_NATURES_2026 = (
+    ("loi", "loi"), ("loi_organique", "loi"), ("ordonnance", "ordonnance"), ("decret", "decret"),
+    ("arrete", "arrete"), ("circulaire", "circulaire"), ("instruction", "circulaire"), ("decision", "decision"),
+    ("avis", "avis"), ("deliberation", "deliberation"), ("rapport", "rapport"), ("actualite", "actualite"),
+    ("actualité", "actualite"), ("information de securite", "information-securite"),
+    ("information de sécurité", "information-securite"), ("rappel", "rappel"), ("article", "article"),
+    ("algorithme", "algorithme"),
+)
+_CNIL_NATURES_2026 = (
+    ("sanction", "deliberation-sanction"), ("recommandation/lignes directrices", "deliberation-recommandation"),
+    ("recommandation", "deliberation-recommandation"), ("avis", "deliberation-avis"),
+    ("autorisation", "deliberation-autorisation"), ("autre autorisation", "deliberation-autorisation"),
+    ("dispense", "deliberation-autorisation"), ("référentiel", "deliberation-referentiel"),
+    ("règlement type", "deliberation-referentiel"), ("norme simplifiée", "deliberation-referentiel"),
+    ("mise en demeure", "deliberation-mise-en-demeure"), ("deliberation", "deliberation"),
+    ("decision", "decision"),
+)
+
+
+def _case(pairs: tuple[tuple[str, str], ...], otherwise: str) -> str:
+    whens = " ".join(f"when '{raw}' then '{code}'" for raw, code in pairs)
+    return f"case lower(trim(nature_raw)) {whens} else {otherwise} end"
+
+
+# Europe/Paris is UTC+2 from the last Sunday of March, 01:00 UTC, to the last Sunday of October, 01:00 UTC
+_SUMMER = ("published >= date(substr(published, 1, 4) || '-03-31', '-6 days', 'weekday 0') || 'T01:00:00Z' and "
+           "published < date(substr(published, 1, 4) || '-10-31', '-6 days', 'weekday 0') || 'T01:00:00Z'")
+PARIS_DATE_SQL = f"date(published, case when {_SUMMER} then '+2 hours' else '+1 hours' end)"
+
+
+@migrations()
 def m008_ops_incidents(db: Database) -> None:
     """Operations incidents: a source failing, empty or silent, told to the admin once when it opens and once when
     it heals. At most one open incident per (source, kind); ``open_key`` / ``close_key`` are the keys of the
@@ -169,3 +222,5 @@ def m008_ops_incidents(db: Database) -> None:
     db.execute("create unique index incidents_open on incidents (source, kind) where closed_at is null")
     db.table("incidents").create_index(["open_key"])
     db.table("incidents").create_index(["close_key"])
+# The kinds of act as watcher.natures read them when m008_alerts_legal_date was written: (lower-cased raw value,
+# code). A migration is a snapshot: the vocabulary may grow later, this backfill does not change.

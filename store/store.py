@@ -18,9 +18,9 @@ from store.incidents import IncidentsMixin
 from store.schema import migrations
 
 _BATCH = 500
-_ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
-                 "rubric", "identifiers", "tags", "extra", "content_hash", "version", "first_seen", "last_seen",
-                 "updated_at")
+_ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "legal_date", "lang", "nature",
+                 "nature_raw", "authority", "rubric", "identifiers", "tags", "extra", "content_hash", "version",
+                 "first_seen", "last_seen", "updated_at")
 _UPDATED_COLUMNS = tuple(c for c in _ITEM_COLUMNS if c not in ("id", "first_seen"))
 _INSERT_ITEM = f"insert into items ({', '.join(_ITEM_COLUMNS)}) values ({', '.join('?' * len(_ITEM_COLUMNS))})"
 _UPDATE_ITEM = f"update items set {', '.join(c + ' = ?' for c in _UPDATED_COLUMNS)} where id = ?"
@@ -168,6 +168,29 @@ class Store(DeliveriesMixin, IncidentsMixin):
         sql = "select item_id from identifiers where scheme = ? and value = ?"
         return [r[0] for r in self.db.execute(sql, [scheme, value])]
 
+    def search_ids(self, match: str, limit: int = 20) -> list[str]:
+        """Ids of the items whose title, summary or text match the FTS5 expression ``match``, best first (the
+        caller builds ``match``: ``watcher.search`` quotes what people type)."""
+        sql = ("select items.id from items_fts join items on items.rowid = items_fts.rowid "
+               "where items_fts match ? order by items_fts.rank limit ?")
+        return [r[0] for r in self.db.execute(sql, [match, limit])]
+
+    def items_with_identifiers(self, pairs: Sequence[tuple[str, str]], limit: int = 20) -> list[tuple[str, bool]]:
+        """(item id, True if the item IS the act, False if it cites it) for each (scheme, value); citations are
+        found in ``cites_<scheme>`` (comma-joined values). Acts first, then the newest citing items."""
+        found: dict[str, bool] = {}
+        for scheme, value in pairs:
+            for row in self.db.execute("select item_id from identifiers where scheme = ? and value = ?",
+                                       [scheme, value]):
+                found[row[0]] = True
+        for scheme, value in pairs:
+            sql = ("select identifiers.item_id from identifiers join items on items.id = identifiers.item_id "
+                   "where scheme = ? and (value = ? or ',' || value || ',' like ?) "
+                   "order by items.legal_date desc limit ?")
+            for row in self.db.execute(sql, [f"cites_{scheme}", value, f"%,{value},%", limit]):
+                found.setdefault(row[0], False)
+        return list(found.items())
+
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
         return [_decode(r) for r in self.db.table("items").search(query, limit=limit)]
 
@@ -301,8 +324,8 @@ class Store(DeliveriesMixin, IncidentsMixin):
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
-_ROW_DEFAULTS = dict.fromkeys(("source", "url", "title", "summary", "text", "published", "lang", "nature", "authority",
-                                "rubric", "content_hash"))
+_ROW_DEFAULTS = {**dict.fromkeys(("source", "url", "title", "summary", "text", "published", "lang", "nature",
+                                   "authority", "rubric", "content_hash")), "legal_date": "", "nature_raw": ""}
 _JSON_EMPTY = {"identifiers": "{}", "tags": "[]", "extra": "{}"}
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import time
 from pathlib import Path
 
@@ -34,10 +35,11 @@ def test_sources_toml_and_an_included_subscriptions_file_load_together(tmp_path:
     assert [s.name for s in alerts.subscriptions] == ["alice", "bob"] and set(alerts.channels) == {"mail", "team"}
     bob = alerts.subscription("bob")
     assert (bob.cadence.kind, bob.cadence.day, bob.cadence.at) == ("weekly", 4, time(17, 30))
-    assert bob.natures == {"DECRET"} and bob.min_score == 0.7 and bob.lang == "en"
-    assert bob.accepts(score=0.8, source="jorf", nature="Decret", lang="fr")
-    assert not bob.accepts(score=0.8, source="cnil", nature="DECRET", lang="fr")
-    assert not bob.accepts(score=0.6, source="jorf", nature="DECRET", lang="fr")
+    assert bob.natures == {"decret"} and bob.min_score == 0.7 and bob.lang == "en"
+    assert bob.accepts(score=0.8, source="jorf", nature="decret", lang="fr")
+    assert not bob.accepts(score=0.8, source="jorf", nature="arrete", lang="fr")
+    assert not bob.accepts(score=0.8, source="cnil", nature="decret", lang="fr")
+    assert not bob.accepts(score=0.6, source="jorf", nature="decret", lang="fr")
     assert alerts.settings.max_attempts == 7 and alerts.settings.stale_after == 1800
     assert alerts.public_url == "https://archive.example.org" and alerts.channels["team"].secret_vars == {
         "webhook": "WATCHER_SLACK_WEBHOOK"}
@@ -132,3 +134,37 @@ def test_every_key_channel_setting_and_command_is_documented() -> None:
     missing += [f"--{p.name.replace('_', '-')}" for c in COMMANDS for p in c.params
                 if isinstance(p.name, str) and p.param_type_name == "option" and p.opts[0] not in doc]
     assert missing == []
+
+
+def test_natures_are_read_from_the_vocabulary_whatever_the_spelling(tmp_path: Path) -> None:
+    alerts = _alerts(tmp_path, email_channel(2525) + subscription(
+        "carla", natures=["DELIBERATION", "Décret", "arrete", "information de sécurité"]))
+    carla = alerts.subscription("carla")
+    assert carla.natures == {"deliberation", "decret", "arrete", "information-securite"}
+    # a parent takes its sub-kinds: the CNIL recommandation is a délibération
+    assert carla.accepts(score=0.9, source="cnil-deliberations", nature="deliberation-recommandation", lang="fr")
+    assert not carla.accepts(score=0.9, source="cnil", nature="actualite", lang="fr")
+
+
+def test_an_unknown_nature_is_an_error_naming_the_file_and_the_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _alerts(tmp_path, email_channel(2525) + subscription("dan", natures=["decret", "DECRETS-LOIS"]))
+    message = str(caught.value)
+    assert "sources.toml" in message and "natures" in message and "'DECRETS-LOIS'" in message
+    assert "deliberation-sanction" in message  # what it could have said
+
+
+def test_the_example_subscription_gets_the_cnil_deliberation() -> None:
+    """The example file's délibération filter matches the real CNIL recommandation (raw nature
+    'Recommandation/Lignes directrices'), which an upper-case DELIBERATION filter used to miss."""
+    from watcher.records import item_to_row
+    from watcher.sources import dila_cnil
+
+    fixture = Path(__file__).parent / "fixtures" / "cnil"
+    row = item_to_row(dila_cnil.parse_text(
+        (fixture / "dila_CNILTEXT000054047151_deliberation_2026-047_recommandation_credit.xml").read_bytes()))
+    example = tomllib.loads((Path(__file__).parents[1] / "watcher" / "subscriptions.example.toml").read_text(encoding="utf-8"))
+    table = next(t for t in example["subscription"] if "natures" in t)
+    sub = parse_subscription(table, file="subscriptions.example.toml", where="example")
+    assert row["nature"] == "deliberation-recommandation"
+    assert sub.accepts(score=0.9, source="cnil-deliberations", nature=row["nature"], lang="fr")

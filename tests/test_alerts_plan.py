@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,10 +13,11 @@ from store import Store
 from watcher.config import load_config
 from watcher.config.alerts import AlertsConfig, Cadence, Subscription
 from watcher.notify import plan_deliveries
-from watcher.notify.plan import last_occurrence, preview_plan
+from watcher.notify.plan import last_occurrence, plan_since, preview_plan
 from watcher.notify.service import load_alerts
 
 T0 = datetime(2026, 6, 16, 18, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).parent / "fixtures"
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -32,7 +33,7 @@ def store() -> Store:
 @pytest.fixture
 def rows(store: Store) -> list[dict]:
     items = cnil_items()
-    items[2]["nature"], items[3]["lang"], items[4]["source"] = "DELIBERATION", "en", "jorf"
+    items[2]["nature"], items[3]["lang"], items[4]["source"] = "deliberation-sanction", "en", "jorf"
     seed(store, items, {items[0]["id"]: [("personal-data", 0.9)], items[1]["id"]: [("health-data", 0.55), ("personal-data", 0.8)],
                         items[2]["id"]: [("personal-data", 0.7)], items[3]["id"]: [("personal-data", 0.9)],
                         items[4]["id"]: [("personal-data", 0.9)], items[5]["id"]: [("health-data", 0.95)]})
@@ -119,7 +120,8 @@ def test_a_digest_match_withdrawn_by_a_person_is_not_sent(tmp_path: Path, store:
 
 def test_preview_writes_nothing(tmp_path: Path, store: Store, rows: list[dict]) -> None:
     alerts = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
-    assert len(preview_plan(store, alerts, T0)) == 5
+    assert len(preview_plan(store, alerts, T0).messages) == 5
+    assert store.db.table("subscription_starts").count == 0  # not even the subscription's start
     assert store.deliveries() == [] and plan_deliveries(store, alerts, T0) == 5
 
 
@@ -146,3 +148,87 @@ def test_the_queue_is_drained_in_batches_with_the_same_result(tmp_path: Path, st
     alerts = _alerts(tmp_path, subscription("all", themes=["personal-data", "health-data"]))
     assert plan_matches(store, alerts, T0, batch=2) == 6
     assert store.alert_candidates() == (0, []) and plan_matches(store, alerts, T0) == 0
+
+
+# --- a first run is a baseline --------------------------------------------------------------------------------
+
+def _aged(store: Store, published: dict[str, str]) -> None:
+    for item_id, when in published.items():
+        store.db.execute("update items set published = ?, legal_date = substr(?, 1, 10) where id = ?",
+                         [when, when, item_id])
+
+
+def test_items_older_than_the_horizon_are_not_alerted_but_sent_on_request(tmp_path: Path, store: Store,
+                                                                          rows: list[dict]) -> None:
+    ids = [r["id"] for r in rows]
+    _aged(store, {ids[0]: "2026-06-12T10:00:00Z", ids[1]: "2025-01-01T10:00:00Z", ids[2]: "2026-06-14T10:00:00Z"})
+    alerts = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
+    preview = preview_plan(store, alerts, T0)
+    assert preview.baseline == {"a": 2} and {m["items"][0] for m in preview.messages} == {ids[2], ids[3], ids[4]}
+    assert plan_deliveries(store, alerts, T0) == 3  # ids[0] (4 days old) and ids[1] (2025) are the baseline
+    assert _planned(store) == {"a": {ids[2], ids[3], ids[4]}}
+    # on request: one digest with what matched since the date and was never sent; asking again sends nothing
+    assert plan_since(store, alerts, date(2025, 1, 1), T0) == 1
+    (digest,) = [d for d in store.deliveries(limit=None) if d["kind"] == "since"]
+    assert set(store.delivery_item_ids(digest["key"], "a")) == {ids[0], ids[1]}
+    assert plan_since(store, alerts, date(2025, 1, 1), T0) == 0 and plan_since(store, alerts, date(2024, 1, 1), T0) == 0
+    assert plan_deliveries(store, alerts, T0) == 0
+
+
+def test_the_horizon_is_configurable_and_since_respects_the_date(tmp_path: Path, store: Store,
+                                                                 rows: list[dict]) -> None:
+    ids = [r["id"] for r in rows]
+    _aged(store, {ids[0]: "2026-06-12T10:00:00Z", ids[1]: "2025-01-01T10:00:00Z"})
+    alerts = load_alerts(load_config(write_config(tmp_path, '[alerts]\nbaseline_horizon = "7d"\n'
+                                                  + email_channel(2525) + subscription("a", themes=["personal-data"]))))
+    assert alerts.settings.baseline_horizon == 7 * 86400
+    assert plan_deliveries(store, alerts, T0) == 4  # only the 2025 item is the baseline now
+    assert plan_since(store, alerts, date(2026, 1, 1), T0) == 0  # the 2025 item is before that date
+    assert plan_since(store, alerts, date(2024, 12, 31), T0) == 1
+
+
+def test_a_new_subscription_does_not_get_what_was_stored_before_it(tmp_path: Path, store: Store,
+                                                                   rows: list[dict]) -> None:
+    first = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
+    assert plan_deliveries(store, first, T0) == 5
+    later = T0.replace(hour=19)
+    more = cnil_items(FIXTURES / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml", limit=8)[6:]
+    seed(store, more, {r["id"]: [("personal-data", 0.9)] for r in more},
+         now="2026-06-16T18:30:00Z")  # two items stored after "a" began, before "b" existed
+    both = _alerts(tmp_path, subscription("a", themes=["personal-data"]) + subscription("b", themes=["personal-data"]))
+    assert plan_deliveries(store, both, later) == 2
+    assert _planned(store)["a"] >= {r["id"] for r in more} and "b" not in _planned(store)
+    # "a" was there at the archive's first planning: as old as the archive; "b" began when first seen
+    assert store.subscription_starts(["a", "b"], "2099-01-01T00:00:00Z") == {"a": "", "b": "2026-06-16T19:00:00Z"}
+
+
+def test_undated_items_of_a_source_s_first_fetch_are_baseline(tmp_path: Path, store: Store) -> None:
+    """Health Data Hub records have no date: those of the source's first fetch were already there; one that
+    appears in a later fetch is news."""
+    undated = [{**row, "published": None, "legal_date": ""} for row in cnil_items()[:3]]
+    store.log_fetch({"source": "cnil", "started_at": "2026-06-16T18:00:00Z", "outcome": "ok"})
+    seed(store, undated[:2], {r["id"]: [("personal-data", 0.9)] for r in undated[:2]}, now="2026-06-16T18:00:00Z")
+    alerts = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
+    assert plan_deliveries(store, alerts, T0) == 0 and preview_plan(store, alerts, T0).baseline == {}
+    store.log_fetch({"source": "cnil", "started_at": "2026-06-17T18:00:00Z", "outcome": "ok"})
+    seed(store, undated[2:], {undated[2]["id"]: [("personal-data", 0.9)]}, now="2026-06-17T18:00:00Z")
+    assert plan_deliveries(store, alerts, T0.replace(day=17)) == 1
+    assert plan_since(store, alerts, date(2026, 6, 16), T0.replace(day=17)) == 1  # the first two, on request
+
+
+def test_a_subscription_stored_with_subscribe_began_when_it_was_stored(tmp_path: Path, store: Store,
+                                                                      rows: list[dict]) -> None:
+    """Items stored at 18:00; 'late' was stored by `watcher subscribe` at 18:30: they are not news to it."""
+    from watcher.config.alerts import subscription_spec
+
+    config = _alerts(tmp_path, subscription("a", themes=["personal-data"]))
+    assert plan_deliveries(store, config, T0) == 5  # the archive's first planning: only the items' age decides
+    late = config.subscription("a").__class__(name="late", person="L", themes=frozenset({"personal-data"}),
+                                               channel="mail", email="late@cabinet-test.fr", origin="database")
+    store.save_subscription("late", subscription_spec(late), now="2026-06-16T18:30:00Z")
+    both = load_alerts(load_config(write_config(tmp_path, email_channel(2525) + subscription(
+        "a", themes=["personal-data"]))), store.stored_subscriptions())
+    seed(store, rows, {r["id"]: [("personal-data", 0.95)] for r in rows})  # classified again: queued again
+    assert plan_deliveries(store, both, T0.replace(hour=19)) == 1  # item 5 now has personal-data: news to "a" only
+    assert "late" not in _planned(store)
+    assert store.subscription_starts(["late"], "2099-01-01T00:00:00Z") == {"late": "2026-06-16T18:30:00Z"}

@@ -46,7 +46,8 @@ def test_parse_a_real_jorf_text(runner: CliRunner) -> None:
     path = FIX / "jorf" / "jorfsimple_JORFTEXT000054246001_arrete_nomination_small.xml"
     result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "dila-jorf", str(path)])
     (row,) = [json.loads(line) for line in result.output.splitlines()]
-    assert row["id"] == "jorf:JORFTEXT000054246001" and row["nature"] == "ARRETE"
+    assert row["id"] == "jorf:JORFTEXT000054246001" and row["nature"] == "arrete" and row["nature_raw"] == "ARRETE"
+    assert row["legal_date"] == "2026-06-13"
     assert row["url"] == "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000054246001"
 
 

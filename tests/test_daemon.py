@@ -76,7 +76,9 @@ def test_the_jobs_and_their_triggers(tmp_path: Path) -> None:
 def test_a_poll_classifies_and_alerts_only_when_it_brought_something(
         tmp_path: Path, sink: SmtpSink, replay_server: ReplayServer) -> None:
     replay_server.add(CNIL_URL, body=CNIL_FEED.read_bytes(), headers={**RSS, "etag": '"v1"'})
+    # the daemon runs on the real clock: the recorded June items count as news, not as a first run's baseline
     path = _config(tmp_path, f'[[source]]\nname = "cnil"\nkind = "feed"\nurl = "{CNIL_URL}"\n'
+                   + '[alerts]\nbaseline_horizon = "3650d"\n'
                    + email_channel(sink.port) + subscription("alice", themes=["personal-data", "health-data"]))
     app = DaemonApp(path, url_map=replay_server.url_map)
     app.holder = ModelHolder(KeywordClassifier, idle=900)

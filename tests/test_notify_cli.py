@@ -55,7 +55,8 @@ def test_deliver_dry_run_then_deliver_then_ledger(tmp_path: Path, sink: SmtpSink
     assert code == 0 and out.count("would plan  instant") == 2 and sink.messages == []
     monkeypatch.delenv("WATCHER_TEST_PW", raising=False)
     code, out = _run("deliver", "--config", str(path), "--now", NOW)
-    assert code == 0 and "sent 0" in out and "environment variable WATCHER_TEST_PW is not set" in out
+    # exit 2 (configuration): deliveries wait on a channel that cannot be opened (was 0, which hid it)
+    assert code == 2 and "sent 0" in out and "environment variable WATCHER_TEST_PW is not set" in out
     assert sink.messages == []  # the deliveries wait, untouched, until the secret is there
     _, ledger = _run("deliveries", "--config", str(path), "--state", "pending")
     assert "pending: 2" in ledger
@@ -94,7 +95,7 @@ def test_digest_preview_and_send(tmp_path: Path, sink: SmtpSink) -> None:
     store.close()
     preview = tmp_path / "digest.html"
     code, out = _run("digest", "--daily", "--preview", str(preview), "--config", str(path), "--now", NOW)
-    assert code == 0 and "2 texte(s)" in out and rows[0]["id"] in preview.read_text(encoding="utf-8")
+    assert code == 0 and "2 textes" in out and rows[0]["id"] in preview.read_text(encoding="utf-8")
     code, out = _run("digest", "--daily", "--config", str(path), "--now", "2026-06-17T06:00:00Z")
     assert code == 0 and "sent 1" in out and len(sink.messages) == 1
     code, out = _run("digest", "--daily", "--config", str(path), "--now", "2026-06-17T09:00:00Z")
@@ -119,3 +120,26 @@ def test_subscribe_subscriptions_and_notify_test(tmp_path: Path, sink: SmtpSink)
     assert "removed carla" in out and "carla" not in _run("subscriptions", "--config", str(path))[1]
     code, out = _run("notify-test", "mail", "--to", "moi@x.fr", "--config", str(path), "--now", NOW)
     assert code == 0 and "sent:" in out and str(sink.messages[0]["To"]) == "watcher <moi@x.fr>"
+
+
+def test_dry_run_shows_recipients_channels_titles_totals_and_the_baseline(tmp_path: Path, sink: SmtpSink) -> None:
+    path = _config(tmp_path, sink.port)
+    store = Store(load_config(path).database)
+    rows = cnil_items()
+    store.db.execute("update items set published = '2026-01-05T09:00:00Z', legal_date = '2026-01-05' where id = ?",
+                     [rows[1]["id"]])  # five months old: already there, not news
+    store.close()
+    code, out = _run("deliver", "--dry-run", "--config", str(path), "--now", NOW)
+    assert code == 0 and sink.messages == []
+    assert "would plan  instant  to alice@cabinet-test.fr via mail [alice]: 1 item(s)" in out
+    assert f"    - {rows[5]['title']}" in out and rows[1]["title"] not in out
+    assert "would plan  daily    to bob@cabinet-test.fr via mail [bob]: 1 item(s)" in out
+    assert "total: 2 message(s) (2 to plan, 0 already due; 1 daily, 1 instant) carrying 1 item(s) to 2 recipient(s)" \
+        in out
+    assert "baseline: 1 match(es) not alerted" in out and "subscription: alice 1)" in out
+    code, out = _run("deliver", "--dry-run", "--since", "2026-01-01", "--config", str(path), "--now", NOW)
+    assert "would plan  since    to alice@cabinet-test.fr via mail [alice]: 2 item(s)" in out
+    assert f"    - {rows[1]['title']}" in out
+    store = Store(load_config(path).database)
+    assert store.deliveries(limit=None) == [] and store.db.table("subscription_starts").count == 0  # wrote nothing
+    store.close()

@@ -46,10 +46,10 @@ def test_html_is_autoescaped_and_text_is_plain() -> None:
     assert "<script>" not in message.html and "<img" not in message.html and "<b>" not in message.html
     assert "&lt;script&gt;" in message.html and 'href="https://cnil.fr/a&#34;onmouseover=&#34;x"' in message.html
     assert '<script>alert("x")</script>' in message.text  # text/plain shows it as it is: inert
-    assert message.subject == "[Veille] Récapitulatif quotidien du 2026-06-17 : 1 texte(s)"
+    assert message.subject == "[Veille] Récapitulatif quotidien du 17 juin 2026 : 1 texte"
 
 
-def test_items_are_grouped_under_their_best_subscribed_theme_in_both_languages() -> None:
+def test_items_are_grouped_under_their_first_subscribed_theme_in_both_languages() -> None:
     items = cnil_items()
     themes = _themes(items[:3], ("health-data", 0.9), ("personal-data", 0.6)) | _themes(items[3:5], ("personal-data", 0.8)) | _themes(
         items[5:], ("ai", 0.99), ("personal-data", 0.55))
@@ -59,8 +59,11 @@ def test_items_are_grouped_under_their_best_subscribed_theme_in_both_languages()
     assert [(g.theme, len(g.items)) for g in groups] == [("health-data", 3), ("personal-data", 3)]
     english = renderer.message(key="k", sub=_sub("en"), kind="weekly", period="2026-06-15", items=items,
                                themes=themes, now=NOW)
-    assert english.subject == "[Watch] Weekly digest of 2026-06-15: 6 text(s)"
-    assert "confidence 99 %" in english.text and "- ai (" in english.text  # every theme of the item is shown
+    assert english.subject == "[Watch] Weekly digest of 15 June 2026: 6 texts"
+    # the other themes of an item are labels; a model's score is shown as a score, in the message's number format
+    assert "Also: ai" in english.text and "model score 0.99" not in english.text  # ai is not the group's theme
+    assert "model score 0.90" in english.text and "score du modèle 0,90" in renderer.message(
+        key="k", sub=_sub("fr"), kind="weekly", period="2026-06-15", items=items, themes=themes, now=NOW).text
     assert "== Health data (3) ==" in english.text and "== Personal data (3) ==" in english.text
     assert "Archive record" not in english.text  # no public_url: no archive link
 
@@ -85,3 +88,22 @@ def test_a_huge_slack_digest_respects_block_kit_limits() -> None:
     assert len(items) >= 400 and len(blocks) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
     assert re.match(r"\+\d+ autres textes dans l'archive", blocks[-1]["elements"][0]["text"])
+
+
+@pytest.mark.parametrize(("reason", "origin", "lang", "expected"), [
+    ("identifier: décret n° 2025-895; matched: retraitement, usage unique; model: 0.91", "model", "fr",
+     "cite le décret n° 2025-895 ; mots : retraitement, usage unique ; modèle : 0,91"),
+    ("identifier: arrêté du 4 février 2026 (expérimentation DMUU)", "rule", "fr",
+     "cite l’arrêté du 4 février 2026 (expérimentation DMUU)"),
+    ("identifier: règlement (UE) 2024/1689 (AI Act); source: CNIL; model: 0.91", "rule", "fr",
+     "cite le règlement (UE) 2024/1689 (AI Act)"),  # a rule's score is not a model's: not shown
+    ("matched: a, b, c, d; autorité : ANSM; model: 0.50", "model", "en", "words: a, b, c; model: 0.50"),
+    ("délibération CNIL : recommandation; autorité : CNIL", "rule", "fr", ""),
+    ("site: ansm.sante.fr", "rule", "en", "published by: ansm.sante.fr"),
+    ("confirmed by alice", "human", "fr", "confirmé par un juriste"),
+    ("raison libre", "model", "fr", "raison libre"),
+])
+def test_short_reasons_in_the_message_language(reason: str, origin: str, lang: str, expected: str) -> None:
+    from watcher.notify.render import short_reason
+
+    assert short_reason(reason, origin, lang) == expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from store import Store
@@ -54,7 +56,7 @@ def test_identifiers_are_indexed_and_fts_finds_accents_loosely(store: Store) -> 
 
 
 def test_row_round_trip_keeps_the_item(store: Store) -> None:
-    item = _item(tags=("santé",), authority="Ministère de la santé")
+    item = _item(tags=("santé",), authority="Ministère de la santé", legal_date=date(2026, 6, 13))
     store.upsert_items([item_to_row(item)], NOW)
     row = store.get_item(item.id)
     assert row is not None

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from watcher.app import App
 from watcher.config import Config, SourceConfig
 from watcher.config.alerts import AlertsConfig, parse_alerts
-from watcher.notify.plan import plan_deliveries
+from watcher.notify.plan import plan_deliveries, preview_plan
 from watcher.notify.service import checked_alerts, preview_digest
 from watcher.pipeline import ClassifyReport, SourceReport, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
@@ -34,6 +34,8 @@ class DemoReport:
     alerts_planned: int = 0
     subscriptions: int = 0
     preview: Path | None = None
+    since: date | None = None
+    baseline: int = 0
 
 
 def recorded_sources(sources: tuple[SourceConfig, ...], recorded_urls: Iterable[str]) -> tuple[list[SourceConfig],
@@ -80,8 +82,11 @@ def _alerts(app: App, report: DemoReport, now: datetime, workdir: Path) -> None:
     """Plan the example subscriptions' alerts (nothing is sent: the demo has no mail server) and preview a digest."""
     alerts = example_alerts(app.config)
     report.subscriptions = len(alerts.subscriptions)
+    report.baseline = sum(preview_plan(app.store, alerts, now).baseline.values())
     report.alerts_planned = plan_deliveries(app.store, alerts, now)
-    message = preview_digest(app.store, app.config, alerts, "weekly", None, now)
+    # a first run is a baseline (nothing planned): preview what `deliver --since` would send for this year
+    report.since = date(now.year, 1, 1)
+    message = preview_digest(app.store, app.config, alerts, "weekly", None, now, since=report.since)
     report.preview = workdir / "digest-preview.html"
     report.preview.write_text(message.html, encoding="utf-8")
     report.preview.with_suffix(".txt").write_text(message.text, encoding="utf-8")
@@ -110,13 +115,15 @@ def summary(report: DemoReport) -> list[str]:
     if report.skipped:
         lines.append("no recording for: " + ", ".join(report.skipped))
     lines.append(f"alerts: {report.alerts_planned} planned for the {report.subscriptions} example subscriptions "
-                 "(watcher/subscriptions.example.toml; nothing sent: the demo has no mail server or webhook)")
+                 f"(watcher/subscriptions.example.toml; nothing sent: the demo has no mail server or webhook); "
+                 f"{report.baseline} match(es) of what was already there held back as the baseline")
     if report.preview:
-        lines.append(f"weekly digest preview: {report.preview} (and .txt)")
+        lines.append(f"weekly digest preview: {report.preview} (and .txt): what `watcher deliver --since "
+                     f"{report.since}` would send (a first run is a baseline: nothing older than 3 days is alerted)")
     lines += [
         "",
         "next:",
-        f"  .venv/bin/datasette {report.database} --metadata store/metadata.json   # search and facets",
+        f"  WATCHER_DATABASE={report.database} .venv/bin/watcher serve   # Datasette: search and facets",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher search 'données de santé'",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher sources",
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -31,6 +31,8 @@ class Item:
     identifiers: Mapping[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()  # the source's own categories
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # the date a lawyer cites (JO issue, délibération date); None: ``published`` as a date in Europe/Paris
+    legal_date: date | None = None
 
     def content_hash(self) -> str:
         """Hash of the parsed content (not of the file): a re-delivery with the same content is not a change."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from watcher import legal_dates, natures
 from watcher.models import Item
 from watcher.normalize import iso
 
@@ -13,10 +14,15 @@ from watcher.normalize import iso
 def item_to_row(item: Item) -> dict[str, Any]:
     """The row the store keeps, as plain values: ``identifiers``, ``tags`` and ``extra`` stay a mapping / list /
     mapping, which the store indexes and writes as JSON (its only JSON encoder). Also what ``watcher parse`` and
-    ``fetch --dry-run`` print."""
+    ``fetch --dry-run`` print.
+
+    ``nature`` is the kind of act as a code of ``watcher.natures`` (the source's own value is ``nature_raw``);
+    ``legal_date`` is the ISO date a lawyer cites (see ``watcher.legal_dates``)."""
+    legal = item.legal_date or legal_dates.in_paris(item.published)
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
-        "text": item.text, "published": iso(item.published), "lang": item.lang, "nature": item.nature,
+        "text": item.text, "published": iso(item.published), "legal_date": legal.isoformat() if legal else "",
+        "lang": item.lang, "nature": natures.normalise(item.nature, item.id), "nature_raw": item.nature,
         "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
         "tags": list(item.tags), "extra": dict(item.extra), "content_hash": item.content_hash(),
     }
@@ -28,7 +34,8 @@ def item_from_row(row: Mapping[str, Any]) -> Item:
         id=row["id"], source=row["source"], url=row.get("url") or "", title=row.get("title") or "",
         summary=row.get("summary") or "", text=row.get("text") or "",
         published=datetime.fromisoformat(published.replace("Z", "+00:00")) if published else None,
-        lang=row.get("lang") or "fr", nature=row.get("nature") or "", authority=row.get("authority") or "",
-        rubric=row.get("rubric") or "", identifiers=dict(row.get("identifiers") or {}),
-        tags=tuple(row.get("tags") or ()), extra=dict(row.get("extra") or {}),
+        lang=row.get("lang") or "fr", nature=row.get("nature_raw") or row.get("nature") or "",
+        authority=row.get("authority") or "", rubric=row.get("rubric") or "",
+        identifiers=dict(row.get("identifiers") or {}), tags=tuple(row.get("tags") or ()),
+        extra=dict(row.get("extra") or {}), legal_date=legal_dates.parse_iso(row.get("legal_date")),
     )

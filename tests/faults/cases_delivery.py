@@ -73,7 +73,7 @@ def smtp_hung(folder: Path) -> Outcome:
         second = cli(folder, "deliver", "--now", LATER)
         complete, once, counted = _arrived_once(sink)
     shown = "deferred 8 message(s) to the next run" in first.output and "stopped for this run" in first.output
-    return Outcome(first.clean() and second.clean(), complete and _states(folder) == {"sent": COUNT}, once,
+    return Outcome(first.clean(0, 1) and second.clean(), complete and _states(folder) == {"sent": COUNT}, once,
                    shown and connections == 2, f"{connections} connections for {COUNT} mails; {counted}; "
                    f"{describe(first)}")
 
@@ -89,7 +89,7 @@ def smtp_login_refused(folder: Path) -> Outcome:
         second = cli(folder, "deliver", "--now", LATER, env={PASSWORD_VAR: "fixed"})
         arrived = len(handler.messages)
     shown = "login refused" in first.output and "wrong" not in first.output
-    return Outcome(first.clean() and second.clean(), arrived == COUNT and _states(folder) == {"sent": COUNT},
+    return Outcome(first.clean(0, 1) and second.clean(), arrived == COUNT and _states(folder) == {"sent": COUNT},
                    arrived == COUNT, shown and tried == 1, f"{tried} login(s) in the failing run; {arrived} arrived")
 
 
@@ -103,7 +103,7 @@ def smtp_down_then_up(folder: Path) -> Outcome:
         second = cli(folder, "deliver", "--now", LATER)
         complete, once, counted = _arrived_once(sink)
     shown = "cannot reach 127.0.0.1" in first.output and "deferred" in first.output
-    return Outcome(first.clean() and second.clean(), complete, once, shown, f"{counted}; {describe(first)}")
+    return Outcome(first.clean(0, 1) and second.clean(), complete, once, shown, f"{counted}; {describe(first)}")
 
 
 KILLER = """
@@ -153,7 +153,7 @@ def webhook_errors(folder: Path) -> Outcome:
         runs = [cli(folder, "deliver", "--now", (T0 + timedelta(hours=h)).isoformat(), env=env) for h in (0, 1, 3)]
     accepted = len(hooks.posts) - 2  # the two refused posts
     shown = "HTTP 500" in runs[0].output and "secrettoken" not in "".join(r.output for r in runs)
-    return Outcome(all(r.clean() for r in runs), _states(folder) == {"sent": COUNT}, accepted == COUNT, shown,
+    return Outcome(all(r.clean(0, 1) for r in runs), _states(folder) == {"sent": COUNT}, accepted == COUNT, shown,
                    f"{len(hooks.posts)} posts for {COUNT} messages (2 refused); {describe(runs[0])}")
 
 

@@ -10,13 +10,13 @@ import json
 import sys
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, now_option, open_app
+from watcher.cli.common import EXIT_FAILED, EXIT_USAGE, command, now_option, open_app, open_archive
 from watcher.config.alerts import Subscription, parse_subscription, subscription_spec
 from watcher.errors import ConfigError
 from watcher.normalize import iso
@@ -42,32 +42,62 @@ def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, s
         click.echo(f"  channel {name} unavailable: {reason}", err=True)
 
 
-@command("deliver")
-@click.option("--dry-run", is_flag=True, help="show what would be planned and sent; write and send nothing")
-@now_option
-def deliver_cmd(dry_run: bool, now: datetime) -> None:
-    """Plan new alerts and send everything that is due (instant alerts, digests, retries)."""
-    from watcher.instance import stop_on_signals
-    from watcher.notify.plan import preview_plan
-    from watcher.notify.service import alerts_of, deliver
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not a date YYYY-MM-DD: {value!r}", param_hint="--since") from None
 
+
+@command("deliver")
+@click.option("--dry-run", is_flag=True, help="show each message that would be planned or sent (recipient, channel, "
+                                              "item titles) and totals; write and send nothing")
+@click.option("--since", "since", default=None, metavar="YYYY-MM-DD", callback=_since,
+              help="also send, in one digest per subscription, what matched since this date and was never sent "
+                   "(the baseline of a first run)")
+@click.option("--subscription", "names", multiple=True, help="with --since: only this subscription (repeatable)")
+@now_option
+def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: datetime) -> None:
+    """Plan new alerts and send everything that is due (instant alerts, digests, retries). Exit status 2 when
+    deliveries wait on a channel that cannot be opened (a missing secret: configuration), else 1 when a delivery
+    failed or is held for a person."""
+    from watcher.instance import stop_on_signals
+    from watcher.notify.plan import plan_since
+    from watcher.notify.service import alerts_of, deliver
 
     app = open_app()
     config, store = app.config, app.store
     if dry_run:
-        alerts = alerts_of(config, store)
-        for row in preview_plan(store, alerts, now):
-            click.echo(f"would plan  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
-                       f"{row['recipient']}  ({row['items']} item(s))")
-        for row in store.due_deliveries(iso(now) or ""):
-            click.echo(f"would send  {row['kind']:<8} {row['subscription']:<24} {row['channel']:<10} "
-                       f"{row['recipient']}  [{row['state']}] {row['key']}")
+        _dry_run(store, alerts_of(config, store), now, since, names)
         return
+    if since is not None:
+        planned = plan_since(store, alerts_of(config, store), since, now, names)
+        click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
     with stop_on_signals(threading.Event()) as stop:  # SIGTERM: finish the message in flight, leave the rest
         outcome = deliver(store, config, now, stop=stop)
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
-    if outcome.report.held:
+    if outcome.unavailable:
+        sys.exit(EXIT_USAGE)
+    if outcome.report.held or outcome.report.failed:
         sys.exit(EXIT_FAILED)
+
+
+def _dry_run(store: Any, alerts: Any, now: datetime, since: date | None, names: tuple[str, ...]) -> None:
+    from watcher.notify.dry_run import describe
+    from watcher.notify.plan import preview_plan, since_digests
+
+    preview = preview_plan(store, alerts, now)
+    if since is not None:  # what --since would add: one digest per subscription
+        preview.messages += [{**row, "items": [m["item_id"] for m in matches]} for row, matches in
+                             since_digests(store, alerts, since, now, names)]
+    due = [{**row, "items": [row["item_id"]] if row["kind"] == "instant" else
+            store.delivery_item_ids(row["key"], row["subscription"])} for row in store.due_deliveries(iso(now) or "")]
+    ids = [i for row in [*preview.messages, *due] for i in row["items"]]
+    titles = {row["id"]: row["title"] for row in store.alert_items(list(dict.fromkeys(ids)))}
+    for line in describe(preview, due, titles, alerts.settings.baseline_horizon / 86400):
+        click.echo(line)
 
 
 @command("digest")
@@ -143,7 +173,7 @@ def deliveries_cmd(state: str | None, limit: int, requeue: tuple[str, ...], conf
                    as_json: bool, now: datetime) -> None:
     """The delivery ledger: what was sent, what is waiting, what failed and why."""
     stamp = iso(now) or ""
-    store = open_app().store
+    store = open_archive().store
     if requeue:
         keys = () if requeue == ("all",) else requeue
         click.echo(f"requeued {store.requeue_deliveries(now=stamp, keys=keys)}")

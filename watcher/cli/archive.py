@@ -7,16 +7,26 @@ from pathlib import Path
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, open_app
+from watcher.cli.common import EXIT_FAILED, command, open_archive
 
 
 @command()
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True)
 def search(query: str, limit: int) -> None:
-    """Full-text search of the archive (SQLite FTS5 syntax)."""
-    for row in open_app().store.search(query, limit=limit):
-        click.echo(f"{(row.get('published') or '')[:10]}  {row['source']:<18} {row['title'][:90]}  {row['url']}")
+    """Search the archive for any text: words (accents ignored), "a phrase", or an act (décret 2025-895,
+    2016/679, a NOR), which also finds the items citing it. One line per item: id, legal date, source, themes,
+    title. Exit status 1 when nothing is found."""
+    from watcher import search as searching
+
+    rows = searching.search(open_archive().store, query, limit=limit)
+    for row in rows:
+        click.echo(searching.result_line(row))
+    if not rows:
+        click.echo(f"no result for {query!r}", err=True)
+        sys.exit(EXIT_FAILED)
+    if len(rows) == limit:
+        click.echo(f"(first {limit} results; --limit N for more)", err=True)
 
 
 @command()
@@ -28,11 +38,13 @@ def serve(port: int, host: str) -> None:
 
     from store import METADATA_PATH
 
-    app = open_app()
+    app = open_archive()
     database = app.config.database
     app.store.migrate()
+    plugins = Path(__file__).parents[1] / "datasette_plugins"  # watcher_search: ?_search= takes any text
     cmd = [sys.executable, "-m", "datasette", "serve", str(database), "--metadata", str(METADATA_PATH),
-           "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms", "1000"]
+           "--plugins-dir", str(plugins), "--host", host, "--port", str(port), "--setting", "facet_time_limit_ms",
+           "1000"]
     click.echo(" ".join(cmd), err=True)
     subprocess.run(cmd, check=False)
 

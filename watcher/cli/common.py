@@ -115,6 +115,17 @@ def open_app() -> App:
     return opts.app
 
 
+def open_archive() -> App:
+    """The App, for a command that only reads the archive: an archive that does not exist is an error that says
+    where it was looked for (opening it would create an empty one and show nothing, as if there were no news)."""
+    app = open_app()
+    path = app.config.database
+    if not path.exists():
+        raise ConfigError(f"no archive at {path}: run `watcher fetch` (or `watcher demo`) first, or set [settings] "
+                          "database / $WATCHER_DATABASE to the archive", file=str(app.config.path))
+    return app
+
+
 def _closer(opts: Options) -> Callable[[], None]:
     def close() -> None:
         if opts.app is not None:

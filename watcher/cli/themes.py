@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from watcher.cli.common import command, config_path, open_app
+from watcher.cli.common import command, config_path, open_app, open_archive
 from watcher.clock import now_utc
 from watcher.config import Config, Settings
 from watcher.errors import ConfigError
@@ -158,7 +158,7 @@ def _corrections(output: str | None) -> tuple[Config | None, list[Any]]:
 @click.option("--limit", default=100, show_default=True, help="at most this many items")
 def untagged(limit: int) -> None:
     """The recall safety net: items in scope (health ministry, CNIL, ANSM...) that got no theme."""
-    rows = open_app().store.untagged_in_scope(limit=limit)
+    rows = open_archive().store.untagged_in_scope(limit=limit)
     for row in rows:
         click.echo(f"{row['id']}  {row['source']}  {(row['published'] or '')[:10]}  [{row['scope_reason']}]  "
                    f"{row['title'][:100]}")

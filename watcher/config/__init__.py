@@ -64,8 +64,8 @@ def load_config(path: str | Path | None = None) -> Config:
     raw = read_toml(path)
     settings = _settings(raw.get("settings", {}), str(path))
     db_override = env("WATCHER_DATABASE")
-    if db_override:
-        settings = replace(settings, database=db_override)
+    if db_override:  # a path from the environment is relative to where the command runs, like one typed in a shell
+        settings = replace(settings, database=str(Path(os.path.expanduser(db_override)).absolute()))
     sources = tuple(_source(t, n, str(path)) for n, t in enumerate(raw.get("source", []), 1))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})

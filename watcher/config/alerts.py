@@ -22,6 +22,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from watcher import natures as natures_vocabulary
 from watcher.config.environment import secret
 from watcher.config.sources import KindSpec, parse_interval
 from watcher.config.toml import read_toml
@@ -37,6 +38,8 @@ ALERTS_KEYS: dict[str, str] = {
     "breaker_after": "connection failures in a row after which a channel's other messages wait for the next run "
                      "(default 2; a refused login stops the channel at once)",
     "send_deadline": "longest time one message may take, connection and login included (default '2m')",
+    "baseline_horizon": "items older than this when first matched are a baseline, not news: no alert, sent only "
+                        "on request with `deliver --since DATE` (default '3d')",
 }
 SUBSCRIPTION_KEYS: dict[str, str] = {
     "name": "unique name of the subscription (required)",
@@ -45,7 +48,7 @@ SUBSCRIPTION_KEYS: dict[str, str] = {
     "slack": "Slack target: '#channel' or a member id, sent as the webhook's channel (optional)",
     "themes": "list of themes to hear about (required, at least one)",
     "sources": "only items of these sources (default: all)",
-    "natures": "only these kinds of act, e.g. ['DECRET', 'ARRETE'] (default: all)",
+    "natures": "only these kinds of act (docs/natures.md), e.g. ['decret', 'arrete', 'deliberation'] (default: all)",
     "languages": "only items in these languages, e.g. ['fr'] (default: all)",
     "min_score": "lowest theme confidence that alerts, 0 to 1 (default 0.5)",
     "cadence": "instant, daily or weekly (default instant)",
@@ -53,6 +56,7 @@ SUBSCRIPTION_KEYS: dict[str, str] = {
     "day": "day of the weekly digest: monday..sunday or lundi..dimanche (default monday)",
     "channel": "name of a [channel.NAME] table (required)",
     "lang": "language of the messages: fr or en (default fr)",
+    "introduction": "a few lines shown at the top of each message, e.g. who the watch is for (optional)",
 }
 CHANNEL_COMMON_KEYS: dict[str, str] = {"kind": "email, slack or apprise"}
 CADENCES = ("instant", "daily", "weekly")
@@ -78,18 +82,19 @@ class Subscription:
     email: str = ""
     slack: str = ""
     sources: frozenset[str] = frozenset()  # empty = every source
-    natures: frozenset[str] = frozenset()  # upper case; empty = every kind of act
+    natures: frozenset[str] = frozenset()  # codes of watcher.natures; empty = every kind of act
     languages: frozenset[str] = frozenset()
     min_score: float = 0.5
     cadence: Cadence = field(default_factory=Cadence)
     lang: str = "fr"
+    introduction: str = ""
     origin: str = "config"  # config | database
     file: str = field(default="", compare=False)
 
     def accepts(self, *, score: float, source: str, nature: str, lang: str) -> bool:
         """The filters besides the theme (which the planner indexes)."""
         return score >= self.min_score and (not self.sources or source in self.sources) and (
-            not self.natures or (nature or "").upper() in self.natures) and (
+            not self.natures or natures_vocabulary.accepts(self.natures, nature or "")) and (
             not self.languages or (lang or "") in self.languages)
 
 
@@ -120,6 +125,7 @@ class AlertsSettings:
     stale_after: int = 900
     breaker_after: int = 2
     send_deadline: int = 120
+    baseline_horizon: int = 3 * 86400
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ def _unknown(table: Mapping[str, Any], known: Mapping[str, str], file: str, wher
 
 def _settings(table: Mapping[str, Any], file: str) -> AlertsSettings:
     values: dict[str, int] = {}
-    for key in ("retry_after", "max_retry_delay", "stale_after", "send_deadline"):
+    for key in ("retry_after", "max_retry_delay", "stale_after", "send_deadline", "baseline_horizon"):
         if key in table:
             try:
                 values[key] = parse_interval(table[key])
@@ -307,9 +313,10 @@ def parse_subscription(table: Any, *, file: str, where: str, origin: str = "conf
     return Subscription(
         name=table["name"].strip(), person=table["person"].strip(), themes=themes, channel=table["channel"],
         email=email, slack=_string(table, "slack", fail), sources=_strings(table, "sources", fail),
-        natures=frozenset(n.upper() for n in _strings(table, "natures", fail)),
+        natures=_natures(table, fail),
         languages=_strings(table, "languages", fail), min_score=_score(table, fail),
-        cadence=_cadence(table, fail), lang=lang, origin=origin, file=file)
+        cadence=_cadence(table, fail), lang=lang, introduction=_string(table, "introduction", fail), origin=origin,
+        file=file)
 
 
 def _string(table: Mapping[str, Any], key: str, fail: Any) -> str:
@@ -326,6 +333,19 @@ def _strings(table: Mapping[str, Any], key: str, fail: Any) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise fail(key, "must be a list of non-empty strings")
     return frozenset(v.strip() for v in value)
+
+
+def _natures(table: Mapping[str, Any], fail: Any) -> frozenset[str]:
+    """Kinds of act as vocabulary codes; a value the vocabulary does not know would silently never match."""
+    codes, unknown = set(), []
+    for value in sorted(_strings(table, "natures", fail)):
+        code = natures_vocabulary.resolve(value)
+        codes.add(code) if code else unknown.append(value)
+    if unknown:
+        known = ", ".join(n.code for n in natures_vocabulary.VOCABULARY)
+        raise fail("natures", f"unknown kind(s) of act {', '.join(map(repr, unknown))}; known: {known} "
+                              "(see docs/natures.md)")
+    return frozenset(codes)
 
 
 def _score(table: Mapping[str, Any], fail: Any) -> float:
@@ -386,7 +406,7 @@ def subscription_spec(sub: Subscription) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": sub.name, "person": sub.person, "themes": sorted(sub.themes),
                             "channel": sub.channel, "cadence": sub.cadence.kind, "lang": sub.lang,
                             "min_score": sub.min_score}
-    for key in ("email", "slack"):
+    for key in ("email", "slack", "introduction"):
         if getattr(sub, key):
             spec[key] = getattr(sub, key)
     for key in ("sources", "natures", "languages"):

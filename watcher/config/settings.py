@@ -14,7 +14,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("database", "var/watcher.db", "SQLite archive path (relative paths are relative to sources.toml)"),
+    Setting("database", "var/watcher.db", "SQLite archive path, relative to sources.toml; $WATCHER_DATABASE overrides "
+            "it (relative to the current directory)"),
     Setting("contact", "watcher-admin@example.org", "contact address put in the User-Agent so sites can reach you"),
     Setting("user_agent", "watcher/{version} (+https://github.com/watcher-legal/watcher; {contact})",
             "User-Agent template; {version} and {contact} are filled in"),

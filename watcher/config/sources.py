@@ -113,7 +113,8 @@ def check_source_kind(source: SourceConfig, kinds: Mapping[str, KindSpec], *, fi
     for key in source.options:
         if key not in allowed:
             hint = f"; {kind.kind} accepts: {', '.join(sorted(allowed))}" if allowed else ""
-            raise ConfigError(f"unknown key for kind {kind.kind}{hint}", file=file, table=where, key=key)
+            raise ConfigError(f"unknown key for kind {kind.kind}{hint}; every source accepts: "
+                              f"{', '.join(COMMON_KEYS)}", file=file, table=where, key=key)
     for key in kind.required:
         if key not in source.options:
             raise ConfigError(f"required by kind {kind.kind}", file=file, table=where, key=key)

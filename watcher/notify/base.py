@@ -79,6 +79,10 @@ class Channel(ABC):
     def abort(self) -> None:  # noqa: B027 - optional hook: channels without a socket to cut let the send finish
         """Called from another thread when a send outlived its deadline: make it fail now, if the channel can."""
 
+    def unsubscribe_for(self, email: str) -> str:  # noqa: B027 - optional: most channels have none
+        """The unsubscribe link shown in a message to ``email`` ('' if the channel has none)."""
+        return ""
+
     def close(self) -> None:  # noqa: B027 - optional hook: most channels keep nothing open
         """Release connections kept between sends."""
 

@@ -18,7 +18,7 @@ is cut (``Channel.abort``) and counts as a connection failure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -260,7 +260,7 @@ class _Sender:
             self._hold(key, f"subscription {row['subscription']!r} no longer exists")
             return None
         try:
-            message = self.render(row, sub, channel.needs) if sub else self.render_ops(row)
+            message = self.render(row, sub, channel) if sub else self.render_ops(row)
         except Exception as exc:  # a template or data bug must not stop the other deliveries
             self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
             return None
@@ -276,14 +276,15 @@ class _Sender:
             raise LookupError("no incident and no admin configuration for this operations message")
         return message
 
-    def render(self, row: Mapping[str, Any], sub: Subscription, needs: Collection[str]) -> Message | None:
+    def render(self, row: Mapping[str, Any], sub: Subscription, channel: Channel) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.alert_items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:
             return None
         return self.renderer.message(key=row["key"], sub=sub, kind=row["kind"], period=row["period"] or "",
-                                     items=items, themes=themes, now=self.now, needs=needs)
+                                     items=items, themes=themes, now=self.now, needs=channel.needs,
+                                     unsubscribe=channel.unsubscribe_for(sub.email))
 
     def _failed(self, row: Mapping[str, Any], exc: NotifyError) -> None:
         attempts, settings = int(row["attempts"]) + 1, self.alerts.settings

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from watcher.errors import NotifyError
 from watcher.notify.base import Channel, Message
@@ -31,7 +32,9 @@ class EmailChannel(Channel):
         "username": "login, if the server wants one (the password comes from password_env)",
         "from_name": "display name of the sender (default 'Veille juridique')",
         "reply_to": "Reply-To address",
-        "unsubscribe": "mailto: or https: address for the List-Unsubscribe header (default mailto:<from>)",
+        "unsubscribe": "unsubscribe link shown in every message and sent as List-Unsubscribe: an https: URL (may "
+                       "contain {email}; RFC 8058 one-click is announced for it) or a mailto: address "
+                       "(default mailto:<from>?subject=desabonnement)",
         "timeout": "seconds allowed for each SMTP step (default 30)",
         "ca_file": "PEM file of the certificate authority to trust (an internal relay); default: the system's",
     }
@@ -76,8 +79,13 @@ class EmailChannel(Channel):
             head["Date"] = format_datetime(message.date)
         if self.option("reply_to"):
             head["Reply-To"] = self.option("reply_to")
-        unsubscribe = self.option("unsubscribe") or f"mailto:{self.sender}?subject=unsubscribe"
-        head["List-Unsubscribe"] = f"<{unsubscribe}>"
+        link = message.unsubscribe or self.unsubscribe_for(message.email)
+        mailto = f"mailto:{self.sender}?subject=desabonnement"
+        if link.startswith("https://"):  # RFC 8058: a POST to the https URL unsubscribes, no page to confirm
+            head["List-Unsubscribe"] = f"<{link}>, <{mailto}>"
+            head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        else:
+            head["List-Unsubscribe"] = f"<{link or mailto}>"
         head["Auto-Submitted"] = "auto-generated"
         for name, value in message.headers.items():
             head[name] = value
@@ -87,6 +95,11 @@ class EmailChannel(Channel):
         headers = bytes(head).split(b"\r\n\r\n", 1)[0]
         parts = [_part(boundary, "plain", message.text), _part(boundary, "html", message.html)]
         return headers + b"\r\n\r\n" + b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+    def unsubscribe_for(self, email: str) -> str:
+        """The channel's ``unsubscribe`` link for ``email`` ({email} filled in, URL-encoded), else a mailto:."""
+        link = str(self.option("unsubscribe") or f"mailto:{self.sender}?subject=desabonnement")
+        return link.replace("{email}", quote(email, safe="")) if link.startswith("https://") else link
 
     def send(self, message: Message) -> None:
         self.deliver(message, _always)

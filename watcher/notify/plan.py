@@ -2,14 +2,22 @@
 
 Pure helpers (``match``, ``last_occurrence``, ``delivery_key``) do the thinking; ``plan_deliveries`` reads the
 queue and writes the ledger through the store's verbs. Time is passed in.
+
+A first run is a baseline, as in urlwatch and changedetection.io: a match is not news, and sends nothing, when its
+item is older than ``[alerts] baseline_horizon`` (default 3 days; its ``published`` time, else when it was first
+stored) or was stored before the subscription began; an undated item that came with its source's first fetch was
+already there too (``Baseline``). Such items stay searchable and are sent on
+request, in one digest per subscription, by ``plan_since`` (``watcher deliver --since DATE``). Every item still
+reaches a subscription at most once (``delivery_items``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -26,6 +34,9 @@ class PlanStore(Protocol):
     def open_digests(self, digests: Sequence[tuple[Mapping[str, Any], str, Sequence[str], float]]) -> int: ...
     def digest_exists(self, key: str) -> bool: ...
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+    def subscription_starts(self, names: Sequence[str], now: str, *, record: bool = ...) -> dict[str, str]: ...
+    def first_fetches(self) -> dict[str, str]: ...
+    def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,33 @@ class Match:
     item_id: str
     theme: str
     score: float
+    baseline: bool = False  # already there: not alerted (see the module docstring)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What is not news: items dated before ``cutoff``, or stored before their subscription began; an undated item
+    that came with its source's first fetch was already there too."""
+
+    cutoff: str
+    starts: Mapping[str, str]
+    first_fetch: Mapping[str, str] = field(default_factory=dict)  # source -> its first successful fetch
+
+    def holds(self, subscription: str, row: Mapping[str, Any]) -> bool:
+        first_seen, published = row.get("first_seen") or "", row.get("published") or ""
+        if published and published < self.cutoff:
+            return True
+        if first_seen and first_seen < self.starts.get(subscription, ""):
+            return True
+        first_fetch = self.first_fetch.get(row.get("source") or "", "")
+        return not published and bool(first_seen) and (first_seen < self.cutoff or first_seen <= first_fetch)
+
+
+def baseline(store: PlanStore, alerts: AlertsConfig, now: datetime, *, record: bool = True) -> Baseline:
+    """The baseline of ``now``; records when each subscription was first seen (unless ``record`` is False)."""
+    starts = store.subscription_starts([s.name for s in alerts.subscriptions], iso(now) or "", record=record)
+    return Baseline(iso(now - timedelta(seconds=alerts.settings.baseline_horizon)) or "", starts,
+                    store.first_fetches())
 
 
 def delivery_key(*parts: str) -> str:
@@ -56,8 +94,9 @@ def theme_index(subs: Iterable[Subscription]) -> dict[str, list[Subscription]]:
 
 
 def match(rows: Iterable[Mapping[str, Any]], index: Mapping[str, Sequence[Subscription]],
-          known: set[tuple[str, str]]) -> list[Match]:
-    """Candidate theme rows x subscriptions -> one match per (subscription, item), with its best theme."""
+          known: set[tuple[str, str]], base: Baseline | None = None) -> list[Match]:
+    """Candidate theme rows x subscriptions -> one match per (subscription, item), with its best theme, marked
+    ``baseline`` when ``base`` holds it."""
     best: dict[tuple[str, str], Match] = {}
     for row in rows:
         for sub in index.get(row["theme"], ()):
@@ -67,7 +106,8 @@ def match(rows: Iterable[Mapping[str, Any]], index: Mapping[str, Sequence[Subscr
                 continue
             previous = best.get(pair)
             if previous is None or row["score"] > previous.score:
-                best[pair] = Match(sub, row["item_id"], row["theme"], float(row["score"]))
+                held = base is not None and base.holds(sub.name, row)
+                best[pair] = Match(sub, row["item_id"], row["theme"], float(row["score"]), held)
     return list(best.values())
 
 
@@ -103,19 +143,21 @@ def plan_deliveries(store: PlanStore, alerts: AlertsConfig, now: datetime,
 
 def plan_matches(store: PlanStore, alerts: AlertsConfig, now: datetime, batch: int = 50_000) -> int:
     """Drain the alert queue, ``batch`` theme rows at a time (memory stays bounded after a bulk import)."""
-    index, created = theme_index(alerts.subscriptions), 0
+    index, created, base = theme_index(alerts.subscriptions), 0, baseline(store, alerts, now)
     while True:
         upto, rows = store.alert_candidates(batch)
         if not upto:
             return created
-        created += _plan_batch(store, alerts, index, upto, rows, iso(now) or "")
+        created += _plan_batch(store, alerts, (index, base), upto, rows, iso(now) or "")
 
 
-def _plan_batch(store: PlanStore, alerts: AlertsConfig, index: Mapping[str, Sequence[Subscription]], upto: int,
+def _plan_batch(store: PlanStore, alerts: AlertsConfig,
+                how: tuple[Mapping[str, Sequence[Subscription]], Baseline], upto: int,
                 rows: Sequence[Mapping[str, Any]], stamp: str) -> int:
-    found = match(rows, index, store.matched_pairs([r["item_id"] for r in rows]))
+    """Record the news of one batch; baseline matches are left unrecorded (``plan_since`` may send them)."""
+    found = match(rows, how[0], store.matched_pairs([r["item_id"] for r in rows]), how[1])
     matches, deliveries = [], []
-    for m in found:
+    for m in (m for m in found if not m.baseline):
         key = None
         if m.subscription.cadence.kind == "instant":
             delivery = instant_delivery(m, alerts, stamp)
@@ -153,21 +195,66 @@ def open_due_digests(store: PlanStore, alerts: AlertsConfig, subs: Sequence[Subs
     return store.open_digests(due) if due else 0
 
 
-def preview_plan(store: PlanStore, alerts: AlertsConfig, now: datetime) -> list[dict[str, Any]]:
-    """What ``plan_deliveries`` would create now, without writing anything (``watcher deliver --dry-run``)."""
+def plan_since(store: PlanStore, alerts: AlertsConfig, since: date, now: datetime,
+               names: Sequence[str] = ()) -> int:
+    """One digest per subscription (of ``names``, default all) with every matching item whose legal date is
+    ``since`` or later and that it never got: the baseline, sent on request. Returns digests created; asking
+    twice for the same date creates nothing more."""
+    created = 0
+    for delivery, matches in since_digests(store, alerts, since, now, names):
+        created += store.record_matches(0, matches, [delivery])
+    return created
+
+
+def since_digests(store: PlanStore, alerts: AlertsConfig, since: date, now: datetime,
+                  names: Sequence[str] = ()) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(delivery row, its matches) of each digest ``plan_since`` would create; nothing is written."""
+    stamp, out = iso(now) or "", []
+    for sub in alerts.subscriptions:
+        channel = alerts.channel(sub.channel)
+        key = delivery_key("since", sub.name, since.isoformat(), channel.name)
+        if (names and sub.name not in names) or store.digest_exists(key):
+            continue
+        found = match(store.theme_rows_since(sorted(sub.themes), since.isoformat(), sub.name),
+                      theme_index([sub]), set())
+        if found:
+            delivery = {"key": key, "kind": "since", "subscription": sub.name, "period": since.isoformat(),
+                        "recipient": recipient(sub, channel.kind), "channel": channel.name, "item_id": "",
+                        "state": "pending", "attempts": 0, "created_at": stamp, "updated_at": stamp}
+            out.append((delivery, [{"subscription": sub.name, "item_id": m.item_id, "theme": m.theme,
+                                    "score": m.score, "cadence": "since", "matched_at": stamp, "delivery_key": key}
+                                   for m in found]))
+    return out
+
+
+@dataclass
+class Preview:
+    """What ``watcher deliver --dry-run`` shows: each message that would be planned (with its items) and, per
+    subscription, how many matches are held back as baseline."""
+
+    messages: list[dict[str, Any]]
+    baseline: Counter[str]
+
+
+def preview_plan(store: PlanStore, alerts: AlertsConfig, now: datetime) -> Preview:
+    """What ``plan_deliveries`` would create now, without writing anything (``watcher deliver --dry-run``).
+    A digest subscription shows its next digest: what waits for it plus what would be added now."""
     _, rows = store.alert_candidates()
-    found = match(rows, theme_index(alerts.subscriptions), store.matched_pairs([r["item_id"] for r in rows]))
+    found = match(rows, theme_index(alerts.subscriptions), store.matched_pairs([r["item_id"] for r in rows]),
+                  baseline(store, alerts, now, record=False))
     stamp, tz = iso(now) or "", ZoneInfo(alerts.timezone)
-    planned = [{**instant_delivery(m, alerts, stamp), "items": 1} for m in found
+    news = [m for m in found if not m.baseline]
+    planned = [{**instant_delivery(m, alerts, stamp), "items": [m.item_id]} for m in news
                if m.subscription.cadence.kind == "instant"]
     for sub in alerts.subscriptions:
         if sub.cadence.kind == "instant":
             continue
-        scheduled, period = last_occurrence(sub, now, tz)
-        key = delivery_key(sub.cadence.kind, sub.name, period, sub.channel)
-        waiting = store.unassigned_matches(sub.name, iso(scheduled) or "")
-        if waiting and not store.digest_exists(key):
-            planned.append({"key": key, "kind": sub.cadence.kind, "subscription": sub.name, "period": period,
-                            "recipient": recipient(sub, alerts.channel(sub.channel).kind),
-                            "channel": sub.channel, "items": len(waiting)})
-    return planned
+        _, period = last_occurrence(sub, now, tz)
+        waiting = [w["item_id"] for w in store.unassigned_matches(sub.name, "9999")]
+        waiting += [m.item_id for m in news if m.subscription.name == sub.name]
+        if waiting:
+            planned.append({"key": delivery_key(sub.cadence.kind, sub.name, period, sub.channel),
+                            "kind": sub.cadence.kind, "subscription": sub.name, "period": period,
+                            "recipient": recipient(sub, alerts.channel(sub.channel).kind), "channel": sub.channel,
+                            "items": waiting})
+    return Preview(planned, Counter(m.subscription.name for m in found if m.baseline))

@@ -20,23 +20,31 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from watcher import legal_dates, natures
 from watcher.config.alerts import Subscription
 from watcher.notify.base import Message
 
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "prefix": "[Veille]", "colon": " :", "instant": "Nouveau texte", "daily": "Récapitulatif quotidien",
-        "weekly": "Récapitulatif hebdomadaire", "of": "du", "texts": "texte(s)", "source": "Source",
-        "date": "Date", "nature": "Nature", "themes": "Thèmes", "confidence": "confiance", "why": "pourquoi",
-        "read": "Lire sur le site de la source", "archive": "Fiche dans l'archive", "unsubscribe": "Se désabonner",
-        "because": "Vous recevez ce message au titre de l'abonnement", "more": "autres textes dans l'archive",
+        "weekly": "Récapitulatif hebdomadaire", "since": "Récapitulatif", "of": "du", "since_of": "depuis le",
+        "text": "texte", "texts": "textes", "source": "Source", "date": "Date", "nature": "Nature",
+        "themes": "Thèmes", "also": "Aussi", "why": "Pourquoi", "score": "score du modèle",
+        "read": "Lire le texte", "archive": "Fiche dans l'archive", "unsubscribe": "Se désabonner",
+        "because": "Vous recevez ce message au titre de votre veille juridique",
+        "reply": "Pour ne plus recevoir ces messages, répondez-y en le demandant.",
+        "more": "autres textes dans l'archive", "words": "mots", "cites": "cite", "model": "modèle",
+        "person": "confirmé par un juriste", "period": "Période", "site": "publié par",
     },
     "en": {
         "prefix": "[Watch]", "colon": ":", "instant": "New text", "daily": "Daily digest", "weekly": "Weekly digest",
-        "of": "of", "texts": "text(s)", "source": "Source", "date": "Date", "nature": "Kind of act",
-        "themes": "Themes", "confidence": "confidence", "why": "why", "read": "Read it at the source",
-        "archive": "Archive record", "unsubscribe": "Unsubscribe",
-        "because": "You receive this message because of the subscription", "more": "more texts in the archive",
+        "since": "Digest", "of": "of", "since_of": "since", "text": "text", "texts": "texts", "source": "Source",
+        "date": "Date", "nature": "Kind of act", "themes": "Themes", "also": "Also", "why": "Why",
+        "score": "model score", "read": "Read the text", "archive": "Archive record", "unsubscribe": "Unsubscribe",
+        "because": "You receive this message as part of your legal watch",
+        "reply": "To stop receiving these messages, reply and ask.",
+        "more": "more texts in the archive", "words": "words", "cites": "cites", "model": "model",
+        "person": "confirmed by a lawyer", "period": "Period", "site": "published by",
     },
 }
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
@@ -44,14 +52,19 @@ _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SAFE_TILDE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _SLACK_SECTION = 2900  # Slack allows 3000 characters per section text
 _SLACK_BLOCKS = 48  # and 50 blocks per message
+SUMMARY_CHARS = 280  # two or three lines of a message
+_FEMININE = ("loi", "directive", "délibération", "deliberation", "décision", "decision", "recommandation",
+             "ordonnance", "circulaire", "charte", "convention")
 
 
 @dataclass(frozen=True)
 class ThemeView:
     name: str
+    label: str
     score: float
-    reason: str
+    reason: str  # short, in the message's language
     origin: str
+    score_text: str = ""  # "0,91": only when a model produced the score
 
     @property
     def percent(self) -> int:
@@ -64,17 +77,84 @@ class ItemView:
     title: str
     url: str  # "" unless http(s)
     source: str
-    date: str
-    nature: str
+    date: str  # the legal date, as written in the message's language
+    nature: str  # the kind of act's label in the message's language
     authority: str
     themes: tuple[ThemeView, ...]
     archive_url: str
+    summary: str = ""
+    sort_key: str = ""  # the ISO legal date
+
+    def theme(self, name: str) -> ThemeView | None:
+        return next((t for t in self.themes if t.name == name), None)
+
+    def others(self, name: str) -> list[ThemeView]:
+        return [t for t in self.themes if t.name != name]
 
 
 @dataclass(frozen=True)
 class Group:
     theme: str
     items: tuple[ItemView, ...]
+    label: str = ""
+
+
+def short_summary(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """The summary cut at a word before ``limit`` characters, with '…'."""
+    flat = " ".join(str(text or "").split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.") + "…"
+
+
+def _summary(item: Mapping[str, Any]) -> str:
+    """The item's short summary, unless it only repeats the title."""
+    summary, title = short_summary(str(item.get("summary") or "")), " ".join(str(item.get("title") or "").split())
+    return "" if not summary or title.startswith(summary.rstrip("…")) else summary
+
+
+def _with_article(label: str) -> str:
+    """'décret n° 2025-895' -> 'le décret n° 2025-895'; 'arrêté ...' -> 'l’arrêté ...'."""
+    first = label.split(" ", 1)[0].lower()
+    if first[:1] in "aâàeéèêiîoôuyh":
+        return "l’" + label
+    return ("la " if first in _FEMININE else "le ") + label
+
+
+def _number(value: str, lang: str) -> str:
+    try:
+        number = f"{float(value):.2f}"
+    except ValueError:
+        return ""
+    return number.replace(".", ",") if lang == "fr" else number
+
+
+_REASON_KEYS = frozenset({"matched", "identifier", "article", "model", "source", "site", "autorité", "but",
+                          "similar to", "délibération cnil"})
+
+
+def short_reason(reason: str, origin: str, lang: str) -> str:
+    """Why, in a few words of the message's language: 'cite le décret n° 2025-895', 'mots : retraitement, usage
+    unique', 'modèle : 0,91' (the classifier's own reason, 'matched: ...; identifier: ...; model: 0.91; ...', is
+    read part by part; sources, authorities and neighbours are left out). A reason in no known form is shown as
+    it is."""
+    words = LABELS[lang]
+    if origin == "human":
+        return words["person"]
+    out: list[str] = []
+    parts = [tuple(s.strip() for s in p.partition(":")[::2]) for p in (reason or "").split(";") if p.strip()]
+    for key, value in ((k.lower(), v) for k, v in parts):
+        if key in ("identifier", "article") and value:
+            out.append(f"{words['cites']} {_with_article(value) if lang == 'fr' else value}")
+        elif key == "matched" and value:
+            out.append(f"{words['words']}{words['colon']} {', '.join(value.split(', ')[:3])}")
+        elif key == "model" and origin == "model" and _number(value, lang):
+            out.append(f"{words['model']}{words['colon']} {_number(value, lang)}")
+    if not out and any(k.lower() == "site" for k, _ in parts):
+        out = [f"{words['site']}{words['colon']} {v}" for k, v in parts if k.lower() == "site"][:1]
+    if not out and not any(k.lower() in _REASON_KEYS for k, _ in parts):
+        return str(reason or "")
+    return (" ; " if lang == "fr" else "; ").join(out[:3])
 
 
 def mrkdwn(value: Any) -> str:
@@ -141,64 +221,79 @@ class Renderer:
 
     def message(self, *, key: str, sub: Subscription, kind: str, period: str, items: Sequence[Mapping[str, Any]],
                 themes: Mapping[str, Sequence[Mapping[str, Any]]], now: datetime,
-                needs: Collection[str] = ("text", "html", "slack")) -> Message:
-        """The message in the forms ``needs`` asks for (the others are left empty)."""
+                needs: Collection[str] = ("text", "html", "slack"), unsubscribe: str = "") -> Message:
+        """The message in the forms ``needs`` asks for (the others are left empty). ``unsubscribe``: the link
+        shown at the bottom (and, by e-mail, in the List-Unsubscribe header)."""
         labels = {**LABELS[sub.lang], "theme_names": self.theme_names[sub.lang]}
         groups = self.groups(sub, items, themes)
         words = SimpleNamespace(**labels)  # attribute lookups are Jinja's fast path
         count = sum(len(g.items) for g in groups)
-        subject = self.subject(labels, kind, period, groups, count)
-        context = {"labels": words, "sub": sub, "groups": groups, "count": count, "kind": kind,
-                   "heading": f"{labels[kind]}" + (f" {labels['of']} {period}" if period else ""),
-                   "fragment": lambda item, form: self.fragment(item, form, sub.lang, words)}
+        heading = self.heading(labels, kind, period, sub.lang)
+        counted = f"{count} {labels['text'] if count == 1 else labels['texts']}"
+        context = {"labels": words, "sub": sub, "groups": groups, "count": count, "kind": kind, "heading": heading,
+                   "counted": counted,
+                   "intro": sub.introduction, "unsubscribe": unsubscribe,
+                   "fragment": lambda item, form, group: self.fragment(item, form, sub.lang, words, group)}
         return Message(
-            key=key, subject=subject,
+            key=key, subject=self.subject(labels, kind, heading, groups, counted),
             text=self._mail.get_template("email.txt.j2").render(context) if "text" in needs else "",
             html=self._mail.get_template("email.html.j2").render(context) if "html" in needs else "",
             slack=self.slack(context) if "slack" in needs else {},
-            person=sub.person, email=sub.email, slack_target=sub.slack, date=now,
-            headers={"X-Watcher-Subscription": sub.name})
+            person=sub.person, email=sub.email, slack_target=sub.slack, date=now, unsubscribe=unsubscribe)
 
-    def fragment(self, item: ItemView, form: str, lang: str, labels: SimpleNamespace) -> str:
-        """One item rendered for one medium (``html``, ``txt``, ``slack``), cached for the rest of the run."""
-        key = (item, form, lang)
+    def fragment(self, item: ItemView, form: str, lang: str, labels: SimpleNamespace, group: str) -> str:
+        """One item rendered for one medium (``html``, ``txt``, ``slack``) under one theme, cached for the run."""
+        key = (item, form, lang, group)
         cached = self._fragments.get(key)
         if cached is not None:
             return cached
         env, name = (self._slack, "slack_item.mrkdwn.j2") if form == "slack" else (self._mail, f"item.{form}.j2")
-        text = env.get_template(name).render(item=item, labels=labels)
+        text = env.get_template(name).render(item=item, labels=labels, main=item.theme(group),
+                                             others=item.others(group))
         return self._fragments.put(key, Markup(text) if form == "html" else text)
 
     def groups(self, sub: Subscription, items: Sequence[Mapping[str, Any]],
                themes: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Group]:
-        """Each item under its best subscribed theme; themes in taxonomy order, newest items first."""
+        """Each item once, under its first subscribed theme in taxonomy order (its other themes are shown as
+        labels); themes in taxonomy order, newest items first."""
         by_theme: dict[str, list[ItemView]] = {}
         for item in items:
             rows = themes.get(item["id"], [])
-            wanted = [t for t in rows if t["theme"] in sub.themes and t["score"] >= sub.min_score]
-            if not wanted:
-                continue
-            best = max(wanted, key=lambda t: (t["score"], t["theme"]))
-            by_theme.setdefault(best["theme"], []).append(self.item_view(item, rows))
-        return [Group(theme, tuple(sorted(views, key=lambda v: v.date, reverse=True)))
-                for theme, views in sorted(by_theme.items(), key=lambda kv: (self.theme_order.get(kv[0], 99), kv[0]))]
+            wanted = sorted((t["theme"] for t in rows if t["theme"] in sub.themes and t["score"] >= sub.min_score),
+                            key=self._theme_key)
+            if wanted:
+                by_theme.setdefault(wanted[0], []).append(self.item_view(item, rows, sub.lang))
+        names = self.theme_names[sub.lang]
+        return [Group(theme, tuple(sorted(views, key=lambda v: v.sort_key, reverse=True)), names.get(theme, theme))
+                for theme, views in sorted(by_theme.items(), key=lambda kv: self._theme_key(kv[0]))]
 
-    def item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]]) -> ItemView:
-        """The item as shown; built once per run (a Renderer serves one run: items do not change within it)."""
-        view = self._views.get(item["id"])
-        return view if view is not None else self._views.put(item["id"], self._item_view(item, themes))
+    def _theme_key(self, theme: str) -> tuple[int, str]:
+        return self.theme_order.get(theme, 99), theme
 
-    def _item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]]) -> ItemView:
+    def item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]], lang: str = "fr") -> ItemView:
+        """The item as shown in ``lang``; built once per run (a Renderer serves one run: items do not change)."""
+        view = self._views.get((item["id"], lang))
+        return view if view is not None else self._views.put((item["id"], lang), self._item_view(item, themes, lang))
+
+    def _item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]], lang: str) -> ItemView:
         url = str(item.get("url") or "")
         archive = f"{self.public_url}/watcher/items/{tilde_encode(item['id'])}" if self.public_url else ""
-        return ItemView(
+        names = self.theme_names[lang]
+        views = tuple(ThemeView(t["theme"], names.get(t["theme"], t["theme"]), float(t["score"]),
+                                short_reason(str(t.get("reason") or ""), str(t.get("origin") or ""), lang),
+                                str(t.get("origin") or ""),
+                                _number(str(t["score"]), lang) if t.get("origin") == "model" else "")
+                      for t in sorted(themes, key=lambda t: self._theme_key(t["theme"])))
+        legal = item.get("legal_date") or self._date(item.get("published"))
+        view = ItemView(
             id=item["id"], title=" ".join(str(item.get("title") or "").split()),
             url=url if url.startswith(("https://", "http://")) else "",
-            source=self.source_labels.get(item["source"], item["source"]), date=self._date(item.get("published")),
-            nature=str(item.get("nature") or ""), authority=str(item.get("authority") or ""),
-            themes=tuple(ThemeView(t["theme"], float(t["score"]), str(t.get("reason") or ""),
-                                   str(t.get("origin") or "")) for t in themes),
-            archive_url=archive)
+            source=self.source_labels.get(item["source"], item["source"]), date=legal_dates.spoken(legal, lang),
+            nature=natures.label(str(item.get("nature") or ""), lang, str(item.get("nature_raw") or ""))
+            if item.get("nature") else "",
+            authority=str(item.get("authority") or ""), themes=views, archive_url=archive,
+            summary=_summary(item), sort_key=str(legal or ""))
+        return view
 
     def _date(self, value: Any) -> str:
         if not value:
@@ -209,30 +304,40 @@ class Renderer:
             return str(value)[:10]
 
     @staticmethod
-    def subject(labels: Mapping[str, Any], kind: str, period: str, groups: Sequence[Group], count: int) -> str:
+    def heading(labels: Mapping[str, Any], kind: str, period: str, lang: str) -> str:
+        """'Récapitulatif quotidien du 17 juin 2026', 'Récapitulatif depuis le 1er juin 2026', 'Nouveau texte'."""
+        if not period:
+            return str(labels[kind])
+        joiner = labels["since_of"] if kind == "since" else labels["of"]
+        return f"{labels[kind]} {joiner} {legal_dates.spoken(period, lang) or period}"
+
+    @staticmethod
+    def subject(labels: Mapping[str, Any], kind: str, heading: str, groups: Sequence[Group], counted: str) -> str:
         if kind == "instant" and groups:
             title = groups[0].items[0].title
             title = title if len(title) <= 140 else title[:139] + "…"
-            theme = labels.get("theme_names", {}).get(groups[0].theme, groups[0].theme)
-            return f"{labels['prefix']} {theme}{labels['colon']} {title}"
-        return f"{labels['prefix']} {labels[kind]} {labels['of']} {period}{labels['colon']} {count} {labels['texts']}"
+            return f"{labels['prefix']} {groups[0].label}{labels['colon']} {title}"
+        return f"{labels['prefix']} {heading}{labels['colon']} {counted}"
 
     def slack(self, context: Mapping[str, Any]) -> dict[str, Any]:
         labels = vars(context["labels"])
-        fallback = f"{labels['prefix']} {context['heading']}{labels['colon']} {context['count']} {labels['texts']}"
+        fallback = f"{labels['prefix']} {context['heading']}{labels['colon']} {context['counted']}"
         blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": fallback[:150]}}]
+        counts = " · ".join(f"{mrkdwn(g.label)} {len(g.items)}" for g in context["groups"])
+        if context["intro"]:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(context["intro"])[:2900]}})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": counts or "-"}]})
         shown = 0
         for group in context["groups"]:
-            texts = [context["fragment"](item, "slack").strip() for item in group.items]
+            texts = [context["fragment"](item, "slack", group.theme).strip() for item in group.items]
             sections = _pack(texts)
             if len(blocks) + 1 + len(sections) > _SLACK_BLOCKS:
                 break
             blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                       "text": f"*{mrkdwn(labels['theme_names'].get(group.theme, group.theme))}* "
-                                                               f"({len(texts)})"}})
+                                                       "text": f"*{mrkdwn(group.label)}* ({len(texts)})"}})
             blocks.extend({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections)
             shown += len(texts)
-        footer = f"{labels['because']} « {mrkdwn(context['sub'].name)} »."
+        footer = f"{labels['because']}."
         if shown < context["count"]:
             footer = f"+{context['count'] - shown} {labels['more']}. {footer}"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})

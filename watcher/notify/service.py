@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from watcher.config import Config
@@ -17,7 +17,7 @@ from watcher.normalize import iso
 from watcher.notify import CHANNELS, open_channels
 from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport, Hooks, OpsRender, send_due
-from watcher.notify.plan import match, plan_deliveries, theme_index
+from watcher.notify.plan import baseline, match, plan_deliveries, since_digests, theme_index
 from watcher.notify.render import Renderer
 
 CADENCES = ("instant", "daily", "weekly")
@@ -85,16 +85,24 @@ def ops_renderer(store: Any, config: Config, alerts: AlertsConfig, now: datetime
 
 
 def preview_digest(store: Any, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
-                   now: datetime) -> Message:
+                   now: datetime, since: date | None = None) -> Message:
     """The next ``cadence`` digest of one subscription (the first such one without ``name``), rendered from what
-    is waiting for it; nothing is written."""
+    is waiting for it; with ``since``, the digest ``deliver --since`` would send it instead. Nothing is written."""
     subs = [s for s in alerts.subscriptions if s.cadence.kind == cadence and (name is None or s.name == name)]
     if not subs:
         raise ConfigError(f"no {cadence} subscription" + (f" named {name!r}" if name else ""))
     sub = subs[0]
+    if since is not None:
+        found = since_digests(store, alerts, since, now, [sub.name])
+        ids = [m["item_id"] for _, matches in found for m in matches]
+        return renderer_for(config, alerts).message(
+            key="preview", sub=sub, kind="since", period=since.isoformat(), items=store.alert_items(ids),
+            themes=store.themes_of_items(ids), now=now)
     waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(now) or "")]
     _, rows = store.alert_candidates()
-    queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]))]
+    held = baseline(store, alerts, now, record=False)  # what is not news will not be in the digest either
+    queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]),
+                                       held) if not m.baseline]
     ids = list(dict.fromkeys(waiting + queued))
     return renderer_for(config, alerts).message(
         key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),

@@ -9,7 +9,8 @@ stock is never read). Each ``CNILTEXT*.xml`` (one ``<TEXTE_CNIL>``) becomes one 
 - ``title`` TITREFULL (else TITRE), ``text`` BLOC_TEXTUEL/CONTENU (blank paragraphs dropped, typographic
   apostrophes kept), ``summary`` the start of its first paragraph of substance;
 - ``nature`` NATURE_DELIB ("Sanction", "Recommandation/Lignes directrices"...; else NATURE), also the item's
-  only tag; ``published`` DATE_PUBLI (else DATE_TEXTE), ``authority`` the CNIL;
+  only tag; ``published`` DATE_PUBLI (else DATE_TEXTE), ``legal_date`` the délibération's date (DATE_TEXTE, as
+  in "Délibération n° 2026-047 du 2 avril 2026"; else DATE_PUBLI), ``authority`` the CNIL;
 - ``identifiers``: cnil, deliberation (NUMERO), nor, nor_base, date_texte, and what the text cites as
   ``cites_<scheme>`` (``cites_eu_regulation: 2016/679``, ``cites_loi: 78-17``...);
 - ``extra``: etat_juridique, nature (DELIBERATION / DECISION), titre, origine_publi, pages.
@@ -22,6 +23,7 @@ from typing import ClassVar
 from xml.etree.ElementTree import Element
 
 from watcher import identifiers as ids
+from watcher import legal_dates
 from watcher.errors import ParseError
 from watcher.models import Item
 from watcher.normalize import to_utc
@@ -72,6 +74,7 @@ def text_item(root: Element, *, source: str = "cnil-deliberations") -> Item:
         id=f"cnil:{cnil_id}", source=source, url=TEXT_URL + cnil_id, title=title,
         summary=dila.excerpt(text), text=text, published=to_utc(meta["DATE_PUBLI"] or meta["DATE_TEXTE"]),
         nature=meta["NATURE_DELIB"] or nature, authority=AUTHORITY,
+        legal_date=legal_dates.parse_iso(meta["DATE_TEXTE"]) or legal_dates.parse_iso(meta["DATE_PUBLI"]),
         identifiers=_identifiers(cnil_id, meta, f"{title}\n{text}"),
         tags=(meta["NATURE_DELIB"],) if meta["NATURE_DELIB"] else (), extra=_extra(nature, meta),
     )

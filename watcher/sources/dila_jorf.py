@@ -10,7 +10,8 @@
   ``https://www.legifrance.gouv.fr/jorf/id/<id>``;
 - ``title`` TITREFULL (else TITRE), ``summary`` the NOTICE or the start of the first article, ``text`` the
   visas then the articles (annex titles and ``Article N`` headings kept, tables one row per line);
-- ``published`` DATE_PUBLI (midnight Europe/Paris, in UTC), ``nature`` NATURE, ``authority`` MINISTERE or
+- ``published`` DATE_PUBLI (midnight Europe/Paris, in UTC), ``legal_date`` the JO issue's date (DATE_PUBLI, else
+  the date ORIGINE_PUBLI spells: "JORF n°0137 du 13 juin 2026"), ``nature`` NATURE, ``authority`` MINISTERE or
   AUTORITE;
 - ``identifiers``: jorftext, nor, nor_base (the NOR without its last letter: equal for a text and its
   rectificatifs), eli, jorfcont, num, date_texte, the text's own number or date under its scheme (``decret``,
@@ -29,6 +30,7 @@ from typing import ClassVar
 from xml.etree.ElementTree import Element
 
 from watcher import identifiers as ids
+from watcher import legal_dates
 from watcher.errors import ParseError
 from watcher.models import Item
 from watcher.normalize import clean_text, to_utc
@@ -151,6 +153,7 @@ def text_item(root: Element, rubric: str = "", *, source: str = "jorf") -> Item:
         summary=dila.excerpt(notice or _first_article(root)),
         text="\n\n".join(part for part in (visas, articles) if part),
         published=to_utc(meta["DATE_PUBLI"]), nature=meta["NATURE"],
+        legal_date=legal_dates.parse_iso(meta["DATE_PUBLI"]) or legal_dates.parse_french(meta["ORIGINE_PUBLI"]),
         authority=meta["MINISTERE"] or meta["AUTORITE"], rubric=rubric,
         identifiers=_identifiers(meta, origine.get("id", "") if origine is not None else "", title,
                                  "\n".join((title, notice, visas))),
