@@ -14,15 +14,9 @@ from functools import lru_cache
 
 from classifiers.themes import Taxonomy, load_themes
 from watcher.models import Item, ThemeTag
+from watcher.text import fold
 
 VERSION = "1"
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, ligatures expanded, typographic apostrophes made plain."""
-    text = text.replace("’", "'").replace("œ", "oe").replace("Œ", "OE")
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
 def _is_acronym(word: str) -> bool:

@@ -15,27 +15,27 @@ subscription at most once, ever. Digest matches wait there with no ``delivery_ke
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from store.sql import chunks, marks, rows
+
 STATES = ("pending", "sending", "sent", "failed", "held", "cancelled")
-_CHUNK = 500
 
 _DELIVERY_COLUMNS = ("key", "kind", "subscription", "recipient", "channel", "period", "item_id", "state",
                      "attempts", "created_at", "updated_at", "message_id")
 
 
-def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(seq), size):
-        yield seq[start : start + size]
-
-
 class DeliveriesMixin:
-    """Ledger verbs of the ``Store`` (which provides ``self.db``)."""
+    """Ledger verbs of the ``Store`` (which provides ``self.db`` and ``self.transaction()``)."""
 
     db: Database
+
+    if TYPE_CHECKING:
+        def transaction(self) -> AbstractContextManager[None]: ...
 
     # -- subscriptions managed with ``watcher subscribe`` -------------------------------------------------------
     def save_subscription(self, name: str, spec: Mapping[str, Any], *, now: str) -> None:
@@ -65,9 +65,7 @@ class DeliveriesMixin:
         sql = ("select distinct t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
                "i.first_seen from alert_queue q join item_themes t on t.item_id = q.item_id and t.theme = q.theme "
                "join items i on i.id = t.item_id where q.id <= ? order by q.id")
-        cursor = self.db.execute(sql, [upto])
-        cols = [d[0] for d in cursor.description]
-        return upto, [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+        return upto, rows(self.db.execute(sql, [upto]))
 
     def subscription_starts(self, names: Sequence[str], now: str, *, record: bool = True) -> dict[str, str]:
         """When each subscription began; what was stored before is not news to it. A subscription stored with
@@ -92,22 +90,18 @@ class DeliveriesMixin:
     def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]:
         """Theme rows (as ``alert_candidates`` gives them) of items whose legal date (if undated: first storing)
         is ``since`` or later, that ``subscription`` never got: what ``deliver --since`` may send in one digest."""
-        marks = ",".join("?" * len(themes))
         sql = ("select t.item_id, t.theme, t.score, t.origin, i.source, i.nature, i.lang, i.published, "
                "i.first_seen from item_themes t join items i on i.id = t.item_id "
-               f"where t.theme in ({marks}) and (i.legal_date >= ? or (i.legal_date = '' and i.first_seen >= ?)) "
+               f"where t.theme in ({marks(len(themes))}) and (i.legal_date >= ? or (i.legal_date = '' and i.first_seen >= ?)) "
                "and not exists (select 1 from delivery_items d "
                "where d.subscription = ? and d.item_id = t.item_id) order by i.legal_date, t.item_id")
-        cursor = self.db.execute(sql, [*themes, since, since, subscription])
-        cols = [d[0] for d in cursor.description]
-        return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+        return rows(self.db.execute(sql, [*themes, since, since, subscription]))
 
     def matched_pairs(self, item_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(subscription, item) pairs already matched once: they never match again."""
         out: set[tuple[str, str]] = set()
-        for chunk in _chunks(list(dict.fromkeys(item_ids))):
-            marks = ",".join("?" * len(chunk))
-            sql = f"select subscription, item_id from delivery_items where item_id in ({marks})"
+        for chunk in chunks(list(dict.fromkeys(item_ids))):
+            sql = f"select subscription, item_id from delivery_items where item_id in ({marks(len(chunk))})"
             out.update((r[0], r[1]) for r in self.db.execute(sql, list(chunk)))
         return out
 
@@ -120,7 +114,7 @@ class DeliveriesMixin:
         match_sql = ("insert or ignore into delivery_items (subscription, item_id, theme, score, cadence, "
                      "matched_at, delivery_key) values (:subscription, :item_id, :theme, :score, :cadence, "
                      ":matched_at, :delivery_key)")
-        with self.db.atomic():
+        with self.transaction():
             created = self._insert_deliveries(deliveries)
             self.db.conn.executemany(match_sql, [dict(m) for m in matches])
             self.db.execute("delete from alert_queue where id <= ?", [upto])
@@ -130,19 +124,17 @@ class DeliveriesMixin:
         if not deliveries:
             return 0
         cols = ", ".join(_DELIVERY_COLUMNS)
-        marks = ", ".join(f":{c}" for c in _DELIVERY_COLUMNS)
+        names = ", ".join(f":{c}" for c in _DELIVERY_COLUMNS)
         before = self.db.conn.total_changes
-        rows = [{c: d.get(c, 0 if c == "attempts" else "") for c in _DELIVERY_COLUMNS} for d in deliveries]
-        self.db.conn.executemany(f"insert or ignore into deliveries ({cols}) values ({marks})", rows)
+        values = [{c: d.get(c, 0 if c == "attempts" else "") for c in _DELIVERY_COLUMNS} for d in deliveries]
+        self.db.conn.executemany(f"insert or ignore into deliveries ({cols}) values ({names})", values)
         return self.db.conn.total_changes - before
 
     def unassigned_matches(self, subscription: str, until: str) -> list[dict[str, Any]]:
         """Digest matches of a subscription not yet put in a digest, matched at or before ``until``."""
         sql = ("select item_id, theme, score, matched_at from delivery_items where subscription = ? "
                "and delivery_key is null and withdrawn = 0 and matched_at <= ? order by matched_at, item_id")
-        cursor = self.db.execute(sql, [subscription, until])
-        cols = [d[0] for d in cursor.description]
-        return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+        return rows(self.db.execute(sql, [subscription, until]))
 
     def open_digests(self, digests: Sequence[tuple[Mapping[str, Any], str, Sequence[str], float]]) -> int:
         """Open digest deliveries, each given as (delivery row, until, themes, min_score), in one transaction.
@@ -151,14 +143,14 @@ class DeliveriesMixin:
         ``min_score`` (a person removed them) are withdrawn; if some remain, the delivery is created and they are
         put in it. Returns how many digests were opened (none if nothing waits or the key already exists).
         """
-        with self.db.atomic():
+        with self.transaction():
             return sum(self._open_digest(d, u, t, m) for d, u, t, m in digests)
 
     def _open_digest(self, delivery: Mapping[str, Any], until: str, themes: Sequence[str], min_score: float) -> int:
-        sub, marks = delivery["subscription"], ",".join("?" * len(themes))
+        sub = delivery["subscription"]
         waiting = "subscription = ? and delivery_key is null and withdrawn = 0 and matched_at <= ?"
         self.db.execute(f"update delivery_items set withdrawn = 1 where {waiting} and not exists (select 1 from "
-                        f"item_themes t where t.item_id = delivery_items.item_id and t.theme in ({marks}) and "
+                        f"item_themes t where t.item_id = delivery_items.item_id and t.theme in ({marks(len(themes))}) and "
                         f"t.score >= ?)", [sub, until, *themes, min_score])
         if not self.db.execute(f"select 1 from delivery_items where {waiting} limit 1", [sub, until]).fetchone():
             return 0
@@ -251,23 +243,18 @@ class DeliveriesMixin:
     def alert_items(self, item_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What a message shows of each item, in the order asked (missing ids are skipped)."""
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(list(item_ids)):
-            marks = ",".join("?" * len(chunk))
+        for chunk in chunks(list(item_ids)):
             cursor = self.db.execute("select id, source, url, title, summary, published, legal_date, lang, nature, "
-                                     "nature_raw, authority from items "
-                                     f"where id in ({marks})", list(chunk))
-            cols = [d[0] for d in cursor.description]
-            found.update((row[0], dict(zip(cols, row, strict=True))) for row in cursor.fetchall())
+                                     f"nature_raw, authority from items where id in ({marks(len(chunk))})", list(chunk))
+            found.update((row["id"], row) for row in rows(cursor))
         return [found[i] for i in item_ids if i in found]
 
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """The current themes of each item, best first."""
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in item_ids}
-        for chunk in _chunks(list(item_ids)):
-            marks = ",".join("?" * len(chunk))
+        for chunk in chunks(list(item_ids)):
             cursor = self.db.execute("select item_id, theme, score, reason, origin from item_themes "
-                                     f"where item_id in ({marks}) order by score desc, theme", list(chunk))
-            for item_id, theme, score, reason, origin in cursor.fetchall():
-                out[item_id].append({"item_id": item_id, "theme": theme, "score": score, "reason": reason,
-                                     "origin": origin})
+                                     f"where item_id in ({marks(len(chunk))}) order by score desc, theme", list(chunk))
+            for row in rows(cursor):
+                out[row["item_id"]].append(row)
         return out

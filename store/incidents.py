@@ -66,6 +66,8 @@ class IncidentsMixin:
         return row[0] if row else None
 
     def _incidents(self, where: str, args: list[Any], limit: int | None = None) -> list[dict[str, Any]]:
+        if not self.db.table("incidents").exists():  # an archive opened read only, before m008_ops_incidents
+            return []
         sql = f"select {_INCIDENT_COLUMNS} from incidents where {where} order by id desc"
         cursor = self.db.execute(sql + (f" limit {int(limit)}" if limit else ""), args)
         cols = [d[0] for d in cursor.description]

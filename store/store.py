@@ -3,32 +3,51 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlite_utils import Database
 
 from store.deliveries import DeliveriesMixin
+from store.errors import StoreError, storage_errors, translated_methods
 from store.incidents import IncidentsMixin
+from store.lock import DEFAULT_WAIT, writer_lock
 from store.schema import migrations
+from store.sql import chunks, columns, empty_defaults, marks, rows
 
-_BATCH = 500
-_ITEM_COLUMNS = ("id", "source", "url", "title", "summary", "text", "published", "legal_date", "lang", "nature",
-                 "nature_raw", "authority", "rubric", "identifiers", "tags", "extra", "content_hash", "version",
-                 "first_seen", "last_seen", "updated_at")
-_UPDATED_COLUMNS = tuple(c for c in _ITEM_COLUMNS if c not in ("id", "first_seen"))
-_INSERT_ITEM = f"insert into items ({', '.join(_ITEM_COLUMNS)}) values ({', '.join('?' * len(_ITEM_COLUMNS))})"
-_UPDATE_ITEM = f"update items set {', '.join(c + ' = ?' for c in _UPDATED_COLUMNS)} where id = ?"
-_item_values = itemgetter(*_ITEM_COLUMNS)
-_updated_values = itemgetter(*_UPDATED_COLUMNS)
-_VERSION_SELECT = "id, version, content_hash, updated_at, title, summary, text, nature, identifiers"
-_KEEP_VERSION = (f"insert or ignore into item_versions (item_id, version, content_hash, seen_at, title, summary, text, "
-                 f"nature, identifiers) select {_VERSION_SELECT} from items where id = ?")
+_JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
+_SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
+_DERIVED = ("themes",)  # kept in step with item_themes by the store (``_sync_theme_column``), never written directly
+_VERSION_FROM_ITEM = {"item_id": "id", "seen_at": "updated_at"}  # item_versions column -> items column
+
+
+class _ItemSql:
+    """The statements that write items, built from the columns the schema gives the ``items`` and
+    ``item_versions`` tables (one column list: the schema's)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.columns = tuple(c for c in columns(conn, "items") if c not in _DERIVED)
+        updated = tuple(c for c in self.columns if c not in ("id", "first_seen"))
+        self.insert = f"insert into items ({', '.join(self.columns)}) values ({marks(len(self.columns))})"
+        self.update = f"update items set {', '.join(c + ' = ?' for c in updated)} where id = ?"
+        # itemgetter of two or more columns returns a tuple (the schema has 19); none: an archive without items
+        self.values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*self.columns or ("", ""))
+        self.updated_values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*updated or ("", ""))
+        self.defaults: dict[str, str | None] = {
+            **dict.fromkeys(c for c in self.columns if c not in (*_JSON_COLUMNS, *_SET_BY_STORE)),
+            **{c: v for c, v in empty_defaults(conn, "items").items() if c in self.columns and c not in _JSON_COLUMNS}}
+        self.version_columns = columns(conn, "item_versions")
+        self.version_select = ", ".join(_VERSION_FROM_ITEM.get(c, c) for c in self.version_columns)
+        self.keep_version = (f"insert or ignore into item_versions ({', '.join(self.version_columns)}) "
+                             f"select {self.version_select} from items where id = ?")
 
 
 @dataclass
@@ -42,37 +61,120 @@ class UpsertResult:
         return len(self.new) + len(self.changed) + self.unchanged
 
 
-def _chunks(seq: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(seq), size):
-        yield seq[start : start + size]
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock before "database is locked"
 
 
+@translated_methods
 class Store(DeliveriesMixin, IncidentsMixin):
-    """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests.
+    """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests;
+    ``Store.open_readonly(path)`` is for the commands that only read.
 
+    Concurrency: one writer at a time, by design. A command that writes holds ``writer_lock()`` (an advisory lock
+    on ``<archive>.lock``, see ``store.lock``); migrations take it themselves. Readers need no lock: the archive is
+    in WAL mode, so they read the last committed state while a writer writes. Each write transaction begins
+    ``IMMEDIATE`` and waits up to ``BUSY_TIMEOUT_MS`` for SQLite's lock, so a reader or a foreign writer (e.g.
+    Datasette) never makes a write fail half way.
+
+    Every public method raises ``StoreError`` (naming the file, saying what to do) instead of a raw SQLite error.
     Items arrive as plain mappings (see ``watcher.models.Item`` converted by the pipeline) so that this package
     depends on nothing else of watcher.
     """
 
-    def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
+    def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True, lock_wait: float = DEFAULT_WAIT,
+                 on_wait: Callable[[str], None] | None = None, readonly: bool = False):
         self.path = str(path)
+        self.lock_wait, self.on_wait, self.readonly = lock_wait, on_wait, readonly
+        with storage_errors(self.path):
+            self.db = Database(self._connect(), execute_plugins=False)
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                self._prepare(migrate)
+            self._sql = _ItemSql(self.db.conn)
+
+    def _prepare(self, migrate: bool) -> None:
+        """WAL journal, then the pending migrations. Turning a new archive to WAL needs SQLite's exclusive lock,
+        which a busy timeout does not always wait for: when it must be done (a new archive), it is done under the
+        writer lock, like the migrations."""
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        # execute_plugins=False: the archive's connection is not altered by whatever sqlite-utils plugins happen to
-        # be installed (and scanning every installed distribution's entry points for them took ~17 ms a process)
-        self.db = Database(conn, execute_plugins=False)
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                with self.writer_lock():
+                    self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
         if migrate:
             self.migrate()
 
+    def _connect(self) -> sqlite3.Connection:
+        # execute_plugins=False (above): the archive's connection is not altered by whatever sqlite-utils plugins
+        # happen to be installed (and scanning every installed distribution's entry points for them took ~17 ms)
+        if self.readonly:
+            return self._connect_readonly()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """``mode=ro``; in a read-only folder where SQLite cannot create the WAL's -shm file (no writer can write
+        there either), ``immutable=1``: the file is read as it is, without any locking."""
+        if not Path(self.path).is_file():
+            raise StoreError(self.path, "no archive here yet; run `watcher fetch` (or `watcher migrate`) first")
+        uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "unable to open" not in str(exc) or os.access(Path(self.path).parent, os.W_OK):
+                raise
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        return conn
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """The archive opened for reading only (``mode=ro``): never migrates, never writes, never waits for the
+        writer lock; works on a read-only file or folder. A missing archive or an unreadable one is a
+        ``StoreError``."""
+        store = cls(path, readonly=True)
+        if not store._sql.columns:
+            raise StoreError(store.path, "not a watcher archive yet (no items table); run `watcher migrate` first")
+        return store
+
+    def writer_lock(self, *, wait: float | None = None,
+                    on_wait: Callable[[str], None] | None = None) -> AbstractContextManager[None]:
+        """Hold this archive's writer lock (see ``store.lock.writer_lock``): wait up to ``wait`` seconds (the
+        store's ``lock_wait`` by default; 0 = raise ``ArchiveBusy`` at once) if another process holds it."""
+        return writer_lock(self.path, wait=self.lock_wait if wait is None else wait, on_wait=on_wait or self.on_wait)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, begun IMMEDIATE (it takes SQLite's write lock first, waiting up to the busy
+        timeout, so it never fails half way on a lock); a nested block is a savepoint. All or nothing."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+
     # -- schema -------------------------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        pending = [m.name for m in migrations.pending(self.db)]
-        migrations.apply(self.db)
+        """Apply the pending migrations, holding the writer lock while there are some."""
+        if not migrations.pending(self.db):
+            return []
+        with self.writer_lock():
+            pending = [m.name for m in migrations.pending(self.db)]  # another run may have applied them meanwhile
+            migrations.apply(self.db)
+        if "_sql" in self.__dict__:
+            self._sql = _ItemSql(self.db.conn)
         return pending
 
     def applied_migrations(self) -> list[str]:
@@ -91,21 +193,22 @@ class Store(DeliveriesMixin, IncidentsMixin):
         """
         result = UpsertResult()
         batch = {r["id"]: r for r in rows}  # a source listing the same id twice keeps the last
-        with self.db.atomic():
-            for chunk in _chunks(list(batch.values())):
+        with self.transaction():
+            for chunk in chunks(list(batch.values())):
                 self._upsert_chunk(chunk, now, result)
         return result
 
     def _upsert_chunk(self, chunk: Sequence[Mapping[str, Any]], now: str, result: UpsertResult) -> None:
         ids = [r["id"] for r in chunk]
-        marks = ",".join("?" * len(ids))
         known = {
             row[0]: (row[1], row[2])
-            for row in self.db.execute(f"select id, content_hash, version from items where id in ({marks})", ids)
+            for row in self.db.execute(f"select id, content_hash, version from items where id in ({marks(len(ids))})",
+                                       ids)
         }
         inserts, updates, touched = [], [], []
+        sql = self._sql
         for r in chunk:
-            row = _item_row(r, now)
+            row = _item_row(r, now, sql.defaults)
             previous = known.get(row["id"])
             if previous is None:
                 row["version"] = 1
@@ -122,13 +225,13 @@ class Store(DeliveriesMixin, IncidentsMixin):
         if inserts:
             # the new rows are those above the largest rowid before the insert (one writer, one transaction)
             last = conn.execute("select coalesce(max(rowid), 0) from items").fetchone()[0]
-            conn.executemany(_INSERT_ITEM, map(_item_values, inserts))
+            conn.executemany(sql.insert, map(sql.values, inserts))
             conn.execute("insert into items_fts (rowid, title, summary, text) select rowid, title, summary, text "
                          "from items where rowid > ?", [last])
         if updates:
             # the superseded content is kept in item_versions before the item takes the new one
-            conn.executemany(_KEEP_VERSION, [(row["id"],) for row in updates])
-            conn.executemany(_UPDATE_ITEM, [_updated_values(row) + (row["id"],) for row in updates])
+            conn.executemany(sql.keep_version, [(row["id"],) for row in updates])
+            conn.executemany(sql.update, [sql.updated_values(row) + (row["id"],) for row in updates])
             conn.executemany("delete from identifiers where item_id = ?", [(row["id"],) for row in updates])
         self._index_identifiers(inserts + updates)
         if touched:
@@ -146,18 +249,17 @@ class Store(DeliveriesMixin, IncidentsMixin):
 
     def items(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for chunk in _chunks(list(ids)):
-            marks = ",".join("?" * len(chunk))
-            out.extend(_decode(r) for r in self.db.table("items").rows_where(f"id in ({marks})", list(chunk)))
+        for chunk in chunks(list(ids)):
+            out.extend(_decode(r) for r in self.db.table("items").rows_where(f"id in ({marks(len(chunk))})",
+                                                                             list(chunk)))
         order = {i: n for n, i in enumerate(ids)}
         return sorted(out, key=lambda r: order[r["id"]])
 
     def versions(self, item_id: str) -> list[dict[str, Any]]:
         """Every content the item has had, oldest first; the last one is the current content."""
         older = list(self.db.table("item_versions").rows_where("item_id = ?", [item_id], order_by="version"))
-        current = self.db.execute(f"select {_VERSION_SELECT} from items where id = ?", [item_id]).fetchall()
-        keys = ("item_id", "version", "content_hash", "seen_at", "title", "summary", "text", "nature", "identifiers")
-        return older + [dict(zip(keys, row, strict=True)) for row in current]
+        current = self.db.execute(f"select {self._sql.version_select} from items where id = ?", [item_id])
+        return older + [dict(zip(self._sql.version_columns, row, strict=True)) for row in current]
 
     def count_items(self, source: str | None = None) -> int:
         if source is None:
@@ -200,11 +302,10 @@ class Store(DeliveriesMixin, IncidentsMixin):
         return rows[0] if rows else {"name": name, "consecutive_failures": 0}
 
     def ensure_sources(self, kinds: Mapping[str, str]) -> None:
-        existing = {r["name"] for r in self.db.table("sources").rows}
-        new = [{"name": n, "kind": k, "consecutive_failures": 0}
-               for n, k in kinds.items() if n not in existing]
-        if new:
-            self.db.table("sources").insert_all(new)
+        """A row for each configured source not yet known (idempotent: ``insert ... on conflict do nothing``)."""
+        with self.transaction():
+            self.db.conn.executemany("insert into sources (name, kind, consecutive_failures) values (?, ?, 0) "
+                                     "on conflict (name) do nothing", list(kinds.items()))
 
     def record_success(self, name: str, *, now: str, etag: str | None, last_modified: str | None,
                        cursor: str | None) -> None:
@@ -228,30 +329,37 @@ class Store(DeliveriesMixin, IncidentsMixin):
         self.db.table("fetch_log").insert(dict(entry))
 
     def sources_health(self) -> list[dict[str, Any]]:
-        """Each source's state, with ``items_total`` counted from the archive (not stored: it would drift)."""
-        cur = self.db.execute("select sources.*, (select count(*) from items where items.source = sources.name) "
-                              "as items_total from sources order by name")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        """Each source's state, with ``items_total`` counted from the archive (not stored: it would drift) and
+        ``last_outcome`` / ``last_warning``: the outcome and the warnings or error of its latest fetch."""
+        return rows(self.db.execute(
+            "select sources.*, (select count(*) from items where items.source = sources.name) as items_total, "
+            "last.outcome as last_outcome, last.error as last_warning from sources left join fetch_log last on "
+            "last.id = (select id from fetch_log f where f.source = sources.name order by started_at desc, id desc "
+            "limit 1) order by name"))
 
     def fetch_log(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         where, args = ("source = ?", [source]) if source else (None, [])
         return list(self.db.table("fetch_log").rows_where(where, args, order_by="id desc", limit=limit))
 
     # -- themes -------------------------------------------------------------------------------------------------
-    def items_to_classify(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Items never classified, or whose content changed since they were."""
-        sql = ("select items.* from items left join classifications c on c.item_id = items.id "
-               "where c.item_id is null or c.content_hash != items.content_hash order by items.rowid")
-        if limit:
-            sql += f" limit {int(limit)}"
-        return [_decode(dict(zip([d[0] for d in cur.description], row, strict=True)))
-                for cur in [self.db.execute(sql)] for row in cur.fetchall()]
+    def items_to_classify(self, page_size: int = 256) -> Iterator[list[dict[str, Any]]]:
+        """Items never classified, or whose content changed since they were, in archive order, as pages of at most
+        ``page_size`` rows read one at a time (keyset paging on rowid: classifying a page between two reads
+        neither skips nor repeats an item)."""
+        sql = ("select items.rowid as _rowid, items.* from items left join classifications c on c.item_id = items.id "
+               "where (c.item_id is null or c.content_hash != items.content_hash) and items.rowid > ? "
+               "order by items.rowid limit ?")
+        after = 0
+        while page := rows(self.db.execute(sql, [after, page_size])):
+            after = page[-1].pop("_rowid")
+            for row in page[:-1]:
+                del row["_rowid"]
+            yield [_decode(row) for row in page]
 
     def save_themes(self, item_id: str, content_hash: str, tags: Sequence[Mapping[str, Any]], *, now: str,
                     model: str, model_version: str, scope_reason: str | None = None) -> None:
         """Replace the model/rule themes of one item; human corrections (origin 'human') are kept."""
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute("delete from item_themes where item_id = ? and origin != 'human'", [item_id])
             human = {r[0] for r in self.db.execute(
                 "select theme from item_themes where item_id = ? and origin = 'human'", [item_id])}
@@ -275,7 +383,7 @@ class Store(DeliveriesMixin, IncidentsMixin):
         """A person's correction: 'add' or 'remove' a theme. It always wins over the model for this item."""
         if action not in ("add", "remove"):
             raise ValueError(f"action must be 'add' or 'remove', not {action!r}")
-        with self.db.atomic():
+        with self.transaction():
             self.db.table("labels").insert({"item_id": item_id, "theme": theme, "action": action, "author": author,
                                       "created_at": now, "note": note})
             self.db.execute("delete from item_themes where item_id = ? and theme = ?", [item_id, theme])
@@ -319,20 +427,15 @@ class Store(DeliveriesMixin, IncidentsMixin):
         sql = ("select items.id, items.source, items.title, items.published, c.scope_reason from items "
                "join classifications c on c.item_id = items.id where c.in_scope_untagged = 1 "
                "order by items.published desc limit ?")
-        cur = self.db.execute(sql, [limit])
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return rows(self.db.execute(sql, [limit]))
 
 
-_ROW_DEFAULTS = {**dict.fromkeys(("source", "url", "title", "summary", "text", "published", "lang", "nature",
-                                   "authority", "rubric", "content_hash")), "legal_date": "", "nature_raw": ""}
-_JSON_EMPTY = {"identifiers": "{}", "tags": "[]", "extra": "{}"}
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
 
 
-def _item_row(r: Mapping[str, Any], now: str) -> dict[str, Any]:
-    row = {**_ROW_DEFAULTS, **r}
-    for key, empty in _JSON_EMPTY.items():
+def _item_row(r: Mapping[str, Any], now: str, defaults: Mapping[str, str | None]) -> dict[str, Any]:
+    row = {**defaults, **r}
+    for key, empty in _JSON_COLUMNS.items():
         value = row.get(key)
         if not isinstance(value, str):
             row[key] = _to_json(value) if value else empty

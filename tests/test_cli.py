@@ -126,10 +126,12 @@ def test_a_command_s_own_config_wins_over_the_group_s(runner: CliRunner, tmp_pat
 
 
 def test_a_storage_error_is_one_line_and_exit_code_3(runner: CliRunner, tmp_path: Path) -> None:
+    from store import StoreError
     from watcher.cli.common import EXIT_STORAGE, exit_code
-    from watcher.errors import ConfigError, SourceError, StoreError
+    from watcher.errors import ConfigError, SourceError
 
-    assert [exit_code(e) for e in (ConfigError("x"), StoreError("x"), SourceError("s", "x"))] == [2, EXIT_STORAGE, 1]
+    errors = (ConfigError("x"), StoreError("w.db", "x"), SourceError("s", "x"))
+    assert [exit_code(e) for e in errors] == [2, EXIT_STORAGE, 1]
 
 
 def test_heavy_areas_are_loaded_only_when_one_of_their_commands_runs(runner: CliRunner) -> None:

@@ -85,7 +85,7 @@ def test_a_poll_classifies_and_alerts_only_when_it_brought_something(
     daemon = Daemon(app)
     daemon.poll("cnil")
     first = len(sink.messages)
-    assert app.holder.loads == 1 and app.store.items_to_classify() == []
+    assert app.holder.loads == 1 and list(app.store.items_to_classify()) == []
     assert first >= 1  # the keyword classifier tags some of the six CNIL items
     daemon.poll("cnil")  # 304: nothing new, nothing classified, nothing sent
     assert len(sink.messages) == first and app.holder.loads == 1

@@ -18,6 +18,7 @@ from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import SourceState
 from watcher.sources import dila_common, dila_jorf
 from watcher.sources.dila_jorf import DilaJorfSource, parse_archive, parse_listing, parse_sommaire, parse_text
+from watcher.text import fragment_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 JORF = FIXTURES / "jorf"
@@ -147,7 +148,7 @@ def test_table_headers_in_th_or_td_give_the_same_rows():
     for cell in ("th", "td"):
         root = dila_common.parse_xml(f"<CONTENU><table>{cells.format(c=cell)}</table></CONTENU>".encode(),
                                      source="jorf", what="test")
-        assert dila_common.fragment_text(root) == "Département | Commune\nAisne | Autreville"
+        assert fragment_text(root) == "Département | Commune\nAisne | Autreville"
 
 
 def test_same_text_twice_same_id_and_hash():

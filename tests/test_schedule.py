@@ -43,7 +43,7 @@ def test_a_poll_job_records_the_outcome_and_never_raises(tmp_path: Path) -> None
         health = {r["name"]: r for r in app.store.sources_health()}
         assert health["edpb"]["items_total"] == 10 and health["edpb"]["consecutive_failures"] == 0
         assert health["eurlex-oj"]["consecutive_failures"] == 1
-        assert app.store.items_to_classify() == [] and app.holder.loads == 1  # edpb's new items, classified
+        assert list(app.store.items_to_classify()) == [] and app.holder.loads == 1  # edpb's new items, classified
         app.close()
 
 

@@ -95,13 +95,13 @@ def test_human_corrections_win_over_the_model(store: Store) -> None:
 def test_items_to_classify_only_new_or_changed(store: Store) -> None:
     item = _item()
     store.upsert_items([item_to_row(item)], NOW)
-    assert [r["id"] for r in store.items_to_classify()] == [item.id]
+    assert [r["id"] for page in store.items_to_classify() for r in page] == [item.id]
     store.save_themes(item.id, item.content_hash(), [], now=NOW, model="m", model_version="1",
                       scope_reason="health ministry text")
-    assert store.items_to_classify() == []
+    assert list(store.items_to_classify()) == []
     assert store.untagged_in_scope()[0]["scope_reason"] == "health ministry text"
     store.upsert_items([item_to_row(_item(title="changed"))], LATER)
-    assert [r["id"] for r in store.items_to_classify()] == [item.id]
+    assert [r["id"] for page in store.items_to_classify() for r in page] == [item.id]
 
 
 def test_items_carry_their_current_themes_for_faceting(store: Store) -> None:

@@ -11,14 +11,17 @@ from pathlib import Path
 
 from classifiers.base import Classifier
 from store import Store
+from store.lock import DEFAULT_WAIT
 from watcher.config import Config, check_config, load_config
 from watcher.http import HttpClient, build_client
 
 
 class App:
     def __init__(self, config_path: str | Path | None = None, *, database: str | Path | None = None,
-                 url_map: Callable[[str], str] | None = None, host_delay: float | None = None):
+                 url_map: Callable[[str], str] | None = None, host_delay: float | None = None,
+                 lock_wait: float = DEFAULT_WAIT, on_wait: Callable[[str], None] | None = None):
         self.config_path = config_path
+        self.lock_wait, self.on_wait = lock_wait, on_wait
         self._database = database
         self._url_map = url_map
         self._host_delay = host_delay
@@ -34,7 +37,13 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.config.database)
+        """The archive, opened for writing (commands that write hold ``store.writer_lock()`` while they do)."""
+        return Store(self.config.database, lock_wait=self.lock_wait, on_wait=self.on_wait)
+
+    @cached_property
+    def reader(self) -> Store:
+        """The archive opened read-only, for the commands that only read: never waits for a writer."""
+        return Store.open_readonly(self.config.database)
 
     @cached_property
     def http(self) -> HttpClient:
@@ -49,8 +58,9 @@ class App:
     def close(self) -> None:
         if "http" in self.__dict__:
             self.http.close()
-        if "store" in self.__dict__:
-            self.store.close()
+        for name in ("store", "reader"):
+            if name in self.__dict__:
+                self.__dict__[name].close()
 
 
 def checked_config(path: str | Path | None) -> Config:

@@ -6,9 +6,12 @@
     │   ├── FetchError       network, HTTP status, size cap, robots.txt, redirect policy
     │   │   └── BotWallError an empty 2xx or a challenge page (e.g. the EUR-Lex WAF)
     │   └── ParseError       the bytes are not what the kind expects (HTML on a feed URL, broken XML/tarball)
-    ├── StoreError           the archive cannot be read or written
     ├── ClassifierError      the model cannot be converted, loaded or run
     └── NotifyError          a channel could not deliver (SMTP, Slack, apprise)
+
+Storage faults are ``store.StoreError`` (and its ``ArchiveBusy``), defined by the store, which depends on nothing
+of watcher; they are not WatcherErrors, and this module does not import them (the layers below the store stay
+free of it): the places that meet them (the CLI edge, the pipeline's per-source recording) catch both.
 
 Messages are one line a user can act on; the CLI prints ``error: <message>`` and exits non-zero.
 """
@@ -43,10 +46,6 @@ class BotWallError(FetchError):
 
 class ParseError(SourceError):
     """The fetched bytes are not what this kind of source expects."""
-
-
-class StoreError(WatcherError):
-    pass
 
 
 class ClassifierError(WatcherError):

@@ -16,6 +16,11 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from watcher.text import FRENCH_MONTHS, fold, is_nor
+from watcher.text import (
+    is_rectificatif_nor as is_rectificatif_nor,  # re-exported: a NOR check callers expect here
+)
+
 SCHEMES: dict[str, str] = {
     "nor": "NOR, 4 letters + 7 digits + 1 letter (SPRX2534567D; Z = rectificatif)",
     "jorftext": "Légifrance id of a JORF text (JORFTEXT + 12 digits)",
@@ -38,10 +43,7 @@ SCHEMES: dict[str, str] = {
 
 _FLAGS = re.I | re.U
 _NO = r"n\s?(?:°|º|o\.?|r\.?)\s*"  # n°, n °, nº, no, No., nr
-_MONTHS = {
-    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
-    "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
-}
+_MONTHS = {spelling: n for n, name in enumerate(FRENCH_MONTHS, 1) for spelling in dict.fromkeys((name, fold(name)))}
 _DATE = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month>" + "|".join(_MONTHS) + r")\s+(?P<year>\d{4})"
 _ACT_KIND = {"loi": "loi", "décret": "decret", "decret": "decret", "ordonnance": "ordonnance"}
 _DELIBERATION = r"(?:[A-Z]{3,4}-)?(?:\d{4}|\d{2})-\d{2,4}"  # CNIL: 2026-047, 04-017, SAN-2023-006
@@ -182,18 +184,6 @@ def as_mapping(grouped: Mapping[str, list[str]], *, prefix: str = "",
         if kept:
             mapping[prefix + scheme] = ",".join(kept)
     return mapping
-
-
-_NOR = re.compile(r"^[A-Z]{4}\d{7}[A-Z]$")
-
-
-def is_nor(value: str) -> bool:
-    return bool(_NOR.match(value or ""))
-
-
-def is_rectificatif_nor(nor: str) -> bool:
-    """A NOR ending in Z is a rectificatif (MICA2518811A -> MICA2518811Z)."""
-    return is_nor(nor) and nor.endswith("Z")
 
 
 def nor_base(nor: str) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from watcher.text import is_rectificatif_nor
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -42,8 +44,7 @@ class Item:
 
     @property
     def is_rectificatif(self) -> bool:
-        nor = self.identifiers.get("nor", "")
-        return len(nor) == 12 and nor.endswith("Z")
+        return is_rectificatif_nor(self.identifiers.get("nor", ""))
 
     def classification_text(self) -> str:
         """Title and summary: what the themes are judged from."""

@@ -1,77 +1,19 @@
-"""Normalisation shared by every kind: clean text, dates to UTC, canonical URLs, stable ids."""
+"""Normalisation shared by every kind: dates to UTC, canonical URLs, stable ids (text: ``watcher.text``,
+whose ``clean_text`` and ``html_to_text`` are re-exported here)."""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
-import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from watcher.text import MONTH_NUMBERS, clean_text, fold, html_to_text
 
 PARIS = ZoneInfo("Europe/Paris")
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u202f\u2009]+")
-_BLANK_LINES = re.compile(r"\n\s*\n+")
 _PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?::\d+)?(?:/[^?#\s]*)?$")  # absolute, lower-case host, no query
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|xtor|at_medium|at_campaign)$", re.I)
-# C1 controls that are really Windows-1252 punctuation mis-decoded (e.g. U+0092 for a curly apostrophe)
-# html_to_text: source line breaks are mere spaces in HTML; a break comes from block tags, marked before parsing
-_BREAK = "\u2029"
-_SOURCE_BREAKS = re.compile(r"[\r\n]+")
-_BLOCK_TAG = re.compile(
-    r"<(?=/?(?:p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|table|blockquote|pre|section|article|aside|"
-    r"header|footer|nav|main|figure|figcaption|address|details|summary|form|fieldset)[\s/>])",
-    re.I,
-)
-_CELL_TAG = re.compile(r"<(?=(?:td|th)[\s/>])", re.I)
-_C1_FIX = {chr(c): bytes([c]).decode("cp1252", errors="replace") for c in range(0x80, 0xA0)}
-_C1 = re.compile("[\x80-\x9f]")
-_NEEDS_CLEANING = re.compile("[&\n\r\t\f\v\x80-\xa0\u00ad\u202f\u2009]")  # plus double spaces, see clean_text
-_ENTITY = re.compile(r"&(?:nbsp|amp|quot|rsquo|lsquo|laquo|raquo|hellip|eacute|egrave|agrave|ccedil|#\d{2,6}|#x[0-9a-f]{2,5});",
-                     re.I)
-
-
-def _c1_fix(match: re.Match[str]) -> str:
-    return _C1_FIX[match.group()]
-
-
-def clean_text(text: str | None) -> str:
-    """Unescape entities, NFC, fix C1 mojibake, collapse spaces, keep paragraph breaks."""
-    if not text:
-        return ""
-    # (a character class alone is scanned twice as fast as with a "|  " alternative; "  " in text is a memchr)
-    if not _NEEDS_CLEANING.search(text) and "  " not in text and unicodedata.is_normalized("NFC", text):
-        return text.strip()  # the common case (a title, a category): nothing to unescape, fix or collapse
-    text = html.unescape(text)
-    if "&" in text and _ENTITY.search(text):
-        text = html.unescape(text)  # double-escaped entities, e.g. cnil.fr's "22&amp;nbsp;mars" in RSS
-    text = _C1.sub(_c1_fix, text)
-    text = unicodedata.normalize("NFC", text).replace("\u00ad", "")
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-
-
-def html_to_text(fragment: str | None) -> str:
-    """Visible text of an HTML fragment: block elements (p, div, li, h1..., br) end a line, inline elements
-    (b, a, span, em...) stay in the flow of the sentence, table cells are separated by a space."""
-    if not fragment:
-        return ""
-    if "<" not in fragment:
-        return clean_text(fragment)
-    marked = _CELL_TAG.sub(" <", _BLOCK_TAG.sub(_BREAK + "<", _SOURCE_BREAKS.sub(" ", fragment)))
-    tree = HTMLParser(marked)
-    for node in tree.css("script, style, template"):
-        node.decompose()
-    if "<t" in marked or "<T" in marked:
-        for cell in tree.css("tr > :first-child"):  # a break typed between rows would be moved out of the table
-            cell.insert_before(_BREAK)
-    body = tree.body or tree.root
-    if body is None:
-        return ""
-    return clean_text(body.text(deep=True, separator="").replace(_BREAK, "\n"))
 
 
 def to_utc(value: datetime | date | str | None, tz: ZoneInfo = PARIS) -> datetime | None:
@@ -161,36 +103,25 @@ def parse_rfc822(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
     if sign:
         offset = timedelta(hours=int(zh), minutes=int(zm)) * (-1 if sign == "-" else 1)
         return (naive - offset).replace(tzinfo=UTC)
-    if name and name.upper() in _ZONES:
-        return (naive - timedelta(hours=_ZONES[name.upper()])).replace(tzinfo=UTC)
+    if name:  # a zone name the table does not know (ET, Etc/GMT...) is the complete parser's business
+        return (naive - timedelta(hours=_ZONES[name.upper()])).replace(tzinfo=UTC) if name.upper() in _ZONES else None
     return to_utc(naive, tz)
 
 
-_MONTHS_FR = {
-    "janvier": 1, "janv": 1, "jan": 1, "fevrier": 2, "fevr": 2, "fev": 2, "mars": 3, "mar": 3, "avril": 4,
-    "avr": 4, "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8, "septembre": 9, "sept": 9, "sep": 9,
-    "octobre": 10, "oct": 10, "novembre": 11, "nov": 11, "decembre": 12, "dec": 12,
-}
 _FRENCH_DATE = re.compile(
     r"(\d{1,2})(?:er)?\s+([a-z]+)\.?\s+(\d{4})(?:\s*(?:a|,|-)?\s*(\d{1,2})\s*[h:]\s*(\d{2})?)?", re.I
 )
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:\s+(?:a\s+)?(\d{1,2})[h:](\d{2})?)?")
 
 
-def _fold(text: str) -> str:
-    """Lower case without accents: 'Août' -> 'aout'."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def parse_french_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
     """A date as French pages write it, as aware UTC: '12 juin 2026', 'mercredi 1er juillet 2026 à 14h30',
     '3 févr. 2026', '12/06/2026'. The wall time is Europe/Paris (``tz``); a bare date is midnight there."""
-    folded = _fold(text or "").replace("\u00a0", " ")
+    folded = fold(text or "").replace("\u00a0", " ")
     match = _FRENCH_DATE.search(folded)
     if match:
         day, month_name, year, hour, minute = match.groups()
-        month = _MONTHS_FR.get(month_name)
+        month = MONTH_NUMBERS.get(month_name)
     else:
         match = _NUMERIC_DATE.search(folded)
         if not match:
@@ -207,10 +138,53 @@ def parse_french_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None
 
 
 def parse_date(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
-    """Any date a feed or a page gives (ISO 8601 / W3C-DTF, RFC 822, French words), as aware UTC; else None."""
+    """Any date a feed or a page gives (ISO 8601 / W3C-DTF, RFC 822, French words), as aware UTC; else None.
+
+    The fixed patterns read nearly every date; what they do not read goes to a complete parser (feedparser's,
+    which knows asctime, ``Etc/GMT``, ``GMT-01:01``, ``13 Feb, 2012``, US zones such as ``ET``...). A date
+    without a zone is in ``tz`` for the fixed patterns, in UTC for the complete parser (its rule). A malformed
+    time or offset (``1:2:3:4 GMT``, ``+zz:00``) is refused (None), never read as midnight or a shifted hour."""
     text = (text or "").strip()
     if not text:
         return None
-    if text[:4].isdigit() and "-" in text[:8]:
-        return to_utc(text, tz)
-    return parse_rfc822(text, tz) or parse_french_date(text, tz)
+    if _ISO_START.match(text):
+        return _iso_date(text, tz)
+    found = parse_rfc822(text, tz)
+    if found is None and not _RFC822_WITH_TIME.match(text):  # French words never come with an English hh:mm
+        found = parse_french_date(text, tz)
+    return found or _complete_date(text)
+
+
+_ISO_START = re.compile(r"\d{4}(?:-|\d{4}T|$)")
+_PARTIAL_W3C = re.compile(r"(\d{4})(?:-(\d{2}))?")
+_RFC822_WITH_TIME = re.compile(r"\s*(?:[A-Za-z]{3,9}\.?,?\s*)?\d{1,2}[\s-]+[A-Za-z]{3,9}\.?,?[\s-]+\d{2,4}\s+\d{1,2}:")
+
+
+def _iso_date(text: str, tz: ZoneInfo) -> datetime | None:
+    """ISO 8601 / W3C-DTF, the partial forms ``2003`` and ``2003-12`` (the first of the month) included."""
+    found = to_utc(text, tz)
+    if found is not None:
+        return found
+    partial = _PARTIAL_W3C.fullmatch(text)
+    if partial:
+        year, month = partial.groups()
+        try:
+            return to_utc(date(int(year), int(month or 1), 1), tz)
+        except ValueError:
+            return None
+    return None
+
+
+def _complete_date(text: str) -> datetime | None:
+    """The complete date parser (feedparser's, imported only for the rare date the fixed patterns miss)."""
+    from feedparser.datetimes import _parse_date
+
+    try:
+        stamp = _parse_date(text)
+        return datetime(*stamp[:6]).replace(tzinfo=UTC) if stamp else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+__all__ = ["PARIS", "canonical_url", "clean_text", "html_to_text", "iso", "parse_date", "parse_french_date",
+           "parse_rfc822", "stable_id", "to_utc"]

@@ -23,9 +23,9 @@ from itertools import zip_longest
 from typing import TYPE_CHECKING
 
 from classifiers.base import Classifier
-from store import Store
+from store import Store, StoreError, UpsertResult
 from watcher.config import Config, SourceConfig
-from watcher.errors import ClassifierError, ConfigError, SourceError, StoreError
+from watcher.errors import ClassifierError, ConfigError, SourceError
 from watcher.http import HttpClient, host_of
 from watcher.models import Collected, SourceState, ThemeTag
 from watcher.normalize import iso
@@ -43,7 +43,7 @@ log = logging.getLogger("watcher")
 @dataclass
 class SourceReport:
     name: str
-    outcome: str  # ok | not-modified | failed
+    outcome: str  # ok | degraded (stored, with warnings) | not-modified | failed
     seen: int = 0
     new: int = 0
     changed: int = 0
@@ -86,20 +86,46 @@ def collect_safely(source: SourceConfig, http: HttpClient, state: SourceState) -
 
 def record(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, store: Store,
            now: datetime) -> SourceReport:
-    """Store what one source produced (new items, new versions) and its state, or record its failure."""
+    """Store what one source produced (new items, new versions), its state and its fetch log line, in one
+    transaction (all of it or nothing: the ETag/cursor never moves past items that were not stored), or record
+    its failure."""
     started = iso(now)
     if isinstance(outcome, str):
         return _failed(store, source.name, outcome, started, now)
+    # degraded: stored, but the source was not read the normal way (a truncated or mis-encoded feed, an entry
+    # skipped...): the warnings say how, in the fetch log and in `watcher sources`
+    status = "not-modified" if outcome.not_modified else ("degraded" if outcome.warnings else "ok")
+    with store.transaction():
+        result = _store_outcome(source, outcome, status, elapsed_ms, store=store, started=started, now=now)
+    return SourceReport(source.name, status, result.seen, len(result.new), len(result.changed),
+                        outcome.requests, warnings=outcome.warnings, new_ids=result.new + result.changed)
+
+
+def _store_outcome(source: SourceConfig, outcome: Collected, status: str, elapsed_ms: int, *, store: Store,
+                   started: str | None, now: datetime) -> UpsertResult:
     result = store.upsert_items([item_to_row(i) for i in outcome.items], started or "")
     store.record_success(source.name, now=started or "", etag=outcome.etag,
                          last_modified=outcome.last_modified, cursor=outcome.cursor)
-    status = "not-modified" if outcome.not_modified else "ok"
     store.log_fetch({"source": source.name, "started_at": started, "finished_at": iso(now),
                      "outcome": status, "requests": outcome.requests, "items_seen": result.seen,
                      "items_new": len(result.new), "items_changed": len(result.changed),
                      "error": "; ".join(outcome.warnings), "duration_ms": elapsed_ms})
-    return SourceReport(source.name, status, result.seen, len(result.new), len(result.changed),
-                        outcome.requests, warnings=outcome.warnings, new_ids=result.new + result.changed)
+    return result
+
+
+def record_safely(source: SourceConfig, outcome: Collected | str, elapsed_ms: int, *, store: Store,
+                  now: datetime) -> SourceReport:
+    """``record``, but a storage fault (read-only, disk full, locked...) fails this source only: its write was
+    rolled back whole, the failure is recorded if the archive still takes that, and the other sources go on."""
+    try:
+        return record(source, outcome, elapsed_ms, store=store, now=now)
+    except StoreError as exc:
+        reason = f"not stored: {exc}"
+        try:
+            return _failed(store, source.name, reason, iso(now), now)
+        except StoreError:
+            log.warning("source %s: %s", source.name, reason)
+            return SourceReport(source.name, "failed", error=reason)
 
 
 def _timed_collect(source: SourceConfig, http: HttpClient, state: SourceState) -> tuple[Collected | str, int]:
@@ -143,7 +169,7 @@ def ingest(config: Config, store: Store, http: HttpClient, now: datetime, source
     reports: dict[str, SourceReport] = {}
 
     def done(source: SourceConfig, outcome: Collected | str, elapsed_ms: int) -> None:
-        reports[source.name] = report = record(source, outcome, elapsed_ms, store=store, now=now)
+        reports[source.name] = report = record_safely(source, outcome, elapsed_ms, store=store, now=now)
         if on_done:
             on_done(report)
 
@@ -188,16 +214,15 @@ def _older_objects_frozen() -> Iterator[None]:
 
 def classify_pending(store: Store, classifier_factory: Callable[[], Classifier], now: datetime,
                      batch_size: int = 64) -> ClassifyReport:
-    """Classify items that are new or changed since their last classification. The classifier (and its
-    model) is built only if there is something to classify."""
-    pending = store.items_to_classify()
+    """Classify items that are new or changed since their last classification, a page of ``batch_size`` at a
+    time (never the whole backlog in memory). The classifier (and its model) is built only if there is something
+    to classify."""
     report = ClassifyReport()
-    if not pending:
-        return report
-    classifier = classifier_factory()
-    report.model = f"{classifier.name} {classifier.version}"
-    for start in range(0, len(pending), batch_size):
-        rows = pending[start : start + batch_size]
+    classifier: Classifier | None = None
+    for rows in store.items_to_classify(page_size=batch_size):
+        if classifier is None:
+            classifier = classifier_factory()
+            report.model = f"{classifier.name} {classifier.version}"
         items = [item_from_row(r) for r in rows]
         for row, item, tags in zip(rows, items, classifier.classify(items), strict=True):
             scope = classifier.scope(item) if not tags else None
@@ -237,7 +262,15 @@ def run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None 
              on_source: Callable[[SourceReport], None] | None = None) -> RunReport:
     """Ingest ``sources`` (default: the due ones, every enabled one with ``force``), classify what is pending,
     then plan and send what is due (unless ``deliver`` is false). Only the store records state; ``now`` is the
-    time of the whole run."""
+    time of the whole run. The run holds the archive's writer lock throughout (see ``store.lock``): another run
+    that writes waits for it, up to the App's ``lock_wait``."""
+    with app.store.writer_lock():
+        return _run_once(app, now, sources=sources, force=force, classify=classify, deliver=deliver,
+                         on_source=on_source)
+
+
+def _run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None, force: bool, classify: bool,
+              deliver: bool, on_source: Callable[[SourceReport], None] | None) -> RunReport:
     chosen = due_sources(app.config, app.store, now, None, force) if sources is None else list(sources)
     report = RunReport()
     if chosen:

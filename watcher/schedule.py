@@ -15,6 +15,10 @@ Misfires: a job that cannot start within its grace time (a source: its interval;
 skips that run; several missed runs of one job are coalesced into one. Every job catches everything: a broken
 source or model is logged and recorded, the daemon goes on. SIGTERM / SIGINT: no new job starts, the running one
 finishes (a delivery finishes the message in flight and leaves the rest pending), the lock is released.
+
+Jobs run one at a time (one worker thread), and each holds the archive's writer lock while it runs (``run_once``
+takes it, and so does the sending step): a cron ``watcher fetch`` waits for the job, and the job for it; nothing
+is held between jobs. The daemon's own lock (``watcher.instance``) only says that one daemon runs.
 """
 
 from __future__ import annotations
@@ -100,7 +104,8 @@ class Daemon:
     def _send(self, now: datetime, cadences: tuple[str, ...] | None) -> None:
         from watcher.notify.service import CADENCES, deliver
 
-        outcome = deliver(self.app.store, self.app.config, now, cadences=cadences or CADENCES, stop=self.stop)
+        with self.app.store.writer_lock():
+            outcome = deliver(self.app.store, self.app.config, now, cadences=cadences or CADENCES, stop=self.stop)
         sent = outcome.report
         if outcome.planned or sent.sent or sent.failed or sent.held or sent.deferred:
             log.info("alerts: %d planned, %d sent, %d to retry, %d held, %d deferred", outcome.planned,

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import click
 
+from store.lock import DEFAULT_WAIT
 from watcher import __version__
 from watcher.cli import alerts, archive, ingest, ops, themes
 from watcher.cli.common import Options, clean_errors, config_option
+from watcher.redact import install as install_redaction
 
 AREAS = (ingest, archive, themes, alerts, ops)
 
@@ -33,13 +35,18 @@ class WatcherGroup(click.Group):
 @click.version_option(__version__, prog_name="watcher")
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@click.option("--lock-wait", type=click.FloatRange(min=0), default=DEFAULT_WAIT, show_default=True,
+              metavar="SECONDS", help="when another watcher run is writing the archive, wait up to SECONDS for it, "
+              "then exit (0: exit at once)")
 @click.option("--replay", "replay_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="serve the recorded responses of this folder (e.g. watcher/replay_data) instead of the network")
 @click.pass_context
-def main(ctx: click.Context, verbose: bool, replay_dir: str | None) -> None:
+def main(ctx: click.Context, verbose: bool, lock_wait: float, replay_dir: str | None) -> None:
     """Watch French legal and regulatory sources, tag items by theme, alert the right people."""
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
+    install_redaction()  # secrets never printed, at any level (httpx logs each request's URL at INFO)
     opts = ctx.ensure_object(Options)
+    opts.lock_wait = lock_wait
     if replay_dir:
         from watcher.replay import ReplayServer
 

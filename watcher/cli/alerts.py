@@ -72,10 +72,11 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
     if dry_run:
         _dry_run(store, alerts_of(config, store), now, since, names)
         return
-    if since is not None:
-        planned = plan_since(store, alerts_of(config, store), since, now, names)
-        click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
-    with stop_on_signals(threading.Event()) as stop:  # SIGTERM: finish the message in flight, leave the rest
+    # SIGTERM: finish the message in flight, leave the rest
+    with store.writer_lock(), stop_on_signals(threading.Event()) as stop:
+        if since is not None:
+            planned = plan_since(store, alerts_of(config, store), since, now, names)
+            click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
         outcome = deliver(store, config, now, stop=stop)
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
     if outcome.unavailable:
@@ -122,7 +123,8 @@ def digest_cmd(cadence: str | None, preview: str | None, subscription: str | Non
         Path(preview).write_text(message.html, encoding="utf-8")
         click.echo(f"wrote {preview}: {message.subject}")
         return
-    outcome = deliver(store, config, now, cadences=(cadence,))
+    with store.writer_lock():
+        outcome = deliver(store, config, now, cadences=(cadence,))
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
 
 

@@ -19,7 +19,7 @@ def search(query: str, limit: int) -> None:
     title. Exit status 1 when nothing is found."""
     from watcher import search as searching
 
-    rows = searching.search(open_archive().store, query, limit=limit)
+    rows = searching.search(open_archive().reader, query, limit=limit)
     for row in rows:
         click.echo(searching.result_line(row))
     if not rows:

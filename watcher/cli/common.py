@@ -19,16 +19,19 @@ from typing import Any
 
 import click
 
+from store import StoreError
+from store.lock import DEFAULT_WAIT
 from watcher.app import App
 from watcher.clock import now_utc, parse_now
-from watcher.errors import ConfigError, StoreError, WatcherError
+from watcher.errors import ConfigError, WatcherError
+from watcher.redact import redact
 
 F = Callable[..., Any]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORAGE = 0, 1, 2, 3
 CONFIG_HELP = "path of sources.toml (default: the group's --config, $WATCHER_CONFIG or ./sources.toml)"
 
 
-def exit_code(error: WatcherError) -> int:
+def exit_code(error: WatcherError | StoreError) -> int:
     """The exit code of an error that stops a command (see the table above)."""
     if isinstance(error, ConfigError):
         return EXIT_USAGE
@@ -42,8 +45,8 @@ def clean_errors() -> Iterator[None]:
     """Turn a watcher error into one line on stderr and its exit code."""
     try:
         yield
-    except WatcherError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except (WatcherError, StoreError) as exc:  # the store's errors are its own (it depends on nothing of watcher)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(exit_code(exc))
 
 
@@ -62,6 +65,7 @@ class Options:
     config_path: str | None = None
     url_map: Callable[[str], str] | None = None
     host_delay: float | None = None
+    lock_wait: float = DEFAULT_WAIT
     app: App | None = None
 
 
@@ -110,7 +114,8 @@ def open_app() -> App:
     """The App of this invocation (config, store, HTTP client, all opened lazily), closed when the command ends."""
     opts = options()
     if opts.app is None:
-        opts.app = App(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay)
+        opts.app = App(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay, lock_wait=opts.lock_wait,
+                       on_wait=say)
         click.get_current_context().find_root().call_on_close(_closer(opts))
     return opts.app
 
@@ -133,6 +138,11 @@ def _closer(opts: Options) -> Callable[[], None]:
             opts.app = None
 
     return close
+
+
+def say(message: str) -> None:
+    """A line for the person at the terminal (stderr), e.g. that this run waits for another one."""
+    click.echo(message, err=True)
 
 
 def config_path() -> str | None:

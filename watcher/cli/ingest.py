@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,9 +40,10 @@ def fetch(names: tuple[str, ...], dry_run: bool, force: bool) -> None:
                 click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
             click.echo(f"{name}: {len(collected.items)} item(s) would be stored", err=True)
         return
-    sources = due_sources(app.config, app.store, now, names, force)
-    with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
-        reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
+    with app.store.writer_lock():
+        sources = due_sources(app.config, app.store, now, names, force)
+        with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
+            reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
     for report in reports:
         print_source(report)
     if any(r.outcome == "failed" for r in reports):
@@ -50,18 +52,30 @@ def fetch(names: tuple[str, ...], dry_run: bool, force: bool) -> None:
 
 @command()
 def sources() -> None:
-    """A table of each source's health."""
+    """A table of each source's health (reads the archive only: never waits for a run that writes it)."""
     app = open_app()
-    app.store.ensure_sources({s.name: s.kind for s in app.config.sources})
     threshold = app.config.settings.failure_alert_after
+    first_run = not Path(app.config.database).exists()  # no archive yet: every source shows "never"
+    known = {} if first_run else {row["name"]: row for row in app.reader.sources_health()}
+    configured = [known.get(s.name) or {"name": s.name, "kind": s.kind} for s in app.config.sources]
+    others = [row for name, row in known.items() if name not in {s.name for s in app.config.sources}]
     click.echo(f"{'source':<22} {'kind':<11} {'health':<9} {'items':>6}  {'last success':<20} last error")
-    for row in app.store.sources_health():
-        failures = row.get("consecutive_failures") or 0
-        health = "never" if not row.get("last_attempt") else ("FAILING" if failures >= threshold else
-                                                                ("degraded" if failures else "ok"))
-        error = f"{failures}x {row.get('last_error')}" if failures else ""
+    for row in sorted(configured + others, key=lambda r: r["name"]):
+        health, error = _health(row, threshold)
         click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
                    f"{row.get('last_success') or '-':<20} {error}")
+
+
+def _health(row: dict[str, Any], threshold: int) -> tuple[str, str]:
+    """(health, what went wrong) of a source row of ``Store.sources_health``."""
+    failures = int(row.get("consecutive_failures") or 0)
+    if not row.get("last_attempt"):
+        return "never", ""
+    if failures:
+        return ("FAILING" if failures >= threshold else "degraded"), f"{failures}x {row.get('last_error')}"
+    if row.get("last_outcome") == "degraded":
+        return "degraded", str(row.get("last_warning") or "")
+    return "ok", ""
 
 
 @command()
@@ -90,10 +104,13 @@ def migrate() -> None:
     """Create or upgrade the archive's schema."""
     from store import Store
 
-    database = open_app().config.database
-    store = Store(database, migrate=False)
-    applied = store.migrate()
-    store.close()
+    app = open_app()
+    database = app.config.database
+    store = Store(database, migrate=False, lock_wait=app.lock_wait, on_wait=app.on_wait)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
     click.echo(f"{database}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, open_app, options
+from watcher.cli.common import EXIT_FAILED, command, open_archive, options, say
 from watcher.clock import now_utc
 
 
@@ -24,8 +24,9 @@ def daemon(no_notify: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise; sources log outcomes
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     opts = options()
-    worker = Daemon(DaemonApp(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay),
-                    deliver=not no_notify)
+    app = DaemonApp(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay, lock_wait=opts.lock_wait,
+                    on_wait=say)
+    worker = Daemon(app, deliver=not no_notify)
     try:
         worker.acquire()
     except AlreadyRunning as exc:
@@ -42,8 +43,8 @@ def status(as_json: bool) -> None:
     """Is the daemon running; each source's last run, next run, failures and incidents; the model; the ledger."""
     from watcher.status import gather, render
 
-    app = open_app()
-    summary = gather(app.store, app.config, now_utc())
+    app = open_archive()
+    summary = gather(app.reader, app.config, now_utc())  # read only: never waits for a run that writes
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
         return

@@ -49,7 +49,8 @@ def classify(eval_file: str | None, as_json: bool, rules_only: bool) -> None:
     from watcher.pipeline import classify_pending
 
     store = open_app().store
-    report = classify_pending(store, lambda: _classifier(settings, store, rules_only), now_utc())
+    with store.writer_lock():
+        report = classify_pending(store, lambda: _classifier(settings, store, rules_only), now_utc())
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "
                f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`)"
                + (f"  [{report.model}]" if report.model else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from watcher import redact
 from watcher.errors import ConfigError
 
 
@@ -13,8 +14,10 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def secret(variable: str, *, file: str, table: str, key: str) -> str:
-    """The value of the environment variable a config key names; a clear error if it is not set."""
+    """The value of the environment variable a config key names; a clear error if it is not set. The value is
+    registered with ``watcher.redact``, so no log line or error message ever shows it."""
     value = os.environ.get(variable)
     if not value:
         raise ConfigError(f"environment variable {variable} is not set", file=file, table=table, key=key)
+    redact.register(value)
     return value

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from store import Store
 from watcher.config.alerts import AlertsConfig, Subscription
 from watcher.errors import NotifyError
 from watcher.normalize import iso
@@ -64,7 +65,7 @@ class Hooks:
 OpsRender = Callable[[Mapping[str, Any]], "Message | None"]  # an operations row -> the admin's message
 
 
-def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
+def send_due(store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
              renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
              hooks: Hooks | None = None, ops: OpsRender | None = None,
              stop: threading.Event | None = None) -> DeliveryReport:
@@ -75,7 +76,7 @@ def send_due(store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[
     sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
     sender.ops, sender.stop = ops, stop or threading.Event()
     try:
-        work = sender.recover() + sender.order(store.due_deliveries(iso(now), kinds=kinds))
+        work = sender.recover() + sender.order(store.due_deliveries(iso(now) or "", kinds=kinds))
         sender.run(work)
     finally:
         for channel in channels.values():
@@ -125,7 +126,7 @@ class _Sender:
     """Sends one message at a time, in order, but renders the next one while the channel handles the current one
     (a 1-deep pipeline: at most one row is 'sending' at any moment, claimed just before its send)."""
 
-    def __init__(self, store: Any, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
+    def __init__(self, store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel],
                  renderer: Renderer, hooks: Hooks):
         self.store, self.alerts, self.now, self.channels = store, alerts, now, channels
         self.renderer, self.hooks = renderer, hooks

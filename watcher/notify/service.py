@@ -8,8 +8,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from store import Store
 from watcher.config import Config
 from watcher.config.alerts import AlertsConfig, check_channel, check_themes
 from watcher.errors import ConfigError
@@ -30,7 +31,13 @@ class Outcome:
     unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why it could not be opened
 
 
-def alerts_of(config: Config, store: Any) -> AlertsConfig:
+class SubscriptionStore(Protocol):
+    """What ``alerts_of`` reads: the subscriptions kept in the database (``Store`` is one)."""
+
+    def stored_subscriptions(self) -> list[dict[str, Any]]: ...
+
+
+def alerts_of(config: Config, store: SubscriptionStore) -> AlertsConfig:
     """The alerts of the config files plus the subscriptions stored with ``watcher subscribe``."""
     return load_alerts(config, store.stored_subscriptions())
 
@@ -58,20 +65,21 @@ def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
     return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels, themes=themes)
 
 
-def deliver(store: Any, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
+def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
             hooks: Hooks | None = None, stop: threading.Event | None = None) -> Outcome:
     """Plan, then send every due delivery of these cadences; channels whose secrets are missing are reported."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
     kinds = (*cadences, "ops")  # operations messages go out with any delivery run
-    due = store.due_deliveries(iso(now), kinds=kinds) + store.stale_sending(iso(now))
+    stamp = iso(now) or ""
+    due = store.due_deliveries(stamp, kinds=kinds) + store.stale_sending(stamp)
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
     report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=kinds,
                       hooks=hooks, ops=ops_renderer(store, config, alerts, now), stop=stop)
     return Outcome(planned, report, problems)
 
 
-def ops_renderer(store: Any, config: Config, alerts: AlertsConfig, now: datetime) -> OpsRender:
+def ops_renderer(store: Store, config: Config, alerts: AlertsConfig, now: datetime) -> OpsRender:
     from watcher.notify.ops import load_admin, ops_message
 
     admin = load_admin(config)
@@ -84,7 +92,7 @@ def ops_renderer(store: Any, config: Config, alerts: AlertsConfig, now: datetime
     return render
 
 
-def preview_digest(store: Any, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
+def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
                    now: datetime, since: date | None = None) -> Message:
     """The next ``cadence`` digest of one subscription (the first such one without ``name``), rendered from what
     is waiting for it; with ``since``, the digest ``deliver --since`` would send it instead. Nothing is written."""

@@ -28,7 +28,8 @@ from watcher.errors import ParseError
 from watcher.models import Item
 from watcher.normalize import to_utc
 from watcher.sources import dila_common as dila
-from watcher.sources.dila_common import ArchiveContent, DilaDumpSource, fragment_text, parse_xml, text_at
+from watcher.sources.dila_common import ArchiveContent, DilaDumpSource, parse_xml, text_at
+from watcher.text import fragment_text
 
 ARCHIVE = re.compile(r"CNIL_\d{8}-\d{6}\.tar\.gz")
 TEXT_URL = "https://www.legifrance.gouv.fr/cnil/id/"

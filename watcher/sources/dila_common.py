@@ -35,8 +35,8 @@ import watcher.xmlsafe as SafeET
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import Collected, Item, SourceState
-from watcher.normalize import clean_text
 from watcher.sources.base import SourceKind
+from watcher.text import clean_text, teaser
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient
@@ -133,52 +133,6 @@ def text_at(root: Element, path: str) -> str:
     return clean_text(root.findtext(path) or "")
 
 
-_BLOCKS = frozenset({"p", "div", "table", "ul", "ol", "li", "blockquote", "pre", "center", "dl", "dt", "dd",
-                     "h1", "h2", "h3", "h4", "h5", "h6"})
-_CELLS = frozenset({"td", "th"})
-
-
-def _flat(text: str | None) -> str:
-    return text.replace("\n", " ") if text else ""  # a newline in the source HTML is only a space
-
-
-def _cell(elem: Element) -> str:
-    out: list[str] = []
-    _render(elem, out)
-    return " ".join("".join(out).split())
-
-
-def _render(elem: Element, out: list[str]) -> None:
-    tag = elem.tag.lower() if isinstance(elem.tag, str) else ""
-    if tag == "br":
-        out.append("\n")
-        return
-    if tag == "tr":
-        out.append("\n" + " | ".join(_cell(cell) for cell in elem if str(cell.tag).lower() in _CELLS))
-        return
-    block = tag in _BLOCKS
-    if block:
-        out.append("\n")
-    out.append(_flat(elem.text))
-    for child in elem:
-        _render(child, out)
-        out.append(_flat(child.tail))
-    if block:
-        out.append("\n")
-
-
-def fragment_text(elem: Element | None) -> str:
-    """Visible text of an HTML fragment parsed as XML elements (DILA's ``CONTENU``): paragraphs and ``<br/>``
-    as line breaks, one line per table row with cells (``td`` or ``th``) joined by ' | ', blank paragraphs
-    dropped. Like ``normalize.html_to_text`` for paragraphs, without re-serialising the fragment.
-    """
-    if elem is None:
-        return ""
-    out: list[str] = []
-    _render(elem, out)
-    return clean_text("".join(out))
-
-
 _PREAMBLE = re.compile(r"^(?:vu |après avoir |sur (?:le )?rapport |la commission nationale de l.inf)", re.I)
 
 
@@ -189,9 +143,7 @@ def excerpt(text: str, limit: int = 300) -> str:
     if not paragraphs:
         return ""
     first = next((p for p in paragraphs if len(p) >= 60 and not _PREAMBLE.match(p)), paragraphs[0])
-    if len(first) <= limit:
-        return first
-    return first[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+    return teaser(first, limit)
 
 
 # --- the shared kind ----------------------------------------------------------------------------------------

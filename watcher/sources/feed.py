@@ -5,15 +5,24 @@ Two readers produce the same ``Entry`` records, and one function turns entries i
 * fast path: a strict parse with ``defusedxml.ElementTree`` (no entity expansion, no external entities, no
   network), then direct field extraction. It honours the XML declaration and a BOM. A document that declares
   entities (a billion-laughs bomb, an external entity) is rejected with ``ParseError``, never expanded.
-* fallback: ``feedparser`` (lenient) when the bytes are not well-formed XML (wrong or undeclared encoding,
-  truncated document, bare ``&``). The run then carries a warning saying so.
+* when the bytes are not well-formed XML, in this order (each time the run carries a warning saying what was done,
+  and the source is recorded degraded):
+  - bytes that are not valid in the declared encoding (UTF-8 when none is declared) are read as windows-1252,
+    the encoding such feeds nearly always are in (its curly quotes and ``…`` kept), then parsed strictly;
+  - a document cut short (every byte well-formed, the end missing) keeps only its complete entries;
+  - anything else (a bare ``&``, a broken tag in the middle) goes to ``feedparser`` (lenient).
+* ``feedparser`` also reads any well-formed dialect or namespace the fast path does not know (Atom 0.3, RSS 2.0
+  in a default namespace...), and a well-formed document where the fast path found no entry but ``item`` or
+  ``entry`` elements exist.
 
-A body that is not a feed at all (an HTML page, JSON, an empty body, XML with another root) is a ``ParseError``
-naming the source; a well-formed feed with zero entries is a quiet day, not an error.
+One entry that cannot be made into an item (e.g. a GUID ``http://[bad``) is skipped with a warning; the others
+are kept. A body that is not a feed at all (an HTML page, JSON, an empty body, XML that feedparser cannot read
+either) is a ``ParseError`` naming the source; a well-formed feed with zero entries is a quiet day, not an error.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from calendar import timegm
@@ -21,8 +30,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
-from xml.etree.ElementTree import Element, tostring
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+from xml.etree.ElementTree import Element, XMLPullParser, tostring
 from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
 from defusedxml import DefusedXmlException
@@ -32,8 +41,9 @@ from watcher import identifiers as ids
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, ParseError
 from watcher.models import Collected, Item, SourceState
-from watcher.normalize import canonical_url, clean_text, html_to_text, parse_date, stable_id
+from watcher.normalize import canonical_url, iso, parse_date, stable_id
 from watcher.sources.base import SourceKind
+from watcher.text import clean_text, html_to_text, teaser
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient
@@ -97,8 +107,114 @@ def read_feed(content: bytes, *, source: str, url: str) -> RawFeed:
         raise ParseError(source, f"feed rejected: it declares entities or a DTD feature ({type(exc).__name__})",
                          url=url) from None
     except XMLSyntaxError as exc:
-        return _lenient(content, source=source, url=url, reason=str(exc))
-    return _strict(root, source=source, url=url)
+        return _repaired(content, source=source, url=url, reason=str(exc))
+    return _strict(root, content, source=source, url=url)
+
+
+def _strict(root: Element, content: bytes, *, source: str, url: str) -> RawFeed:
+    """The fast path's reading, or feedparser's when the fast path does not know the dialect or namespace, or
+    found no entry in a document that has some."""
+    feed = _fast(root)
+    if feed is None:
+        return _lenient(content, source=source, url=url,
+                        not_a_feed=f"XML but not an RSS/Atom feed (root element <{_local(root.tag)}>)")
+    if not feed.entries and any(_local(el.tag) in ("item", "entry") for el in root.iter()):
+        return _lenient(content, source=source, url=url, not_a_feed="")
+    return feed
+
+
+def _repaired(content: bytes, *, source: str, url: str, reason: str) -> RawFeed:
+    """A body that is not well-formed XML, read as honestly as it can be (see the module docstring)."""
+    transcoded = _as_windows_1252(content)
+    if transcoded is not None:
+        content, declared = transcoded
+        try:
+            root = SafeET.fromstring(content)
+        except XMLSyntaxError as exc:
+            reason = f"{exc}, after reading the bytes as windows-1252"
+        else:
+            feed = _strict(root, content, source=source, url=url)
+            return _warned(feed, source, f"feed bytes are not all valid {declared}; the invalid ones were read "
+                                         "as windows-1252")
+    complete = None if SafeET.has_dtd(content) else _complete_entries(content)
+    if complete is not None:
+        return _warned(RawFeed(complete), source, f"feed is truncated, not well-formed XML ({reason}); kept its "
+                                                   f"{len(complete)} complete entries, dropped the cut one")
+    feed = _lenient(content, source=source, url=url, not_a_feed=f"not an RSS/Atom feed (XML error: {reason})")
+    return _warned(feed, source, f"feed is not well-formed XML ({reason}); read leniently with feedparser")
+
+
+def _warned(feed: RawFeed, source: str, warning: str) -> RawFeed:
+    log.warning("[%s] %s", source, warning)
+    return RawFeed(feed.entries, lang=feed.lang, warnings=(warning, *feed.warnings))
+
+
+_DECLARED = re.compile(rb"""^(\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _as_windows_1252(content: bytes) -> tuple[bytes, str] | None:
+    """(UTF-8 bytes, what was wrong) of a body whose bytes are not all valid in its declared encoding (UTF-8 when
+    none is declared), read as windows-1252 (the encoding such feeds nearly always are in, or mix in: ``’`` ``…``
+    ``é``; its five unassigned bytes as latin-1): the whole body when its invalid bytes outnumber its valid
+    non-ASCII characters (a windows-1252 document, where ``é »`` can happen to look like a UTF-8 sequence), else
+    only the invalid bytes (a UTF-8 document with a few stray ones). None when every byte is valid (the XML error
+    is something else)."""
+    if not content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or b"\x00" in content[:4096]:
+        return None  # not text markup at all (binary, UTF-16): no encoding repair makes it a feed
+    declared = _DECLARED.match(content)
+    encoding = declared.group(2).decode("ascii").lower() if declared else "utf-8"
+    try:
+        content.decode(encoding)
+        return None
+    except LookupError:
+        encoding = "utf-8"  # an encoding Python does not know: UTF-8 with windows-1252 bytes is the best guess
+    except UnicodeDecodeError:
+        pass
+    replaced = content.decode(encoding, errors="replace")
+    invalid = replaced.count("\ufffd")
+    if invalid > sum(ch > "\x7f" for ch in replaced) - invalid:
+        text = content.decode("windows-1252", errors=_windows_1252_bytes())
+    else:
+        text = content.decode(encoding, errors=_windows_1252_bytes())
+    if declared:
+        text = text.replace(declared.group(2).decode("ascii"), "utf-8", 1)
+    return text.encode("utf-8"), f"{encoding.upper()}{'' if declared else ' (no encoding declared)'}"
+
+
+
+def _windows_1252_bytes() -> str:
+    """The name of a codec error handler reading each undecodable byte as windows-1252 (registered once)."""
+    name = "watcher-windows-1252"
+    try:
+        codecs.lookup_error(name)
+    except LookupError:
+        codecs.register_error(name, _read_as_windows_1252)
+    return name
+
+
+def _read_as_windows_1252(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in bad), error.end
+
+
+def _complete_entries(content: bytes) -> list[Entry] | None:
+    """The entries of a document cut short, those whose end tag arrived; None when the document is broken
+    before its end (not a truncation). Only for documents without a DTD (``SafeET.has_dtd`` checked)."""
+    parser: XMLPullParser[Element] = XMLPullParser(events=("end",))
+    try:
+        parser.feed(content)
+    except XMLSyntaxError:
+        return None
+    events = cast(Iterator[tuple[str, Element]], parser.read_events())  # "end" events only: (event, element)
+    ended = [el for _, el in events if _local(el.tag) in ("item", "entry")]
+    entries = [_rss_entry(el) if _local(el.tag) == "item" else _atom_entry(el) for el in ended]
+    try:
+        parser.close()
+    except XMLSyntaxError:
+        return entries
+    return None
 
 
 def _sniff(content: bytes, *, source: str, url: str) -> None:
@@ -111,7 +227,8 @@ def _sniff(content: bytes, *, source: str, url: str) -> None:
         raise ParseError(source, "the body is an HTML page, not an RSS/Atom feed (moved feed? bot wall?)", url=url)
 
 
-def _strict(root: Element, *, source: str, url: str) -> RawFeed:
+def _fast(root: Element) -> RawFeed | None:
+    """RSS 2.0 / 0.9x (no namespace), Atom 1.0, RSS 1.0 (RDF); None for any other root element."""
     name = root.tag.rsplit("}", 1)[-1]
     if name == "rss":
         channel = root.find("channel")
@@ -125,7 +242,7 @@ def _strict(root: Element, *, source: str, url: str) -> RawFeed:
         channel = next((el for el in root if el.tag.endswith("channel")), None)
         lang = _child_text(channel, "language") if channel is not None else ""
         return RawFeed([_rss_entry(el) for el in items], lang=lang)
-    raise ParseError(source, f"XML but not an RSS/Atom feed (root element <{name}>)", url=url)
+    return None
 
 
 @lru_cache(maxsize=1024)
@@ -209,16 +326,18 @@ def _atom_entry(entry: Element) -> Entry:
     )
 
 
-def _lenient(content: bytes, *, source: str, url: str, reason: str) -> RawFeed:
-    import feedparser  # only for broken feeds: most runs never need it, and it takes ~40 ms to import
+def _lenient(content: bytes, *, source: str, url: str, not_a_feed: str) -> RawFeed:
+    """feedparser's reading. The body is given as XML (``application/xml``: its own declaration says the
+    encoding; without a media type feedparser would fall back to iso-8859-1, turning windows-1252's ``…`` into
+    a control character). ``not_a_feed``: the ``ParseError`` when feedparser finds no feed either ("" = none)."""
+    import feedparser  # only for unusual feeds: most runs never need it, and it takes ~40 ms to import
 
-    parsed: Any = feedparser.parse(content, response_headers={"content-location": url})
-    if not parsed.get("version") and not parsed.entries:
-        raise ParseError(source, f"not an RSS/Atom feed (XML error: {reason})", url=url)
-    warning = f"feed is not well-formed XML ({reason}); read leniently with feedparser"
-    log.warning("[%s] %s", source, warning)
+    parsed: Any = feedparser.parse(content, response_headers={"content-location": url,
+                                                              "content-type": "application/xml"})
+    if not_a_feed and not parsed.get("version") and not parsed.entries:
+        raise ParseError(source, not_a_feed, url=url)
     entries = [_feedparser_entry(e) for e in parsed.entries]
-    return RawFeed(entries, lang=str(parsed.feed.get("language", "")), warnings=(warning,))
+    return RawFeed(entries, lang=str(parsed.feed.get("language", "")))
 
 
 def _feedparser_entry(e: Any) -> Entry:
@@ -254,13 +373,6 @@ def identifiers_in(title: str, *links: str) -> dict[str, str]:
     if "jorftext" not in found and "JORFTEXT" in joined and (jorftext := _JORFTEXT.search(joined)) is not None:
         found["jorftext"] = jorftext.group(0)
     return found
-
-
-def teaser(text: str, limit: int = 500) -> str:
-    """The first ``limit`` characters of ``text``, cut at a word, with an ellipsis when cut."""
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
 class FeedSource(SourceKind):
@@ -308,7 +420,19 @@ class FeedSource(SourceKind):
         """``parse`` plus the warnings (e.g. 'read leniently'): pure, no network."""
         raw = read_feed(content, source=self.name, url=url)
         entries = raw.entries[: self.max_items] if self.max_items else raw.entries
-        return ParsedFeed(list(_unique(self.item(e, base=url) for e in entries)), raw.warnings)
+        skipped: list[str] = []
+        items = list(_unique(self._item_or_skip(n, e, url, skipped) for n, e in enumerate(entries, 1)))
+        return ParsedFeed(items, (*raw.warnings, *skipped))
+
+    def _item_or_skip(self, number: int, entry: Entry, base: str, skipped: list[str]) -> Item | None:
+        """One entry's item; an entry that cannot be read (a malformed URL...) is skipped and said, not fatal."""
+        try:
+            return self.item(entry, base=base)
+        except ValueError as exc:
+            warning = f"entry {number} ({clean_text(entry.title)[:60] or entry.guid[:60]!r}) skipped: {exc}"
+            log.warning("[%s] %s", self.name, warning)
+            skipped.append(warning)
+            return None
 
     def collect(self, http: HttpClient, state: SourceState) -> Collected:
         """One conditional GET of the feed URL; 304 means nothing to do; parse warnings travel with the run."""
@@ -349,8 +473,10 @@ class FeedSource(SourceKind):
             return None
         if summary == title:
             summary = ""  # feeds that repeat the title as description (CNIL 6-item feed, legifrss RSS 2.0)
+        native = self.native_id(entry, link)
         return Item(
-            id=stable_id(self.name, native=self.native_id(entry, link), url=link, title=title or summary),
+            id=stable_id(self.name, native=native, url=link,
+                         title=None if native or link else _dated(title or summary, entry.published)),
             source=self.name, url=link, title=title or teaser(summary or text, 140) or link,
             summary=self.summary_of(title, summary, text), text=text, published=entry.published,
             lang=self._lang(entry.lang), nature=self.nature,
@@ -374,6 +500,12 @@ class FeedSource(SourceKind):
         if isinstance(self.keep_categories, frozenset):
             return tuple(t for t in tags if t.casefold() in self.keep_categories)
         return tuple(tags)
+
+
+def _dated(title: str, published: datetime | None) -> str:
+    """What identifies an entry with neither GUID nor link: its title and its date (the same title on two dates,
+    e.g. a weekly "Communiqué de presse", is two items)."""
+    return f"{title}\n{iso(published)}" if published else title
 
 
 @lru_cache(maxsize=4096)
