@@ -98,7 +98,7 @@ def write_config(folder: Path, port: int, subscribers: int) -> Path:
 def seed_and_plan(path: Path, items: int) -> int:
     from store import Store
     from watcher.config import load_config
-    from watcher.config.alerts import load_alerts
+    from watcher.notify.service import load_alerts
     from watcher.notify import plan_deliveries
 
     config = load_config(path)
