@@ -98,8 +98,8 @@ def write_config(folder: Path, port: int, subscribers: int) -> Path:
 def seed_and_plan(path: Path, items: int) -> int:
     from store import Store
     from watcher.config import load_config
-    from watcher.notify.service import load_alerts
     from watcher.notify import plan_deliveries
+    from watcher.notify.service import load_alerts
 
     config = load_config(path)
     store = Store(config.database)

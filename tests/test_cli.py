@@ -147,3 +147,11 @@ def test_heavy_areas_are_loaded_only_when_one_of_their_commands_runs(runner: Cli
 def test_python_m_watcher_is_the_command() -> None:
     done = subprocess.run([sys.executable, "-m", "watcher", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("watcher, version")
+
+
+def test_demo_runs_with_the_rules_only(runner: CliRunner, tmp_path: Path) -> None:
+    """`--rules-only` reaches every classifying command; the demo never loads the model with it."""
+    result = runner.invoke(main, ["--config", CONFIG, "--rules-only", "demo",
+                                  "--workdir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "model consulted on 0 [hybrid rules-4]" in result.output and "DEGRADED" not in result.output

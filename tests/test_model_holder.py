@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_notify_support import cnil_items
 
-from classifiers.hybrid import build_classifier
+from classifiers.base import Classified
+from classifiers.hybrid import ModelSettings
 from classifiers.keyword import KeywordClassifier
-from watcher.config.settings import Settings
 from watcher.errors import ClassifierError
 from watcher.model_holder import ModelHolder, ProcessClassifier
 from watcher.records import item_from_row
@@ -34,28 +34,25 @@ def test_the_classifier_is_kept_while_used_and_freed_after_the_idle_time() -> No
     assert holder.describe()["loaded"] is True and holder.describe()["last_used"] == "2026-06-16T09:00:00+00:00"
 
 
-def test_the_model_runs_in_a_child_process_that_ends_when_released(tmp_path: Path) -> None:
-    """The real classifier (the e5 model and its head) in a spawned process: it tags real CNIL items as the
-    classifier does (model, version, scores); released, the process is gone, and all of the model's memory with it."""
+def test_the_model_runs_in_a_child_process_that_ends_when_released() -> None:
+    """The real classifier (the e5 model and its head) in a spawned process: it classifies real CNIL items as the
+    classifier does (themes with scores and reasons, why an untagged item is in scope, whether the model was
+    consulted); released, the process is gone, and all of the model's memory with it."""
     items = [item_from_row(r) for r in cnil_items()]
-    settings = Settings()
-    holder = ModelHolder(lambda: ProcessClassifier(settings, str(tmp_path / "watcher.db")), idle=60)
+    holder = ModelHolder(lambda: ProcessClassifier(ModelSettings()), idle=60)
     remote = holder.get(T0)
     assert isinstance(remote, ProcessClassifier) and remote.name == "hybrid"
-    tags = remote.classify(items)
-    assert len(tags) == len(items) and any(tags)
-    assert all(t.model.startswith("hybrid/") and t.model_version.startswith(remote.version) and 0 <= t.score <= 1
-               for item_tags in tags for t in item_tags)
-    local = build_classifier(settings, store=None)  # scope is rules only: no model needed to compare
-    assert [remote.scope(i) for i in items] == [local.scope(i) for i in items]
+    results = remote.classify(items)
+    assert len(results) == len(items) and all(isinstance(r, Classified) for r in results)
+    assert any(r.tags for r in results) and all(0 <= t.score <= 1 and t.reason for r in results for t in r.tags)
+    assert any(r.model.startswith("consulted") for r in results) and "e5" in remote.version
     process = remote._process
     assert holder.release_if_idle(T0 + timedelta(minutes=2)) and not process.is_alive() and process.exitcode == 0
 
 
-def test_a_model_that_cannot_load_is_a_classifier_error(tmp_path: Path) -> None:
-    remote = ProcessClassifier(Settings(model="no-such-model-anywhere"), str(tmp_path / "watcher.db"))
-    try:
-        with pytest.raises(ClassifierError, match="the model process failed"):
-            remote.classify([item_from_row(cnil_items()[0])])
-    finally:
-        remote.close()
+def test_a_classifier_that_cannot_be_built_is_a_classifier_error(tmp_path: Path) -> None:
+    """The child reports why it could not build the classifier (here: a themes file that does not exist); the
+    daemon's classification step then logs it and the alerts go on (``pipeline._classify_safely``)."""
+    missing = tmp_path / "no-such-themes.toml"
+    with pytest.raises(ClassifierError, match="the model process failed: .*no-such-themes.toml"):
+        ProcessClassifier(ModelSettings(model="none", themes=str(missing)))

@@ -13,13 +13,12 @@ import contextlib
 import gc
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from classifiers.base import Classifier
+from classifiers.base import Classified, Classifier
 from watcher.errors import ClassifierError
-from watcher.models import Item, ThemeTag
+from watcher.models import Item
 
 
 class ModelHolder:
@@ -80,25 +79,27 @@ class ProcessClassifier:
     the model (``close``, which ends the child) gives all of their memory back to the system -- freeing the model
     inside the daemon gave back a few MB of ~540 (torch stays imported, glibc keeps the heap).
 
-    ``classify`` and ``scope`` are forwarded over a pipe; an error in the child comes back as ``ClassifierError``.
+    Built from the arguments of ``classifiers.hybrid.build_classifier`` (picklable settings, head path, source
+    profiles). ``classify`` and ``version`` (which says which path ran) are asked over a pipe; an error in the child
+    comes back as ``ClassifierError``.
     """
 
-    def __init__(self, settings: Any, database: str):
+    def __init__(self, *build_args: Any):
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, settings, database), daemon=True,
-                                        name="watcher-model")
+        self._process = context.Process(target=_serve, args=(child, build_args), daemon=True, name="watcher-model")
         self._process.start()
         child.close()
-        self.name, self.version = self._answer()  # the child says who it is once the model is built
+        self.name = str(self._answer())  # the child says who it is once the classifier is built
 
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
+    @property
+    def version(self) -> str:
+        return str(self._ask("version"))
+
+    def classify(self, items: Sequence[Item]) -> list[Classified]:
         return self._ask("classify", list(items))  # type: ignore[no-any-return]
-
-    def scope(self, item: Item) -> str | None:
-        return self._ask("scope", item)  # type: ignore[no-any-return]
 
     def _ask(self, verb: str, *args: Any) -> Any:
         try:
@@ -128,13 +129,13 @@ class ProcessClassifier:
         self._conn.close()
 
 
-def _serve(conn: Any, settings: Any, database: str) -> None:
+def _serve(conn: Any, build_args: tuple[Any, ...]) -> None:
     """The child: build the classifier as the App does, then answer until told to stop (or the parent is gone)."""
     from classifiers.hybrid import build_classifier
 
     try:
-        classifier = build_classifier(settings, store=_Archive(database))
-        conn.send((True, (classifier.name, classifier.version)))
+        classifier = build_classifier(*build_args)
+        conn.send((True, classifier.name))
     except Exception as exc:  # sent back: the parent raises it as a ClassifierError
         conn.send((False, f"{type(exc).__name__}: {exc}"))
         return
@@ -147,13 +148,7 @@ def _serve(conn: Any, settings: Any, database: str) -> None:
             return
         verb, args = request
         try:
-            conn.send((True, getattr(classifier, verb)(*args)))
+            value = getattr(classifier, verb)
+            conn.send((True, value(*args) if callable(value) else value))
         except Exception as exc:
             conn.send((False, f"{type(exc).__name__}: {exc}"))
-
-
-@dataclass(frozen=True)
-class _Archive:
-    """What ``build_classifier`` reads of the store: where the archive is (a retrained head lies beside it)."""
-
-    path: str

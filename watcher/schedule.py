@@ -40,7 +40,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from classifiers.base import Classifier
-from watcher.app import App
+from watcher.app import App, model_settings, source_profiles
 from watcher.clock import now_utc
 from watcher.config import SourceConfig
 from watcher.instance import DaemonLock
@@ -61,9 +61,20 @@ class DaemonApp(App):
 
     def classifier_factory(self) -> Callable[[], Classifier]:
         if self.holder is None:
-            settings, database = self.config.settings, str(self.config.database)
-            self.holder = ModelHolder(lambda: ProcessClassifier(settings, database), idle=settings.model_idle)
+            self.holder = ModelHolder(self._builder(), idle=self.config.settings.model_idle)
         return self.holder.factory(now_utc)
+
+    def _builder(self) -> Callable[[], Classifier]:
+        """Rules only (``--rules-only`` or ``model = "none"``): in this process, it is light. Else the model runs
+        in a child process, built with the same arguments as the App's classifier."""
+        from classifiers.hybrid import RULES_ONLY, head_path
+
+        config = self.config
+        settings = model_settings(config.settings, self.rules_only)
+        if settings.model == RULES_ONLY:
+            return super().classifier_factory()
+        args = (settings, head_path(config.database), source_profiles(config))
+        return lambda: ProcessClassifier(*args)
 
 
 class Daemon:

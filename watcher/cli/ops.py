@@ -8,12 +8,13 @@ import sys
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, open_archive, options, say
+from watcher.cli.common import EXIT_FAILED, command, open_archive, options, rules_only_option, say
 from watcher.clock import now_utc
 
 
 @command()
 @click.option("--no-notify", is_flag=True, help="classify but do not plan or send alerts")
+@rules_only_option
 def daemon(no_notify: bool) -> None:
     """Run forever: poll each source at its pace, classify and alert after each fetch that brought something, send
     digests at their times (SIGTERM or Ctrl-C finishes the running job, then stops)."""
@@ -25,7 +26,7 @@ def daemon(no_notify: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     opts = options()
     app = DaemonApp(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay, lock_wait=opts.lock_wait,
-                    on_wait=say)
+                    on_wait=say, rules_only=opts.rules_only)
     worker = Daemon(app, deliver=not no_notify)
     try:
         worker.acquire()

@@ -20,6 +20,8 @@ COMMON_KEYS: dict[str, str] = {
     "enabled": "false to keep the source declared but not polled (default true)",
     "label": "human name shown in alerts and in the archive",
     "publisher": "organisation publishing the source (CNIL, ANSM, DILA, a law firm...)",
+    "default_theme": "theme its items lean to (a prior the rules add, and why its untagged items stay in scope)",
+    "legal": "true for an authority, official journal or law firm: its items have a legal angle (default false)",
     "expect_new_within": "longest time without a new item before the admin is told the source went silent, e.g. "
                          "'50h' for the JO, published six days a week (default: never)",
     "windows": "publication windows, polled more often by the daemon: a list of 'HH:MM-HH:MM' in the settings "
@@ -80,6 +82,8 @@ class SourceConfig:
     enabled: bool = True
     label: str = ""
     publisher: str = ""
+    default_theme: str = ""
+    legal: bool = False
     expect_new_within: int = 0  # seconds; 0 = no expected cadence
     windows: tuple[Window, ...] = ()  # publication windows (local time of the settings' timezone)
     window_every: int = 600
