@@ -1,9 +1,8 @@
-"""Ingest commands: ``fetch``, ``run``, ``daemon``, ``sources``, ``parse``, ``record``, ``migrate`` and ``demo``."""
+"""Ingest commands: ``fetch``, ``run``, ``sources``, ``parse``, ``record``, ``migrate`` and ``demo``."""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -165,23 +164,6 @@ def record(folder: str, names: tuple[str, ...], urls: tuple[str, ...]) -> None:
 
 
 @command()
-@click.option("--no-notify", is_flag=True, help="classify but do not plan or send alerts")
-@rules_only_option
-def daemon(no_notify: bool) -> None:
-    """Run forever: poll each source at its interval, classify new items, send due alerts (Ctrl-C stops)."""
-    from watcher.schedule import build_scheduler
-
-    logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise; sources log outcomes
-    scheduler = build_scheduler(open_app(), deliver=not no_notify)
-    click.echo(f"watcher daemon: {len(scheduler.get_jobs())} job(s); Ctrl-C to stop", err=True)
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
-
-
-@command()
 @click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
               help="where the demo archive is written")
 @click.option("--fresh/--keep", default=True, show_default=True, help="start from an empty archive")
@@ -199,4 +181,4 @@ def demo(workdir: str, fresh: bool) -> None:
         click.echo(line)
 
 
-COMMANDS = (fetch, run_command, daemon, sources, parse, record, migrate, demo)
+COMMANDS = (fetch, run_command, sources, parse, record, migrate, demo)
