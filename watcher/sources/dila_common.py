@@ -35,7 +35,7 @@ import watcher.xmlsafe as SafeET
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import Collected, Item, SourceState
-from watcher.sources.base import SourceKind
+from watcher.sources.base import SourceKind, unchanged
 from watcher.text import clean_text, teaser
 
 if TYPE_CHECKING:
@@ -244,11 +244,9 @@ class DilaDumpSource(SourceKind):
         return self.config.url.rstrip("/") + "/" + name
 
     def collect(self, http: HttpClient, state: SourceState) -> Collected:
-        listing = http.get(self.config.url, source=self.name, etag=state.etag,
-                           last_modified=state.last_modified, expect="listing")
+        listing = self.conditional_get(http, state, expect="listing")
         if listing.not_modified:
-            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
-                             not_modified=True, requests=1)
+            return unchanged(state)
         names = parse_listing(listing.content, self.archive_pattern)
         if not names:
             raise ParseError(self.name, f"no {self.archive_pattern.pattern} archive in the listing",
