@@ -61,7 +61,7 @@ def run(gold: Path, folds: int, model: str) -> dict[str, Report]:
     reports = {"keyword": evaluate(keyword, examples, taxonomy.ids)}
     reports.update({name: _report(cv[name], examples, taxonomy.ids) for name in ("rules", "head", "hybrid")})
     # the same head on top of the plain keywords instead of the rules: what the model adds where rules are weak
-    found = [{t.theme for t in tags} for tags in keyword.classify([e.item for e in examples])]
+    found = [set(result.themes) for result in keyword.classify([e.item for e in examples])]
     K = np.array([[2.0 if t in f else -2.0 for t in taxonomy.ids] for f in found], dtype=np.float32)
     reports["keyword+head"] = _report(cross_validate(data.X, data.Y, K, data.cosines, k=folds)["hybrid"],
                                       examples, taxonomy.ids)

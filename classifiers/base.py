@@ -1,35 +1,47 @@
-"""What every theme classifier offers: a name and version (stored with each tag), ``classify`` and ``scope``.
+"""What every theme classifier offers: a name and version (stored with each classification) and ``classify``.
 
-``classify`` takes a batch of items and returns, for each, the themes it gives (possibly none), each with a score in
-[0, 1] and a reason a lawyer can read. ``scope`` is the recall safety net: for an item that got no theme, it says
-why the item is nevertheless in scope (``"source: cnil"``, ``"authority: Ministère de la santé"``...) or ``None``;
-the store flags such items instead of dropping them silently.
+``classify`` takes a batch of items and returns, for each, a :class:`Classified`: the themes it gives (possibly
+none), each with a score in [0, 1] and a reason a lawyer can read; for an item without a theme, ``scope`` says why
+the item is nevertheless in scope (``"source: CNIL"``, ``"authority: ministère de la santé"``...) so the store flags
+it instead of dropping it silently (the recall safety net); ``model`` says whether the embedding model was consulted
+for the item, and why. Everything about one item comes back with it: a classifier keeps no per-item state between
+calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from watcher.models import Item, ThemeTag
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What a classifier says of one item."""
+
+    tags: list[ThemeTag] = field(default_factory=list)
+    scope: str | None = None  # why the item is in scope although it got no theme; None when tagged or out of scope
+    model: str = ""  # "consulted: ...", "not consulted: rules decisive", "not consulted: model failed"...
+
+    @property
+    def themes(self) -> list[str]:
+        return [t.theme for t in self.tags]
 
 
 @runtime_checkable
 class Classifier(Protocol):
     @property
     def name(self) -> str:
-        """Stored with each tag as the model."""
+        """Stored with each classification as the model."""
         ...
 
     @property
     def version(self) -> str:
-        """Stored with each tag as the model version."""
+        """Stored with each classification as the model version (says which path ran, or that the model failed)."""
         ...
 
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
-        """The themes of each item, in the order given."""
-        ...
-
-    def scope(self, item: Item) -> str | None:
-        """Why ``item`` is in scope even though it has no theme, or ``None`` when it is not."""
+    def classify(self, items: Sequence[Item]) -> list[Classified]:
+        """What the classifier says of each item, in the order given."""
         ...

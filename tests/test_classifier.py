@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from classifiers.base import Classifier
+from classifiers.evaluation import GOLD_SOURCES
 from classifiers.hybrid import HybridClassifier, _align, head_path
 from classifiers.keyword import KeywordClassifier, find_keywords
+from classifiers.rules import SourceProfile
 from classifiers.themes import load_themes
 from classifiers.training import DEFAULT_HEAD, Head
 from store import Store
@@ -28,7 +30,12 @@ def item(title: str, summary: str = "", source: str = "other", url: str = "https
 
 
 def themes_of(classifier: Classifier, it: Item) -> set[str]:
-    return {t.theme for t in classifier.classify([it])[0]}
+    return set(classifier.classify([it])[0].themes)
+
+
+def rules() -> HybridClassifier:
+    """The rules alone, knowing the sources the way the gold format names them (the test items do too)."""
+    return HybridClassifier(profiles=GOLD_SOURCES)
 
 
 # -- taxonomy ------------------------------------------------------------------------------------------------------
@@ -60,9 +67,9 @@ def test_keyword_baseline_matches_whole_words_ignoring_accents_and_acronyms_in_c
         "IA", "données de santé"]
     assert find_keywords(["IA"], "j'ai vu la via ferrata") == []
     baseline = KeywordClassifier()
-    tags = baseline.classify([item("La CNIL publie un guide RGPD")])[0]
+    tags = baseline.classify([item("La CNIL publie un guide RGPD")])[0].tags
     assert [t.theme for t in tags] == ["personal-data"] and tags[0].reason.startswith("matched: ")
-    assert baseline.classify([item("Appel à candidatures")]) == [[]]
+    assert [r.tags for r in baseline.classify([item("Appel à candidatures")])] == [[]]
 
 
 # -- rules, table-driven -------------------------------------------------------------------------------------------
@@ -116,39 +123,43 @@ CASES = [
 
 @pytest.mark.parametrize("title, summary, source, expected", CASES)
 def test_rules(title: str, summary: str, source: str, expected: set[str]):
-    assert themes_of(HybridClassifier(), item(title, summary, source)) == expected
+    assert themes_of(rules(), item(title, summary, source)) == expected
 
 
 def test_rules_use_the_identifiers_the_normaliser_stored():
     it = item("Texte n° 12", identifiers={"celex": "32024R1689"})
-    assert themes_of(HybridClassifier(), it) == {"ai"}
+    assert themes_of(rules(), it) == {"ai"}
 
 
 def test_reasons_say_what_matched_and_which_act_is_cited():
-    tags = HybridClassifier().classify([item("Arrêté relatif à l'expérimentation",
-                                             "pris en application du décret n° 2025-895")])[0]
+    tags = rules().classify([item("Arrêté relatif à l'expérimentation",
+                                  "pris en application du décret n° 2025-895")])[0].tags
     dmuu = next(t for t in tags if t.theme == "dmuu-reprocessing")
     assert "2025-895" in dmuu.reason and 0.5 < dmuu.score <= 1.0 and dmuu.origin == "rule"
-    tag = HybridClassifier().classify([item("Retraitement des dispositifs médicaux à usage unique")])[0][0]
+    tag = rules().classify([item("Retraitement des dispositifs médicaux à usage unique")])[0].tags[0]
     assert "matched: " in tag.reason and "retraitement" in tag.reason
 
 
-def test_scope_flags_what_is_in_scope_by_rule():
-    hybrid = HybridClassifier()
-    assert hybrid.scope(item("Nomination", source="cnil")) == "source: CNIL"
-    assert hybrid.scope(item("Arrêté du 3 juin 2026", source="jorf",
-                             authority="Ministère de la santé et de l'accès aux soins")) == \
-        "authority: ministère de la santé"
-    assert hybrid.scope(item("Note", url="https://ansm.sante.fr/informations-de-securite/x")) is not None
-    assert hybrid.scope(item("Flash conjoncture", url="https://www.tresor.economie.gouv.fr/x")) is None
+def test_scope_comes_back_with_the_tags_of_each_untagged_item():
+    hybrid = rules()
+    results = hybrid.classify([
+        item("Vincent VILLETTE est nommé secrétaire général de la CNIL", source="cnil"),
+        item("Arrêté du 3 juin 2026", source="jorf", authority="Ministère de la santé et de l'accès aux soins"),
+        item("Arrêté portant nomination", url="https://ansm.sante.fr/informations-de-securite/x"),
+        item("Flash conjoncture", url="https://www.tresor.economie.gouv.fr/x"),
+        item("La CNIL publie un guide RGPD", source="cnil"),
+    ])
+    assert [r.scope for r in results] == ["source: CNIL", "authority: ministère de la santé", "site: ansm.sante.fr",
+                                          None, None]  # the last one is tagged: no scope needed
+    assert results[4].themes == ["personal-data"] and results[0].model == "not consulted: rules only"
 
 
 def test_authority_and_cnil_deliberation_nature_are_rules_too():
     jo = item("Délibération n° 2026-047 du 2 avril 2026", source="jorf",
               authority="Commission nationale de l'informatique et des libertés")
-    assert "personal-data" in themes_of(HybridClassifier(), jo)
+    assert "personal-data" in themes_of(rules(), jo)
     research = item("Délibération n° 2026-101", source="dila-cnil", extra={"nature_delib": "Autorisation de recherche"})
-    assert "health-data" in themes_of(HybridClassifier(), research)
+    assert "health-data" in themes_of(rules(), research)
 
 
 # -- the hybrid with a fake embedder -------------------------------------------------------------------------------
@@ -174,9 +185,9 @@ def test_the_model_is_loaded_lazily_once_and_not_at_all_without_items():
         built.append(FakeEmbedder())
         return built[-1]
 
-    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="fake")
+    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="fake", consult_all=True)
     assert built == [] and hybrid.classify([]) == [] and built == []
-    tags = hybrid.classify([item("Rappel de lots de Doliprane 500 mg, comprimé", source="ansm")])[0]
+    tags = hybrid.classify([item("Rappel de lots de Doliprane 500 mg, comprimé", source="ansm")])[0].tags
     hybrid.classify([item("Cookies : la CNIL sanctionne", source="cnil")])
     assert len(built) == 1
     tag = next(t for t in tags if t.theme == "health-products")
@@ -192,7 +203,7 @@ def test_classify_pending_with_the_hybrid_flags_in_scope_items_and_keeps_correct
     from datetime import UTC, datetime
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    report = classify_pending(store, HybridClassifier, now)
+    report = classify_pending(store, rules, now)
     assert (report.classified, report.tagged, report.in_scope_untagged) == (2, 1, 1)
     assert [r["id"] for r in store.untagged_in_scope()] == ["a"]
     assert store.untagged_in_scope()[0]["scope_reason"] == "source: CNIL"
@@ -217,10 +228,9 @@ def test_head_round_trips_and_aligns_to_another_taxonomy(tmp_path: Path):
 
 
 def test_a_retrained_head_next_to_the_database_is_preferred(tmp_path: Path):
-    store = Store(tmp_path / "w.db")
-    assert head_path(store) == DEFAULT_HEAD
+    assert head_path(tmp_path / "w.db") == DEFAULT_HEAD == head_path(None) == head_path(":memory:")
     Head.load().save(tmp_path / "head.npz")
-    assert head_path(store) == tmp_path / "head.npz"
+    assert head_path(tmp_path / "w.db") == tmp_path / "head.npz"
 
 
 # -- the real model ------------------------------------------------------------------------------------------------
@@ -232,10 +242,119 @@ def test_real_embedder_on_real_items(fixtures_dir: Path):
     examples = {e.item.id: e for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")}
     chosen = ["g0230", "g0600", "r0263", "g0642", "g0444", "g0080", "g0591"]
     hybrid = HybridClassifier(embedder_factory=lambda: load_embedder("e5-small"), head=Head.load(),
-                              model_name="e5-small")
+                              model_name="e5-small", profiles=GOLD_SOURCES, consult_all=True)
     results = hybrid.classify([examples[i].item for i in chosen])
-    for item_id, tags in zip(chosen, results, strict=True):
-        assert {t.theme for t in tags} == set(examples[item_id].themes), item_id
-    assert all("model: " in t.reason for tags in results for t in tags)
+    for item_id, result in zip(chosen, results, strict=True):
+        assert set(result.themes) == set(examples[item_id].themes), item_id
+    assert all("model: " in t.reason for result in results for t in result.tags)
     dmuu = hybrid.classify([item("Expérimentation du retraitement des dispositifs médicaux à usage unique")])[0]
-    assert "dmuu-reprocessing" in {t.theme for t in dmuu}
+    assert "dmuu-reprocessing" in dmuu.themes and not hybrid.degraded
+
+
+# -- source profiles: production (sources.toml) and evaluation (gold names) judge alike -----------------------------
+GOLD_TO_CONFIGURED = {"cnil": "cnil", "edpb": "edpb", "ansm": "ansm-actualites", "health_data_hub": "health-data-hub",
+                      "jorf": "jorf", "dila-jorf": "jorf", "dila-cnil": "cnil-deliberations",
+                      "legal_press": "vigier-avocats"}
+
+
+def test_gold_source_names_get_the_profile_of_the_matching_configured_source():
+    from watcher.app import source_profiles
+    from watcher.config import load_config
+
+    configured = source_profiles(load_config(Path(__file__).resolve().parents[1] / "sources.toml"))
+    for gold_name, name in GOLD_TO_CONFIGURED.items():
+        gold, prod = GOLD_SOURCES[gold_name], configured[name]
+        assert (gold.default_theme, gold.legal) == (prod.default_theme, prod.legal), gold_name
+        if gold.default_theme:
+            assert gold.label == prod.label, gold_name  # the same "source: ..." reason
+    assert {p.default_theme for p in configured.values()} <= set(THEMES) | {""}
+
+
+def test_rules_read_the_source_keys_not_the_source_name():
+    text = dict(title="Nvidia's new AI chip doubles inference speed", url="https://example.org/a")
+    unknown, legal = Item(id="a", source="blog", **text), Item(id="a", source="my-law-firm", **text)
+    profiles = {"my-law-firm": SourceProfile("Cabinet", legal=True)}
+    assert themes_of(HybridClassifier(profiles=profiles), unknown) == set()  # AI without a legal angle
+    assert themes_of(HybridClassifier(profiles=profiles), legal) == {"ai"}
+    guide = Item(id="g", source="dpa", url="https://dpa.example/x", title="Nomination du secrétaire général")
+    (result,) = HybridClassifier(profiles={"dpa": SourceProfile("DPA", "personal-data", True)}).classify([guide])
+    assert result.tags == [] and result.scope == "source: DPA"
+
+
+# -- the model can fail; classification cannot -----------------------------------------------------------------------
+class BrokenEmbedder(FakeEmbedder):
+    """Loads, then fails the way a kernel that cannot run on this CPU does."""
+
+    def embed(self, texts: Sequence[str], *, kind: str = "query", batch_size: int = 32) -> np.ndarray:
+        raise RuntimeError("could not create a primitive descriptor for the inner product forward propagation "
+                           "primitive. Run workload with environment variable ONEDNN_VERBOSE=all")
+
+
+def _cannot_load() -> FakeEmbedder:
+    raise MemoryError("cannot allocate 465 MB")
+
+
+@pytest.mark.parametrize("factory, failure", [(BrokenEmbedder, "RuntimeError: could not create a primitive"),
+                                              (_cannot_load, "MemoryError: cannot allocate")])
+def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                              factory, failure: str):
+    items = [item("La CNIL publie un guide RGPD", source="cnil", id="a"),
+             item("Texte n° 12", identifiers={"celex": "32024R1689"}, id="b"),
+             item("Vincent VILLETTE est nommé secrétaire général de la CNIL", source="cnil", id="c")]
+    store = Store(tmp_path / "w.db")
+    store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
+    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="e5-small",
+                              profiles=GOLD_SOURCES, consult_all=True)
+    from datetime import UTC, datetime
+
+    with caplog.at_level("ERROR"):
+        report = classify_pending(store, lambda: hybrid, datetime(2026, 6, 1, tzinfo=UTC))
+        hybrid.classify(items)  # later batches go straight to the rules
+    assert (report.classified, report.tagged, report.in_scope_untagged, report.model_consulted) == (3, 2, 1, 0)
+    assert report.degraded.startswith(failure) and "rules-only (model failed: " + failure in report.model
+    [line] = [r.getMessage() for r in caplog.records]  # one line, once
+    assert failure in line and "rules and identifiers only" in line and 'model_precision = "float32"' in line
+    assert [t["theme"] for t in store.themes_of("b")] == ["ai"]
+    assert store.themes_of("b")[0]["model_version"].startswith("rules-4 rules-only (model failed: ")
+    store.close()
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+
+    (tmp_path / "sources.toml").write_text('[settings]\ndatabase = "w.db"\n', encoding="utf-8")
+    shown = CliRunner().invoke(main, ["--config", str(tmp_path / "sources.toml"), "sources"])
+    assert shown.exit_code == 0 and "theme model: DEGRADED" in shown.output and failure in shown.output
+
+
+def test_an_unreadable_head_degrades_too(tmp_path: Path):
+    from classifiers.hybrid import ModelSettings, build_classifier
+
+    (tmp_path / "head.npz").write_bytes(b"not a zip")
+    hybrid = build_classifier(ModelSettings(), tmp_path / "head.npz", GOLD_SOURCES)
+    assert hybrid.degraded and "cannot read the head" in hybrid.version
+    assert hybrid.classify([item("La CNIL publie un guide RGPD", source="cnil")])[0].themes == ["personal-data"]
+    assert not build_classifier(ModelSettings(model="none"), tmp_path / "head.npz").uses_model
+
+
+# -- the model only where the rules leave a decision open -----------------------------------------------------------
+def test_gating_embeds_only_undecided_items_and_gives_exactly_the_themes_of_the_full_hybrid(fixtures_dir: Path):
+    from classifiers.evaluation import load_gold
+
+    items = [e.item for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")][:160]
+    seen: list[str] = []
+
+    class Counting(FakeEmbedder):
+        def embed(self, texts: Sequence[str], *, kind: str = "query", batch_size: int = 32) -> np.ndarray:
+            seen.extend(texts if kind == "query" else [])
+            return super().embed(texts, kind=kind, batch_size=batch_size)
+
+    gated = HybridClassifier(embedder_factory=Counting, head=Head.load(), model_name="fake", profiles=GOLD_SOURCES)
+    full = HybridClassifier(embedder_factory=FakeEmbedder, head=Head.load(), model_name="fake",
+                            profiles=GOLD_SOURCES, consult_all=True)
+    results, reference = gated.classify(items), full.classify(items)
+    assert [r.themes for r in results] == [r.themes for r in reference]
+    consulted = [r for r in results if r.model.startswith("consulted: rules leave ")]
+    decided = [r for r in results if r.model == "not consulted: rules decisive"]
+    assert len(consulted) + len(decided) == len(items) and decided and consulted
+    assert len(seen) == len(consulted) < len(items)
+    assert all(t.origin == "rule" for r in decided for t in r.tags)

@@ -169,3 +169,11 @@ def test_parse_with_a_source_of_another_kind_says_so(runner: CliRunner) -> None:
                                   str(path)])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == ["error: --kind dila-jorf, but source 'health-data-hub' is of kind html"]
+
+
+def test_demo_runs_with_the_rules_only(runner: CliRunner, tmp_path: Path) -> None:
+    """`--rules-only` reaches every classifying command; the demo never loads the model with it."""
+    result = runner.invoke(main, ["--config", CONFIG, "--rules-only", "demo",
+                                  "--workdir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "model consulted on 0 [hybrid rules-4]" in result.output and "DEGRADED" not in result.output

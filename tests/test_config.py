@@ -43,6 +43,8 @@ def test_the_bundled_sources_toml_is_valid() -> None:
         ('[[source]]\nname="x"\nkind="feed"\nurl="https://a.b/"\n[[source]]\nname="x"\nkind="feed"\nurl="https://c.d/"',
          "duplicate source name(s): x"),
         ("[[source]\nname=", "not valid TOML"),
+        ('[settings]\nmodel_precision="fp16"', "[settings]: model_precision: must be one of auto, float32, bfloat16"),
+        ('[[source]]\nname="x"\nkind="feed"\nurl="https://a.b/"\nlegal="yes"', "(x): legal: must be true or false"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, body: str, message: str) -> None:
@@ -80,3 +82,23 @@ def test_configuration_reference_is_regenerated() -> None:
 
     committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert committed == configuration_markdown(), "run `watcher docs` and commit docs/configuration.md"
+
+
+def test_model_precision_setting_and_its_environment_override(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, '[settings]\nmodel_precision = "bfloat16"\n')
+    monkeypatch.delenv("WATCHER_MODEL_PRECISION", raising=False)
+    assert load_config(path).settings.model_precision == "bfloat16"
+    monkeypatch.setenv("WATCHER_MODEL_PRECISION", "float32")
+    assert load_config(path).settings.model_precision == "float32"
+    monkeypatch.setenv("WATCHER_MODEL_PRECISION", "fast")
+    with pytest.raises(ConfigError, match="WATCHER_MODEL_PRECISION must be one of auto, float32, bfloat16"):
+        load_config(path)
+
+
+def test_an_unknown_default_theme_is_an_error_naming_the_source(tmp_path: Path) -> None:
+    from watcher.app import source_profiles
+
+    path = _write(tmp_path, '[[source]]\nname="x"\nkind="feed"\nurl="https://a.b/"\ndefault_theme="privacy"\n')
+    with pytest.raises(ConfigError, match=r"\(x\): default_theme: unknown theme 'privacy'"):
+        source_profiles(load_config(path))

@@ -70,9 +70,9 @@ def _store(path: Path, rows: list[dict]) -> Store:
     store = Store(load_config(path).database)
     store.upsert_items(rows, STORED)
     tagged = HybridClassifier().classify([item_from_row(r) for r in rows])
-    for row, tags in zip(rows, tagged, strict=True):
+    for row, result in zip(rows, tagged, strict=True):
         themes = [{"theme": t.theme, "score": t.score, "reason": t.reason, "origin": t.origin, "model": "rules",
-                   "model_version": "1"} for t in tags]
+                   "model_version": "1"} for t in result.tags]
         if row["id"] == CREDIT:
             themes = [{**themes[0], "score": 0.93, "origin": "model", "reason": themes[0]["reason"] + (
                 "; model: 0.91; similar to: « Violations de données personnelles : bilan de 5 années de RGPD » (0.88)")},

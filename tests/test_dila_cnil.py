@@ -132,6 +132,7 @@ def test_kind_and_options():
 def test_nature_delib_reaches_the_theme_rules():
     from classifiers.hybrid import HybridClassifier
 
-    (tags,) = HybridClassifier(embedder_factory=None).classify([parse_text(REAL.read_bytes())])
+    (result,) = HybridClassifier(embedder_factory=None).classify([parse_text(REAL.read_bytes())])
+    tags = result.tags
     assert [t.theme for t in tags] == ["personal-data"]
     assert "délibération CNIL : recommandation" in tags[0].reason

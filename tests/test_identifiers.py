@@ -1,4 +1,4 @@
-"""watcher.identifiers on real strings: titles of the gold set (/work/shared/gold/dev.jsonl, copied here with
+"""watcher.identifiers on real strings: titles of the gold set (tests/fixtures/gold/dev.jsonl, quoted here with
 their gold id) and sentences of the recorded fixtures (file named in the case)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from watcher import identifiers as ids
 
-GOLD = Path("/work/shared/gold/dev.jsonl")
+GOLD = Path(__file__).resolve().parent / "fixtures" / "gold" / "dev.jsonl"
 ELI_INTE = "https://www.legifrance.gouv.fr/eli/arrete/2026/6/12/INTE2615534A/jo/texte"
 
 CASES = [
@@ -135,7 +135,6 @@ def test_every_scheme_is_documented():
     assert ids.by_scheme("CNILTEXT000054047151") == {"cnil": ["CNILTEXT000054047151"]}
 
 
-@pytest.mark.skipif(not GOLD.exists(), reason="the shared gold file is not available")
 def test_gold_jorf_titles_yield_their_own_number():
     """Every gold title that starts with 'Décret n°' / 'LOI n°' / 'Arrêté du' yields that act's identifier as
     the first of its scheme."""

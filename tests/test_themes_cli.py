@@ -22,7 +22,9 @@ THEMES = {"health-data", "ai", "dmuu-reprocessing", "personal-data", "health-pro
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "sources.toml"
-    path.write_text('[settings]\ndatabase = "archive.db"\n', encoding="utf-8")
+    path.write_text('[settings]\ndatabase = "archive.db"\n\n[[source]]\nname = "cnil"\nkind = "feed"\n'
+                    'url = "https://www.cnil.fr/fr/rss.xml"\npublisher = "CNIL"\ndefault_theme = "personal-data"\n'
+                    'legal = true\n', encoding="utf-8")
     store = Store(tmp_path / "archive.db")
     items = [Item(id="nomination", source="cnil", url="https://cnil.fr/fr/n", title="M. X est nommé à la CNIL"),
              Item(id="guide", source="cnil", url="https://cnil.fr/fr/g", title="La CNIL publie un guide RGPD"),

@@ -8,20 +8,28 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from classifiers.base import Classifier
 from store import Store
 from store.lock import DEFAULT_WAIT
-from watcher.config import Config, check_config, load_config
+from watcher.config import Config, Settings, check_config, load_config
+from watcher.errors import ConfigError
 from watcher.http import HttpClient, build_client
+
+if TYPE_CHECKING:  # the classifier modules load only when something is classified
+    from classifiers.hybrid import ModelSettings
+    from classifiers.rules import SourceProfile
 
 
 class App:
     def __init__(self, config_path: str | Path | None = None, *, database: str | Path | None = None,
                  url_map: Callable[[str], str] | None = None, host_delay: float | None = None,
-                 lock_wait: float = DEFAULT_WAIT, on_wait: Callable[[str], None] | None = None):
+                 lock_wait: float = DEFAULT_WAIT, on_wait: Callable[[str], None] | None = None,
+                 rules_only: bool = False):
         self.config_path = config_path
         self.lock_wait, self.on_wait = lock_wait, on_wait
+        self.rules_only = rules_only
         self._database = database
         self._url_map = url_map
         self._host_delay = host_delay
@@ -50,10 +58,12 @@ class App:
         return build_client(self.config.settings, url_map=self._url_map)
 
     def classifier_factory(self) -> Callable[[], Classifier]:
-        from classifiers.hybrid import build_classifier
+        """Builds the theme classifier (and checks each source's ``default_theme`` against the taxonomy)."""
+        from classifiers.hybrid import build_classifier, head_path
 
-        settings = self.config.settings
-        return lambda: build_classifier(settings, store=self.store)
+        config, rules_only = self.config, self.rules_only
+        return lambda: build_classifier(model_settings(config.settings, rules_only), head_path(config.database),
+                                        source_profiles(config))
 
     def close(self) -> None:
         if "http" in self.__dict__:
@@ -80,3 +90,23 @@ def checked_config(path: str | Path | None) -> Config:
 
         themes = tuple(load_themes(config.settings.themes or None).ids)
     return check_config(config, source_kinds=KINDS, channel_kinds=channel_kinds, themes=themes)
+
+
+def model_settings(settings: Settings, rules_only: bool = False) -> ModelSettings:
+    """The classifier's slice of the settings; ``rules_only`` (``--rules-only``) turns the model off."""
+    from classifiers.hybrid import RULES_ONLY, ModelSettings
+    return ModelSettings(model=RULES_ONLY if rules_only else settings.model, model_cache=settings.model_cache,
+                         model_precision=settings.model_precision, themes=settings.themes)
+
+
+def source_profiles(config: Config) -> dict[str, SourceProfile]:
+    """What the rules know of each configured source (``default_theme``, ``legal``), checked against the themes."""
+    from classifiers.rules import SourceProfile
+    from classifiers.themes import load_themes
+
+    known = load_themes(config.settings.themes or None).ids
+    for source in config.sources:
+        if source.default_theme and source.default_theme not in known:
+            raise ConfigError(f"unknown theme {source.default_theme!r} (known: {', '.join(known)})",
+                              file=str(config.path), table=f"[[source]] ({source.name})", key="default_theme")
+    return {s.name: SourceProfile(s.publisher or s.label or s.name, s.default_theme, s.legal) for s in config.sources}

@@ -48,11 +48,13 @@ def recorded_sources(sources: tuple[SourceConfig, ...], recorded_urls: Iterable[
 
 
 def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
-             echo: Callable[[str], None] = print, recording: Path = DEMO_RECORDING) -> DemoReport:
+             echo: Callable[[str], None] = print, recording: Path = DEMO_RECORDING,
+             rules_only: bool = False) -> DemoReport:
     workdir.mkdir(parents=True, exist_ok=True)
     report = DemoReport(database=workdir / "watcher.db")
     with ReplayServer(recording) as server:
-        app = App(config_path, database=report.database, url_map=server.url_map, host_delay=0.0)
+        app = App(config_path, database=report.database, url_map=server.url_map, host_delay=0.0,
+                  rules_only=rules_only)
         try:
             recorded = load_recording(recording)
             sources, report.skipped = recorded_sources(app.config.sources, recorded)
@@ -104,9 +106,12 @@ def summary(report: DemoReport) -> list[str]:
         "",
         f"stored {report.items} items from {len(report.sources) - len(failed)} sources in {report.database}",
         f"classified {report.classified.classified}: {report.classified.tagged} tagged, "
-        f"{report.classified.in_scope_untagged} in scope but untagged (see `watcher untagged`)",
+        f"{report.classified.in_scope_untagged} in scope but untagged (see `watcher untagged`); "
+        f"model consulted on {report.classified.model_consulted} [{report.classified.model}]",
         "themes: " + ", ".join(f"{t} {n}" for t, n in report.themes.most_common()),
     ]
+    if report.classified.degraded:
+        lines.append(f"model: DEGRADED, rules and identifiers only ({report.classified.degraded})")
     if report.classify_error:
         lines.append(f"classification stopped: {report.classify_error}")
     if failed:

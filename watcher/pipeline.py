@@ -58,6 +58,8 @@ class ClassifyReport:
     tagged: int = 0
     in_scope_untagged: int = 0
     model: str = ""
+    model_consulted: int = 0  # items the embedding model was run on (the rules decided the others)
+    degraded: str = ""  # why the model failed and the rules ran alone ("" when it did not fail)
 
 
 def _state(store: Store, name: str) -> SourceState:
@@ -221,16 +223,18 @@ def classify_pending(store: Store, classifier_factory: Callable[[], Classifier],
     for rows in store.items_to_classify(page_size=batch_size):
         if classifier is None:
             classifier = classifier_factory()
-            report.model = f"{classifier.name} {classifier.version}"
         items = [item_from_row(r) for r in rows]
-        for row, item, tags in zip(rows, items, classifier.classify(items), strict=True):
-            scope = classifier.scope(item) if not tags else None
-            store.save_themes(item.id, row["content_hash"], [_tag_row(t) for t in tags], now=iso(now) or "",
+        for row, item, result in zip(rows, items, classifier.classify(items), strict=True):
+            store.save_themes(item.id, row["content_hash"], [_tag_row(t) for t in result.tags], now=iso(now) or "",
                               model=classifier.name, model_version=classifier.version,
-                              scope_reason=scope)
+                              scope_reason=result.scope)
             report.classified += 1
-            report.tagged += bool(tags)
-            report.in_scope_untagged += bool(scope)
+            report.tagged += bool(result.tags)
+            report.in_scope_untagged += bool(result.scope)
+            report.model_consulted += result.model.startswith("consulted")
+    if classifier is not None:  # after the run: the version says whether the model failed on the way
+        report.model = f"{classifier.name} {classifier.version}"
+        report.degraded = str(getattr(classifier, "degraded", None) or "")
     return report
 
 

@@ -17,7 +17,7 @@ import click
 from store.lock import DEFAULT_WAIT
 from watcher import __version__
 from watcher.cli import alerts, archive, ingest, themes
-from watcher.cli.common import Options, clean_errors, config_option
+from watcher.cli.common import Options, clean_errors, config_option, rules_only_option
 from watcher.redact import install as install_redaction
 
 AREAS = (ingest, archive, themes, alerts)
@@ -35,6 +35,7 @@ class WatcherGroup(click.Group):
 @click.version_option(__version__, prog_name="watcher")
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="log progress and warnings to stderr")
+@rules_only_option
 @click.option("--lock-wait", type=click.FloatRange(min=0), default=DEFAULT_WAIT, show_default=True,
               metavar="SECONDS", help="when another watcher run is writing the archive, wait up to SECONDS for it, "
               "then exit (0: exit at once)")

@@ -66,6 +66,7 @@ class Options:
     url_map: Callable[[str], str] | None = None
     host_delay: float | None = None
     lock_wait: float = DEFAULT_WAIT
+    rules_only: bool = False
     app: App | None = None
 
 
@@ -79,6 +80,25 @@ def config_option(func: F) -> F:
     """``--config PATH``, accepted by the group and by every command."""
     return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                         expose_value=False, is_eager=True, callback=_remember_config, help=CONFIG_HELP)(func)
+
+
+def _remember_rules_only(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        options = ctx.find_object(Options) or ctx.ensure_object(Options)
+        options.rules_only = True
+
+
+def rules_only_option(func: F) -> F:
+    """``--rules-only``, accepted by the group and by every command that classifies."""
+    return click.option("--rules-only", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_remember_rules_only,
+                        help='classify with rules and identifiers only, never load the embedding model (same as '
+                             'model = "none" in [settings])')(func)
+
+
+def rules_only() -> bool:
+    """``--rules-only`` was given to this command or to the group."""
+    return options().rules_only
 
 
 def now_option(func: F) -> F:
@@ -115,7 +135,7 @@ def open_app() -> App:
     opts = options()
     if opts.app is None:
         opts.app = App(opts.config_path, url_map=opts.url_map, host_delay=opts.host_delay, lock_wait=opts.lock_wait,
-                       on_wait=say)
+                       on_wait=say, rules_only=opts.rules_only)
         click.get_current_context().find_root().call_on_close(_closer(opts))
     return opts.app
 

