@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from watcher.cli.common import EXIT_FAILED, command, config_path, open_app, rules_only, rules_only_option
 from watcher.clock import now_utc
+from watcher.errors import ConfigError
 from watcher.pipeline import RunReport, SourceReport, collect, due_sources, ingest, run_once
 from watcher.records import item_to_row
+
+if TYPE_CHECKING:
+    from watcher.config import SourceConfig
+
+NO_URL = "https://example.invalid/"  # parse without --url: links stay relative to nothing real
 
 
 def print_source(report: SourceReport) -> None:
@@ -86,7 +92,7 @@ def _health(row: dict[str, Any], threshold: int) -> tuple[str, str]:
 @command()
 @click.option("--kind", required=True, help="feed, wordpress, html, dila-jorf, dila-cnil")
 @click.option("--source", "source_name", default=None, help="take the selectors/options of this configured source")
-@click.option("--url", default="https://example.invalid/", help="the URL the file was fetched from (for links)")
+@click.option("--url", default=NO_URL, help="the URL the file was fetched from (for links)")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def parse(kind: str, source_name: str | None, url: str, file: str) -> None:
     """Parse one local FILE and print one JSON object per item (no network, no store)."""
@@ -96,12 +102,32 @@ def parse(kind: str, source_name: str | None, url: str, file: str) -> None:
     if kind not in KINDS:
         raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(sorted(KINDS))}", param_hint="--kind")
     if source_name:
-        config = open_app().config.source(source_name)
-        url = config.url if url == "https://example.invalid/" else url
+        config = _configured(source_name, kind)
+        url = config.url if url == NO_URL else url
+    elif KINDS[kind].required:
+        raise ConfigError(f"--kind {kind} needs the keys {', '.join(KINDS[kind].required)} of a configured source: "
+                          f"add --source NAME ({_sources_of(kind)})")
     else:
         config = SourceConfig(name=Path(file).stem[:40], kind=kind, url=url)
     for item in build(config).parse(Path(file).read_bytes(), url=url):
         click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
+
+
+def _configured(name: str, kind: str) -> SourceConfig:
+    """The configured source ``name``, which must be of ``kind``."""
+    config = open_app().config.source(name)
+    if config.kind != kind:
+        raise ConfigError(f"--kind {kind}, but source {name!r} is of kind {config.kind}")
+    return config
+
+
+def _sources_of(kind: str) -> str:
+    """The configured sources of ``kind``, said for a hint."""
+    try:
+        names = [source.name for source in open_app().config.sources if source.kind == kind]
+    except ConfigError:
+        return "no configuration could be read to list them"
+    return f"{kind} sources in the config: {', '.join(names)}" if names else f"no {kind} source in the config"
 
 
 @command()

@@ -28,7 +28,7 @@ from watcher.config.sources import (
     parse_interval,
     parse_windows,
 )
-from watcher.config.toml import read_toml
+from watcher.config.toml import named, read_toml
 from watcher.errors import ConfigError
 
 __all__ = ["Config", "Settings", "SourceConfig", "load_config", "check_config", "SETTINGS", "COMMON_KEYS",
@@ -46,11 +46,7 @@ class Config:
     alerts: AlertsConfig = AlertsConfig(channels={}, subscriptions=())
 
     def source(self, name: str) -> SourceConfig:
-        for s in self.sources:
-            if s.name == name:
-                return s
-        known = ", ".join(s.name for s in self.sources)
-        raise ConfigError(f"no source named {name!r} (known: {known})", file=str(self.path))
+        return named(self.sources, name, what="source", file=str(self.path))
 
     @property
     def database(self) -> Path:

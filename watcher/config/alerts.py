@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from watcher import natures as natures_vocabulary
 from watcher.config.environment import secret
 from watcher.config.sources import KindSpec, parse_interval
-from watcher.config.toml import read_toml
+from watcher.config.toml import named, read_toml
 from watcher.errors import ConfigError
 
 # Each table is declared once as (key, help): it drives validation and docs/alerts.md (checked by a test).
@@ -137,10 +137,7 @@ class AlertsConfig:
     timezone: str = "Europe/Paris"
 
     def subscription(self, name: str) -> Subscription:
-        for sub in self.subscriptions:
-            if sub.name == name:
-                return sub
-        raise ConfigError(f"no subscription named {name!r} (known: {', '.join(s.name for s in self.subscriptions)})")
+        return named(self.subscriptions, name, what="subscription")
 
     def channel(self, name: str) -> ChannelConfig:
         if name not in self.channels:
