@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean browser
+.PHONY: demo test lint bench faults install clean browser
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -26,9 +26,13 @@ lint: $(STAMP)
 
 # The model tests run twice: on this CPU's own path, then with oneDNN and ATen capped at AVX2 (the CPUs most users
 # own: no AVX-512, no native bfloat16), so a kernel that only works on the build machine fails here first.
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
 	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(BIN)/pytest -q -m model
+
+# every fault case (SMTP hung, kill -9, HTTP 5xx, bad TOML...) against the real CLI and local servers, as a table
+faults: $(STAMP)
+	$(BIN)/python tests/faults/run.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

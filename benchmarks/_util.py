@@ -17,6 +17,7 @@ verdict line per goal.
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
 import json
@@ -57,6 +58,21 @@ class ChildRun:
     @property
     def peak_mb(self) -> float:
         return self.peak_rss_kb / 1024
+
+
+def bench_parser(doc: str | None, *, quick: str, repeat: str | None = None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first line as description, ``--quick`` (what ``run_all
+    --quick`` passes; ``quick`` says what it shrinks to) and, given its help, ``--repeat N`` (see ``repeats``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    if repeat is not None:
+        parser.add_argument("--repeat", type=int, default=None, help=f"{repeat} (default 3)")
+    return parser
+
+
+def repeats(args: argparse.Namespace) -> int:
+    """Measured runs: ``--repeat``, else 1 with ``--quick``, else 3."""
+    return int(args.repeat or (1 if args.quick else 3))
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -29,7 +29,7 @@ from xml.etree import ElementTree
 
 from aiosmtpd.controller import Controller
 
-from benchmarks._util import machine, verdict
+from benchmarks._util import bench_parser, machine, verdict
 from store import Store
 from watcher.config.alerts import AlertsConfig, Cadence, ChannelConfig, Subscription
 from watcher.notify import build_channel, plan_deliveries, send_due
@@ -126,10 +126,9 @@ def free_port() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, quick="2,000 items x 40 subscriptions (no verdicts)")
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--subscriptions", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="2,000 items x 40 subscriptions (no verdicts)")
     args = parser.parse_args()
     if args.quick:
         args.items, args.subscriptions = 2_000, 40

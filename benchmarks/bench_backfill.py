@@ -29,6 +29,7 @@ from typing import Any
 from benchmarks._util import (
     REPO,
     ChildRun,
+    bench_parser,
     emit,
     machine,
     print_table,
@@ -163,8 +164,7 @@ def table_rows(runs: dict[int, ChildRun]) -> list[list[object]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="1k / 3k / 10k texts")
+    parser = bench_parser(__doc__, quick="1k / 3k / 10k texts")
     parser.add_argument("--sizes", help="comma-separated text counts (default 10000,30000,100000)")
     parser.add_argument("--large-every", type=int, default=500, help="one 600 KB text every N (0: never)")
     parser.add_argument("--batch", type=int, default=1000, help="texts per Store.upsert_items call")

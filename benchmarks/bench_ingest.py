@@ -41,12 +41,14 @@ from benchmarks._util import (
     PYTHON,
     REPO,
     ChildRun,
+    bench_parser,
     emit,
     machine,
     median,
     print_table,
     profiled,
     python_module,
+    repeats,
     run_child,
     verdict,
 )
@@ -292,9 +294,7 @@ def breakdown(results: dict[str, dict[str, Measured]], labels: dict[str, Scenari
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="5 URLs, one run each")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per tool and scenario (default 3)")
+    parser = bench_parser(__doc__, quick="5 URLs, one run each", repeat="runs per tool and scenario")
     parser.add_argument("--copies", type=int, default=None, help="URLs serving the feed (default 20)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the library child")
     parser.add_argument("--child-watcher", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)
@@ -308,8 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         child_watcher(args.child_watcher[0], args.child_watcher[1], profile=args.child_profile)
         return 0
     copies = args.copies or (5 if args.quick else 20)
-    repeat = args.repeat or (1 if args.quick else 3)
-    return run_benchmark(copies, repeat, args.profile)
+    return run_benchmark(copies, repeats(args), args.profile)
 
 
 def run_benchmark(copies: int, repeat: int, profile: bool) -> int:

@@ -32,11 +32,13 @@ from typing import TYPE_CHECKING, Any
 from benchmarks._util import (
     REPO,
     ChildRun,
+    bench_parser,
     emit,
     machine,
     median,
     print_table,
     python_module,
+    repeats,
     run_child,
     verdict,
 )
@@ -197,10 +199,8 @@ def rows(polls: Sequence[Poll]) -> list[list[object]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="one measured second run per variant")
+    parser = bench_parser(__doc__, quick="one measured second run per variant", repeat="measured second runs")
     parser.add_argument("--sources", type=int, default=GOAL_SOURCES, help="feed sources (default 20)")
-    parser.add_argument("--repeat", type=int, default=None, help="measured second runs (default 3)")
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "DB"), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--host-delay", type=float, default=None, help=argparse.SUPPRESS)
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         emit(child(args.child[0], args.child[1], args.base_url, args.host_delay, args.demo))
         return 0
-    repeat = args.repeat or (1 if args.quick else 3)
+    repeat = repeats(args)
     print(f"bench_poll: second run of every source, nothing changed (ETag -> 304); {repeat} measured run(s) per "
           f"variant, each a fresh process on the archive of the first run; {machine()}")
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:

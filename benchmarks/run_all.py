@@ -11,7 +11,6 @@ seconds) and every ``VERDICT`` line they printed.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks._util import REPO, child_env, machine, python_module
+from benchmarks._util import REPO, bench_parser, child_env, machine, python_module
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,8 +70,7 @@ def run_one(name: str, quick: bool, timeout: float) -> Outcome:
 
 def main(argv: Sequence[str] | None = None) -> int:
     names = available()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="pass --quick to the benchmarks that accept it")
+    parser = bench_parser(__doc__, quick="pass --quick to the benchmarks that accept it")
     parser.add_argument("--only", nargs="+", metavar="NAME", help=f"only these (of: {', '.join(names)})")
     parser.add_argument("--skip", nargs="+", metavar="NAME", default=[], help="leave these out")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per benchmark")

@@ -261,3 +261,19 @@ def m008_model_embeddings(db: Database) -> None:
         content_hash text not null default ''
     )""")
     db.execute("create index if not exists item_embeddings_model on item_embeddings (model)")
+
+
+@migrations()
+def m008_ops_incidents(db: Database) -> None:
+    """Operations incidents: a source failing, empty or silent, told to the admin once when it opens and once when
+    it heals. At most one open incident per (source, kind); ``open_key`` / ``close_key`` are the keys of the
+    ledger deliveries that carry the two messages."""
+    db.table("incidents").create(
+        {"id": int, "source": str, "kind": str, "opened_at": str, "closed_at": str, "detail": str,
+         "open_key": str, "close_key": str},
+        pk="id",
+        not_null={"source", "kind", "opened_at"},
+    )
+    db.execute("create unique index incidents_open on incidents (source, kind) where closed_at is null")
+    db.table("incidents").create_index(["open_key"])
+    db.table("incidents").create_index(["close_key"])

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from store.archive import ArchiveMixin
 from store.deliveries import DeliveriesMixin
 from store.errors import StoreError, storage_errors, translated_methods
+from store.incidents import IncidentsMixin
 from store.lock import DEFAULT_WAIT, writer_lock
 from store.newsletter import NewsletterMixin
 from store.schema import migrations
@@ -68,7 +69,7 @@ BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock bef
 
 
 @translated_methods
-class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin):
+class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests;
     ``Store.open_readonly(path)`` is for the commands that only read.
 

@@ -149,6 +149,28 @@ def test_python_m_watcher_is_the_command() -> None:
     assert done.returncode == 0 and done.stdout.startswith("watcher, version")
 
 
+def test_parse_html_without_a_source_names_the_sources_whose_selectors_it_needs(runner: CliRunner) -> None:
+    """It used to end in a selectolax traceback (an empty CSS selector)."""
+    path = FIX / "health_data_hub" / "hdh_listing_bibliotheque-algorithmes_page0.html"
+    result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "html", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "error: --kind html needs the keys item_selector, title_selector, link_selector of a configured source: "
+        "add --source NAME (html sources in the config: health-data-hub)"]
+    with_source = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "html", "--source", "health-data-hub",
+                                       str(path)])
+    assert with_source.exit_code == 0, with_source.output
+    assert len(with_source.output.splitlines()) > 1
+
+
+def test_parse_with_a_source_of_another_kind_says_so(runner: CliRunner) -> None:
+    path = FIX / "jorf" / "jorfsimple_JORFTEXT000054246001_arrete_nomination_small.xml"
+    result = runner.invoke(main, ["--config", CONFIG, "parse", "--kind", "dila-jorf", "--source", "health-data-hub",
+                                  str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: --kind dila-jorf, but source 'health-data-hub' is of kind html"]
+
+
 def test_demo_runs_with_the_rules_only(runner: CliRunner, tmp_path: Path) -> None:
     """`--rules-only` reaches every classifying command; the demo never loads the model with it."""
     result = runner.invoke(main, ["--config", CONFIG, "--rules-only", "demo",

@@ -16,7 +16,8 @@ from dila_support import FakeHttp, targz
 from watcher.config.sources import SourceConfig
 from watcher.errors import ParseError
 from watcher.models import SourceState
-from watcher.sources.dila_cnil import DilaCnilSource, parse_archive, parse_listing, parse_text
+from watcher.sources.dila_cnil import DilaCnilSource, parse_text
+from watcher.sources.dila_common import parse_listing
 
 CNIL = Path(__file__).parent / "fixtures" / "cnil"
 REAL = CNIL / "dila_CNILTEXT000054047151_deliberation_2026-047_recommandation_credit.xml"
@@ -98,18 +99,17 @@ def test_not_a_cnil_text(data, message):
 
 
 def test_listing_ignores_the_stock_and_other_files():
-    assert parse_listing(LISTING) == ["CNIL_20260430-213012.tar.gz", ARCHIVE]
+    assert parse_listing(LISTING, DilaCnilSource.archive_pattern) == ["CNIL_20260430-213012.tar.gz", ARCHIVE]
 
 
 def test_archive_and_parse():
     data = targz({MEMBER: REAL.read_bytes(), "20260507-213433/cnil/global/liste_suppression_cnil.dat": b""})
-    assert [i.id for i in parse_archive(data, archive=ARCHIVE)] == [CNIL_ID]
-    assert parse_archive(data)[0] == parse_text(REAL.read_bytes())
     source = cnil()
     assert [i.id for i in source.parse(data, url=FOLDER + ARCHIVE)] == [CNIL_ID]
+    assert source.parse(data, url="")[0] == parse_text(REAL.read_bytes())
     assert [i.id for i in source.parse(REAL.read_bytes(), url="file:CNILTEXT000054047151.xml")] == [CNIL_ID]
     with pytest.raises(ParseError, match=f"archive {ARCHIVE} is corrupt or truncated"):
-        parse_archive(data[: len(data) // 2], archive=ARCHIVE)
+        source.parse(data[: len(data) // 2], url=FOLDER + ARCHIVE)
 
 
 def test_collect_first_run_and_cursor():

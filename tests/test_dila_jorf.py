@@ -16,8 +16,8 @@ from dila_support import FakeHttp, targz
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import SourceState
-from watcher.sources import dila_common, dila_jorf
-from watcher.sources.dila_jorf import DilaJorfSource, parse_archive, parse_listing, parse_sommaire, parse_text
+from watcher.sources import dila_common
+from watcher.sources.dila_jorf import ARCHIVE, DilaJorfSource, parse_sommaire, parse_text
 from watcher.text import fragment_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -59,10 +59,10 @@ def good_http() -> FakeHttp:
 # --- listing and sommaire -----------------------------------------------------------------------------------
 
 def test_listing_is_read_as_latin1_and_sorted():
-    assert parse_listing(LISTING.read_bytes()) == [OLD, MORNING, EVENING]
+    assert dila_common.parse_listing(LISTING.read_bytes(), ARCHIVE) == [OLD, MORNING, EVENING]
     page = ("<a href='JORFSIMPLE_20260613-002012.tar.gz'>Freemium_jorf_simple_20250713-100000.tar.gz</a> é"
             .encode("iso-8859-1"))
-    assert parse_listing(page) == ["JORFSIMPLE_20260613-002012.tar.gz"]
+    assert dila_common.parse_listing(page, ARCHIVE) == ["JORFSIMPLE_20260613-002012.tar.gz"]
 
 
 @pytest.mark.parametrize(("jorftext", "rubric"), [
@@ -256,30 +256,30 @@ def test_build_script_rebuilds_the_committed_archives():
 
 
 def test_morning_archive_items_get_their_rubric():
-    items = parse_archive(reconstructed(MORNING), archive=MORNING)
+    items = jorf().parse(reconstructed(MORNING), url=MORNING)
     assert [(i.id, i.rubric) for i in items] == [(SMALL_ID, NOMINATIVES_INTERIEUR),
                                                  (LARGE_ID, TEXTES_GENERAUX_INTERIEUR)]
     assert items[0] == parse_text(SMALL.read_bytes(), NOMINATIVES_INTERIEUR)
 
 
 def test_sommaire_after_its_text_still_gives_the_rubric():
-    items = parse_archive(reconstructed(EVENING))
+    items = jorf().parse(reconstructed(EVENING), url="")
     assert [(i.id, i.rubric) for i in items] == [(SMALL_ID, NOMINATIVES_INTERIEUR)]
 
 
 def test_corrupt_archive_names_itself():
     with pytest.raises(ParseError, match=f"archive {MORNING} is corrupt or truncated"):
-        parse_archive(CORRUPT.read_bytes(), archive=MORNING)
+        jorf().parse(CORRUPT.read_bytes(), url=MORNING)
 
 
 def test_malformed_member_is_skipped_with_a_warning():
     data = targz({"x/JORFTEXT000000000001.xml": BOMB, "x/JORFTEXT000054246001.xml": SMALL.read_bytes()})
-    content = dila_jorf.read_archive(data, archive="a.tar.gz")
+    content = jorf().read_archive(data, archive="a.tar.gz")
     assert [i.id for i in content.items] == [SMALL_ID]
     assert content.warnings == ["archive a.tar.gz: x/JORFTEXT000000000001.xml skipped: "
                                 "JORF text: refused unsafe XML (EntitiesForbidden)"]
     with pytest.raises(ParseError, match="JORFTEXT000000000001.xml skipped"):
-        parse_archive(data)  # parse() is strict
+        jorf().parse(data, url="")  # parse() is strict
 
 
 @pytest.mark.parametrize(("members", "message"), [
@@ -302,7 +302,7 @@ def test_links_and_folders_are_skipped():
 
 def test_archive_without_text_warns():
     data = targz({"x/JORFCONT000054245240.xml": SOMMAIRE.read_bytes()})
-    content = dila_jorf.read_archive(data, archive="a")
+    content = jorf().read_archive(data, archive="a")
     assert content.items == [] and content.warnings == ["archive a holds no JORFTEXT file"]
 
 

@@ -82,11 +82,15 @@ def test_tls_and_login_then_delivery(server: tuple[str, int, _Handler], ca_file:
     assert len(handler.messages) == 1 and b"Message-ID: <watcher.tls-1@cabinet-test.fr>" in handler.messages[0]
 
 
-def test_a_wrong_password_is_a_permanent_error(server: tuple[str, int, _Handler], ca_file: str) -> None:
+def test_a_wrong_password_stops_the_channel_not_the_message(server: tuple[str, int, _Handler],
+                                                            ca_file: str) -> None:
+    """A refused login is the channel's fault: the message is retried once a person fixed the password, and the
+    sender stops the channel for the run (the breaker) instead of logging in again for every message."""
     security, port, handler = server
     with pytest.raises(NotifyError) as caught:
         _channel(security, port, ca_file, "wrong").send(_message())
-    assert caught.value.permanent and "535" in str(caught.value) and handler.messages == []
+    assert caught.value.down == "login" and not caught.value.permanent
+    assert "535" in str(caught.value) and handler.messages == []
     assert "wrong" not in str(caught.value)
 
 

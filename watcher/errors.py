@@ -53,6 +53,11 @@ class ClassifierError(WatcherError):
 
 
 class NotifyError(WatcherError):
-    def __init__(self, channel: str, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    """``down`` says the channel itself failed, not this message: ``"connection"`` (unreachable, hung, dropped,
+    past the deadline) or ``"login"`` (credentials or the required TLS refused); the next messages of the run would fail the same way."""
+
+    def __init__(self, channel: str, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 down: str = ""):
         super().__init__(f"[{channel}] {message}")
         self.channel, self.reason, self.permanent, self.retry_after = channel, message, permanent, retry_after
+        self.down = down

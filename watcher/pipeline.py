@@ -34,6 +34,7 @@ from watcher.sources import build
 
 if TYPE_CHECKING:
     from watcher.app import App
+    from watcher.notify.ops import OpsReport
     from watcher.notify.service import Outcome
 
 log = logging.getLogger("watcher")
@@ -267,6 +268,7 @@ class RunReport:
     classified: ClassifyReport = field(default_factory=ClassifyReport)
     classify_error: str = ""  # why classification stopped (the items stay pending); empty when it did not
     alerts: Outcome | None = None
+    incidents: OpsReport | None = None  # operations incidents opened or closed by this run's fetches
 
     @property
     def failed(self) -> bool:
@@ -293,6 +295,9 @@ def _run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None
     report = RunReport()
     if chosen:
         report.sources = ingest(app.config, app.store, app.http, now, chosen, on_done=on_source)
+        from watcher.notify.ops import check_sources
+
+        report.incidents = check_sources(app.store, app.config, now)
     if classify:
         report.classified, report.classify_error = _classify_safely(app, now)
     if deliver:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,10 @@ LEDGER_COLUMNS = ("state", "kind", "subscription", "recipient", "channel", "atte
 
 def _print_report(report: DeliveryReport, planned: int, unavailable: dict[str, str]) -> None:
     click.echo(f"planned {planned}, sent {len(report.sent)}, retrying {len(report.failed)}, "
-               f"held {len(report.held)}, cancelled {len(report.cancelled)}, recovered {report.recovered}")
+               f"held {len(report.held)}, cancelled {len(report.cancelled)}, recovered {report.recovered}, "
+               f"deferred {len(report.deferred)}")
+    for reason, count in Counter(reason for _, reason in report.deferred).items():
+        click.echo(f"  deferred {count} message(s) to the next run: {reason}", err=True)
     for key, reason in report.failed:
         click.echo(f"  retry  {key}  {reason}", err=True)
     for key, reason in report.held:
@@ -58,6 +63,7 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
     """Plan new alerts and send everything that is due (instant alerts, digests, retries). Exit status 2 when
     deliveries wait on a channel that cannot be opened (a missing secret: configuration), else 1 when a delivery
     failed or is held for a person."""
+    from watcher.instance import stop_on_signals
     from watcher.notify.plan import plan_since
     from watcher.notify.service import alerts_of, deliver
 
@@ -66,11 +72,12 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
     if dry_run:
         _dry_run(store, alerts_of(config, store), now, since, names)
         return
-    with store.writer_lock():
+    # SIGTERM: finish the message in flight, leave the rest
+    with store.writer_lock(), stop_on_signals(threading.Event()) as stop:
         if since is not None:
             planned = plan_since(store, alerts_of(config, store), since, now, names)
             click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
-        outcome = deliver(store, config, now)
+        outcome = deliver(store, config, now, stop=stop)
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
     if outcome.unavailable:
         sys.exit(EXIT_USAGE)

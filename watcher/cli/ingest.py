@@ -1,19 +1,24 @@
-"""Ingest commands: ``fetch``, ``run``, ``daemon``, ``sources``, ``parse``, ``record``, ``migrate`` and ``demo``."""
+"""Ingest commands: ``fetch``, ``run``, ``sources``, ``parse``, ``record``, ``migrate`` and ``demo``."""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from watcher.cli.common import EXIT_FAILED, command, config_path, open_app, rules_only, rules_only_option
 from watcher.clock import now_utc
+from watcher.errors import ConfigError
 from watcher.pipeline import RunReport, SourceReport, collect, due_sources, ingest, run_once
 from watcher.records import item_to_row
+
+if TYPE_CHECKING:
+    from watcher.config import SourceConfig
+
+NO_URL = "https://example.invalid/"  # parse without --url: links stay relative to nothing real
 
 
 def print_source(report: SourceReport) -> None:
@@ -87,7 +92,7 @@ def _health(row: dict[str, Any], threshold: int) -> tuple[str, str]:
 @command()
 @click.option("--kind", required=True, help="feed, wordpress, html, dila-jorf, dila-cnil")
 @click.option("--source", "source_name", default=None, help="take the selectors/options of this configured source")
-@click.option("--url", default="https://example.invalid/", help="the URL the file was fetched from (for links)")
+@click.option("--url", default=NO_URL, help="the URL the file was fetched from (for links)")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def parse(kind: str, source_name: str | None, url: str, file: str) -> None:
     """Parse one local FILE and print one JSON object per item (no network, no store)."""
@@ -97,12 +102,32 @@ def parse(kind: str, source_name: str | None, url: str, file: str) -> None:
     if kind not in KINDS:
         raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(sorted(KINDS))}", param_hint="--kind")
     if source_name:
-        config = open_app().config.source(source_name)
-        url = config.url if url == "https://example.invalid/" else url
+        config = _configured(source_name, kind)
+        url = config.url if url == NO_URL else url
+    elif KINDS[kind].required:
+        raise ConfigError(f"--kind {kind} needs the keys {', '.join(KINDS[kind].required)} of a configured source: "
+                          f"add --source NAME ({_sources_of(kind)})")
     else:
         config = SourceConfig(name=Path(file).stem[:40], kind=kind, url=url)
     for item in build(config).parse(Path(file).read_bytes(), url=url):
         click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
+
+
+def _configured(name: str, kind: str) -> SourceConfig:
+    """The configured source ``name``, which must be of ``kind``."""
+    config = open_app().config.source(name)
+    if config.kind != kind:
+        raise ConfigError(f"--kind {kind}, but source {name!r} is of kind {config.kind}")
+    return config
+
+
+def _sources_of(kind: str) -> str:
+    """The configured sources of ``kind``, said for a hint."""
+    try:
+        names = [source.name for source in open_app().config.sources if source.kind == kind]
+    except ConfigError:
+        return "no configuration could be read to list them"
+    return f"{kind} sources in the config: {', '.join(names)}" if names else f"no {kind} source in the config"
 
 
 @command()
@@ -165,23 +190,6 @@ def record(folder: str, names: tuple[str, ...], urls: tuple[str, ...]) -> None:
 
 
 @command()
-@click.option("--no-notify", is_flag=True, help="classify but do not plan or send alerts")
-@rules_only_option
-def daemon(no_notify: bool) -> None:
-    """Run forever: poll each source at its interval, classify new items, send due alerts (Ctrl-C stops)."""
-    from watcher.schedule import build_scheduler
-
-    logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise; sources log outcomes
-    scheduler = build_scheduler(open_app(), deliver=not no_notify)
-    click.echo(f"watcher daemon: {len(scheduler.get_jobs())} job(s); Ctrl-C to stop", err=True)
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
-
-
-@command()
 @click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
               help="where the demo archive is written")
 @click.option("--fresh/--keep", default=True, show_default=True, help="start from an empty archive")
@@ -199,4 +207,4 @@ def demo(workdir: str, fresh: bool) -> None:
         click.echo(line)
 
 
-COMMANDS = (fetch, run_command, daemon, sources, parse, record, migrate, demo)
+COMMANDS = (fetch, run_command, sources, parse, record, migrate, demo)

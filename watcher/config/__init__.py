@@ -26,8 +26,9 @@ from watcher.config.sources import (
     SourceConfig,
     check_source_kind,
     parse_interval,
+    parse_windows,
 )
-from watcher.config.toml import read_toml
+from watcher.config.toml import named, read_toml
 from watcher.errors import ConfigError
 
 __all__ = ["Config", "Settings", "SourceConfig", "load_config", "check_config", "SETTINGS", "COMMON_KEYS",
@@ -45,11 +46,7 @@ class Config:
     alerts: AlertsConfig = AlertsConfig(channels={}, subscriptions=())
 
     def source(self, name: str) -> SourceConfig:
-        for s in self.sources:
-            if s.name == name:
-                return s
-        known = ", ".join(s.name for s in self.sources)
-        raise ConfigError(f"no source named {name!r} (known: {known})", file=str(self.path))
+        return named(self.sources, name, what="source", file=str(self.path))
 
     @property
     def database(self) -> Path:
@@ -121,6 +118,13 @@ def _settings(table: Mapping[str, Any], file: str) -> Settings:
     return Settings(**values)
 
 
+def _interval(table: Mapping[str, Any], key: str, default: str, file: str, where: str) -> int:
+    try:
+        return parse_interval(table.get(key, default))
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file, table=where, key=key) from None
+
+
 def _check_profile_keys(table: Mapping[str, Any], file: str, where: str) -> None:
     """Types of ``legal`` and ``default_theme`` (the theme itself is checked against the taxonomy by ``App``)."""
     if not isinstance(table.get("legal", False), bool):
@@ -135,10 +139,13 @@ def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
         if not isinstance(table.get(key), str) or not table[key].strip():
             raise ConfigError("missing or empty (a string is required)", file=file, table=where, key=key)
     options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
+    interval = _interval(table, "interval", "6h", file, where)
+    quiet = _interval(table, "expect_new_within", "0s", file, where)
+    every = _interval(table, "window_every", "10m", file, where)
     try:
-        interval = parse_interval(table.get("interval", "6h"))
+        windows = parse_windows(table.get("windows", []))
     except ValueError as exc:
-        raise ConfigError(str(exc), file=file, table=where, key="interval") from None
+        raise ConfigError(str(exc), file=file, table=where, key="windows") from None
     lang = table.get("lang", "fr")
     if lang not in ("fr", "en"):
         raise ConfigError(f"lang must be 'fr' or 'en', not {lang!r}", file=file, table=where, key="lang")
@@ -149,5 +156,6 @@ def _source(table: Mapping[str, Any], index: int, file: str) -> SourceConfig:
         name=table["name"], kind=table["kind"], url=table["url"], interval=interval, lang=lang,
         enabled=bool(table.get("enabled", True)), label=str(table.get("label", "")),
         publisher=str(table.get("publisher", "")), default_theme=str(table.get("default_theme", "")),
-        legal=table.get("legal", False) is True, options=options, table=where,
+        legal=table.get("legal", False) is True, expect_new_within=quiet, windows=windows, window_every=every,
+        options=options, table=where,
     )

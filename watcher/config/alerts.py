@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from watcher import natures as natures_vocabulary
 from watcher.config.environment import secret
 from watcher.config.sources import KindSpec, parse_interval
-from watcher.config.toml import read_toml
+from watcher.config.toml import named, read_toml
 from watcher.errors import ConfigError
 
 # Each table is declared once as (key, help): it drives validation and docs/alerts.md (checked by a test).
@@ -35,6 +35,9 @@ ALERTS_KEYS: dict[str, str] = {
     "retry_after": "delay before the first retry, doubled at each attempt: '5m' (default)",
     "max_retry_delay": "longest delay between two attempts (default '6h')",
     "stale_after": "a delivery left 'sending' this long was interrupted by a crash (default '15m')",
+    "breaker_after": "connection failures in a row after which a channel's other messages wait for the next run "
+                     "(default 2; a refused login stops the channel at once)",
+    "send_deadline": "longest time one message may take, connection and login included (default '2m')",
     "baseline_horizon": "items older than this when first matched are a baseline, not news: no alert, sent only "
                         "on request with `deliver --since DATE` (default '3d')",
 }
@@ -120,6 +123,8 @@ class AlertsSettings:
     retry_after: int = 300
     max_retry_delay: int = 6 * 3600
     stale_after: int = 900
+    breaker_after: int = 2
+    send_deadline: int = 120
     baseline_horizon: int = 3 * 86400
 
 
@@ -132,10 +137,7 @@ class AlertsConfig:
     timezone: str = "Europe/Paris"
 
     def subscription(self, name: str) -> Subscription:
-        for sub in self.subscriptions:
-            if sub.name == name:
-                return sub
-        raise ConfigError(f"no subscription named {name!r} (known: {', '.join(s.name for s in self.subscriptions)})")
+        return named(self.subscriptions, name, what="subscription")
 
     def channel(self, name: str) -> ChannelConfig:
         if name not in self.channels:
@@ -213,17 +215,18 @@ def _unknown(table: Mapping[str, Any], known: Mapping[str, str], file: str, wher
 
 def _settings(table: Mapping[str, Any], file: str) -> AlertsSettings:
     values: dict[str, int] = {}
-    for key in ("retry_after", "max_retry_delay", "stale_after", "baseline_horizon"):
+    for key in ("retry_after", "max_retry_delay", "stale_after", "send_deadline", "baseline_horizon"):
         if key in table:
             try:
                 values[key] = parse_interval(table[key])
             except ValueError as exc:
                 raise ConfigError(str(exc), file=file, table="[alerts]", key=key) from None
-    if "max_attempts" in table:
-        attempts = table["max_attempts"]
-        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-            raise ConfigError("must be a whole number >= 1", file=file, table="[alerts]", key="max_attempts")
-        values["max_attempts"] = attempts
+    for key in ("max_attempts", "breaker_after"):
+        if key in table:
+            count = table[key]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ConfigError("must be a whole number >= 1", file=file, table="[alerts]", key=key)
+            values[key] = count
     return AlertsSettings(**values)
 
 

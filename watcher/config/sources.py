@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any, Protocol
 
 from watcher.errors import ConfigError
@@ -21,6 +22,11 @@ COMMON_KEYS: dict[str, str] = {
     "publisher": "organisation publishing the source (CNIL, ANSM, DILA, a law firm...)",
     "default_theme": "theme its items lean to (a prior the rules add, and why its untagged items stay in scope)",
     "legal": "true for an authority, official journal or law firm: its items have a legal angle (default false)",
+    "expect_new_within": "longest time without a new item before the admin is told the source went silent, e.g. "
+                         "'50h' for the JO, published six days a week (default: never)",
+    "windows": "publication windows, polled more often by the daemon: a list of 'HH:MM-HH:MM' in the settings "
+               "timezone, e.g. ['00:15-01:45'] (default: none)",
+    "window_every": "how often the daemon polls inside a window (default '10m')",
 }
 
 _INTERVAL = re.compile(r"^(\d+)\s*([smhd])$")
@@ -35,6 +41,37 @@ def parse_interval(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+_WINDOW = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end  # crosses midnight
+
+
+def parse_window(text: str) -> Window:
+    """``"00:15-01:45"`` -> Window(00:15, 01:45); ValueError otherwise."""
+    match = _WINDOW.match(str(text).strip())
+    if not match:
+        raise ValueError(f"a window looks like '00:15-01:45' (HH:MM-HH:MM), not {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return Window(time(h1, m1), time(h2, m2))
+
+
+
+def parse_windows(value: Any) -> tuple[Window, ...]:
+    """A TOML list of 'HH:MM-HH:MM' strings; ValueError otherwise."""
+    if not isinstance(value, list):
+        raise ValueError("windows must be a list such as ['00:15-01:45', '20:45-22:30']")
+    return tuple(parse_window(v) for v in value)
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     name: str
@@ -47,6 +84,9 @@ class SourceConfig:
     publisher: str = ""
     default_theme: str = ""
     legal: bool = False
+    expect_new_within: int = 0  # seconds; 0 = no expected cadence
+    windows: tuple[Window, ...] = ()  # publication windows (local time of the settings' timezone)
+    window_every: int = 600
     options: Mapping[str, Any] = field(default_factory=dict)  # the kind's own keys, validated by the kind
     table: str = field(default="", compare=False)  # where it is declared, for error messages
 

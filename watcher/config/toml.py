@@ -1,12 +1,30 @@
-"""Reading one TOML file, or a ConfigError naming it."""
+"""Reading one TOML file, or a ConfigError naming it; finding one named table among those read."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from watcher.errors import ConfigError
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+def named(entries: Iterable[N], name: str, *, what: str, file: str | None = None) -> N:
+    """The entry called ``name``; else a ``ConfigError`` "no {what} named ..." listing the known names."""
+    entries = tuple(entries)
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    raise ConfigError(f"no {what} named {name!r} (known: {', '.join(e.name for e in entries)})", file=file)
 
 
 def read_toml(path: Path, *, missing: str = "file not found") -> dict[str, Any]:

@@ -2,14 +2,19 @@
 
 A channel kind declares the keys a ``[channel.NAME]`` table accepts (``required`` / ``optional``, with help) and
 its secrets (given in the table as ``<secret>_env = "VARIABLE"``). ``send`` returns nothing on success and raises
-``NotifyError(permanent=..., retry_after=...)`` otherwise. ``dedups_by_message_id`` says whether the receiving end
-drops a second copy carrying the same Message-ID (e-mail); the crash recovery relies on it.
+``NotifyError(permanent=..., retry_after=..., down=...)`` otherwise. ``dedups_by_message_id`` says whether the
+receiving end drops a second copy carrying the same Message-ID (e-mail); the crash recovery relies on it.
+
+The sender calls ``deliver(message, commit)``: the channel calls ``commit()`` (which records the message as
+'sending' in the ledger) at the last moment before the message can no longer be taken back, and gives up without
+sending when it returns False. By default that moment is before ``send``; e-mail does it just before the final
+``.`` of DATA. ``abort()`` may be called from another thread when a send outlives its deadline.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -63,6 +68,16 @@ class Channel(ABC):
     @abstractmethod
     def send(self, message: Message) -> None:
         """Deliver one message or raise ``NotifyError``."""
+
+    def deliver(self, message: Message, commit: Callable[[], bool]) -> bool:
+        """Send once ``commit()`` agreed (True), or nothing (False); raise ``NotifyError`` on failure."""
+        if not commit():
+            return False
+        self.send(message)
+        return True
+
+    def abort(self) -> None:  # noqa: B027 - optional hook: channels without a socket to cut let the send finish
+        """Called from another thread when a send outlived its deadline: make it fail now, if the channel can."""
 
     def unsubscribe_for(self, email: str) -> str:  # noqa: B027 - optional: most channels have none
         """The unsubscribe link shown in a message to ``email`` ('' if the channel has none)."""

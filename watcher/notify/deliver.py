@@ -1,17 +1,26 @@
 """Send what is due and record every outcome in the ledger, so that nothing is sent twice or dropped.
 
-The order for each delivery: render -> claim (row becomes 'sending', attempts + 1, committed) -> send -> mark
-'sent'. The next message is rendered while the channel handles the current one, but it is claimed only once the
-current one is recorded, so at most one row is ever 'sending'. A crash between the send and the mark leaves the
-row 'sending'. After ``stale_after`` such a row is re-sent with the same Message-ID when the channel's receivers
-drop duplicates by Message-ID (e-mail), and is otherwise held for a person (Slack, apprise), who checks the
-channel and requeues or confirms it.
+The order for each delivery: render -> the channel prepares the send -> claim (row becomes 'sending', attempts + 1,
+committed) -> the channel completes the send -> mark 'sent'. E-mail claims after the whole body is transferred,
+just before the final ``.`` of DATA; the other channels claim before they send. The claim and the mark are made by
+the sending thread, with nothing in between, while the main thread only waits. The next message is rendered while the channel handles the current
+one, but it is sent only once the current one is recorded, so at most one row is ever 'sending'. A crash between
+the send and the mark leaves the row 'sending'. After ``stale_after`` such a row is re-sent with the same
+Message-ID when the channel's receivers drop duplicates by Message-ID (e-mail), and is otherwise held for a person
+(Slack, apprise), who checks the channel and requeues or confirms it.
+
+Channels fail fast: per channel and per run, a circuit breaker opens after ``breaker_after`` connection failures in
+a row (or at once when the login is refused), and that channel's remaining messages are left as they are
+(pending, or failed and due) for the next run, reported as ``deferred``. A send that outlives ``send_deadline``
+is cut (``Channel.abort``) and counts as a connection failure.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +44,7 @@ class DeliveryReport:
     held: list[tuple[str, str]] = field(default_factory=list)  # waiting for a person
     cancelled: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # channel unavailable: still pending
+    deferred: list[tuple[str, str]] = field(default_factory=list)  # channel's breaker open: untouched, next run
     recovered: int = 0  # interrupted sends re-sent with their Message-ID
 
     @property
@@ -44,18 +54,27 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class Hooks:
-    """Observation points, used by the crash tests: after the channel accepted, and after the ledger recorded."""
+    """Observation points, used by the crash tests: when the message is transferred but not yet committed (e-mail:
+    before DATA's final dot), after the channel accepted, and after the ledger recorded."""
 
+    before_commit: Callable[[str], None] | None = None
     after_send: Callable[[str], None] | None = None
     after_record: Callable[[str], None] | None = None
 
 
+OpsRender = Callable[[Mapping[str, Any]], "Message | None"]  # an operations row -> the admin's message
+
+
 def send_due(store: Store, alerts: AlertsConfig, now: datetime, channels: Mapping[str, Channel], *,
              renderer: Renderer | None = None, kinds: Sequence[str] | None = None,
-             hooks: Hooks | None = None) -> DeliveryReport:
-    """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all)."""
+             hooks: Hooks | None = None, ops: OpsRender | None = None,
+             stop: threading.Event | None = None) -> DeliveryReport:
+    """Recover interrupted sends, then send every pending or retry-due delivery (of ``kinds``, default all).
+    Operations messages (kind 'ops') are rendered by ``ops`` (see ``watcher.notify.ops``). Once ``stop`` is set
+    (SIGTERM) the message in flight is finished and recorded, and the others are left for the next run."""
     renderer = renderer or Renderer(public_url=alerts.public_url, timezone=alerts.timezone)
     sender = _Sender(store, alerts, now, channels, renderer, hooks or Hooks())
+    sender.ops, sender.stop = ops, stop or threading.Event()
     try:
         work = sender.recover() + sender.order(store.due_deliveries(iso(now) or "", kinds=kinds))
         sender.run(work)
@@ -73,6 +92,36 @@ class _Ready:
     stale_before: str | None
 
 
+@dataclass
+class _Attempt:
+    """What the sending thread did with one message."""
+
+    claimed: bool = False  # the row was claimed ('sending', attempts + 1)
+    sent: bool = False  # the channel accepted it and the ledger says 'sent'
+    error: NotifyError | None = None
+
+
+class Breaker:
+    """Per channel, for one run: open after ``after`` connection failures in a row, or at once on a refused login."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.failures: dict[str, int] = {}
+        self.reasons: dict[str, str] = {}
+
+    def record(self, channel: str, error: NotifyError | None) -> None:
+        if error is None or not error.down:
+            self.failures[channel] = 0
+            return
+        count = self.failures[channel] = self.failures.get(channel, 0) + 1
+        if error.down == "login" or count >= self.after:
+            what = "login refused" if error.down == "login" else f"{count} connection failure(s) in a row"
+            self.reasons[channel] = f"channel {channel} stopped for this run ({what}: {error.reason})"
+
+    def why_open(self, channel: str) -> str | None:
+        return self.reasons.get(channel)
+
+
 class _Sender:
     """Sends one message at a time, in order, but renders the next one while the channel handles the current one
     (a 1-deep pipeline: at most one row is 'sending' at any moment, claimed just before its send)."""
@@ -84,6 +133,13 @@ class _Sender:
         self.stamp = iso(now) or ""
         self.subs = {s.name: s for s in alerts.subscriptions}
         self.report = DeliveryReport()
+        self.ops: OpsRender | None = None
+        self.stop = threading.Event()
+        self.breaker = Breaker(alerts.settings.breaker_after)
+        # set while this thread only waits for the send: the sending thread commits and sends the final part of a
+        # message then, so that the moment between the channel's acceptance and the ledger's record is not
+        # stretched by rendering competing for the CPU
+        self._waiting = threading.Event()
 
     def recover(self) -> list[tuple[Mapping[str, Any], str | None]]:
         """Rows left 'sending' by a dead process: to re-send (e-mail, same Message-ID) or held for a person."""
@@ -109,19 +165,91 @@ class _Sender:
         return [(row, None) for row in sorted(rows, key=lambda r: (r["kind"] != "instant", lang(r)))]
 
     def run(self, work: Sequence[tuple[Mapping[str, Any], str | None]]) -> None:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-send") as pool:
-            flight: tuple[_Ready, Future[None]] | None = None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher-send")
+        try:
+            flight: tuple[_Ready, Future[_Attempt]] | None = None
             for row, stale_before in work:
+                if self._deferred(row):
+                    continue
                 ready = self.prepare(row, stale_before)
                 if flight is not None:
                     self.finish(*flight)
                     flight = None
-                if ready is not None and self.store.claim_delivery(
-                        row["key"], now=self.stamp, message_id=ready.channel.message_id(row["key"]),
-                        stale_before=stale_before):  # False: another process has it, or it is done
-                    flight = (ready, pool.submit(ready.channel.send, ready.message))
+                if ready is not None and not self._deferred(row):
+                    flight = (ready, pool.submit(self.transmit, ready))
             if flight is not None:
                 self.finish(*flight)
+        finally:
+            self._waiting.set()  # if this thread is leaving on an error, a send waiting for it completes
+            pool.shutdown(wait=True)
+
+    def _deferred(self, row: Mapping[str, Any]) -> bool:
+        reason = "stopped (SIGTERM)" if self.stop.is_set() else self.breaker.why_open(row["channel"])
+        if reason is not None:
+            self.report.deferred.append((row["key"], reason))
+        return reason is not None
+
+    def transmit(self, ready: _Ready) -> _Attempt:
+        """In the sending thread: claim at the channel's last moment, send, and record 'sent' straight away."""
+        key, attempt = ready.row["key"], _Attempt()
+
+        def commit() -> bool:  # False: another process has it, or it is done
+            self._waiting.wait()  # the other thread has rendered the next message: it holds no CPU (nor the GIL)
+            if self.hooks.before_commit:
+                self.hooks.before_commit(key)
+            attempt.claimed = self.store.claim_delivery(key, now=self.stamp, message_id=ready.channel.message_id(key),
+                                                        stale_before=ready.stale_before)
+            return attempt.claimed
+
+        if not self._still_due(key, ready.stale_before):  # another sender took it meanwhile: do not even start
+            return attempt
+        try:
+            attempt.sent = ready.channel.deliver(ready.message, commit)
+        except NotifyError as exc:
+            attempt.error = exc
+        except Exception as exc:  # a channel bug is a temporary failure, retried then held
+            attempt.error = NotifyError(ready.channel.name, f"unexpected {type(exc).__name__}: {exc}")
+        if attempt.sent:
+            if self.hooks.after_send:
+                self.hooks.after_send(key)
+            self.store.mark_sent(key, now=self.stamp)
+            if self.hooks.after_record:
+                self.hooks.after_record(key)
+        return attempt
+
+    def _still_due(self, key: str, stale_before: str | None) -> bool:
+        """A cheap read before the channel works: the claim decides, this only spares a concurrent sender the
+        transfer of a message the other one is sending."""
+        row = self.store.get_delivery(key)
+        return row is not None and (row["state"] in ("pending", "failed") or (
+            stale_before is not None and row["state"] == "sending"))
+
+    def finish(self, ready: _Ready, flight: Future[_Attempt]) -> None:
+        """Wait for the send (at most ``send_deadline``, counted from now: the send's last part waits for this),
+        then record a failure and tell the breaker."""
+        deadline = self.alerts.settings.send_deadline
+        self._waiting.set()
+        try:
+            attempt = flight.result(timeout=deadline)
+        except FutureTimeout:
+            ready.channel.abort()
+            attempt = flight.result()
+            if attempt.error is not None:
+                attempt.error = NotifyError(ready.channel.name, f"no answer within {deadline} s (send_deadline): "
+                                            f"{attempt.error.reason}", down="connection")
+        finally:
+            self._waiting.clear()
+        self.breaker.record(ready.channel.name, attempt.error)
+        if attempt.sent:
+            self.report.sent.append(ready.row["key"])
+        elif attempt.error is not None and (attempt.claimed or self._claim(ready)):
+            self._failed(ready.row, attempt.error)
+
+    def _claim(self, ready: _Ready) -> bool:
+        """Claim a row whose send failed before its claim, so that the failure counts as an attempt."""
+        key = ready.row["key"]
+        return bool(self.store.claim_delivery(key, now=self.stamp, message_id=ready.channel.message_id(key),
+                                              stale_before=ready.stale_before))
 
     def prepare(self, row: Mapping[str, Any], stale_before: str | None) -> _Ready | None:
         key = row["key"]
@@ -129,11 +257,11 @@ class _Sender:
         if channel is None:
             self.report.skipped.append((key, f"channel {row['channel']} unavailable"))
             return None
-        if sub is None:
+        if sub is None and row["kind"] != "ops":
             self._hold(key, f"subscription {row['subscription']!r} no longer exists")
             return None
         try:
-            message = self.render(row, sub, channel)
+            message = self.render(row, sub, channel) if sub else self.render_ops(row)
         except Exception as exc:  # a template or data bug must not stop the other deliveries
             self._hold(key, f"cannot render: {type(exc).__name__}: {exc}")
             return None
@@ -143,22 +271,11 @@ class _Sender:
             return None
         return _Ready(row, channel, message, stale_before)
 
-    def finish(self, ready: _Ready, sent: Future[None]) -> None:
-        key = ready.row["key"]
-        try:
-            sent.result()
-        except NotifyError as exc:
-            self._failed(ready.row, exc)
-            return
-        except Exception as exc:  # a channel bug is a temporary failure, retried then held
-            self._failed(ready.row, NotifyError(ready.channel.name, f"unexpected {type(exc).__name__}: {exc}"))
-            return
-        if self.hooks.after_send:
-            self.hooks.after_send(key)
-        self.store.mark_sent(key, now=self.stamp)
-        self.report.sent.append(key)
-        if self.hooks.after_record:
-            self.hooks.after_record(key)
+    def render_ops(self, row: Mapping[str, Any]) -> Message:
+        message = self.ops(row) if self.ops else None
+        if message is None:
+            raise LookupError("no incident and no admin configuration for this operations message")
+        return message
 
     def render(self, row: Mapping[str, Any], sub: Subscription, channel: Channel) -> Message | None:
         ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])

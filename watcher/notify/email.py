@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import binascii
+import contextlib
+import re
 import smtplib
+import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -41,6 +44,7 @@ class EmailChannel(Channel):
     def __init__(self, config: Any, secrets: Mapping[str, str]):
         super().__init__(config, secrets)
         self._smtp: smtplib.SMTP | None = None
+        self._opening: smtplib.SMTP | None = None
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -98,24 +102,62 @@ class EmailChannel(Channel):
         return link.replace("{email}", quote(email, safe="")) if link.startswith("https://") else link
 
     def send(self, message: Message) -> None:
+        self.deliver(message, _always)
+
+    def deliver(self, message: Message, commit: Callable[[], bool]) -> bool:
+        """MAIL, RCPT, DATA and the whole body, then ``commit()``, then the final ``.``: until that dot the server
+        discards the message if the connection drops, so a crash before it cannot deliver anything; the only
+        uncertain moment left is between the dot and the ledger recording the server's 250."""
         if not message.email:
             raise NotifyError(self.name, f"no e-mail address for {message.person}", permanent=True)
         mail = self.build(message)
+        smtp = self._connection()
         try:
-            self._connection().sendmail(self.sender, [message.email], mail)
+            return self._transfer(smtp, message.email, mail, commit)
         except smtplib.SMTPRecipientsRefused as exc:
-            self.close()
             code, text = next(iter(exc.recipients.values()))
-            raise _smtp_error(self.name, code, text) from None
+            raise self._refused(code, text) from None
         except smtplib.SMTPResponseException as exc:
-            self.close()
-            raise _smtp_error(self.name, exc.smtp_code, exc.smtp_error) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            self.close()
-            raise NotifyError(self.name, f"server does not support it: {exc}", permanent=True) from None
+            raise self._refused(exc.smtp_code, exc.smtp_error) from None
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise NotifyError(self.name, f"cannot reach {self._where()}: {exc or type(exc).__name__}") from None
+            raise NotifyError(self.name, f"lost {self._where()}: {exc or type(exc).__name__}",
+                              down="connection") from None
+
+    def _transfer(self, smtp: smtplib.SMTP, to: str, mail: bytes, commit: Callable[[], bool]) -> bool:
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(self.sender, [f"size={len(mail)}"] if smtp.has_extn("size") else [])
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, self.sender)
+        code, reply = smtp.rcpt(to)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+        code, reply = smtp.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        body = re.sub(rb"(?m)^\.", b"..", mail)
+        smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+        if not commit():  # another sender has it: drop the connection, the server discards the unfinished mail
+            self._drop()
+            return False
+        smtp.send(b".\r\n")
+        code, reply = smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        return True
+
+    def _refused(self, code: int, text: bytes | str) -> NotifyError:
+        """The server refused this message; the connection stays usable after a RSET unless it said 421."""
+        if code == 421 or not self._reset():
+            self._drop()
+            return NotifyError(self.name, f"SMTP {code} {_text(text)}".strip(), down="connection")
+        return _smtp_error(self.name, code, text)
+
+    def _reset(self) -> bool:
+        try:
+            return self._smtp is not None and self._smtp.rset()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
 
     def _where(self) -> str:
         return f"{self.option('host')}:{self._port()}"
@@ -131,19 +173,33 @@ class EmailChannel(Channel):
             except (smtplib.SMTPException, OSError):
                 pass
             self.close()
-        self._smtp = self._connect()
+        try:
+            self._smtp = self._connect()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise NotifyError(self.name, f"login refused by {self._where()}: SMTP {exc.smtp_code} "
+                              f"{_text(exc.smtp_error)}", down="login") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise NotifyError(self.name, f"server does not support it: {exc}", permanent=True, down="login") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise NotifyError(self.name, f"cannot reach {self._where()}: {exc or type(exc).__name__}",
+                              down="connection") from None
         return self._smtp
 
     def _connect(self) -> smtplib.SMTP:
+        """A logged-in connection; ``self._opening`` holds it meanwhile so that ``abort`` can cut it."""
         security, timeout = self.option("security", "starttls"), float(self.option("timeout", 30))
         host, port = str(self.option("host")), self._port()
-        smtp: smtplib.SMTP
         context = ssl.create_default_context(cafile=self.option("ca_file") or None)
-        if security == "ssl":
-            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        smtp = (smtplib.SMTP_SSL(timeout=timeout, context=context) if security == "ssl"
+                else smtplib.SMTP(timeout=timeout))
+        smtp._host = host  # type: ignore[attr-defined]  # as SMTP(host) does: the name TLS checks the certificate for
+        self._opening = smtp
         try:
+            smtp.connect(host, port)
+            # the final dot goes out alone after the claim: without this, Nagle's algorithm holds it until the
+            # server acknowledges the body (up to its delayed-ACK time, ~40 ms a message)
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if security == "starttls":
                 smtp.starttls(context=context)
             if self.option("username"):
@@ -151,7 +207,23 @@ class EmailChannel(Channel):
         except BaseException:
             smtp.close()
             raise
+        finally:
+            self._opening = None
         return smtp
+
+    def abort(self) -> None:
+        """Cut the socket of the connection being opened or used (from another thread): the send fails at once."""
+        for smtp in (self._opening, self._smtp):
+            sock = getattr(smtp, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def _drop(self) -> None:
+        """Close without QUIT (in the middle of DATA a QUIT would be read as message text)."""
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -162,6 +234,14 @@ class EmailChannel(Channel):
             self._smtp = None
 
 
+def _always() -> bool:
+    return True
+
+
+def _text(text: bytes | str) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+
+
 def _part(boundary: str, subtype: str, text: str) -> bytes:
     """One quoted-printable part (binascii's C encoder: readable, ~5 % larger than the text, lines <= 76)."""
     body = binascii.b2a_qp("\n".join(text.splitlines()).encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
@@ -170,5 +250,4 @@ def _part(boundary: str, subtype: str, text: str) -> bytes:
 
 
 def _smtp_error(channel: str, code: int, text: bytes | str) -> NotifyError:
-    reason = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    return NotifyError(channel, f"SMTP {code} {reason}".strip(), permanent=500 <= code < 600)
+    return NotifyError(channel, f"SMTP {code} {_text(text)}".strip(), permanent=500 <= code < 600)

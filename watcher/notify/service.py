@@ -4,6 +4,7 @@ channel kinds and the taxonomy (``load_alerts``)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -16,7 +17,7 @@ from watcher.errors import ConfigError
 from watcher.normalize import iso
 from watcher.notify import CHANNELS, open_channels
 from watcher.notify.base import Message
-from watcher.notify.deliver import DeliveryReport, Hooks, send_due
+from watcher.notify.deliver import DeliveryReport, Hooks, OpsRender, send_due
 from watcher.notify.plan import baseline, match, plan_deliveries, since_digests, theme_index
 from watcher.notify.render import Renderer
 
@@ -65,16 +66,30 @@ def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
 
 
 def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
-            hooks: Hooks | None = None) -> Outcome:
+            hooks: Hooks | None = None, stop: threading.Event | None = None) -> Outcome:
     """Plan, then send every due delivery of these cadences; channels whose secrets are missing are reported."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
+    kinds = (*cadences, "ops")  # operations messages go out with any delivery run
     stamp = iso(now) or ""
-    due = store.due_deliveries(stamp, kinds=cadences) + store.stale_sending(stamp)
+    due = store.due_deliveries(stamp, kinds=kinds) + store.stale_sending(stamp)
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
-    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=cadences,
-                      hooks=hooks)
+    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=kinds,
+                      hooks=hooks, ops=ops_renderer(store, config, alerts, now), stop=stop)
     return Outcome(planned, report, problems)
+
+
+def ops_renderer(store: Store, config: Config, alerts: AlertsConfig, now: datetime) -> OpsRender:
+    from watcher.notify.ops import load_admin, ops_message
+
+    admin = load_admin(config)
+    labels = {s.name: s.label or s.name for s in config.sources}
+
+    def render(row: Mapping[str, Any]) -> Message | None:
+        incident = store.incident_of_delivery(row["key"])
+        return ops_message(row, incident, admin, labels, now) if incident else None
+
+    return render
 
 
 def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,

@@ -49,6 +49,9 @@ class SlackChannel(Channel):
         self._client = client
         try:
             response = client.post(self.webhook, json=self.payload(message))
+        except httpx.TransportError as exc:  # connection refused, reset, timed out: the webhook is down
+            raise NotifyError(self.name, f"cannot reach {mask(self.webhook)}: {type(exc).__name__}",
+                              down="connection") from None
         except httpx.HTTPError as exc:
             raise NotifyError(self.name, f"cannot reach {mask(self.webhook)}: {type(exc).__name__}") from None
         if response.status_code < 300:
@@ -59,6 +62,11 @@ class SlackChannel(Channel):
                               retry_after=_seconds(response.headers.get("retry-after")))
         raise NotifyError(self.name, f"HTTP {response.status_code} {detail}".strip(),
                           permanent=response.status_code < 500 and response.status_code != 408)
+
+    def abort(self) -> None:
+        """Close the client from another thread: a call still waiting fails with a transport error."""
+        if self._client is not None:
+            self._client.close()
 
     def close(self) -> None:
         if self._client is not None:

@@ -14,7 +14,13 @@ from watcher.config.sources import SourceConfig
 from watcher.models import Collected, Item, SourceState
 
 if TYPE_CHECKING:
-    from watcher.http import HttpClient
+    from watcher.http import HttpClient, Response
+
+
+def unchanged(state: SourceState) -> Collected:
+    """What a run gives when the server answers 304: no item, the state as it was, one request."""
+    return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
+                     not_modified=True, requests=1)
 
 
 class SourceKind(ABC):
@@ -34,13 +40,18 @@ class SourceKind(ABC):
     def parse(self, content: bytes, *, url: str) -> list[Item]:
         """Turn one response body into items. Pure: no network, no store, no clock."""
 
+    def conditional_get(self, http: HttpClient, state: SourceState, url: str = "", *,
+                        expect: str = "") -> Response:
+        """GET ``url`` (default ``config.url``) with the ETag / Last-Modified ``state`` remembers, expecting
+        ``expect`` (default the kind's ``expects``); ``Response.not_modified`` on a 304."""
+        return http.get(url or self.config.url, source=self.name, etag=state.etag,
+                        last_modified=state.last_modified, expect=expect or self.expects)
+
     def collect(self, http: HttpClient, state: SourceState) -> Collected:
         """Default: one conditional GET of ``config.url``; 304 means nothing to do."""
-        response = http.get(self.config.url, source=self.name, etag=state.etag,
-                            last_modified=state.last_modified, expect=self.expects)
+        response = self.conditional_get(http, state)
         if response.not_modified:
-            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
-                             not_modified=True, requests=1)
+            return unchanged(state)
         items = self.parse(response.content, url=response.url)
         return Collected(items, etag=response.etag, last_modified=response.last_modified, cursor=state.cursor,
                          requests=1)

@@ -24,7 +24,6 @@ from xml.etree.ElementTree import Element
 
 from watcher import identifiers as ids
 from watcher import legal_dates
-from watcher.errors import ParseError
 from watcher.models import Item
 from watcher.normalize import to_utc
 from watcher.sources import dila_common as dila
@@ -40,16 +39,11 @@ _FIELDS = ("TITRE", "TITREFULL", "NUMERO", "NOR", "NATURE_DELIB", "DATE_TEXTE", 
            "ETAT_JURIDIQUE", "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI")
 
 
-def parse_listing(html: bytes) -> list[str]:
-    """``CNIL_*.tar.gz`` names in the folder's index page, oldest first."""
-    return dila.parse_listing(html, ARCHIVE)
-
-
 def _identifiers(cnil_id: str, meta: dict[str, str], cited_in: str) -> dict[str, str]:
     own = {"cnil": cnil_id, "deliberation": meta["NUMERO"], "nor": meta["NOR"]}
     found = {**own, "nor_base": ids.nor_base(meta["NOR"]), "date_texte": meta["DATE_TEXTE"]}
     found.update(ids.as_mapping(ids.by_scheme(cited_in), prefix="cites_", exclude=own))
-    return {key: value for key, value in found.items() if value}
+    return dila.present(found)
 
 
 def _extra(nature: str, meta: dict[str, str]) -> dict[str, object]:
@@ -57,16 +51,13 @@ def _extra(nature: str, meta: dict[str, str]) -> dict[str, object]:
              "titre": meta["TITRE"],
              "origine_publi": meta["ORIGINE_PUBLI"], "page_deb": meta["PAGE_DEB_PUBLI"],
              "page_fin": meta["PAGE_FIN_PUBLI"]}
-    return {key: value for key, value in extra.items() if value}
+    return dila.present(extra)
 
 
 def text_item(root: Element, *, source: str = "cnil-deliberations") -> Item:
     """One ``<TEXTE_CNIL>`` element as an Item (see the module docstring for the fields)."""
-    if root.tag != "TEXTE_CNIL":
-        raise ParseError(source, f"expected a CNIL text (<TEXTE_CNIL>), got <{root.tag}>")
-    cnil_id = text_at(root, "META/META_COMMUN/ID")
-    if not cnil_id.startswith("CNILTEXT"):
-        raise ParseError(source, f"a CNIL text without a CNILTEXT id ({cnil_id!r})")
+    dila.expect_root(root, "TEXTE_CNIL", source=source, what="a CNIL text")
+    cnil_id = dila.expect_id(text_at(root, "META/META_COMMUN/ID"), "CNILTEXT", source=source, what="a CNIL text")
     meta = {name: text_at(root, _META + name) for name in _FIELDS}
     nature = text_at(root, "META/META_COMMUN/NATURE")
     title = meta["TITREFULL"] or meta["TITRE"]
@@ -86,37 +77,6 @@ def parse_text(xml: bytes, *, source: str = "cnil-deliberations") -> Item:
     return text_item(parse_xml(xml, source=source, what="CNIL text"), source=source)
 
 
-def read_archive(data: bytes, *, source: str = "cnil-deliberations",
-                 archive: str = "archive") -> ArchiveContent:
-    """Items of one CNIL delta; malformed members are skipped with a warning."""
-    result = ArchiveContent()
-    seen = 0
-    for path, content in dila.iter_members(data, source=source, archive=archive):
-        if not _TEXT_FILE.search(path):
-            continue
-        seen += 1
-        try:
-            result.items.append(parse_text(content, source=source))
-        except ParseError as exc:
-            result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
-    if not seen:
-        result.warnings.append(f"archive {archive} holds no CNILTEXT file")
-    return result
-
-
-def parse_archive(data: bytes, *, source: str = "cnil-deliberations",
-                  archive: str = "archive") -> list[Item]:
-    """Items of one CNIL delta; strict: any skipped member raises ``ParseError``."""
-    return read_archive(data, source=source, archive=archive).strict(source)
-
-
-def parse_content(content: bytes, *, source: str = "cnil-deliberations", url: str = "") -> list[Item]:
-    """A CNIL .tar.gz (gzip magic) or one CNILTEXT file."""
-    if content[:2] == b"\x1f\x8b":
-        return parse_archive(content, source=source, archive=url.rsplit("/", 1)[-1] or "archive")
-    return [parse_text(content, source=source)]
-
-
 class DilaCnilSource(DilaDumpSource):
     """CNIL délibérations from DILA's CNIL deltas (``url`` = the OPENDATA/CNIL/ folder)."""
 
@@ -124,7 +84,11 @@ class DilaCnilSource(DilaDumpSource):
     archive_pattern: ClassVar[re.Pattern[str]] = ARCHIVE
 
     def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
-        return read_archive(data, source=self.name, archive=archive)
+        """Items of one CNIL delta; malformed members are skipped with a warning."""
+        (texts,) = self.members(data, archive, _TEXT_FILE)
+        content = ArchiveContent(archive)
+        content.add_texts(texts, lambda xml: parse_text(xml, source=self.name), file="CNILTEXT")
+        return content
 
-    def parse(self, content: bytes, *, url: str) -> list[Item]:
-        return parse_content(content, source=self.name, url=url)
+    def read_text(self, content: bytes, *, url: str) -> Item:
+        return parse_text(content, source=self.name)

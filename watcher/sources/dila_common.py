@@ -22,10 +22,10 @@ import re
 import tarfile
 import zlib
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XmlSyntaxError
 
@@ -35,12 +35,16 @@ import watcher.xmlsafe as SafeET
 from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import Collected, Item, SourceState
-from watcher.sources.base import SourceKind
+from watcher.sources.base import SourceKind, unchanged
 from watcher.text import clean_text, teaser
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient
 
+T = TypeVar("T")
+V = TypeVar("V")
+Member = tuple[str, bytes]  # (path in the archive, bytes)
+GZIP_MAGIC = b"\x1f\x8b"
 LISTING_ENCODING = "iso-8859-1"  # DILA's Apache index pages
 MAX_MEMBER_BYTES = 64 * 1024 * 1024  # one XML file; the largest JORF text seen is ~0.6 MB
 MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024  # one delta's members, uncompressed; deltas are at most ~18 MB gzipped
@@ -101,12 +105,40 @@ def iter_members(data: bytes, *, source: str, archive: str, max_member_bytes: in
         raise ParseError(source, f"archive {archive} is corrupt or truncated: {exc}") from exc
 
 
+def split_members(members: Iterable[Member], *patterns: re.Pattern[str]) -> list[list[Member]]:
+    """The members whose path matches each pattern (the first that matches), in archive order; the others are
+    left out."""
+    groups: list[list[Member]] = [[] for _ in patterns]
+    for path, data in members:
+        group = next((g for g, pattern in zip(groups, patterns, strict=True) if pattern.search(path)), None)
+        if group is not None:
+            group.append((path, data))
+    return groups
+
+
 @dataclass
 class ArchiveContent:
     """What one archive gave: its items, and the members skipped with why."""
 
+    archive: str
     items: list[Item] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def read_each(self, members: Iterable[Member], read: Callable[[bytes], T]) -> Iterator[T]:
+        """``read`` of each member's bytes; a member it refuses (``ParseError``) is skipped with a warning."""
+        for path, data in members:
+            try:
+                value = read(data)
+            except ParseError as exc:
+                self.warnings.append(f"archive {self.archive}: {path} skipped: {exc.reason}")
+                continue
+            yield value
+
+    def add_texts(self, members: list[Member], read: Callable[[bytes], Item], *, file: str) -> None:
+        """One item per text member (``read_each``); an archive without any ``file`` member is a warning."""
+        self.items.extend(self.read_each(members, read))
+        if not members:
+            self.warnings.append(f"archive {self.archive} holds no {file} file")
 
     def strict(self, source: str) -> list[Item]:
         """The items, or ``ParseError`` if anything was skipped (for ``parse`` on one archive)."""
@@ -133,6 +165,25 @@ def text_at(root: Element, path: str) -> str:
     return clean_text(root.findtext(path) or "")
 
 
+def expect_root(root: Element, tag: str, *, source: str, what: str) -> Element:
+    """``root`` if it is a ``<tag>``, else ``ParseError`` ("expected {what} (<tag>), got <...>")."""
+    if root.tag != tag:
+        raise ParseError(source, f"expected {what} (<{tag}>), got <{root.tag}>")
+    return root
+
+
+def expect_id(value: str, prefix: str, *, source: str, what: str) -> str:
+    """``value`` if it is an id starting with ``prefix`` (``JORFTEXT``...), else ``ParseError``."""
+    if not value.startswith(prefix):
+        raise ParseError(source, f"{what} without a {prefix} id ({value!r})")
+    return value
+
+
+def present(fields: Mapping[str, V]) -> dict[str, V]:
+    """The fields that have a value (empty strings, False and the like left out)."""
+    return {key: value for key, value in fields.items() if value}
+
+
 _PREAMBLE = re.compile(r"^(?:vu |après avoir |sur (?:le )?rapport |la commission nationale de l.inf)", re.I)
 
 
@@ -157,7 +208,8 @@ def _positive_int(config: SourceConfig, key: str, default: int) -> int:
 
 
 class DilaDumpSource(SourceKind):
-    """A DILA open-data folder of ``<prefix>_YYYYMMDD-HHMMSS.tar.gz`` deltas read with a cursor."""
+    """A DILA open-data folder of ``<prefix>_YYYYMMDD-HHMMSS.tar.gz`` deltas read with a cursor. A kind says how
+    to read one archive (``read_archive``) and one text file (``read_text``)."""
 
     expects: ClassVar[str] = "tar"
     optional: ClassVar[dict[str, str]] = DUMP_OPTIONS
@@ -173,15 +225,28 @@ class DilaDumpSource(SourceKind):
     def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
         """Items of one archive (pure); ``ParseError`` naming the archive if it cannot be read."""
 
+    @abstractmethod
+    def read_text(self, content: bytes, *, url: str) -> Item:
+        """One text file of the fund as an Item (pure)."""
+
+    def parse(self, content: bytes, *, url: str) -> list[Item]:
+        """A delta (.tar.gz, told by its gzip magic; strict: any member skipped raises ``ParseError``) or one
+        text file."""
+        if content[:2] == GZIP_MAGIC:
+            return self.read_archive(content, archive=url.rsplit("/", 1)[-1] or "archive").strict(self.name)
+        return [self.read_text(content, url=url)]
+
+    def members(self, data: bytes, archive: str, *patterns: re.Pattern[str]) -> list[list[Member]]:
+        """The members of one archive whose path matches each pattern (``split_members``)."""
+        return split_members(iter_members(data, source=self.name, archive=archive), *patterns)
+
     def archive_url(self, name: str) -> str:
         return self.config.url.rstrip("/") + "/" + name
 
     def collect(self, http: HttpClient, state: SourceState) -> Collected:
-        listing = http.get(self.config.url, source=self.name, etag=state.etag,
-                           last_modified=state.last_modified, expect="listing")
+        listing = self.conditional_get(http, state, expect="listing")
         if listing.not_modified:
-            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
-                             not_modified=True, requests=1)
+            return unchanged(state)
         names = parse_listing(listing.content, self.archive_pattern)
         if not names:
             raise ParseError(self.name, f"no {self.archive_pattern.pattern} archive in the listing",

@@ -52,11 +52,6 @@ _META = ("ID", "ID_ELI", "NATURE", "NUM", "NUM_PARUTION", "NUM_SEQUENCE", "NOR",
          "ORIGINE_PUBLI", "PAGE_DEB_PUBLI", "PAGE_FIN_PUBLI", "TITRE", "TITREFULL", "AUTORITE", "MINISTERE")
 
 
-def parse_listing(html: bytes) -> list[str]:
-    """``JORFSIMPLE_*.tar.gz`` names in the folder's index page, oldest first."""
-    return dila.parse_listing(html, ARCHIVE)
-
-
 # --- the issue's table of contents --------------------------------------------------------------------------
 
 def _walk_toc(node: Element, path: list[str], rubrics: dict[str, str]) -> None:
@@ -71,9 +66,8 @@ def _walk_toc(node: Element, path: list[str], rubrics: dict[str, str]) -> None:
 
 def parse_sommaire(xml: bytes, *, source: str = "jorf") -> dict[str, str]:
     """{JORFTEXT id: rubric path} from a JORFCONT file (``<JO>``)."""
-    root = parse_xml(xml, source=source, what="JORF sommaire")
-    if root.tag != "JO":
-        raise ParseError(source, f"expected a JORF sommaire (<JO>), got <{root.tag}>")
+    root = dila.expect_root(parse_xml(xml, source=source, what="JORF sommaire"), "JO", source=source,
+                       what="a JORF sommaire")
     rubrics: dict[str, str] = {}
     structure = root.find("STRUCTURE_TXT")
     if structure is not None:
@@ -123,7 +117,7 @@ def _identifiers(meta: dict[str, str], jorfcont: str, title: str, cited_in: str)
     found.update(own)
     found.update(ids.as_mapping(ids.by_scheme(cited_in), prefix="cites_",
                                 exclude={**own, "nor": nor, "jorftext": meta["ID"], "eli": meta["ID_ELI"]}))
-    return {key: value for key, value in found.items() if value}
+    return dila.present(found)
 
 
 def _extra(meta: dict[str, str], title: str) -> dict[str, object]:
@@ -132,18 +126,16 @@ def _extra(meta: dict[str, str], title: str) -> dict[str, object]:
         "page_deb": meta["PAGE_DEB_PUBLI"], "page_fin": meta["PAGE_FIN_PUBLI"],
         "origine_publi": meta["ORIGINE_PUBLI"], "titre": meta["TITRE"],
     }
-    extra = {key: value for key, value in extra.items() if value}
+    extra = dila.present(extra)
     extra["rectificatif"] = ids.is_rectificatif_nor(meta["NOR"]) or "(rectificatif)" in title.lower()
     return extra
 
 
 def text_item(root: Element, rubric: str = "", *, source: str = "jorf") -> Item:
     """One ``<TEXTE>`` element as an Item (see the module docstring for the fields)."""
-    if root.tag != "TEXTE":
-        raise ParseError(source, f"expected a JORF text (<TEXTE>), got <{root.tag}>")
+    dila.expect_root(root, "TEXTE", source=source, what="a JORF text")
     meta = {tag: text_at(root, tag) for tag in _META}
-    if not meta["ID"].startswith("JORFTEXT"):
-        raise ParseError(source, f"a JORF text without a JORFTEXT id ({meta['ID']!r})")
+    dila.expect_id(meta["ID"], "JORFTEXT", source=source, what="a JORF text")
     origine = root.find("ORIGINE_PUBLI")
     title = meta["TITREFULL"] or meta["TITRE"]
     notice = fragment_text(root.find("NOTICE/CONTENU"))
@@ -169,48 +161,6 @@ def parse_text(xml: bytes, rubric: str = "", *, source: str = "jorf") -> Item:
 
 # --- archives -----------------------------------------------------------------------------------------------
 
-def read_archive(data: bytes, *, source: str = "jorf", archive: str = "archive") -> ArchiveContent:
-    """Items of one JORFSIMPLE delta, sommaires first; malformed members are skipped with a warning."""
-    sommaires, texts = [], []
-    for path, content in dila.iter_members(data, source=source, archive=archive):
-        if _CONT_FILE.search(path):
-            sommaires.append((path, content))
-        elif _TEXT_FILE.search(path):
-            texts.append((path, content))
-    result = ArchiveContent()
-    rubrics: dict[str, str] = {}
-    for path, content in sommaires:
-        try:
-            rubrics.update(parse_sommaire(content, source=source))
-        except ParseError as exc:
-            result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
-    for path, content in texts:
-        try:
-            root = parse_xml(content, source=source, what="JORF text")
-            result.items.append(text_item(root, rubrics.get(text_at(root, "ID"), ""), source=source))
-        except ParseError as exc:
-            result.warnings.append(f"archive {archive}: {path} skipped: {exc.reason}")
-    if not texts:
-        result.warnings.append(f"archive {archive} holds no JORFTEXT file")
-    return result
-
-
-def parse_archive(data: bytes, *, source: str = "jorf", archive: str = "archive") -> list[Item]:
-    """Items of one JORFSIMPLE delta; strict: any skipped member raises ``ParseError``."""
-    return read_archive(data, source=source, archive=archive).strict(source)
-
-
-def parse_content(content: bytes, *, source: str = "jorf", url: str = "") -> list[Item]:
-    """A JORFSIMPLE .tar.gz (gzip magic) or one JORFTEXT file."""
-    if content[:2] == b"\x1f\x8b":
-        return parse_archive(content, source=source, archive=url.rsplit("/", 1)[-1] or "archive")
-    root = parse_xml(content, source=source, what=url or "JORF text")
-    if root.tag != "TEXTE":
-        raise ParseError(source, f"expected a JORFSIMPLE .tar.gz or a JORFTEXT file, got <{root.tag}>",
-                         url=url or None)
-    return [text_item(root, source=source)]
-
-
 class DilaJorfSource(DilaDumpSource):
     """The JORF from DILA's JORFSIMPLE deltas (``url`` = the OPENDATA/JORFSIMPLE/ folder)."""
 
@@ -218,7 +168,23 @@ class DilaJorfSource(DilaDumpSource):
     archive_pattern: ClassVar[re.Pattern[str]] = ARCHIVE
 
     def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
-        return read_archive(data, source=self.name, archive=archive)
+        """Items of one JORFSIMPLE delta, sommaires first; malformed members are skipped with a warning."""
+        sommaires, texts = self.members(data, archive, _CONT_FILE, _TEXT_FILE)
+        content = ArchiveContent(archive)
+        rubrics: dict[str, str] = {}
+        for found in content.read_each(sommaires, lambda xml: parse_sommaire(xml, source=self.name)):
+            rubrics.update(found)
+        content.add_texts(texts, lambda xml: self._text_in(xml, rubrics), file="JORFTEXT")
+        return content
 
-    def parse(self, content: bytes, *, url: str) -> list[Item]:
-        return parse_content(content, source=self.name, url=url)
+    def _text_in(self, xml: bytes, rubrics: dict[str, str]) -> Item:
+        root = parse_xml(xml, source=self.name, what="JORF text")
+        return text_item(root, rubrics.get(text_at(root, "ID"), ""), source=self.name)
+
+    def read_text(self, content: bytes, *, url: str) -> Item:
+        """One JORFTEXT file (a sommaire or anything else is refused, naming the file)."""
+        root = parse_xml(content, source=self.name, what=url or "JORF text")
+        if root.tag != "TEXTE":
+            raise ParseError(self.name, f"expected a JORFSIMPLE .tar.gz or a JORFTEXT file, got <{root.tag}>",
+                             url=url or None)
+        return text_item(root, source=self.name)

@@ -42,7 +42,7 @@ from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, ParseError
 from watcher.models import Collected, Item, SourceState
 from watcher.normalize import canonical_url, iso, parse_date, stable_id
-from watcher.sources.base import SourceKind
+from watcher.sources.base import SourceKind, unchanged
 from watcher.text import clean_text, html_to_text, teaser
 
 if TYPE_CHECKING:
@@ -436,11 +436,9 @@ class FeedSource(SourceKind):
 
     def collect(self, http: HttpClient, state: SourceState) -> Collected:
         """One conditional GET of the feed URL; 304 means nothing to do; parse warnings travel with the run."""
-        response = http.get(self.feed_url, source=self.name, etag=state.etag,
-                            last_modified=state.last_modified, expect=self.expects)
+        response = self.conditional_get(http, state, self.feed_url)
         if response.not_modified:
-            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
-                             not_modified=True, requests=1)
+            return unchanged(state)
         parsed = self.read(response.content, url=response.url)
         return Collected(parsed.items, etag=response.etag, last_modified=response.last_modified,
                          cursor=state.cursor, requests=1, warnings=parsed.warnings)

@@ -22,7 +22,7 @@ from watcher.config.sources import SourceConfig
 from watcher.errors import ConfigError, ParseError, SourceError
 from watcher.models import Collected, Item, SourceState
 from watcher.normalize import canonical_url, html_to_text, parse_date, parse_french_date, stable_id, to_utc
-from watcher.sources.base import SourceKind
+from watcher.sources.base import SourceKind, unchanged
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient, Response
@@ -156,11 +156,9 @@ class HtmlListingSource(SourceKind):
 
     def collect(self, http: HttpClient, state: SourceState) -> Collected:
         """First page conditional (304 = nothing new), then up to ``max_pages - 1`` more via ``next_selector``."""
-        first = http.get(self.config.url, source=self.name, etag=state.etag, last_modified=state.last_modified,
-                         expect=self.expects)
+        first = self.conditional_get(http, state)
         if first.not_modified:
-            return Collected([], etag=state.etag, last_modified=state.last_modified, cursor=state.cursor,
-                             not_modified=True, requests=1)
+            return unchanged(state)
         items = {i.id: i for i in self.parse(first.content, url=first.url)}
         requests, warnings = self._follow(http, first, items)
         # a later page that fails keeps the items already read; the conditional state is not remembered then,
