@@ -12,7 +12,7 @@ date ("2026-06-13") in the archive's ``legal_date`` column.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -72,3 +72,14 @@ def english(day: date | str | None) -> str:
 def spoken(day: date | str | None, lang: str) -> str:
     """The date as written in a message of language ``lang`` (fr or en)."""
     return french(day) if lang == "fr" else english(day)
+
+
+def local_day(value: object, tz: tzinfo) -> str:
+    """The ISO calendar day of an ISO timestamp in ``tz`` (what a message shows when an item has no legal date);
+    text that is not a timestamp gives its first ten characters, nothing gives ``""``."""
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(tz).date().isoformat()
+    except ValueError:
+        return str(value)[:10]

@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from watcher import natures
+from watcher import legal_dates, natures
 from watcher.notify.render import tilde_encode
 
 WORDS: dict[str, dict[str, str]] = {
@@ -125,9 +124,4 @@ class IssueRenderer:
         return "\n\n".join(blocks) + "\n"
 
     def _date(self, value: Any) -> str:
-        if not value:
-            return ""
-        try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(self.tz).date().isoformat()
-        except ValueError:
-            return str(value)[:10]
+        return legal_dates.local_day(value, self.tz)

@@ -296,12 +296,7 @@ class Renderer:
         return view
 
     def _date(self, value: Any) -> str:
-        if not value:
-            return ""
-        try:
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(self.tz).date().isoformat()
-        except ValueError:
-            return str(value)[:10]
+        return legal_dates.local_day(value, self.tz)
 
     @staticmethod
     def heading(labels: Mapping[str, Any], kind: str, period: str, lang: str) -> str:
