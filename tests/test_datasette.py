@@ -13,10 +13,13 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import feedparser
+import numpy as np
 import pytest
 from archive_support import EDITOR_PASSWORD, copy_archive, write_config
 from datasette.app import Datasette
+from datasette.utils import tilde_encode
 from datasette_auth_passwords.utils import hash_password
+from markupsafe import escape
 
 from store import Store
 from watcher.config import load_config
@@ -263,3 +266,42 @@ def test_the_plugin_leaves_other_datasettes_of_the_process_alone(archive: tuple[
     assert asyncio.run(plain.client.get("/watcher/newsletter_subscribers.json")).status_code == 200
     assert asyncio.run(plain.client.get("/-/newsletter")).status_code == 404
     assert asyncio.run(plain.client.get("/")).status_code == 200  # Datasette's own home page
+
+
+def _axis(*weights: float, dim: int = 384) -> np.ndarray:
+    """A hand-made unit vector with ``weights`` on the first axes (no model: the cosines are known in advance)."""
+    vector = np.zeros(dim, dtype=np.float32)
+    vector[: len(weights)] = weights
+    return vector / np.linalg.norm(vector)
+
+
+def test_item_page_lists_similar_items_from_stored_embeddings_and_nothing_without(
+        archive: tuple[Datasette, Path]) -> None:
+    ds, database = archive
+    store = Store(database)
+    near, far, other = [r[0] for r in store.db.execute(
+        "select id from items where id != ? order by id limit 3", [DELIBERATION])]
+    # cosines to the deliberation: near 0.98, far 0.5 (below the floor), other has no embedding
+    store.vectors.save([(DELIBERATION, _axis(1.0)), (near, _axis(1.0, 0.2)), (far, _axis(1.0, 1.732))],
+                       model="hand-made/unit-axes")
+    shown = store.get_item(near) or {}
+    store.close()
+    client = Client(ds)
+    page = client.get("/watcher/items/cnil~3ACNILTEXT000054047151").text
+    listed = re.search(r'<ul class="watcher-similar">(.*?)</ul>', page, re.S)
+    assert listed is not None and "<h2>Similar items</h2>" in page
+    assert f'href="/watcher/items/{tilde_encode(near)}"' in listed.group(1)
+    assert str(escape(shown["title"])) in listed.group(1) and shown["source"] in listed.group(1)
+    assert shown["legal_date"] and shown["legal_date"] in listed.group(1)
+    assert tilde_encode(far) not in listed.group(1) and tilde_encode(DELIBERATION) not in listed.group(1)
+    without = client.get(f"/watcher/items/{tilde_encode(other)}")
+    assert without.status_code == 200 and "watcher-similar" not in without.text
+
+
+def test_item_page_without_the_embeddings_table_shows_no_similar_items(archive: tuple[Datasette, Path]) -> None:
+    ds, database = archive
+    store = Store(database)
+    store.db["item_embeddings"].drop()  # an archive whose embeddings are unavailable
+    store.close()
+    page = Client(ds).get("/watcher/items/cnil~3ACNILTEXT000054047151")
+    assert page.status_code == 200 and "watcher-versions" in page.text and "watcher-similar" not in page.text

@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_notify_support import (
     HookServer,
@@ -24,6 +25,7 @@ from store import Store
 from watcher.config import SourceConfig, load_config
 from watcher.notify.service import deliver
 from watcher.records import item_from_row, item_to_row
+from watcher.similar import same_event_of
 from watcher.sources import build, dila_cnil, dila_jorf
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -189,3 +191,51 @@ def test_a_real_browser_renders_the_digest(tmp_path: Path, sink: SmtpSink) -> No
     docs = Path(__file__).parents[1] / "docs" / "digest.png"
     if not docs.exists():  # the README's picture: made by this test, never overwritten by it
         shutil.copyfile(shot, docs)
+
+
+def _axis(*weights: float, dim: int = 384) -> np.ndarray:
+    """A hand-made unit vector with ``weights`` on the first axes (no model: the cosines are known in advance)."""
+    vector = np.zeros(dim, dtype=np.float32)
+    vector[: len(weights)] = weights
+    return vector / np.linalg.norm(vector)
+
+
+def _grouped_digest(tmp_path: Path, sink: SmtpSink, vectors: dict[int, np.ndarray]) -> tuple[str, str, object, list]:
+    """The French weekly digest with embeddings ``vectors`` stored for the items of ``_rows()`` (by index) and the
+    grouping by event the commands pass to ``deliver``."""
+    path = write_config(tmp_path, HORIZON + SOURCES + email_channel(sink.port).rstrip("\n") + "\n" + subscription(
+        "pole-sante-hebdo", themes=["health-products", "personal-data"], cadence="weekly", at="08:00",
+        email="claire@cabinet-test.fr"))
+    rows = _rows()
+    store = _store(path, rows)
+    store.vectors.save([(rows[i]["id"], v) for i, v in vectors.items()], model="hand-made/unit-axes")
+    for now in (datetime(2026, 6, 14, 21, 0, tzinfo=UTC), MORNING):
+        outcome = deliver(store, load_config(path), now, same_event=same_event_of(store))
+    store.close()
+    assert len(outcome.report.sent) == 1, outcome
+    (mail,) = sink.messages
+    return text_part(mail).replace("\r\n", "\n"), html_part(mail), mail, rows
+
+
+def test_items_on_the_same_event_are_one_entry_with_the_other_source_under_it(tmp_path: Path,
+                                                                                sink: SmtpSink) -> None:
+    # the CNIL recommandation (row 1, 2 April) and the first ANSM notice (row 2, October) at cosine 0.98: one event
+    # for the digest, under the earlier text (as a firm's post would be under the CNIL release it comments on)
+    text, html, mail, rows = _grouped_digest(tmp_path, sink, {1: _axis(1.0), 2: _axis(1.0, 0.2), 3: _axis(0, 1.0)})
+    credit, notice = rows[1], rows[2]
+    assert str(mail["Subject"]).endswith(": 3 textes")  # type: ignore[index]  # three texts, two entries
+    assert html.count('class="item"') == 2 and html.count('class="same-event"') == 1
+    assert f'<p class="same-event" data-item="{notice["id"]}">aussi : ANSM – informations de sécurité — ' in html
+    entry = text[text.index("* Délibération n° 2026-047"):]
+    entry = entry[: entry.find("\n* ")] if "\n* " in entry else entry
+    title = " ".join(notice["title"].split())
+    assert f"aussi : ANSM – informations de sécurité — {title} | 8 octobre 2026\n    {notice['url']}" in entry
+    assert text.count(title) == 1 and f"\n* {title}" not in text  # not a separate entry
+    assert text.rindex("== ", 0, text.index(credit["title"][:30])) == text.index("== Protection des données")
+
+
+def test_a_digest_without_a_same_event_pair_is_unchanged(tmp_path: Path, sink: SmtpSink) -> None:
+    orthogonal = {1: _axis(1.0), 2: _axis(0, 1.0), 3: _axis(0, 0, 1.0)}
+    text, html, mail, _ = _grouped_digest(tmp_path, sink, orthogonal)
+    assert str(mail["Subject"]).endswith(": 3 textes") and "same-event" not in html  # type: ignore[index]
+    assert html.count('class="item"') == 3 and "aussi :" not in text

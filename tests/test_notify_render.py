@@ -107,3 +107,23 @@ def test_short_reasons_in_the_message_language(reason: str, origin: str, lang: s
     from watcher.notify.render import short_reason
 
     assert short_reason(reason, origin, lang) == expected
+
+
+def test_an_item_on_the_same_event_is_listed_under_the_earlier_one_in_every_medium() -> None:
+    first, second, third = cnil_items(limit=3)
+    second = second | {"title": "<!channel> *relais* <b>", "legal_date": "2099-01-01"}  # later: the relay
+    pair = {first["id"], second["id"]}
+
+    def same_event(items: list[dict]) -> list[list[dict]]:  # the grouping the caller binds to the archive
+        together = [i for i in items if i["id"] in pair]
+        return [together, *([i] for i in items if i["id"] not in pair)]
+
+    items = [second, first, third]
+    message = Renderer(same_event=same_event).message(
+        key="k", sub=_sub(), kind="daily", period="2026-06-17", items=items,
+        themes=_themes(items, ("personal-data", 0.9)), now=NOW)
+    assert message.html.count('class="item"') == 2 and message.html.count('class="same-event"') == 1
+    assert f'<div class="item" data-item="{first["id"]}">' in message.html and "&lt;!channel&gt;" in message.html
+    assert message.subject.endswith(": 3 textes") and "aussi : " in message.text
+    slack = "\n".join(b["text"]["text"] for b in message.slack["blocks"] if "text" in b)
+    assert "aussi : " in slack and "<!channel>" not in slack and "&lt;!channel&gt; \u2217relais\u2217" in slack

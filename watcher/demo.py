@@ -20,6 +20,7 @@ from watcher.notify.plan import plan_deliveries, preview_plan
 from watcher.notify.service import checked_alerts, preview_digest
 from watcher.pipeline import ClassifyReport, SourceReport, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
+from watcher.similar import same_event_of
 
 
 @dataclass
@@ -88,7 +89,8 @@ def _alerts(app: App, report: DemoReport, now: datetime, workdir: Path) -> None:
     report.alerts_planned = plan_deliveries(app.store, alerts, now)
     # a first run is a baseline (nothing planned): preview what `deliver --since` would send for this year
     report.since = date(now.year, 1, 1)
-    message = preview_digest(app.store, app.config, alerts, "weekly", None, now, since=report.since)
+    message = preview_digest(app.store, app.config, alerts, "weekly", None, now, since=report.since,
+                             same_event=same_event_of(app.store))
     report.preview = workdir / "digest-preview.html"
     report.preview.write_text(message.html, encoding="utf-8")
     report.preview.with_suffix(".txt").write_text(message.text, encoding="utf-8")

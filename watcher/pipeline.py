@@ -302,8 +302,9 @@ def _run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None
         report.classified, report.classify_error = _classify_safely(app, now)
     if deliver:
         from watcher.notify.service import deliver as plan_and_send
+        from watcher.similar import same_event_of
 
-        report.alerts = plan_and_send(app.store, app.config, now)
+        report.alerts = plan_and_send(app.store, app.config, now, same_event=same_event_of(app.store))
     return report
 
 

@@ -82,6 +82,18 @@ def similar_items(store: Store, item_id: str, *, limit: int = 5, floor: float = 
     return _rows(store, [h for h in hits if h.similarity >= floor])
 
 
+def same_event_of(store: Store) -> Callable[[Sequence[Mapping[str, Any]]], list[list[Mapping[str, Any]]]] | None:
+    """:func:`group_same_event` bound to ``store``, for the digests (``notify.service.deliver``); None when the
+    archive has no embeddings table (an archive opened without its migrations)."""
+    if not store.db["item_embeddings"].exists():
+        return None
+
+    def group(items: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+        return group_same_event(items, store)
+
+    return group
+
+
 def group_same_event(items: Sequence[Mapping[str, Any]], store: Store, *,
                      threshold: float = SAME_EVENT) -> list[list[Mapping[str, Any]]]:
     """``items`` (rows with an ``id``) in groups about the same event: two items are linked when their stored

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -34,7 +34,7 @@ LABELS: dict[str, dict[str, str]] = {
         "because": "Vous recevez ce message au titre de votre veille juridique",
         "reply": "Pour ne plus recevoir ces messages, répondez-y en le demandant.",
         "more": "autres textes dans l'archive", "words": "mots", "cites": "cite", "model": "modèle",
-        "person": "confirmé par un juriste", "period": "Période", "site": "publié par",
+        "person": "confirmé par un juriste", "period": "Période", "site": "publié par", "same_event": "aussi",
     },
     "en": {
         "prefix": "[Watch]", "colon": ":", "instant": "New text", "daily": "Daily digest", "weekly": "Weekly digest",
@@ -44,7 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
         "because": "You receive this message as part of your legal watch",
         "reply": "To stop receiving these messages, reply and ask.",
         "more": "more texts in the archive", "words": "words", "cites": "cites", "model": "model",
-        "person": "confirmed by a lawyer", "period": "Period", "site": "published by",
+        "person": "confirmed by a lawyer", "period": "Period", "site": "published by", "same_event": "also",
     },
 }
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
@@ -84,12 +84,18 @@ class ItemView:
     archive_url: str
     summary: str = ""
     sort_key: str = ""  # the ISO legal date
+    also: tuple[ItemView, ...] = ()  # other sources' items on the same event, shown under this one
 
     def theme(self, name: str) -> ThemeView | None:
         return next((t for t in self.themes if t.name == name), None)
 
     def others(self, name: str) -> list[ThemeView]:
         return [t for t in self.themes if t.name != name]
+
+
+SameEvent = Callable[[Sequence[Mapping[str, Any]]], list[list[Mapping[str, Any]]]]
+"""Items (rows with an ``id``) in groups about the same event, in their order (``watcher.similar.group_same_event``
+bound to the archive, given by the caller: the renderer reads no archive)."""
 
 
 @dataclass(frozen=True)
@@ -207,9 +213,11 @@ class _Lru(OrderedDict[Any, Any]):
 class Renderer:
     def __init__(self, *, public_url: str = "", timezone: str = "Europe/Paris",
                  source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000,
-                 themes: Sequence[tuple[str, str, str]] = ()):
+                 themes: Sequence[tuple[str, str, str]] = (), same_event: SameEvent | None = None):
         """``themes``: (id, French label, English label) in the taxonomy's order; a theme not listed shows its
-        id and sorts after the listed ones."""
+        id and sorts after the listed ones. ``same_event``: how a digest's items are grouped by event (None: each
+        item is its own entry)."""
+        self.same_event = same_event
         self.theme_names = {"fr": {t[0]: t[1] for t in themes}, "en": {t[0]: t[2] for t in themes}}
         self.theme_order = {t[0]: n for n, t in enumerate(themes)}
         self.public_url = public_url.rstrip("/")
@@ -227,7 +235,7 @@ class Renderer:
         labels = {**LABELS[sub.lang], "theme_names": self.theme_names[sub.lang]}
         groups = self.groups(sub, items, themes)
         words = SimpleNamespace(**labels)  # attribute lookups are Jinja's fast path
-        count = sum(len(g.items) for g in groups)
+        count = sum(1 + len(v.also) for g in groups for v in g.items)  # texts, those on the same event too
         heading = self.heading(labels, kind, period, sub.lang)
         counted = f"{count} {labels['text'] if count == 1 else labels['texts']}"
         context = {"labels": words, "sub": sub, "groups": groups, "count": count, "kind": kind, "heading": heading,
@@ -255,17 +263,29 @@ class Renderer:
     def groups(self, sub: Subscription, items: Sequence[Mapping[str, Any]],
                themes: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Group]:
         """Each item once, under its first subscribed theme in taxonomy order (its other themes are shown as
-        labels); themes in taxonomy order, newest items first."""
-        by_theme: dict[str, list[ItemView]] = {}
+        labels); themes in taxonomy order, newest items first. Items on the same event (``same_event``) make one
+        entry: the earliest item's (the release a relay comments on), the others listed under it (``ItemView.also``)."""
+        placed: list[tuple[str, Mapping[str, Any]]] = []
         for item in items:
             rows = themes.get(item["id"], [])
             wanted = sorted((t["theme"] for t in rows if t["theme"] in sub.themes and t["score"] >= sub.min_score),
                             key=self._theme_key)
             if wanted:
-                by_theme.setdefault(wanted[0], []).append(self.item_view(item, rows, sub.lang))
+                placed.append((wanted[0], item))
+        by_theme: dict[str, list[ItemView]] = {}
+        first_theme = {item["id"]: theme for theme, item in placed}
+        for event in self._events([item for _, item in placed]):
+            view, *also = (self.item_view(i, themes.get(i["id"], []), sub.lang) for i in sorted(event, key=_first))
+            by_theme.setdefault(first_theme[view.id], []).append(replace(view, also=tuple(also)) if also else view)
         names = self.theme_names[sub.lang]
         return [Group(theme, tuple(sorted(views, key=lambda v: v.sort_key, reverse=True)), names.get(theme, theme))
                 for theme, views in sorted(by_theme.items(), key=lambda kv: self._theme_key(kv[0]))]
+
+    def _events(self, items: Sequence[Mapping[str, Any]]) -> list[Sequence[Mapping[str, Any]]]:
+        """``items`` grouped by event when two or more could share one (else one group per item)."""
+        if self.same_event is None or len(items) < 2:
+            return [[item] for item in items]
+        return list(self.same_event(items))
 
     def _theme_key(self, theme: str) -> tuple[int, str]:
         return self.theme_order.get(theme, 99), theme
@@ -331,12 +351,18 @@ class Renderer:
             blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                        "text": f"*{mrkdwn(group.label)}* ({len(texts)})"}})
             blocks.extend({"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections)
-            shown += len(texts)
+            shown += sum(1 + len(v.also) for v in group.items)
         footer = f"{labels['because']}."
         if shown < context["count"]:
             footer = f"+{context['count'] - shown} {labels['more']}. {footer}"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
         return {"text": fallback, "blocks": blocks}
+
+
+def _first(item: Mapping[str, Any]) -> tuple[bool, str]:
+    """Sort key of an event's items: the earliest legal (else publication) date first, undated ones last."""
+    day = str(item.get("legal_date") or item.get("published") or "")
+    return not day, day
 
 
 def _pack(texts: Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from watcher.notify import CHANNELS, open_channels
 from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport, Hooks, OpsRender, send_due
 from watcher.notify.plan import baseline, match, plan_deliveries, since_digests, theme_index
-from watcher.notify.render import Renderer
+from watcher.notify.render import Renderer, SameEvent
 
 CADENCES = ("instant", "daily", "weekly")
 
@@ -57,24 +57,29 @@ def checked_alerts(alerts: AlertsConfig, themes_file: str) -> AlertsConfig:
     return replace(alerts, channels=channels)
 
 
-def renderer_for(config: Config, alerts: AlertsConfig) -> Renderer:
+def renderer_for(config: Config, alerts: AlertsConfig, same_event: SameEvent | None = None) -> Renderer:
+    """The renderer of this config; with ``same_event`` (``watcher.similar.same_event_of``, given by the caller:
+    notify does not know the classifiers' side), digests group the items on the same event."""
     from classifiers.themes import load_themes
 
     labels = {s.name: s.label or s.publisher or s.name for s in config.sources}
     themes = [(t.id, t.label_fr, t.label_en) for t in load_themes(config.settings.themes or None)]
-    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels, themes=themes)
+    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels, themes=themes,
+                    same_event=same_event)
 
 
 def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
-            hooks: Hooks | None = None, stop: threading.Event | None = None) -> Outcome:
-    """Plan, then send every due delivery of these cadences; channels whose secrets are missing are reported."""
+            hooks: Hooks | None = None, stop: threading.Event | None = None,
+            same_event: SameEvent | None = None) -> Outcome:
+    """Plan, then send every due delivery of these cadences; channels whose secrets are missing are reported.
+    ``same_event``: how digests group items on the same event (None: one entry per item)."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
     kinds = (*cadences, "ops")  # operations messages go out with any delivery run
     stamp = iso(now) or ""
     due = store.due_deliveries(stamp, kinds=kinds) + store.stale_sending(stamp)
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
-    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts), kinds=kinds,
+    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts, same_event), kinds=kinds,
                       hooks=hooks, ops=ops_renderer(store, config, alerts, now), stop=stop)
     return Outcome(planned, report, problems)
 
@@ -93,7 +98,7 @@ def ops_renderer(store: Store, config: Config, alerts: AlertsConfig, now: dateti
 
 
 def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: str, name: str | None,
-                   now: datetime, since: date | None = None) -> Message:
+                   now: datetime, since: date | None = None, same_event: SameEvent | None = None) -> Message:
     """The next ``cadence`` digest of one subscription (the first such one without ``name``), rendered from what
     is waiting for it; with ``since``, the digest ``deliver --since`` would send it instead. Nothing is written."""
     subs = [s for s in alerts.subscriptions if s.cadence.kind == cadence and (name is None or s.name == name)]
@@ -103,7 +108,7 @@ def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: 
     if since is not None:
         found = since_digests(store, alerts, since, now, [sub.name])
         ids = [m["item_id"] for _, matches in found for m in matches]
-        return renderer_for(config, alerts).message(
+        return renderer_for(config, alerts, same_event).message(
             key="preview", sub=sub, kind="since", period=since.isoformat(), items=store.alert_items(ids),
             themes=store.themes_of_items(ids), now=now)
     waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(now) or "")]
@@ -112,6 +117,6 @@ def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: 
     queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]),
                                        held) if not m.baseline]
     ids = list(dict.fromkeys(waiting + queued))
-    return renderer_for(config, alerts).message(
+    return renderer_for(config, alerts, same_event).message(
         key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),
         themes=store.themes_of_items(ids), now=now)

@@ -22,6 +22,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
+from watcher.similar import similar_items
 from watcher.web import atom, editor
 from watcher.web.context import attached, context_of, is_editor
 from watcher.web.facets import MonthFacet, ThemeFacet
@@ -30,6 +31,7 @@ PUBLIC_TABLES = frozenset({"items", "item_themes", "identifiers", "item_versions
                            "newsletter_issues", "newsletter_issue_items"})
 EDITOR_ACTIONS = frozenset({"execute-sql", "view-database-download", "watcher-newsletter"})
 ITEM_FEED_LIMIT = 50
+SIMILAR_LIMIT = 5  # "similar items" on an item's page
 IDENTIFIER_LINKS = {
     "eli": "{value}", "celex": "https://eur-lex.europa.eu/legal-content/FR/TXT/?uri=CELEX:{value}",
     "jorftext": "https://www.legifrance.gouv.fr/jorf/id/{value}",
@@ -196,19 +198,30 @@ def extra_template_vars(view_name: str, table: str | None, request: Any, dataset
 
 
 async def item_details(datasette: Any, item_id: str) -> dict[str, Any]:
-    """What an item's page shows beside its columns: themes (score, reason, origin), identifiers, versions."""
+    """What an item's page shows beside its columns: themes (score, reason, origin), identifiers, versions, and
+    the items closest in meaning (``similar``: id, title, source, legal date of public item rows only)."""
     context = context_of(datasette)
 
     def read(store: Any) -> dict[str, Any]:
         versions = store.versions(item_id)
         return {"themes": store.themes_of(item_id), "identifiers": store.identifiers_of([item_id])[item_id],
-                "versions": [{k: v for k, v in row.items() if k != "text"} for row in versions]}
+                "versions": [{k: v for k, v in row.items() if k != "text"} for row in versions],
+                "similar": similar_rows(store, item_id)}
 
     details = await context.run(read)
     details["identifier_links"] = [(scheme, value, identifier_link(scheme, value))
                                    for scheme, value in details["identifiers"]]
     details["theme_labels"] = dict(context.themes)
     return details
+
+
+def similar_rows(store: Any, item_id: str) -> list[dict[str, str]]:
+    """The items closest in meaning to ``item_id`` from the stored embeddings ([] when it has none, or when the
+    archive predates the embeddings table): only columns of the public ``items`` table leave this function."""
+    if not store.db["item_embeddings"].exists():
+        return []
+    return [{key: str(s.item[key] or "") for key in ("id", "title", "source", "legal_date") if key in s.item}
+            for s in similar_items(store, item_id, limit=SIMILAR_LIMIT)]
 
 
 def identifier_link(scheme: str, value: str) -> str:
