@@ -7,13 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from test_notify_support import CNIL_FEED, SmtpSink, _Handler, email_channel, subscription
+from test_notify_support import CNIL_FEED, SmtpSink, email_channel, signalling_sink, subscription
 
 from classifiers.keyword import KeywordClassifier
 from watcher.instance import read_state, state_path
@@ -27,24 +25,9 @@ CNIL_URL = "https://www.cnil.fr/fr/rss.xml"
 RSS = {"content-type": "application/rss+xml"}
 
 
-class _Signalling(_Handler):
-    """Keeps messages like the test sink, and sets ``arrived`` at each one (a wait without polling)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        answer = await super().handle_DATA(server, session, envelope)
-        self.arrived.set()
-        return answer
-
-
 @pytest.fixture
 def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink()
-    server.handler = _Signalling()
-    server.controller.handler = server.handler
+    server = signalling_sink()
     with server:
         yield server
 

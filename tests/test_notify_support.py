@@ -61,6 +61,27 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class SignallingHandler(_Handler):
+    """Keeps messages like the test sink, and sets ``arrived`` at each one, so that a test waits for an event, not
+    a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        self.arrived.set()
+        return answer
+
+
+def signalling_sink() -> SmtpSink:
+    """An SMTP sink whose handler signals each message (``sink.handler.arrived``)."""
+    sink = SmtpSink()
+    sink.handler = sink.controller.handler = SignallingHandler()
+    return sink
+
+
 class SmtpSink:
     def __init__(self) -> None:
         self.handler = _Handler()

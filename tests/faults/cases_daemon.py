@@ -8,38 +8,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from cases_delivery import T0, _archive, _mail_channel, _point_at, _states
 from harness import ROOT, Outcome, case, cli, describe
-from test_notify_support import SmtpSink, _Handler
+from test_notify_support import SmtpSink, signalling_sink
 
 from watcher.replay import ReplayServer
 
 FEED = "http://feeds.test/cnil.xml"
 ADMIN = '[admin]\nchannel = "mail"\nemail = "exploitation@cabinet-test.fr"\n'
-
-
-class _Signalling(_Handler):
-    """Keeps messages and sets ``arrived`` at each one, so that a case waits for an event, not a time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        answer = await super().handle_DATA(server, session, envelope)
-        self.arrived.set()
-        return answer
-
-
-def _signalling_sink() -> SmtpSink:
-    sink = SmtpSink()
-    sink.handler = sink.controller.handler = _Signalling()
-    return sink
 
 
 def _failing_source(folder: Path, server: ReplayServer, port: int, interval: str = "6h") -> Path:
@@ -76,7 +55,7 @@ def source_failing_admin(folder: Path) -> Outcome:
 def daemon_second_and_sigterm(folder: Path) -> Outcome:
     """A daemon polls a failing source and tells the admin; a second daemon on the archive is refused with the
     first one's pid; SIGTERM stops the first one cleanly (exit 0, lock released)."""
-    sink = _signalling_sink()
+    sink = signalling_sink()
     with ReplayServer() as server, sink:
         server.add(FEED, status=503)
         path = _failing_source(folder, server, sink.port, interval="1s")
@@ -103,7 +82,7 @@ def daemon_second_and_sigterm(folder: Path) -> Outcome:
 def deliver_sigterm(folder: Path) -> Outcome:
     """``watcher deliver`` gets SIGTERM mid-batch (200 mails): the mail in flight is finished and recorded, the rest
     wait; the next run sends them; each arrives once."""
-    sink = _signalling_sink()
+    sink = signalling_sink()
     with sink:
         path = _archive(folder, _mail_channel(0), count=200)
         _point_at(path, sink.port)
