@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
 import json
 import os
@@ -31,7 +32,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from classifiers.e5 import Embedder, Kind
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -173,3 +179,21 @@ def machine() -> str:
     """CPU count and Python version: the context the numbers belong to."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{os.cpu_count()} CPUs (load average {load}), Python {sys.version.split()[0]}, {sys.platform}"
+
+
+class CachedEmbedder:
+    """Any embedder, with its vectors cached on disk by (model version, kind, text)."""
+
+    def __init__(self, inner: Embedder, folder: Path):
+        self.inner, self.folder = inner, folder
+        self.name, self.version, self.dim = inner.name, inner.version, inner.dim
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
+        keys = [hashlib.sha256(f"{self.version}\0{kind}\0{t}".encode()).hexdigest()[:24] for t in texts]
+        missing = [i for i, k in enumerate(keys) if not (self.folder / f"{k}.npy").exists()]
+        if missing:
+            vecs = self.inner.embed([texts[i] for i in missing], kind=kind, batch_size=batch_size)
+            for i, v in zip(missing, vecs, strict=True):
+                np.save(self.folder / f"{keys[i]}.npy", v.astype(np.float32))
+        return np.stack([np.load(self.folder / f"{k}.npy") for k in keys]).astype(np.float32)

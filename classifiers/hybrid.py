@@ -1,15 +1,20 @@
-"""The hybrid theme classifier: transparent rules first, the embedding model where the rules leave it open.
+"""The hybrid theme classifier: legal identifiers decide, the fine-tuned model decides what the rules cannot.
 
 For each item and theme the rules (``classifiers.rules``) give a logit from keywords, legal identifiers, the source
-and negative rules. The trained head (``classifiers.training.Head``) adds its own clipped logit from the item's
-embedding, or, for a theme with too few labelled examples such as ``dmuu-reprocessing``, the similarity to the
-theme's FR/EN description. A theme is given when the combined logit is above the theme's threshold; its score is
-``sigmoid(slope * (logit - threshold))`` (calibrated on out-of-fold data), its reason lists what matched and what the
-model found it similar to.
+and negative rules. The model (e5-small fine-tuned for the themes, ``classifiers.finetune``) gives its own logit from
+the item's embedding through the trained head (``classifiers.training.Head``), or, for a theme with too few labelled
+examples such as ``dmuu-reprocessing``, from the similarity to the theme's FR/EN description. They are combined as
+``training.combine`` says: a legal identifier is decisive; elsewhere the rules' logit counts up to a bound and the
+model's is added, so a borderline or silent rule is settled by the model (legal angle or not, health data or health
+in general). A theme is given when the combined logit is above the theme's threshold; its score is
+``sigmoid(slope * (logit - threshold))`` (calibrated on out-of-fold data), its reason lists what matched, what the
+model said and which part decided ("decided by: identifier | rules | rules and model | rules (the model
+disagreed) | model"); a theme the rules would have given and the model took away is named in the result's note.
 
 **The model is consulted only where it can change a decision.** What the head adds is bounded
-(``training.model_bounds``): when, for every theme, the rules' logit is beyond the threshold by more than the model
-could move it, the item is decided by the rules and identifiers alone and is not embedded. The themes given are then
+(``training.model_bounds``): when, for every theme, a legal identifier decides or the clipped rules' logit is beyond
+the threshold by more than the model could move it, the item is decided by the rules and identifiers alone and is
+not embedded. The themes given are then
 exactly those the full hybrid would give (only the scores of such items, and the "model suggests" note on untagged
 ones, come from the rules alone). Each result says whether the model was consulted and why.
 
@@ -35,7 +40,8 @@ from classifiers import rules as rules_module
 from classifiers.base import Classified
 from classifiers.rules import Findings, Rules, SourceProfile, reason_text, sigmoid
 from classifiers.themes import Taxonomy, load_themes
-from classifiers.training import DEFAULT_HEAD, Head, combine, description_prototypes, model_bounds
+from classifiers.training import DEFAULT_HEAD, PROTO_Z, Head, combine, description_prototypes, model_bounds
+from watcher.errors import ClassifierError
 from watcher.models import Item, ThemeTag
 
 if TYPE_CHECKING:
@@ -98,7 +104,9 @@ class HybridClassifier:
     def embedder(self) -> Embedder:
         if self._embedder is None:
             assert self._factory is not None
-            self._embedder = self._factory()
+            embedder = self._factory()
+            _check_pair(self.head, embedder)
+            self._embedder = embedder
         return self._embedder
 
     def prototypes(self) -> np.ndarray:
@@ -134,29 +142,36 @@ class HybridClassifier:
 
     def _classify_with_model(self, items: Sequence[Item], findings: list[Findings], R: np.ndarray) -> list[Classified]:
         assert self.head is not None
-        open_themes = self.undecided(R)
+        open_themes = self.undecided(R, findings)
         consult = np.arange(len(items)) if self.consult_all else np.flatnonzero(open_themes.any(axis=1))
         X = self._embed([items[int(i)] for i in consult]) if len(consult) else np.zeros((0, 0), dtype=np.float32)
         if X is None:
             return self.classify(items)  # degraded now: the rules alone
         Z = R.copy()
         if len(consult):
-            Z[consult] = combine(R[consult], self.head, X, X @ self.prototypes().T)
+            certain = np.array([[findings[int(i)].certain(t) for t in self.taxonomy.ids] for i in consult], dtype=bool)
+            Z[consult] = combine(R[consult], certain, self.head, self.head.logits(X), X @ self.prototypes().T)
         rows = dict(zip(consult.tolist(), X, strict=True))
         out = []
         for i, item in enumerate(items):
             x = rows.get(i)
             left = ", ".join(np.array(self.taxonomy.ids)[open_themes[i]]) or "no theme"
             note = f"consulted: rules leave {left} open" if x is not None else "not consulted: rules decisive"
+            overruled = [t for j, t in enumerate(self.taxonomy.ids)
+                         if x is not None and R[i, j] > 0 and Z[i, j] <= self.head.thresholds[j]]
+            if overruled:
+                note += f"; the model overruled the rules on {', '.join(overruled)}"
             out.append(self._result(item, findings[i], Z[i], self.head.thresholds, x, note))
         return out
 
-    def undecided(self, R: np.ndarray) -> np.ndarray:
+    def undecided(self, R: np.ndarray, findings: Sequence[Findings]) -> np.ndarray:
         """(items, themes) True where the model could still change the rules' decision (see the module doc)."""
         assert self.head is not None
         low, high = model_bounds(self.head)
         t = self.head.thresholds
-        return ~((R + low > t) | (R + high <= t))
+        clipped = np.clip(R, -self.head.rule_clip, self.head.rule_clip)
+        certain = np.array([[f.certain(theme) for theme in self.taxonomy.ids] for f in findings], dtype=bool)
+        return ~(certain | (clipped + low > t) | (clipped + high <= t))
 
     def _result(self, item: Item, found: Findings, z: np.ndarray, thresholds: np.ndarray, x: np.ndarray | None,
                 note: str) -> Classified:
@@ -171,12 +186,20 @@ class HybridClassifier:
             if z[j] <= thresholds[j]:
                 continue
             extra = self._model_reason(j, x) if x is not None else ""
-            extra = "; ".join(p for p in (extra, f"decided by: {decided_by(found.logit(theme), x is not None)}") if p)
+            model = self._model_logit(j, x) if x is not None else None
+            extra = "; ".join(p for p in (extra, f"decided by: {decided_by(found, theme, model)}") if p)
             tags.append(ThemeTag(theme=theme, score=round(sigmoid(slope * float(z[j] - thresholds[j])), 4),
                                  reason=reason_text(found.of(theme), extra),
                                  origin="model" if x is not None else "rule", model=self._model_label(),
                                  model_version=self._model_version()))
         return tags
+
+    def _model_logit(self, j: int, x: np.ndarray) -> float:
+        """The model's own say on theme ``j``: the head's logit, or what the description prototype adds."""
+        assert self.head is not None
+        if self.head.has_head[j]:
+            return float(self.head.logits(x[None, :])[0, j])
+        return float(self.head.proto_z(x[None, :] @ self.prototypes().T)[0, j] - PROTO_Z)
 
     def _model_reason(self, j: int, x: np.ndarray) -> str:
         assert self.head is not None
@@ -224,10 +247,30 @@ class HybridClassifier:
         return f"model suggests {self.taxonomy.ids[j]} ({probs[j]:.2f})" if probs[j] >= SUGGEST else None
 
 
-def decided_by(rule_logit: float, with_model: bool) -> str:
-    """Which part gave a tag: "rules" when the rules alone give it (the model, when consulted, did not overrule
-    them), "model" when only the model's opinion lifted the theme over its threshold."""
-    return "rules" if rule_logit > 0 or not with_model else "model"
+def decided_by(found: Findings, theme: str, model: float | None) -> str:
+    """Which part gave a tag: "identifier" when a legal identifier names the theme (decisive), "rules" when the
+    model was not consulted, else "rules and model" when both lean to it, "rules (the model disagreed)" when the
+    rules were strong enough alone, "model" when the model lifted a theme the rules alone would not give."""
+    if found.certain(theme):
+        return "identifier"
+    if model is None:
+        return "rules"
+    if found.logit(theme) > 0:
+        return "rules and model" if model > 0 else "rules (the model disagreed)"
+    return "model"
+
+
+def _check_pair(head: Head | None, embedder: Embedder) -> None:
+    """A head reads the vectors of the encoder it was trained with (fine-tuned by its adapter, or not): anything
+    else would give wrong themes quietly, so it is a model failure (``ClassifierError``)."""
+    if head is None:
+        return
+    tuned = f"+{head.adapter.version}" if head.adapter is not None else ""
+    if tuned and tuned not in embedder.version:
+        raise ClassifierError(f"the head was trained with the fine-tuned encoder {tuned[1:]}; this encoder is "
+                              f"{embedder.version}")
+    if not tuned and "+lora-" in embedder.version:
+        raise ClassifierError(f"the head was trained with the original encoder; this encoder is {embedder.version}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -252,7 +295,8 @@ def _align(head: Head, theme_ids: Sequence[str]) -> Head:
     remap = np.array([old_to_new[int(j)] for j in head.exemplar_theme[keep]], dtype=np.int32)
     return Head(tuple(theme_ids), weights.astype(np.float32), pick(head.bias, 0.0), has,
                 pick(head.proto_mean, 0.82), pick(head.proto_std, 0.03), pick(head.thresholds, 0.0), head.slope,
-                remap, head.exemplar_title[keep], head.exemplar_vec[keep], head.embedder, head.trained_on)
+                remap, head.exemplar_title[keep], head.exemplar_vec[keep], head.embedder, head.trained_on,
+                head.adapter)
 
 
 def head_path(database: str | Path | None = None) -> Path:
@@ -270,8 +314,6 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
     """The classifier the pipeline uses: taxonomy and model from ``settings``, the trained head from ``head``,
     what the rules know of each source from ``profiles``. ``model = "none"`` gives the rules alone; a head that
     cannot be read gives the rules alone, marked as degraded."""
-    from classifiers.e5 import load_embedder
-
     taxonomy = load_themes(settings.themes or None)
     model = settings.model or "e5-small"
     if model == RULES_ONLY:
@@ -280,9 +322,20 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
         trained = Head.load(head)
     except (OSError, ValueError, KeyError) as exc:
         return HybridClassifier(taxonomy, profiles=profiles, failure=f"cannot read the head {head}: {exc}")
-    cache = Path(settings.model_cache) if settings.model_cache else None
 
     def factory() -> Embedder:
-        return load_embedder(model, cache, precision=settings.model_precision)  # type: ignore[arg-type]
+        return model_embedder(settings, trained)
 
     return HybridClassifier(taxonomy, embedder_factory=factory, head=trained, model_name=model, profiles=profiles)
+
+
+def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD) -> Embedder:
+    """The embedder of ``settings.model``, fine-tuned by ``head``'s adapter if it has one: the same vectors the
+    classifier computes (and stores for search by meaning)."""
+    from classifiers.e5 import load_embedder
+
+    trained = Head.load(head) if isinstance(head, Path) else head
+    adapter = trained.adapter if trained is not None and (settings.model or "e5-small") == "e5-small" else None
+    cache = Path(settings.model_cache) if settings.model_cache else None
+    return load_embedder(settings.model or "e5-small", cache, precision=settings.model_precision,  # type: ignore[arg-type]
+                         adapter=adapter)

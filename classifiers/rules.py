@@ -327,6 +327,10 @@ class Findings:
         negative = sum(e.weight for e in evidence if e.weight < 0)
         return BIAS + min(prior, SOURCE_PRIOR + 1) + min(positive, CAP) + negative
 
+    def certain(self, theme: str) -> bool:
+        """A legal identifier (an act's number, a code article) names the theme: the rules decide it alone."""
+        return any(e.kind == "identifier" for e in self.of(theme))
+
     def positives(self, theme: str) -> float:
         return sum(e.weight for e in self.of(theme) if e.weight > 0 and e.kind != "negative")
 

@@ -89,3 +89,17 @@ def archive_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from archive_support import build_archive
 
     return build_archive(tmp_path_factory.mktemp("archive"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The converted e5-small: the user's cache if it is there, else converted once for the session."""
+    from classifiers.convert import ensure_converted, read_marker
+    from classifiers.e5 import default_model_dir
+
+    default = default_model_dir()
+    if read_marker(default) is not None:
+        return default
+    target = tmp_path_factory.mktemp("e5") / "multilingual-e5-small-q4"
+    ensure_converted(target)
+    return target

@@ -10,7 +10,7 @@ import pytest
 from classifiers.evaluation import Example, evaluate, format_table, load_gold, score
 from classifiers.hybrid import HybridClassifier
 from classifiers.keyword import KeywordClassifier
-from classifiers.training import choose_thresholds, cross_validate, folds
+from classifiers.training import Head, choose_thresholds, combine, folds, model_bounds
 from watcher.models import Item
 
 THEMES = ("health-data", "ai", "dmuu-reprocessing", "personal-data", "health-products")
@@ -50,15 +50,20 @@ def test_dev_set_loads_and_the_rules_beat_the_keyword_baseline(fixtures_dir: Pat
     assert "macro-F1" in table and "dmuu-reprocessing" in table
 
 
-def test_cross_validation_fits_on_training_folds_only():
-    rng = np.random.default_rng(1)
-    Y = (rng.random((60, 2)) < 0.3).astype(np.int8)
-    X = rng.normal(size=(60, 8)).astype(np.float32) + Y[:, :1] * 2.0
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    R = np.where(Y == 1, 2.0, -2.0).astype(np.float32)
-    out = cross_validate(X, Y, R, X[:, :2].copy(), k=3)
-    assert set(out) == {"hybrid", "rules", "head"} and out["hybrid"].shape == Y.shape
-    assert (out["rules"] == (Y == 1)).all()
+def test_who_decides_identifier_then_clipped_rules_plus_the_model():
+    """combine: a legal identifier decides whatever the model says; elsewhere the rules count up to rule_clip and
+    the model's weighted logit settles the borderline both ways; folds are fixed by the seed."""
+    head = Head(("ai",), np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.array([True]),
+                np.zeros(1, np.float32), np.ones(1, np.float32), np.zeros(1, np.float32), rule_clip=3.0,
+                model_weight=0.5)
+    R = np.array([[5.0], [5.0], [2.0], [-2.0], [-2.0], [9.0]], dtype=np.float32)
+    certain = np.array([[True], [False], [False], [False], [False], [False]])
+    h = np.array([[-12.0], [-8.0], [-6.0], [6.0], [2.0], [-100.0]], dtype=np.float32)
+    z = combine(R, certain, head, h, np.zeros((6, 1), np.float32))
+    assert (z[:, 0] > 0).tolist() == [True, False, False, True, False, False]
+    assert z[0, 0] >= 1.0 and z[1, 0] == 3.0 - 4.0 and z[5, 0] == 3.0 - 6.0  # rules clipped to 3, model to 12
+    low, high = model_bounds(head)
+    assert (low[0], high[0]) == (-6.0, 6.0)
     assert list(folds(10, 5, 0)) == list(folds(10, 5, 0)) and sorted(np.bincount(folds(10, 5, 0))) == [2] * 5
 
 

