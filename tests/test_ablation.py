@@ -14,6 +14,7 @@ from classifiers import ablation
 from classifiers.evaluation import load_gold
 from classifiers.hybrid import HybridClassifier
 from classifiers.training import Head
+from tests.model_support import untuned_head
 from tests.test_similar import HashEmbedder
 from watcher.cli.themes import classify
 from watcher.models import Item
@@ -31,7 +32,7 @@ class CountingEmbedder(HashEmbedder):
 
 
 def hybrid(embedder: HashEmbedder) -> HybridClassifier:
-    return HybridClassifier(embedder_factory=lambda: embedder, head=Head.load(), model_name="hash")
+    return HybridClassifier(embedder_factory=lambda: embedder, head=untuned_head(), model_name="hash")
 
 
 def test_each_part_is_measured_and_the_items_are_embedded_once() -> None:
@@ -63,24 +64,33 @@ def test_the_model_alone_tags_without_any_rule() -> None:
 
 
 def test_each_tag_says_which_part_decided() -> None:
+    """identifier > rules and model > model alone; the model can also overrule weak rules, which the note says."""
     recall = Item(id="x", source="ansm", url="https://ansm.sante.fr/x", title="Rappel de lots de Doliprane 500 mg")
     assert HybridClassifier().classify([recall])[0].tags[0].reason.endswith("decided by: rules")
-    tags = hybrid(HashEmbedder()).classify([recall])[0].tags
-    assert all("decided by: rules" in t.reason for t in tags)
+    head = untuned_head()
+
+    def run(embedder: HashEmbedder, item: Item):  # type: ignore[no-untyped-def]
+        result = HybridClassifier(embedder_factory=lambda: embedder, head=head, model_name="m").classify([item])[0]
+        return {t.theme: t.reason for t in result.tags}, result.model
+
+    agreed, _ = run(Lifted(head, "health-products"), recall)
+    assert agreed["health-products"].endswith("decided by: rules and model")
+    vetoed, note = run(Lifted(head, "health-products", -1.0), recall)
+    assert "health-products" not in vetoed and "the model overruled the rules on health-products" in note
+    act = Item(id="z", source="other", url="https://example.org/z", title="Texte n° 12",
+               identifiers={"celex": "32024R1689"})
+    assert run(Lifted(head, "ai", -1.0), act)[0]["ai"].endswith("decided by: identifier")
     text = "Les urgences testent un nouvel outil de tri des patients"
-    head = Head.load()
-    lift = HybridClassifier(embedder_factory=lambda: Lifted(head), head=head, model_name="lift")
-    got = lift.classify([Item(id="y", source="other", url="https://example.org/y", title=text)])[0].tags
-    ai = next(t for t in got if t.theme == "ai")
-    assert ai.reason.endswith("decided by: model") and "model: " in ai.reason
+    lifted, _ = run(Lifted(head, "ai"), Item(id="y", source="other", url="https://example.org/y", title=text))
+    assert lifted["ai"].endswith("decided by: model") and "model: " in lifted["ai"]
 
 
 class Lifted(HashEmbedder):
-    """Every text embedded along the head's own ``ai`` weights: the head is sure, whatever the rules say."""
+    """Every text embedded along (or against, ``sign=-1``) the head's own weights for ``theme``: the head is sure."""
 
-    def __init__(self, head: Head) -> None:
-        j = head.theme_ids.index("ai")
-        self.direction = head.weights[j] / np.linalg.norm(head.weights[j])
+    def __init__(self, head: Head, theme: str, sign: float = 1.0) -> None:
+        j = head.theme_ids.index(theme)
+        self.direction = sign * head.weights[j] / np.linalg.norm(head.weights[j])
 
     def embed(self, texts, *, kind="query", batch_size=32):  # type: ignore[no-untyped-def]
         return np.tile(self.direction, (len(texts), 1)).astype(np.float32)

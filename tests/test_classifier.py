@@ -4,6 +4,7 @@ laziness of the model, the store's safety net and corrections, and one test with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from classifiers.rules import SourceProfile
 from classifiers.themes import load_themes
 from classifiers.training import DEFAULT_HEAD, Head
 from store import Store
+from tests.model_support import untuned_head
 from watcher.errors import ConfigError
 from watcher.models import Item
 from watcher.pipeline import classify_pending
@@ -185,14 +187,14 @@ def test_the_model_is_loaded_lazily_once_and_not_at_all_without_items():
         built.append(FakeEmbedder())
         return built[-1]
 
-    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="fake", consult_all=True)
+    hybrid = HybridClassifier(embedder_factory=factory, head=untuned_head(), model_name="fake", consult_all=True)
     assert built == [] and hybrid.classify([]) == [] and built == []
     tags = hybrid.classify([item("Rappel de lots de Doliprane 500 mg, comprimé", source="ansm")])[0].tags
     hybrid.classify([item("Cookies : la CNIL sanctionne", source="cnil")])
     assert len(built) == 1
     tag = next(t for t in tags if t.theme == "health-products")
     assert tag.origin == "model" and "model: " in tag.reason and "similar to: «" in tag.reason
-    assert tag.model == "hybrid/fake" and Head.load().version in tag.model_version
+    assert tag.model == "hybrid/fake" and untuned_head().version in tag.model_version
 
 
 def test_classify_pending_with_the_hybrid_flags_in_scope_items_and_keeps_corrections(tmp_path: Path):
@@ -241,7 +243,7 @@ def test_real_embedder_on_real_items(fixtures_dir: Path):
 
     examples = {e.item.id: e for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")}
     chosen = ["g0230", "g0600", "r0263", "g0642", "g0444", "g0080", "g0591"]
-    hybrid = HybridClassifier(embedder_factory=lambda: load_embedder("e5-small"), head=Head.load(),
+    hybrid = HybridClassifier(embedder_factory=lambda: load_embedder("e5-small", adapter=Head.load().adapter), head=Head.load(),
                               model_name="e5-small", profiles=GOLD_SOURCES, consult_all=True)
     results = hybrid.classify([examples[i].item for i in chosen])
     for item_id, result in zip(chosen, results, strict=True):
@@ -348,8 +350,9 @@ def test_gating_embeds_only_undecided_items_and_gives_exactly_the_themes_of_the_
             seen.extend(texts if kind == "query" else [])
             return super().embed(texts, kind=kind, batch_size=batch_size)
 
-    gated = HybridClassifier(embedder_factory=Counting, head=Head.load(), model_name="fake", profiles=GOLD_SOURCES)
-    full = HybridClassifier(embedder_factory=FakeEmbedder, head=Head.load(), model_name="fake",
+    head = replace(untuned_head(), model_weight=0.1)  # the model moves a theme by at most 1.2: some rules decide
+    gated = HybridClassifier(embedder_factory=Counting, head=head, model_name="fake", profiles=GOLD_SOURCES)
+    full = HybridClassifier(embedder_factory=FakeEmbedder, head=head, model_name="fake",
                             profiles=GOLD_SOURCES, consult_all=True)
     results, reference = gated.classify(items), full.classify(items)
     assert [r.themes for r in results] == [r.themes for r in reference]

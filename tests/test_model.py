@@ -12,6 +12,7 @@ capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``), the class
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +212,8 @@ def test_a_failing_optimised_kernel_falls_back_to_the_plain_path(model_dir: Path
     items = [Item(id=f"i{n}", source="other", url=f"https://example.org/{n}", title=text.split("\n")[0],
                   summary=text.split("\n")[1]) for n, text in enumerate(ITEMS)]
     store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
-    hybrid = HybridClassifier(embedder_factory=lambda: embedder, head=Head.load(), model_name="e5-small",
+    hybrid = HybridClassifier(embedder_factory=lambda: embedder, head=replace(Head.load(), adapter=None),
+                              model_name="e5-small",
                               profiles=GOLD_SOURCES, consult_all=True)
     report = classify_pending(store, lambda: hybrid, datetime(2026, 6, 1, tzinfo=UTC))
     assert (report.classified, report.model_consulted, report.degraded) == (len(ITEMS), len(ITEMS), "")

@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from classifiers.training import Head
 from store import Store
 from watcher.cli.themes import COMMANDS, classify, label, train, untagged
 from watcher.models import Item
@@ -77,29 +75,10 @@ def test_label_errors(config: Path, args: list[str], message: str):
     assert result.exit_code != 0 and message in result.output
 
 
-class TinyEmbedder:
-    name, version, dim = "tiny", "1", 384
-
-    def embed(self, texts, *, kind="query", batch_size=32):  # noqa: ANN001 - test double
-        rows = [np.random.default_rng(len(t) + (kind == "passage")).normal(size=self.dim) for t in texts]
-        out = np.array(rows, dtype=np.float32)
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def test_train_learns_from_gold_plus_corrections_and_writes_next_to_the_database(config: Path, fixtures_dir: Path,
-                                                                               tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("classifiers.e5.load_embedder", lambda *a, **k: TinyEmbedder())
-    gold = tmp_path / "small.jsonl"
-    lines = (fixtures_dir / "gold" / "dev.jsonl").read_text(encoding="utf-8").splitlines()[:80]
-    gold.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    runner = CliRunner()
-    runner.invoke(label, ["guide", "--add", "ai", "--config", str(config)])
-    result = runner.invoke(train, ["--gold", str(gold), "--config", str(config)])
-    assert result.exit_code == 0, result.output
-    assert "trained on 81 items (1 correction(s))" in result.output
-    head = Head.load(tmp_path / "head.npz")
-    assert head.trained_on == 81 and head.embedder == "tiny 1"
+def test_train_with_the_model_off_does_nothing(config: Path) -> None:
+    """(Fine-tuning end to end, with a correction from the store: tests/test_finetune.py.)"""
+    result = CliRunner().invoke(train, ["--config", str(config), "--rules-only"])
+    assert result.exit_code == 0 and "the rules need no training; nothing done" in result.output
 
 
 def test_every_command_is_a_click_command_with_help():
