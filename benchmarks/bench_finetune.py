@@ -30,7 +30,7 @@ from classifiers.e5 import FastE5Embedder, default_cache_dir
 from classifiers.evaluation import GOLD_SOURCES, load_gold
 from classifiers.hybrid import HybridClassifier
 from classifiers.themes import load_themes
-from classifiers.training import MIN_POSITIVES, Head, combine, labels, rule_matrix
+from classifiers.training import labels, rule_matrix
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold"
 TRAINING = ("dev.jsonl", "watcher_annotated_supplement.jsonl", "watcher_annotated_supplement2.jsonl")
@@ -68,25 +68,18 @@ def held_out(trained: finetune.Trained, model_dir: Path) -> dict[str, Any]:
 
 
 def grid(model_dir: Path) -> None:
-    """Out-of-fold macro-F1 of the model alone and of the hybrid for each setting of ``GRID`` (5 folds)."""
+    """Out-of-fold macro-F1 of the model alone and of the hybrid (thresholds 0) for each setting of ``GRID``."""
     examples = [e for name in TRAINING for e in load_gold(GOLD / name)]
-    ids = load_themes().ids
-    Y, (R, certain) = labels(examples, ids), rule_matrix(examples, ids)
+    taxonomy = load_themes()
+    Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy.ids)
     for changes in GRID:
         settings = finetune.TuneSettings(**changes)
         start = time.perf_counter()
         frozen = finetune.Frozen(model_dir, settings)
         states = frozen.states([e.item.classification_text() for e in examples])
-        oof = finetune.out_of_fold(frozen, states, Y, settings, 5)
-        hybrid = combine(R, certain, _combining(ids, Y), oof, np.zeros_like(oof)) > 0
-        print(f"{json.dumps(changes) or '{}'}: model {macro(oof > 0, Y):.3f}, hybrid {macro(hybrid, Y):.3f} "
+        alone, hybrid = finetune.out_of_fold(frozen, states, Y, rules, taxonomy, settings, 5)
+        print(f"{json.dumps(changes)}: model {macro(alone > 0, Y):.3f}, hybrid {macro(hybrid > 0, Y):.3f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
-
-
-def _combining(ids: tuple[str, ...], Y: np.ndarray) -> Head:
-    """A head that only carries the combination's constants (the out-of-fold logits are given)."""
-    n, zeros = len(ids), np.zeros(len(ids), dtype=np.float32)
-    return Head(ids, np.zeros((n, 384), np.float32), zeros, Y.sum(axis=0) >= MIN_POSITIVES, zeros, zeros + 1, zeros)
 
 
 def macro(pred: np.ndarray, Y: np.ndarray) -> float:

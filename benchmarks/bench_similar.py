@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._util import CachedEmbedder, verdict
-from classifiers.e5 import load_embedder
 from classifiers.evaluation import load_gold
+from classifiers.hybrid import ModelSettings, model_embedder
 from store import Store
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold"
@@ -33,7 +33,7 @@ MODEL = "intfloat/multilingual-e5-small"
 def real_vectors(model: str) -> tuple[np.ndarray, np.ndarray, float]:
     """(item embeddings, title embeddings, seconds to embed one fresh query) of the labelled real items."""
     items = [e.item for name in SETS for e in load_gold(GOLD / name)]
-    inner = load_embedder(model)
+    inner = model_embedder(ModelSettings(model=model))  # as the classifier computes them (fine-tuned)
     embedder = CachedEmbedder(inner, Path(tempfile.gettempdir()) / "watcher-bench-embeddings")
     X = embedder.embed([i.classification_text() for i in items], kind="query")
     T = embedder.embed([i.title for i in items], kind="query")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from benchmarks._util import CachedEmbedder
 from benchmarks.bench_similar import GOLD, SETS
-from classifiers.e5 import load_embedder
 from classifiers.evaluation import load_gold
+from classifiers.hybrid import ModelSettings, model_embedder
 from store import Store
 from watcher.records import item_to_row
 from watcher.similar import search_similar, vector_model
@@ -70,7 +70,8 @@ def main() -> None:
     parser.add_argument("--summaries", action="store_true", help="print each hit's summary too (to judge it)")
     args = parser.parse_args()
     items = [e.item for name in SETS for e in load_gold(GOLD / name)]
-    embedder = CachedEmbedder(load_embedder(args.model), Path(tempfile.gettempdir()) / "watcher-bench-embeddings")
+    embedder = CachedEmbedder(model_embedder(ModelSettings(model=args.model)),
+                              Path(tempfile.gettempdir()) / "watcher-bench-embeddings")
     store = Store(":memory:")
     store.upsert_items([item_to_row(i) for i in items], now="2026-12-01T00:00:00+00:00")
     vectors = embedder.embed([i.classification_text() for i in items], kind="query")

@@ -35,6 +35,7 @@ from classifiers.rules import SourceProfile
 from classifiers.themes import Taxonomy
 from classifiers.training import (
     MIN_POSITIVES,
+    RULE_CLIP,
     Head,
     choose_thresholds,
     combine,
@@ -152,13 +153,17 @@ class Tuned:
                 update = LowRank(getattr(owner, attr), settings.rank, settings.alpha, generator)
                 setattr(owner, attr, update)
                 self.updates[f"l{frozen.split + n}.{short}"] = update
-        self.head = torch.nn.Linear(384, themes)
+        self.head = torch.nn.Linear(384, themes)  # the model alone
+        self.joint = torch.nn.Linear(384, themes)  # the model beside the rules: z = rule_weight * rules + joint
+        self.rule_weight = torch.nn.Parameter(torch.ones(themes))
         with torch.no_grad():
-            self.head.weight.copy_(torch.randn(themes, 384, generator=generator) * 0.01)
-            self.head.bias.zero_()
+            for linear in (self.head, self.joint):
+                linear.weight.copy_(torch.randn(themes, 384, generator=generator) * 0.01)
+                linear.bias.zero_()
 
     def parameters(self) -> tuple[list[Any], list[Any]]:
-        return [p for u in self.updates.values() for p in (u.A, u.B)], list(self.head.parameters())
+        heads = [*self.head.parameters(), *self.joint.parameters(), self.rule_weight]
+        return [p for u in self.updates.values() for p in (u.A, u.B)], heads
 
     def embed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         additive = additive_mask(mask)
@@ -167,8 +172,10 @@ class Tuned:
         pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         return torch.nn.functional.normalize(pooled, dim=-1)
 
-    def __call__(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x, mask) * SCALE)  # type: ignore[no-any-return]
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor, rules: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the model alone's logits, the hybrid's logits given the clipped rule logits ``rules``)."""
+        v = self.embed(x, mask) * SCALE
+        return self.head(v), self.rule_weight * rules + self.joint(v)
 
 
 def pad(states: Sequence[torch.Tensor], idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,12 +186,15 @@ def pad(states: Sequence[torch.Tensor], idx: Sequence[int]) -> tuple[torch.Tenso
     return x, mask
 
 
-def fit(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, settings: TuneSettings,
+def fit(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, rules: np.ndarray, settings: TuneSettings,
         log: Callable[[str], None] | None = None) -> Tuned:
-    """Train adapters and head on ``states`` (from :meth:`Frozen.states`) and labels ``Y`` (items, themes)."""
+    """Train adapters and heads on ``states`` (from :meth:`Frozen.states`), the clipped rule logits ``rules`` and the
+    labels ``Y`` (items, themes): the loss is the model alone's plus the hybrid's, so the encoder learns what the
+    themes are and the joint head learns what the rules get wrong."""
     torch.manual_seed(settings.seed)
     model = Tuned(frozen, Y.shape[1], settings)
     target = torch.tensor(Y, dtype=torch.float32)
+    given = torch.tensor(rules, dtype=torch.float32)
     positives = target.sum(0)
     pos_weight = ((len(target) - positives) / positives.clamp(min=1)).clamp(max=settings.pos_weight_cap)
     loss_of = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -196,7 +206,8 @@ def fit(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, settings:
     for epoch in range(settings.epochs):
         total = 0.0
         for idx in buckets(lengths, settings.batch, rng):
-            loss = loss_of(model(*pad(states, idx)), target[idx])
+            alone, hybrid = model(*pad(states, idx), given[idx])
+            loss = loss_of(alone, target[idx]) + loss_of(hybrid, target[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -219,19 +230,19 @@ def buckets(lengths: np.ndarray, size: int, rng: np.random.Generator, pool: int 
     return [out[i] for i in rng.permutation(len(out))]
 
 
-def predict(model: Tuned, states: Sequence[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-    """(head logits (items, themes), unit embeddings (items, 384)) of ``states``."""
-    logits, vecs = [], []
+def predict(model: Tuned, states: Sequence[torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the head's logits, the joint head's logits without the rules' term, unit embeddings) of ``states``."""
     order = np.argsort([s.shape[0] for s in states], kind="stable")
+    vecs = []
     with torch.no_grad():
         for start in range(0, len(order), 32):
-            idx = order[start : start + 32].tolist()
-            v = model.embed(*pad(states, idx))
-            vecs.append(v.numpy())
-            logits.append(model.head(v * SCALE).numpy())
-    out_l, out_v = np.zeros((len(states), logits[0].shape[1]), np.float32), np.zeros((len(states), 384), np.float32)
-    out_l[order], out_v[order] = np.concatenate(logits), np.concatenate(vecs)
-    return out_l, out_v
+            vecs.append(model.embed(*pad(states, order[start : start + 32].tolist())))
+        v = torch.cat(vecs)
+        alone, joint = model.head(v * SCALE).numpy(), model.joint(v * SCALE).numpy()
+    out = [np.zeros_like(a) for a in (alone, joint, v.numpy())]
+    for o, a in zip(out, (alone, joint, v.numpy()), strict=True):
+        o[order] = a
+    return out[0], out[1], out[2]
 
 
 def adapter_of(model: Tuned, frozen: Frozen, trained_on: int) -> Adapter:
@@ -270,25 +281,36 @@ class Trained:
     seconds: dict[str, float]
 
 
-def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, settings: TuneSettings, k: int,
-                log: Callable[[str], None] | None = None) -> np.ndarray:
-    """The head logits of each item from a model trained without the item's fold (``k`` trainings)."""
+def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, rules: tuple[np.ndarray, np.ndarray],
+                taxonomy: Taxonomy, settings: TuneSettings, k: int,
+                log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the model alone's logits, the hybrid's logits before thresholds) of each item, from a model trained without
+    the item's fold (``k`` trainings)."""
+    R, certain = rules
     fold = folds(len(states), k, settings.seed)
-    out = np.zeros(Y.shape, dtype=np.float32)
+    alone, hybrid = np.zeros(Y.shape, dtype=np.float32), np.zeros(Y.shape, dtype=np.float32)
     for f in range(k):
         train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        model = fit(frozen, [states[int(i)] for i in train], Y[train], settings)
-        out[test] = predict(model, [states[int(i)] for i in test])[0]
+        model = fit(frozen, [states[int(i)] for i in train], Y[train], clip_rules(R[train]), settings)
+        protos = _prototypes(frozen, model, taxonomy)
+        X = predict(model, [states[int(i)] for i in train])[2]
+        head = head_of(model, X, Y[train], X @ protos.T, taxonomy.ids)
+        alone[test], joint, X_test = predict(model, [states[int(i)] for i in test])
+        hybrid[test] = combine(R[test], certain[test], head, joint, X_test @ protos.T)
         if log:
             log(f"fold {f + 1}/{k} trained")
-    return out
+    return alone, hybrid
+
+
+def clip_rules(R: np.ndarray) -> np.ndarray:
+    return np.clip(R, -RULE_CLIP, RULE_CLIP)  # type: ignore[no-any-return]
 
 
 def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, settings: TuneSettings = TuneSettings(),
           *, k: int = 5, profiles: Mapping[str, SourceProfile] = GOLD_SOURCES,
           log: Callable[[str], None] | None = None) -> Trained:
     """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (thresholds and calibration are chosen
-    on them), then one training on all the examples gives the adapter and head that are kept."""
+    on them), then one training on all the examples gives the adapter and heads that are kept."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     frozen = Frozen(model_dir, settings)
@@ -296,37 +318,42 @@ def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, sett
     states = frozen.states([e.item.classification_text() for e in examples])
     Y, (R, certain) = labels(examples, ids), rule_matrix(examples, ids, profiles)
     seconds["frozen layers"] = time.perf_counter() - start
-    oof_logits = out_of_fold(frozen, states, Y, settings, k, log)
+    oof_alone, oof = out_of_fold(frozen, states, Y, (R, certain), taxonomy, settings, k, log)
     seconds["cross-validation"] = time.perf_counter() - start - sum(seconds.values())
-    model = fit(frozen, states, Y, settings, log)
-    _, X = predict(model, states)
+    model = fit(frozen, states, Y, clip_rules(R), settings, log)
+    X = predict(model, states)[2]
     protos = _prototypes(frozen, model, taxonomy)
     seconds["final training"] = time.perf_counter() - start - sum(seconds.values())
-    head = _head(model, X, Y, (R, certain), oof_logits, X @ protos.T, [e.item.title for e in examples], ids,
-                 adapter_of(model, frozen, len(examples)))
-    oof = combine(R, certain, head, oof_logits, X @ protos.T)
-    return Trained(head, oof, oof_logits, Y, R, certain, seconds)
+    head = head_of(model, X, Y, X @ protos.T, ids, adapter_of(model, frozen, len(examples)),
+                   [e.item.title for e in examples])
+    head.thresholds = choose_thresholds(oof, Y)
+    head.slope = fit_slope(oof - head.thresholds, Y)
+    return Trained(head, oof, oof_alone, Y, R, certain, seconds)
 
 
 def _prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:
     texts = [d for theme in taxonomy for d in theme.descriptions()]
-    _, vecs = predict(model, frozen.states(texts, prefix="passage: "))
+    vecs = predict(model, frozen.states(texts, prefix="passage: "))[2]
     protos = vecs.reshape(len(taxonomy), 2, -1).mean(axis=1)
     return protos / np.linalg.norm(protos, axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
-def _head(model: Tuned, X: np.ndarray, Y: np.ndarray, rules: tuple[np.ndarray, np.ndarray], oof_logits: np.ndarray,
-          cosines: np.ndarray, titles: Sequence[str], ids: Sequence[str], adapter: Adapter) -> Head:
-    weights = model.head.weight.detach().numpy() * SCALE
+def head_of(model: Tuned, X: np.ndarray, Y: np.ndarray, cosines: np.ndarray, ids: Sequence[str],
+            adapter: Adapter | None = None, titles: Sequence[str] | None = None) -> Head:
+    """The ``Head`` of a trained model (thresholds 0: the caller chooses them out of fold); ``X``, ``Y``,
+    ``cosines``: its training items' embeddings, labels and cosines to the description prototypes."""
     has = Y.sum(axis=0) >= MIN_POSITIVES
-    ex_theme, ex_title, ex_vec = exemplars(X, Y, titles)
-    head = Head(tuple(ids), np.where(has[:, None], weights, 0.0).astype(np.float32),
-                model.head.bias.detach().numpy().astype(np.float32), has, cosines.mean(axis=0), cosines.std(axis=0),
-                np.zeros(len(ids), dtype=np.float32), 1.0, ex_theme, ex_title, ex_vec, "", len(X), adapter)
-    z = combine(*rules, head, oof_logits, cosines)
-    head.thresholds = choose_thresholds(z, Y)
-    head.slope = fit_slope(z - head.thresholds, Y)
-    return head
+
+    def linear(layer: torch.nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+        weights = layer.weight.detach().numpy() * SCALE
+        return np.where(has[:, None], weights, 0.0).astype(np.float32), layer.bias.detach().numpy().astype(np.float32)
+
+    (weights, bias), (joint, joint_bias) = linear(model.head), linear(model.joint)
+    ex_theme, ex_title, ex_vec = exemplars(X, Y, titles) if titles is not None else (
+        np.zeros(0, np.int32), np.zeros(0, "<U2"), np.zeros((0, X.shape[1]), np.float16))
+    return Head(tuple(ids), weights, bias, has, cosines.mean(axis=0), cosines.std(axis=0),
+                np.zeros(len(ids), dtype=np.float32), 1.0, ex_theme, ex_title, ex_vec, "", len(X), adapter, RULE_CLIP,
+                joint, joint_bias, model.rule_weight.detach().numpy().astype(np.float32))
 
 
 def summary(trained: Trained, theme_ids: Sequence[str]) -> list[str]:

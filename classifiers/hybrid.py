@@ -40,7 +40,15 @@ from classifiers import rules as rules_module
 from classifiers.base import Classified
 from classifiers.rules import Findings, Rules, SourceProfile, reason_text, sigmoid
 from classifiers.themes import Taxonomy, load_themes
-from classifiers.training import DEFAULT_HEAD, PROTO_Z, Head, combine, description_prototypes, model_bounds
+from classifiers.training import (
+    DEFAULT_HEAD,
+    PROTO_Z,
+    Head,
+    combine,
+    description_prototypes,
+    model_bounds,
+    weighted_rules,
+)
 from watcher.errors import ClassifierError
 from watcher.models import Item, ThemeTag
 
@@ -150,7 +158,7 @@ class HybridClassifier:
         Z = R.copy()
         if len(consult):
             certain = np.array([[findings[int(i)].certain(t) for t in self.taxonomy.ids] for i in consult], dtype=bool)
-            Z[consult] = combine(R[consult], certain, self.head, self.head.logits(X), X @ self.prototypes().T)
+            Z[consult] = combine(R[consult], certain, self.head, self.head.joint_logits(X), X @ self.prototypes().T)
         rows = dict(zip(consult.tolist(), X, strict=True))
         out = []
         for i, item in enumerate(items):
@@ -169,9 +177,9 @@ class HybridClassifier:
         assert self.head is not None
         low, high = model_bounds(self.head)
         t = self.head.thresholds
-        clipped = np.clip(R, -self.head.rule_clip, self.head.rule_clip)
+        rules = weighted_rules(R, self.head)
         certain = np.array([[f.certain(theme) for theme in self.taxonomy.ids] for f in findings], dtype=bool)
-        return ~(certain | (clipped + low > t) | (clipped + high <= t))
+        return ~(certain | (rules + low > t) | (rules + high <= t))
 
     def _result(self, item: Item, found: Findings, z: np.ndarray, thresholds: np.ndarray, x: np.ndarray | None,
                 note: str) -> Classified:
@@ -288,15 +296,18 @@ def _align(head: Head, theme_ids: Sequence[str]) -> Head:
     def pick(values: np.ndarray, default: float) -> np.ndarray:
         return np.array([values[index[t]] if t in index else default for t in theme_ids], dtype=np.float32)
 
-    weights = np.stack([head.weights[index[t]] if t in index else np.zeros(dim) for t in theme_ids])
+    def rows(matrix: np.ndarray) -> np.ndarray:
+        return np.stack([matrix[index[t]] if t in index else np.zeros(dim) for t in theme_ids]).astype(np.float32)
+
     has = np.array([bool(head.has_head[index[t]]) if t in index else False for t in theme_ids])
     old_to_new = {index[t]: n for n, t in enumerate(theme_ids) if t in index}
     keep = np.array([int(j) in old_to_new for j in head.exemplar_theme], dtype=bool)
     remap = np.array([old_to_new[int(j)] for j in head.exemplar_theme[keep]], dtype=np.int32)
-    return Head(tuple(theme_ids), weights.astype(np.float32), pick(head.bias, 0.0), has,
+    return Head(tuple(theme_ids), rows(head.weights), pick(head.bias, 0.0), has,
                 pick(head.proto_mean, 0.82), pick(head.proto_std, 0.03), pick(head.thresholds, 0.0), head.slope,
                 remap, head.exemplar_title[keep], head.exemplar_vec[keep], head.embedder, head.trained_on,
-                head.adapter)
+                head.adapter, head.rule_clip, rows(head.joint_weights), pick(head.joint_bias, 0.0),
+                pick(head.rule_weight, 1.0))
 
 
 def head_path(database: str | Path | None = None) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.evaluation import GOLD_SOURCES
-from classifiers.hybrid import PIN_HINT, RULES_ONLY, HybridClassifier, ModelSettings
+from classifiers.hybrid import PIN_HINT, RULES_ONLY, HybridClassifier, ModelSettings, model_embedder
 from classifiers.rules import SourceProfile
 from classifiers.themes import load_themes
 from classifiers.training import DEFAULT_HEAD, Head
@@ -89,7 +89,7 @@ def model_report(settings: ModelSettings, *, head: Path = DEFAULT_HEAD, items: i
         return report
     try:
         _describe_cpu(report)
-        embedder = _load(settings, report)
+        embedder = _load(settings, head, report)
         _throughput(embedder, settings, head, probe_items()[:items], profiles, report)
     except Exception as exc:  # the report shows any failure; it is what the command is for
         report.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
@@ -104,12 +104,9 @@ def _describe_cpu(report: ModelReport) -> None:
     report.capability, report.native_bf16 = found.line(), found.native_bf16
 
 
-def _load(settings: ModelSettings, report: ModelReport) -> Any:
-    from classifiers.e5 import load_embedder
-
+def _load(settings: ModelSettings, head: Path, report: ModelReport) -> Any:
     start = time.perf_counter()
-    cache = Path(settings.model_cache) if settings.model_cache else None
-    embedder = load_embedder(report.model, cache, precision=settings.model_precision)  # type: ignore[arg-type]
+    embedder = model_embedder(settings, head)  # fine-tuned by the head's adapter, as the classifier runs it
     report.load_seconds = round(time.perf_counter() - start, 2)
     report.version = embedder.version
     report.model_dir = str(getattr(embedder, "model_dir", "") or "")

@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from classifiers.e5 import Embedder
 
 RULE_CLIP = 3.0  # the rules' logit counts up to this much either way, except a legal identifier's (decisive)
-MODEL_WEIGHT = 0.5  # the weight of the model's logit beside the clipped rules'
-MODEL_CLIP = 12.0  # the model's logit counts up to this much either way (sigmoid(12) = 0.999994)
+MODEL_CLIP = 3.0  # and the joint head's up to this much (chosen out of fold among 3, 4, 6, 8, 12)
 PROTO_BETA = 1.5  # themes without a head: weight of the description prototype beyond PROTO_Z standard deviations
 PROTO_Z = 2.5
 PROTO_CAP = 2.0
@@ -67,7 +66,10 @@ class Head:
     trained_on: int = 0
     adapter: Adapter | None = None  # the encoder's fine-tuned update the head was trained with (merged at load)
     rule_clip: float = RULE_CLIP
-    model_weight: float = MODEL_WEIGHT
+    # the joint head (trained beside the rules, see classifiers.finetune) and the rules' learnt weight per theme
+    joint_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    joint_bias: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    rule_weight: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     @property
     def version(self) -> str:
@@ -78,8 +80,13 @@ class Head:
         return f"head-{digest.hexdigest()[:10]}"
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        """(items, themes) logits of the head; 0 where a theme has no head."""
+        """(items, themes) logits of the model alone; 0 where a theme has no head."""
         out = X @ self.weights.T + self.bias
+        return np.where(self.has_head, out, 0.0)
+
+    def joint_logits(self, X: np.ndarray) -> np.ndarray:
+        """(items, themes) logits of the joint head: what the model adds to the weighted rules (see combine)."""
+        out = X @ self.joint_weights.T + self.joint_bias
         return np.where(self.has_head, out, 0.0)
 
     def proto_z(self, cosines: np.ndarray) -> np.ndarray:
@@ -95,7 +102,8 @@ class Head:
             slope=np.float32(self.slope), exemplar_theme=self.exemplar_theme, exemplar_title=self.exemplar_title,
             exemplar_vec=self.exemplar_vec.astype(np.float16), embedder=np.array(self.embedder),
             trained_on=np.int32(self.trained_on), rule_clip=np.float32(self.rule_clip),
-            model_weight=np.float32(self.model_weight))
+            joint_weights=self.joint_weights.astype(np.float16), joint_bias=self.joint_bias.astype(np.float32),
+            rule_weight=self.rule_weight.astype(np.float32))
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_HEAD) -> Head:
@@ -105,26 +113,35 @@ class Head:
                        thresholds=z["thresholds"], slope=float(z["slope"]), exemplar_theme=z["exemplar_theme"],
                        exemplar_title=z["exemplar_title"], exemplar_vec=z["exemplar_vec"].astype(np.float32),
                        embedder=str(z["embedder"]), trained_on=int(z["trained_on"]), adapter=Adapter.from_arrays(z),
-                       rule_clip=float(z["rule_clip"]) if "rule_clip" in z.files else RULE_CLIP,
-                       model_weight=float(z["model_weight"]) if "model_weight" in z.files else MODEL_WEIGHT)
+                       rule_clip=float(z["rule_clip"]), joint_weights=z["joint_weights"].astype(np.float32),
+                       joint_bias=z["joint_bias"], rule_weight=z["rule_weight"])
 
 
-def combine(rule_logits: np.ndarray, certain: np.ndarray, head: Head, h: np.ndarray,
+def combine(rule_logits: np.ndarray, certain: np.ndarray, head: Head, joint: np.ndarray,
             cosines: np.ndarray) -> np.ndarray:
     """The hybrid logit (items, themes) from the rules' logits, where a legal identifier makes a theme ``certain``
-    (bool, same shape), the head's logits ``h`` and the cosines to the description prototypes. See the module
-    docstring; a certain theme is lifted to at least ``CERTAIN_FLOOR`` above its threshold."""
-    model = head.model_weight * np.clip(h, -MODEL_CLIP, MODEL_CLIP)
+    (bool, same shape), the joint head's logits ``joint`` and the cosines to the description prototypes:
+    ``rule_weight * clip(rules, ±rule_clip) + clip(joint, ±MODEL_CLIP)``; for a theme without a head, the clipped
+    rules plus what the description prototype adds; a certain theme is lifted to ``CERTAIN_FLOOR`` above its
+    threshold at least."""
+    rules = np.clip(rule_logits, -head.rule_clip, head.rule_clip)
     proto = PROTO_BETA * np.clip(head.proto_z(cosines) - PROTO_Z, 0.0, PROTO_CAP)
-    z = np.clip(rule_logits, -head.rule_clip, head.rule_clip) + np.where(head.has_head, model, proto)
+    with_model = head.rule_weight * rules + np.clip(joint, -MODEL_CLIP, MODEL_CLIP)
+    z = np.where(head.has_head, with_model, rules + proto)
     return np.where(certain, np.maximum(z, head.thresholds + CERTAIN_FLOOR), z)
 
 
+def weighted_rules(rule_logits: np.ndarray, head: Head) -> np.ndarray:
+    """The rules' part of :func:`combine` (themes without a head: the clipped logit itself)."""
+    rules = np.clip(rule_logits, -head.rule_clip, head.rule_clip)
+    return np.where(head.has_head, head.rule_weight * rules, rules)
+
+
 def model_bounds(head: Head) -> tuple[np.ndarray, np.ndarray]:
-    """Per theme, the lowest and highest amount :func:`combine` can add to the clipped rules' logit, whatever the
+    """Per theme, the lowest and highest amount :func:`combine` adds to :func:`weighted_rules`, whatever the
     embedding: where the rules are beyond the threshold by more than that, the model cannot change the decision."""
-    high = np.where(head.has_head, head.model_weight * MODEL_CLIP, PROTO_BETA * PROTO_CAP)
-    low = np.where(head.has_head, -head.model_weight * MODEL_CLIP, 0.0)
+    high = np.where(head.has_head, MODEL_CLIP, PROTO_BETA * PROTO_CAP)
+    low = np.where(head.has_head, -MODEL_CLIP, 0.0)
     return low.astype(np.float32), high.astype(np.float32)
 
 

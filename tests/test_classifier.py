@@ -350,7 +350,7 @@ def test_gating_embeds_only_undecided_items_and_gives_exactly_the_themes_of_the_
             seen.extend(texts if kind == "query" else [])
             return super().embed(texts, kind=kind, batch_size=batch_size)
 
-    head = replace(untuned_head(), model_weight=0.1)  # the model moves a theme by at most 1.2: some rules decide
+    head = replace(untuned_head(), rule_weight=np.full(5, 3.0, np.float32))  # rules beyond ±3 decide
     gated = HybridClassifier(embedder_factory=Counting, head=head, model_name="fake", profiles=GOLD_SOURCES)
     full = HybridClassifier(embedder_factory=FakeEmbedder, head=head, model_name="fake",
                             profiles=GOLD_SOURCES, consult_all=True)

@@ -50,20 +50,22 @@ def test_dev_set_loads_and_the_rules_beat_the_keyword_baseline(fixtures_dir: Pat
     assert "macro-F1" in table and "dmuu-reprocessing" in table
 
 
-def test_who_decides_identifier_then_clipped_rules_plus_the_model():
-    """combine: a legal identifier decides whatever the model says; elsewhere the rules count up to rule_clip and
-    the model's weighted logit settles the borderline both ways; folds are fixed by the seed."""
+def test_who_decides_identifier_then_weighted_rules_plus_the_joint_head():
+    """combine: a legal identifier decides whatever the model says; elsewhere rule_weight * clip(rules, ±3) plus the
+    joint head's logit clipped to ±3, so the model settles the borderline both ways but not a strong rule alone;
+    folds are fixed by the seed."""
     head = Head(("ai",), np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.array([True]),
                 np.zeros(1, np.float32), np.ones(1, np.float32), np.zeros(1, np.float32), rule_clip=3.0,
-                model_weight=0.5)
-    R = np.array([[5.0], [5.0], [2.0], [-2.0], [-2.0], [9.0]], dtype=np.float32)
+                joint_weights=np.zeros((1, 4), np.float32), joint_bias=np.zeros(1, np.float32),
+                rule_weight=np.array([1.2], np.float32))
+    R = np.array([[5.0], [5.0], [1.0], [-1.0], [-2.0], [-9.0]], dtype=np.float32)
     certain = np.array([[True], [False], [False], [False], [False], [False]])
-    h = np.array([[-12.0], [-8.0], [-6.0], [6.0], [2.0], [-100.0]], dtype=np.float32)
-    z = combine(R, certain, head, h, np.zeros((6, 1), np.float32))
-    assert (z[:, 0] > 0).tolist() == [True, False, False, True, False, False]
-    assert z[0, 0] >= 1.0 and z[1, 0] == 3.0 - 4.0 and z[5, 0] == 3.0 - 6.0  # rules clipped to 3, model to 12
+    joint = np.array([[-12.0], [-12.0], [-2.0], [2.0], [1.0], [100.0]], dtype=np.float32)
+    z = combine(R, certain, head, joint, np.zeros((6, 1), np.float32))
+    assert (z[:, 0] > 0).tolist() == [True, True, False, True, False, False]
+    assert z[0, 0] >= 1.0 and np.isclose(z[1, 0], 3.6 - 3.0) and np.isclose(z[5, 0], -3.6 + 3.0)
     low, high = model_bounds(head)
-    assert (low[0], high[0]) == (-6.0, 6.0)
+    assert (low[0], high[0]) == (-3.0, 3.0)
     assert list(folds(10, 5, 0)) == list(folds(10, 5, 0)) and sorted(np.bincount(folds(10, 5, 0))) == [2] * 5
 
 

@@ -111,7 +111,7 @@ def test_classification_keeps_the_embeddings_it_computed_and_search_fills_the_re
 
     embedder = HashEmbedder()
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    gating = replace(untuned_head(), model_weight=0.1)  # the model moves a theme by at most 1.2: some rules decide
+    gating = replace(untuned_head(), rule_weight=np.full(5, 3.0, np.float32))  # rules beyond ±3 decide
     report = classify_pending(store, lambda: HybridClassifier(embedder_factory=lambda: embedder, head=gating,
                                                               model_name="hash"), now)
     model = vector_model(embedder)
@@ -133,7 +133,7 @@ def test_rules_only_classification_stores_no_embedding(tmp_path: Path) -> None:
 # -- the real model ------------------------------------------------------------------------------------------------
 @pytest.mark.model
 def test_an_english_question_finds_the_french_item(store: Store) -> None:
-    from classifiers.e5 import load_embedder
+    from classifiers.hybrid import ModelSettings, model_embedder
     from watcher.similar import embed_missing, search_similar
 
     # no real capture speaks of reprocessing single-use devices: this one title is written by hand, among 40 real items
@@ -141,7 +141,8 @@ def test_an_english_question_finds_the_french_item(store: Store) -> None:
                          title="Arrêté relatif à l'expérimentation du retraitement des dispositifs médicaux à usage "
                                "unique dans les établissements de santé", summary="")
     store.upsert_items([item_to_row(reconstructed)], now=NOW)
-    embedder = load_embedder("e5-small")
+    embedder = model_embedder(ModelSettings())  # the shipped model, fine-tuned by the bundled head's adapter
+    assert "+lora-" in embedder.version
     assert embed_missing(store, embedder) == 41 and embed_missing(store, embedder) == 0
     hits = search_similar(store, embedder, "reprocessing of single-use medical devices", limit=3)
     assert hits[0].item["id"] == "reconstructed:dmuu"
