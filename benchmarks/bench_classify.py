@@ -56,11 +56,12 @@ def build(setting: str, precision: str) -> tuple[Any, str]:
     from classifiers.training import Head
 
     model_dir = default_model_dir()
+    head = Head.load()  # the shipped, fine-tuned model: its adapter is merged into either embedder
     if setting == "naive":
-        embedder: Any = TransformersEmbedder(model_dir, dtype="float32", sort=False)
+        embedder: Any = TransformersEmbedder(model_dir, dtype="float32", sort=False, adapter=head.adapter)
     else:
-        embedder = FastE5Embedder(model_dir, precision=precision)  # type: ignore[arg-type]
-    hybrid = HybridClassifier(embedder_factory=lambda: embedder, head=Head.load(), model_name="e5-small",
+        embedder = FastE5Embedder(model_dir, precision=precision, adapter=head.adapter)  # type: ignore[arg-type]
+    hybrid = HybridClassifier(embedder_factory=lambda: embedder, head=head, model_name="e5-small",
                               profiles=GOLD_SOURCES, consult_all=setting != "classifier")
     hybrid.prototypes()
     return hybrid, capability.detect().line()

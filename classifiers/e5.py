@@ -61,6 +61,7 @@ from classifiers.convert import (
     LeanTokenizer,
     ensure_converted,
     file_sha256,
+    read_marker,
 )
 from watcher.errors import ClassifierError
 
@@ -377,7 +378,10 @@ class TransformersEmbedder:
         dtype: DType = "float32",
         max_length: int = MAX_LENGTH,
         sort: bool = True,
+        adapter: Adapter | None = None,
     ) -> None:
+        """``adapter``: a fine-tuned update merged into the weights (for the converted e5-small directory only,
+        whose ``watcher-conversion.json`` names the weights it applies to)."""
         from transformers import AutoModel, AutoTokenizer
 
         _set_threads(threads)
@@ -393,8 +397,15 @@ class TransformersEmbedder:
         self.max_length, self.sort = int(max_length), sort
         self.dim = int(self._model.config.hidden_size)
         self.name = str(model)
+        if adapter is not None:
+            marker = read_marker(Path(model))
+            try:
+                adapter.merge_into(self._model, str((marker or {}).get("weights_sha256", "")))
+            except ValueError as exc:
+                raise ClassifierError(f"{model}: {exc}") from exc
         self.version = (
-            f"{getattr(self._model.config, '_commit_hash', None) or _short_hash(str(model))}-{dtype}"
+            f"{getattr(self._model.config, '_commit_hash', None) or _short_hash(str(model))}{tuned_name(adapter)}"
+            f"-{dtype}"
         )
 
     def embed(self, texts: Sequence[str], *, kind: Kind = "query", batch_size: int = 32) -> np.ndarray:
