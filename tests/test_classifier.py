@@ -305,7 +305,7 @@ def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, ca
              item("Vincent VILLETTE est nommé secrétaire général de la CNIL", source="cnil", id="c")]
     store = Store(tmp_path / "w.db")
     store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
-    hybrid = HybridClassifier(embedder_factory=factory, head=Head.load(), model_name="e5-small",
+    hybrid = HybridClassifier(embedder_factory=factory, head=untuned_head(), model_name="e5-small",
                               profiles=GOLD_SOURCES, consult_all=True)
     from datetime import UTC, datetime
 
