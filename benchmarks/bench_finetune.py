@@ -19,6 +19,7 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,12 @@ def held_out(trained: finetune.Trained, model_dir: Path) -> dict[str, Any]:
     return out
 
 
-def grid(model_dir: Path) -> None:
-    """Out-of-fold macro-F1 of the model alone and of the hybrid (thresholds 0) for each setting of ``GRID``."""
+def grid(model_dir: Path, candidates: Sequence[dict[str, Any]] = GRID) -> None:
+    """Out-of-fold macro-F1 of the model alone and of the hybrid (thresholds 0) for each setting of ``candidates``."""
     examples = [e for name in TRAINING for e in load_gold(GOLD / name)]
     taxonomy = load_themes()
     Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy.ids)
-    for changes in GRID:
+    for changes in candidates:
         settings = finetune.TuneSettings(**changes)
         start = time.perf_counter()
         frozen = finetune.Frozen(model_dir, settings)
@@ -92,12 +93,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="train this many times with the same seed")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--grid", action="store_true", help="model selection instead: out-of-fold scores per setting")
+    parser.add_argument("--grid", nargs="?", const="", default=None, metavar="JSON",
+                        help="model selection instead: out-of-fold scores per setting (default: GRID; or a JSON list "
+                             "of TuneSettings changes)")
     parser.add_argument("--save", type=Path, default=None, help="write the (last) trained head here")
     args = parser.parse_args()
     model_dir = default_cache_dir() / MODEL_DIR_NAME
-    if args.grid:
-        grid(model_dir)
+    if args.grid is not None:
+        grid(model_dir, json.loads(args.grid) if args.grid else GRID)
         return
     versions = []
     for _ in range(args.repeat):
