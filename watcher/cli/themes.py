@@ -120,7 +120,7 @@ def label(item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: s
 @rules_only_option
 def train(gold: tuple[str, ...], output: str | None, seed: int, folds: int) -> None:
     """Fine-tune the theme model (adapters on e5-small's upper layers and a multi-label head) on the gold file(s)
-    plus every correction made with `watcher label`, on CPU (about 6 minutes on 2 cores)."""
+    plus every correction made with `watcher label`, on CPU (about 7 minutes on 2 cores)."""
     from classifiers.evaluation import GOLD_SOURCES, load_gold
     from classifiers.themes import load_themes
     from classifiers.training import merge_corrections
