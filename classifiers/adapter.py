@@ -3,7 +3,7 @@
 An adapter is a few small matrices per trained layer: ``factors["l10.q"] = (A, B)`` is the update of layer 10's
 attention query, ``W += scale * B @ A``. It is saved inside the head file (``classifiers.training.Head``), so one file
 holds all that training produced, and merged into the encoder's weights when the model loads
-(``classifiers.e5.FastE5Embedder``): inference then costs what it cost before, on every path. It records the SHA-256
+(``classifiers.e5.FastE5Embedder``): the encoder keeps its shape and runs on every path as before. It records the SHA-256
 of the converted weights it was trained on; merging into other weights is refused.
 
 numpy only; :meth:`Adapter.merge_into` imports torch when called.
@@ -76,13 +76,13 @@ class Adapter:
         with torch.no_grad():
             for name, (a, b) in self.factors.items():
                 layer, short = name.split(".")
-                owner, attr = _owner(model.encoder.layer[int(layer[1:])], paths[short])
+                owner, attr = owner_of(model.encoder.layer[int(layer[1:])], paths[short])
                 weight = getattr(owner, attr).weight
                 delta = torch.from_numpy(b @ a * self.scale)
                 weight.copy_((weight.float() + delta).to(weight.dtype))
 
 
-def _owner(layer: Any, path: str) -> tuple[Any, str]:
+def owner_of(layer: Any, path: str) -> tuple[Any, str]:
     *parents, attr = path.split(".")
     owner = layer
     for name in parents:

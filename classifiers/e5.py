@@ -145,6 +145,15 @@ def tuned_name(adapter: Adapter | None) -> str:
     return f"+{adapter.version}" if adapter is not None else ""
 
 
+def _merge(adapter: Adapter, model: Any, model_dir: Path, marker: dict[str, Any] | None) -> None:
+    """Merge ``adapter`` into ``model`` (loaded from ``model_dir``); refused as a ``ClassifierError`` when the
+    directory's conversion marker names other weights than those the adapter was trained on."""
+    try:
+        adapter.merge_into(model, str((marker or {}).get("weights_sha256", "")))
+    except ValueError as exc:
+        raise ClassifierError(f"{model_dir}: {exc}") from exc
+
+
 def _check_kind(kind: str) -> str:
     if kind not in _PREFIXES:
         raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
@@ -254,10 +263,7 @@ class FastE5Embedder:
         self.pad_multiple = max(1, int(pad_multiple))
         self._model = _load_encoder(model_dir, self._dtype)
         if adapter is not None:
-            try:
-                adapter.merge_into(self._model, str(marker["weights_sha256"]))
-            except ValueError as exc:
-                raise ClassifierError(f"{model_dir}: {exc}") from exc
+            _merge(adapter, self._model, model_dir, marker)
         if self.path.fused_gelu and op is not None:
             _fuse_intermediate_gelu(self._model, op)
         self.model_dir = model_dir
@@ -398,11 +404,7 @@ class TransformersEmbedder:
         self.dim = int(self._model.config.hidden_size)
         self.name = str(model)
         if adapter is not None:
-            marker = read_marker(Path(model))
-            try:
-                adapter.merge_into(self._model, str((marker or {}).get("weights_sha256", "")))
-            except ValueError as exc:
-                raise ClassifierError(f"{model}: {exc}") from exc
+            _merge(adapter, self._model, Path(model), read_marker(Path(model)))
         self.version = (
             f"{getattr(self._model.config, '_commit_hash', None) or _short_hash(str(model))}{tuned_name(adapter)}"
             f"-{dtype}"

@@ -12,8 +12,8 @@ items of similar length: about 7 minutes on 2 CPU cores for 892 items, five cros
 
 What is kept: a ``training.Head`` with the :class:`classifiers.adapter.Adapter` inside (the low-rank factors, the
 settings and the SHA-256 of the converted weights they were trained on; 0.44 MB in all). At load time the update is
-**merged into the weights** (``W += scale * B @ A``): inference then runs the unchanged encoder at the unchanged
-cost, on every path (bf16 or fp32, fused or not; see ``classifiers.capability``).
+**merged into the weights** (``W += scale * B @ A``): the encoder keeps its shape and runs on every
+path as before (bf16 or fp32, fused or not; see ``classifiers.capability``).
 
 Training is reproducible: the initialisation and the order of the batches come from ``seed``, the frozen states are
 computed in float32 whatever the CPU, and torch runs with a fixed thread count; two runs with the same seed on the
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from classifiers.adapter import TARGETS, Adapter, _owner
+from classifiers.adapter import TARGETS, Adapter, owner_of
 from classifiers.convert import LeanTokenizer, ensure_converted
 from classifiers.evaluation import GOLD_SOURCES, Example
 from classifiers.rules import SourceProfile
@@ -156,7 +156,7 @@ class Tuned:
         for n, layer in enumerate(self.layers):
             layer.train(False)
             for path, short in TARGETS:
-                owner, attr = _owner(layer, path)
+                owner, attr = owner_of(layer, path)
                 update = LowRank(getattr(owner, attr), settings.rank, settings.alpha, generator)
                 setattr(owner, attr, update)
                 self.updates[f"l{frozen.split + n}.{short}"] = update
@@ -246,10 +246,8 @@ def predict(model: Tuned, states: Sequence[torch.Tensor]) -> tuple[np.ndarray, n
             vecs.append(model.embed(*pad(states, order[start : start + 32].tolist())))
         v = torch.cat(vecs)
         alone, joint = model.head(v * SCALE).numpy(), model.joint(v * SCALE).numpy()
-    out = [np.zeros_like(a) for a in (alone, joint, v.numpy())]
-    for o, a in zip(out, (alone, joint, v.numpy()), strict=True):
-        o[order] = a
-    return out[0], out[1], out[2]
+    back = np.argsort(order)  # row i of the result is item i again
+    return alone[back], joint[back], v.numpy()[back]
 
 
 def adapter_of(model: Tuned, frozen: Frozen, trained_on: int) -> Adapter:

@@ -150,15 +150,15 @@ class HybridClassifier:
 
     def _classify_with_model(self, items: Sequence[Item], findings: list[Findings], R: np.ndarray) -> list[Classified]:
         assert self.head is not None
-        open_themes = self.undecided(R, findings)
+        certain = np.array([[f.certain(t) for t in self.taxonomy.ids] for f in findings], dtype=bool)
+        open_themes = self.undecided(R, certain)
         consult = np.arange(len(items)) if self.consult_all else np.flatnonzero(open_themes.any(axis=1))
         X = self._embed([items[int(i)] for i in consult]) if len(consult) else np.zeros((0, 0), dtype=np.float32)
         if X is None:
             return self.classify(items)  # degraded now: the rules alone
         Z = R.copy()
         if len(consult):
-            certain = np.array([[findings[int(i)].certain(t) for t in self.taxonomy.ids] for i in consult], dtype=bool)
-            Z[consult] = combine(R[consult], certain, self.head, self.head.joint_logits(X), X @ self.prototypes().T)
+            Z[consult] = combine(R[consult], certain[consult], self.head, self.head.joint_logits(X), X @ self.prototypes().T)
         rows = dict(zip(consult.tolist(), X, strict=True))
         out = []
         for i, item in enumerate(items):
@@ -172,13 +172,13 @@ class HybridClassifier:
             out.append(self._result(item, findings[i], Z[i], self.head.thresholds, x, note))
         return out
 
-    def undecided(self, R: np.ndarray, findings: Sequence[Findings]) -> np.ndarray:
-        """(items, themes) True where the model could still change the rules' decision (see the module doc)."""
+    def undecided(self, R: np.ndarray, certain: np.ndarray) -> np.ndarray:
+        """(items, themes) True where the model could still change the rules' decision (see the module doc);
+        ``certain``: where a legal identifier decides (``Findings.certain``)."""
         assert self.head is not None
         low, high = model_bounds(self.head)
         t = self.head.thresholds
         rules = weighted_rules(R, self.head)
-        certain = np.array([[f.certain(theme) for theme in self.taxonomy.ids] for f in findings], dtype=bool)
         return ~(certain | (rules + low > t) | (rules + high <= t))
 
     def _result(self, item: Item, found: Findings, z: np.ndarray, thresholds: np.ndarray, x: np.ndarray | None,
@@ -193,8 +193,8 @@ class HybridClassifier:
         for j, theme in enumerate(self.taxonomy.ids):
             if z[j] <= thresholds[j]:
                 continue
-            extra = self._model_reason(j, x) if x is not None else ""
             model = self._model_logit(j, x) if x is not None else None
+            extra = self._model_reason(j, x, model) if x is not None and model is not None else ""
             extra = "; ".join(p for p in (extra, f"decided by: {decided_by(found, theme, model)}") if p)
             tags.append(ThemeTag(theme=theme, score=round(sigmoid(slope * float(z[j] - thresholds[j])), 4),
                                  reason=reason_text(found.of(theme), extra),
@@ -209,15 +209,14 @@ class HybridClassifier:
             return float(self.head.logits(x[None, :])[0, j])
         return float(self.head.proto_z(x[None, :] @ self.prototypes().T)[0, j] - PROTO_Z)
 
-    def _model_reason(self, j: int, x: np.ndarray) -> str:
+    def _model_reason(self, j: int, x: np.ndarray, logit: float) -> str:
+        """"model: 0.91" (the head's probability) or "close to the description (+3.1 sd)", and the closest
+        exemplar; ``logit`` is :meth:`_model_logit`'s."""
         assert self.head is not None
         if self.head.has_head[j]:
-            prob = sigmoid(float(self.head.logits(x[None, :])[0, j]))
-            text = f"model: {prob:.2f}"
+            text = f"model: {sigmoid(logit):.2f}"
         else:
-            cosine = float(x @ self.prototypes()[j])
-            z = (cosine - float(self.head.proto_mean[j])) / max(float(self.head.proto_std[j]), 1e-6)
-            text = f"model: close to the description ({z:+.1f} sd)"
+            text = f"model: close to the description ({logit + PROTO_Z:+.1f} sd)"
         similar = self._similar(j, x)
         return f"{text}; similar to: {similar}" if similar else text
 
@@ -273,7 +272,9 @@ def _check_pair(head: Head | None, embedder: Embedder) -> None:
     else would give wrong themes quietly, so it is a model failure (``ClassifierError``)."""
     if head is None:
         return
-    tuned = f"+{head.adapter.version}" if head.adapter is not None else ""
+    from classifiers.e5 import tuned_name
+
+    tuned = tuned_name(head.adapter)
     if tuned and tuned not in embedder.version:
         raise ClassifierError(f"the head was trained with the fine-tuned encoder {tuned[1:]}; this encoder is "
                               f"{embedder.version}")
