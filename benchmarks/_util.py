@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from classifiers.e5 import Embedder, Kind
+    from classifiers.engine.e5 import Embedder, Kind
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

@@ -39,7 +39,7 @@ from watcher.notify.plan import plan_matches
 FEED = Path(__file__).resolve().parents[1] / "tests/fixtures/cnil/bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml"
 THEMES = [f"theme-{n:02d}" for n in range(40)]
 SOURCES = [f"source-{n}" for n in range(10)]
-NATURES = ["decret", "arrete", "loi", "deliberation-sanction", "article", "rappel"]  # watcher.natures codes
+NATURES = ["decret", "arrete", "loi", "deliberation-sanction", "article", "rappel"]  # watcher.legal.natures codes
 SEEDED_AT = datetime(2026, 6, 16, 18, 0, tzinfo=UTC)
 MORNING = datetime(2026, 6, 17, 6, 30, tzinfo=UTC)  # 08:30 in Paris
 

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from benchmarks._util import REPO, child_env, machine, print_table, verdict
-from classifiers.keyword import KeywordClassifier
+from classifiers.decide.keyword import KeywordClassifier
 from store import Store
 from watcher.app import App
 from watcher.demo import recorded_sources

@@ -42,18 +42,18 @@ GOALS = {"native": 150.0, "avx2": 60.0}
 
 
 def load_items(n: int) -> list[Any]:
-    from classifiers.evaluation import load_gold
+    from classifiers.lab.evaluation import load_gold
 
     return [e.item for e in load_gold(GOLD)][:n]
 
 
 def build(setting: str, precision: str) -> tuple[Any, str]:
     """The classifier of ``setting`` and the CPU capability line."""
-    from classifiers import capability
-    from classifiers.e5 import FastE5Embedder, TransformersEmbedder, default_model_dir
-    from classifiers.evaluation import GOLD_SOURCES
-    from classifiers.hybrid import HybridClassifier
-    from classifiers.training import Head
+    from classifiers.decide.head import Head
+    from classifiers.decide.hybrid import HybridClassifier
+    from classifiers.engine import capability
+    from classifiers.engine.e5 import FastE5Embedder, TransformersEmbedder, default_model_dir
+    from classifiers.lab.evaluation import GOLD_SOURCES
 
     model_dir = default_model_dir()
     head = Head.load()  # the shipped, fine-tuned model: its adapter is merged into either embedder

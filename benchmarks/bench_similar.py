@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._util import CachedEmbedder, verdict
-from classifiers.evaluation import load_gold
-from classifiers.hybrid import ModelSettings, model_embedder
+from classifiers.decide.hybrid import ModelSettings, model_embedder
+from classifiers.lab.evaluation import load_gold
 from store import Store
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold"

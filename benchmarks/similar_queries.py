@@ -17,11 +17,11 @@ from pathlib import Path
 
 from benchmarks._util import CachedEmbedder
 from benchmarks.bench_similar import GOLD, SETS
-from classifiers.evaluation import load_gold
-from classifiers.hybrid import ModelSettings, model_embedder
+from classifiers.decide.hybrid import ModelSettings, model_embedder
+from classifiers.lab.evaluation import load_gold
 from store import Store
 from watcher.records import item_to_row
-from watcher.similar import search_similar, vector_model
+from watcher.search.similar import search_similar, vector_model
 
 QUERIES = (
     "reprocessing of single-use medical devices",

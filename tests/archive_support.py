@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from classifiers.keyword import KeywordClassifier
+from classifiers.decide.keyword import KeywordClassifier
 from store import Store
 from watcher.app import App
 from watcher.demo import recorded_sources

@@ -94,8 +94,8 @@ def archive_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The converted e5-small: the user's cache if it is there, else converted once for the session."""
-    from classifiers.convert import ensure_converted, read_marker
-    from classifiers.e5 import default_model_dir
+    from classifiers.engine.convert import ensure_converted, read_marker
+    from classifiers.engine.e5 import default_model_dir
 
     default = default_model_dir()
     if read_marker(default) is not None:

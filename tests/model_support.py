@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from classifiers.training import Head
+from classifiers.decide.head import Head
 
 
 def untuned_head() -> Head:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from classifiers import ablation
-from classifiers.evaluation import load_gold
-from classifiers.hybrid import HybridClassifier
-from classifiers.training import Head
+from classifiers.decide.head import Head
+from classifiers.decide.hybrid import HybridClassifier
+from classifiers.lab import ablation
+from classifiers.lab.evaluation import load_gold
 from tests.model_support import untuned_head
 from tests.test_similar import HashEmbedder
 from watcher.cli.themes import classify

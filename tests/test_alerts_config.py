@@ -13,9 +13,9 @@ from store import Store
 from watcher.cli.alerts import COMMANDS
 from watcher.config import load_config
 from watcher.config.alerts import ALERTS_KEYS, SUBSCRIPTION_KEYS, parse_subscription
-from watcher.errors import ConfigError
 from watcher.notify import CHANNELS
 from watcher.notify.service import load_alerts
+from watcher.util.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.base import Classifier
-from classifiers.evaluation import GOLD_SOURCES
-from classifiers.hybrid import HybridClassifier, _align, head_path
-from classifiers.keyword import KeywordClassifier, find_keywords
-from classifiers.rules import SourceProfile
-from classifiers.themes import load_themes
-from classifiers.training import DEFAULT_HEAD, Head
+from classifiers.decide.base import Classifier
+from classifiers.decide.head import DEFAULT_HEAD, Head
+from classifiers.decide.hybrid import HybridClassifier, _align, head_path
+from classifiers.decide.keyword import KeywordClassifier, find_keywords
+from classifiers.decide.rules import SourceProfile
+from classifiers.decide.themes import load_themes
+from classifiers.lab.evaluation import GOLD_SOURCES
 from store import Store
 from tests.model_support import untuned_head
-from watcher.errors import ConfigError
 from watcher.models import Item
 from watcher.pipeline import classify_pending
 from watcher.records import item_to_row
+from watcher.util.errors import ConfigError
 
 THEMES = ("health-data", "ai", "dmuu-reprocessing", "personal-data", "health-products")
 
@@ -238,8 +238,8 @@ def test_a_retrained_head_next_to_the_database_is_preferred(tmp_path: Path):
 # -- the real model ------------------------------------------------------------------------------------------------
 @pytest.mark.model
 def test_real_embedder_on_real_items(fixtures_dir: Path):
-    from classifiers.e5 import load_embedder
-    from classifiers.evaluation import load_gold
+    from classifiers.engine.e5 import load_embedder
+    from classifiers.lab.evaluation import load_gold
 
     examples = {e.item.id: e for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")}
     chosen = ["g0230", "g0600", "r0263", "g0642", "g0444", "g0080", "g0591"]
@@ -329,7 +329,7 @@ def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, ca
 
 
 def test_an_unreadable_head_degrades_too(tmp_path: Path):
-    from classifiers.hybrid import ModelSettings, build_classifier
+    from classifiers.decide.hybrid import ModelSettings, build_classifier
 
     (tmp_path / "head.npz").write_bytes(b"not a zip")
     hybrid = build_classifier(ModelSettings(), tmp_path / "head.npz", GOLD_SOURCES)
@@ -340,7 +340,7 @@ def test_an_unreadable_head_degrades_too(tmp_path: Path):
 
 # -- the model only where the rules leave a decision open -----------------------------------------------------------
 def test_gating_embeds_only_undecided_items_and_gives_exactly_the_themes_of_the_full_hybrid(fixtures_dir: Path):
-    from classifiers.evaluation import load_gold
+    from classifiers.lab.evaluation import load_gold
 
     items = [e.item for e in load_gold(fixtures_dir / "gold" / "dev.jsonl")][:160]
     seen: list[str] = []

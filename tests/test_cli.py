@@ -128,7 +128,7 @@ def test_a_command_s_own_config_wins_over_the_group_s(runner: CliRunner, tmp_pat
 def test_a_storage_error_is_one_line_and_exit_code_3(runner: CliRunner, tmp_path: Path) -> None:
     from store import StoreError
     from watcher.cli.common import EXIT_STORAGE, exit_code
-    from watcher.errors import ConfigError, SourceError
+    from watcher.util.errors import ConfigError, SourceError
 
     errors = (ConfigError("x"), StoreError("w.db", "x"), SourceError("s", "x"))
     assert [exit_code(e) for e in errors] == [2, EXIT_STORAGE, 1]
@@ -138,7 +138,7 @@ def test_heavy_areas_are_loaded_only_when_one_of_their_commands_runs(runner: Cli
     helped = runner.invoke(main, ["digest", "--help"])
     assert helped.exit_code == 0 and "--weekly" in helped.output
     code = ("import sys, watcher.cli; "
-            "print(sorted(m for m in ('watcher.notify', 'classifiers.hybrid', 'jinja2') "
+            "print(sorted(m for m in ('watcher.notify', 'classifiers.decide.hybrid', 'jinja2') "
             "if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ import pytest
 
 from watcher.app import checked_config
 from watcher.config import SETTINGS, Settings, load_config
-from watcher.errors import ConfigError
+from watcher.util.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.convert import (
+from classifiers.engine.convert import (
     CONVERTER_VERSION,
     MARKER,
     SOURCE_SHA256,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from test_notify_support import CNIL_FEED, SmtpSink, email_channel, signalling_sink, subscription
 
-from classifiers.keyword import KeywordClassifier
-from watcher.instance import read_state, state_path
-from watcher.model_holder import ModelHolder
-from watcher.polling import PollTrigger
+from classifiers.decide.keyword import KeywordClassifier
+from watcher.daemon.instance import read_state, state_path
+from watcher.daemon.model_holder import ModelHolder
+from watcher.daemon.polling import PollTrigger
+from watcher.daemon.schedule import Daemon, DaemonApp
 from watcher.replay import ReplayServer
-from watcher.schedule import Daemon, DaemonApp
 
 ROOT = Path(__file__).resolve().parents[1]
 CNIL_URL = "https://www.cnil.fr/fr/rss.xml"

@@ -25,7 +25,7 @@ from store import Store
 from watcher.config import SourceConfig, load_config
 from watcher.notify.service import deliver
 from watcher.records import item_from_row, item_to_row
-from watcher.similar import same_event_of
+from watcher.search.similar import same_event_of
 from watcher.sources import build, dila_cnil, dila_jorf
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -67,7 +67,7 @@ def _rows() -> list[dict]:
 def _store(path: Path, rows: list[dict]) -> Store:
     """The items with the themes the rules classifier gives them (real reasons); the CNIL recommandation's theme
     as the hybrid model writes it (the rules' evidence, then the model's probability and nearest example)."""
-    from classifiers.hybrid import HybridClassifier
+    from classifiers.decide.hybrid import HybridClassifier
 
     store = Store(load_config(path).database)
     store.upsert_items(rows, STORED)

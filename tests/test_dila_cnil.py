@@ -14,10 +14,10 @@ import pytest
 from dila_support import FakeHttp, targz
 
 from watcher.config.sources import SourceConfig
-from watcher.errors import ParseError
 from watcher.models import SourceState
 from watcher.sources.dila_cnil import DilaCnilSource, parse_text
 from watcher.sources.dila_common import parse_listing
+from watcher.util.errors import ParseError
 
 CNIL = Path(__file__).parent / "fixtures" / "cnil"
 REAL = CNIL / "dila_CNILTEXT000054047151_deliberation_2026-047_recommandation_credit.xml"
@@ -130,7 +130,7 @@ def test_kind_and_options():
 
 
 def test_nature_delib_reaches_the_theme_rules():
-    from classifiers.hybrid import HybridClassifier
+    from classifiers.decide.hybrid import HybridClassifier
 
     (result,) = HybridClassifier(embedder_factory=None).classify([parse_text(REAL.read_bytes())])
     tags = result.tags

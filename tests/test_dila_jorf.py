@@ -14,11 +14,11 @@ import pytest
 from dila_support import FakeHttp, targz
 
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import SourceState
 from watcher.sources import dila_common
 from watcher.sources.dila_jorf import ARCHIVE, DilaJorfSource, parse_sommaire, parse_text
-from watcher.text import fragment_text
+from watcher.util.errors import ConfigError, FetchError, ParseError
+from watcher.util.text import fragment_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 JORF = FIXTURES / "jorf"

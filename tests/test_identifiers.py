@@ -1,4 +1,4 @@
-"""watcher.identifiers on real strings: titles of the gold set (tests/fixtures/gold/dev.jsonl, quoted here with
+"""watcher.legal.identifiers on real strings: titles of the gold set (tests/fixtures/gold/dev.jsonl, quoted here with
 their gold id) and sentences of the recorded fixtures (file named in the case)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from watcher import identifiers as ids
+from watcher.legal import identifiers as ids
+from watcher.util.text import is_rectificatif_nor
 
 GOLD = Path(__file__).resolve().parent / "fixtures" / "gold" / "dev.jsonl"
 ELI_INTE = "https://www.legifrance.gouv.fr/eli/arrete/2026/6/12/INTE2615534A/jo/texte"
@@ -124,7 +125,7 @@ def test_first_by_scheme_and_as_mapping():
 ])
 def test_nor_helpers(nor, valid, rectificatif, base):
     assert ids.is_nor(nor) is valid
-    assert ids.is_rectificatif_nor(nor) is rectificatif
+    assert is_rectificatif_nor(nor) is rectificatif
     assert ids.nor_base(nor) == base
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher.instance import AlreadyRunning, DaemonLock, read_state, running, state_path
+from watcher.daemon.instance import AlreadyRunning, DaemonLock, read_state, running, state_path
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 6, 16, 8, 5, tzinfo=UTC)
@@ -19,7 +19,7 @@ HOLDER = """
 import sys
 from datetime import datetime
 from pathlib import Path
-from watcher.instance import DaemonLock
+from watcher.daemon.instance import DaemonLock
 lock = DaemonLock(Path(sys.argv[1])).acquire(datetime.fromisoformat(sys.argv[2]))
 print("held", flush=True)
 sys.stdin.read()

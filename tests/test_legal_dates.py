@@ -12,8 +12,8 @@ import pytest
 
 from store import Store
 from store.schema import migrations
-from watcher import legal_dates
-from watcher.legal_dates import french, in_paris, parse_french
+from watcher.legal import legal_dates
+from watcher.legal.legal_dates import french, in_paris, parse_french
 from watcher.models import Item
 from watcher.records import item_to_row
 from watcher.sources import dila_cnil, dila_jorf

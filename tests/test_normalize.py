@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from watcher.normalize import (
+from watcher.legal.normalize import (
     canonical_url,
     clean_text,
     html_to_text,

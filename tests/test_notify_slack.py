@@ -11,11 +11,11 @@ from test_notify_support import HookServer, cnil_items, seed, subscription, writ
 
 from store import Store
 from watcher.config import load_config
-from watcher.errors import NotifyError
 from watcher.notify import build_channel, mask
 from watcher.notify.base import Message
 from watcher.notify.deliver import Hooks
 from watcher.notify.service import deliver, load_alerts
+from watcher.util.errors import NotifyError
 
 T0 = datetime(2026, 6, 16, 18, 0, tzinfo=UTC)
 SLACK = '[channel.team]\nkind = "slack"\nwebhook_env = "WATCHER_TEST_SLACK_WEBHOOK"\ntimeout = 5\n'

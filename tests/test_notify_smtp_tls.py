@@ -13,9 +13,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from test_notify_support import _Handler, free_port
 
-from watcher.errors import NotifyError
 from watcher.notify.base import Message
 from watcher.notify.email import EmailChannel
+from watcher.util.errors import NotifyError
 
 PASSWORD = "correct horse battery staple"
 # aiosmtpd warns about AUTH without STARTTLS on the implicit-TLS server, where the socket is encrypted already

@@ -15,12 +15,12 @@ from test_notify_support import CNIL_BIG_FEED, CNIL_FEED, SmtpSink, email_channe
 
 from store import Store
 from watcher.config import Config, load_config
-from watcher.errors import ConfigError
 from watcher.http import HttpClient
 from watcher.notify.ops import OpsReport, check_sources
 from watcher.notify.service import deliver
 from watcher.pipeline import ingest
 from watcher.replay import ReplayServer
+from watcher.util.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests/fixtures"

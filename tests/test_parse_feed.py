@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, ParseError
 from watcher.sources.feed import FeedSource, read_feed
+from watcher.util.errors import ConfigError, ParseError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CNIL_500 = FIXTURES / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, ParseError
 from watcher.models import SourceState
 from watcher.sources.html_listing import HtmlListingSource, decode_html
+from watcher.util.errors import ConfigError, ParseError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HDH_PAGE0 = FIXTURES / "health_data_hub" / "hdh_listing_bibliotheque-algorithmes_page0.html"

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.base import Classified, Classifier
-from classifiers.keyword import KeywordClassifier
+from classifiers.decide.base import Classified, Classifier
+from classifiers.decide.keyword import KeywordClassifier
 from store import Store
 from watcher import pipeline
 from watcher.app import App
 from watcher.config import Config, SourceConfig, load_config
-from watcher.errors import ClassifierError
 from watcher.http import HttpClient
 from watcher.models import Collected, Item, SourceState
 from watcher.pipeline import classify_pending, due_sources, ingest, run_once
 from watcher.replay import ReplayServer
+from watcher.util.errors import ClassifierError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from watcher.polling import PollTrigger, Window, next_poll, parse_window
+from watcher.daemon.polling import PollTrigger, Window, next_poll, parse_window
 
 PARIS = ZoneInfo("Europe/Paris")
 JORF = (parse_window("00:15-01:45"), parse_window("20:45-22:30"))  # the two daily deltas, SOURCES.md

@@ -15,7 +15,7 @@ from test_notify_support import HookServer, cnil_items, seed, subscription, writ
 
 from store import Store
 from watcher.config import load_config
-from watcher.redact import RedactingFilter, install, redact, register
+from watcher.util.redact import RedactingFilter, install, redact, register
 
 ROOT = Path(__file__).resolve().parents[1]
 SLACK = '[channel.team]\nkind = "slack"\nwebhook_env = "WATCHER_TEST_SLACK_WEBHOOK"\ntimeout = 5\n'

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tools.build_demo_recording import DEMO, build_demo_recording, parse_http_envelope
-from watcher.errors import BotWallError
 from watcher.http import HttpClient
 from watcher.replay import (
     DEMO_RECORDING,
@@ -23,6 +22,7 @@ from watcher.replay import (
     save_response,
     slug_for,
 )
+from watcher.util.errors import BotWallError
 
 Make = Callable[..., HttpClient]
 NOW = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.keyword import KeywordClassifier
-from watcher.model_holder import ModelHolder
-from watcher.polling import PollTrigger
+from classifiers.decide.keyword import KeywordClassifier
+from watcher.daemon.model_holder import ModelHolder
+from watcher.daemon.polling import PollTrigger
+from watcher.daemon.schedule import Daemon, DaemonApp
 from watcher.replay import DEMO_RECORDING, ReplayServer
-from watcher.schedule import Daemon, DaemonApp
 
 ROOT = Path(__file__).resolve().parents[1]
 

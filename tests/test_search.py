@@ -1,5 +1,5 @@
 """Search takes any text: an archive built from real fixtures (JORF and CNIL XML, a legifrss feed of décrets, the
-CNIL's 500-item news feed), queried the way people type, through ``watcher.search`` and through the SQL functions
+CNIL's 500-item news feed), queried the way people type, through ``watcher.search.fulltext`` and through the SQL functions
 Datasette uses."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from watcher import search
 from watcher.config import SourceConfig
 from watcher.records import item_to_row
+from watcher.search import fulltext as search
 from watcher.sources import build, dila_cnil, dila_jorf
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -111,9 +111,10 @@ def datasette(tmp_path_factory: pytest.TempPathFactory, store: Store) -> object:
 
     path = tmp_path_factory.mktemp("ds") / "watcher.db"
     store.db.conn.execute("vacuum into ?", [str(path)])
-    plugins = Path(__file__).parents[1] / "watcher" / "datasette_plugins"
-    return Datasette(files=[str(path)], metadata=json.loads(METADATA_PATH.read_text(encoding="utf-8")),
-                     plugins_dir=str(plugins))
+    from watcher.web import register_plugin
+
+    register_plugin()
+    return Datasette(files=[str(path)], metadata=json.loads(METADATA_PATH.read_text(encoding="utf-8")))
 
 
 def _get(ds: object, path: str) -> tuple[int, dict]:

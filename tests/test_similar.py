@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifiers.evaluation import load_gold
-from classifiers.hybrid import HybridClassifier
+from classifiers.decide.hybrid import HybridClassifier
+from classifiers.lab.evaluation import load_gold
 from store import Store
 from store.vectors import dequantize, quantize
 from tests.model_support import untuned_head
 from watcher.models import Item
 from watcher.pipeline import classify_pending
 from watcher.records import item_to_row
-from watcher.similar import group_same_event, similar_items, vector_model
+from watcher.search.similar import group_same_event, similar_items, vector_model
 
 MODEL = "test/model"
 NOW = "2026-06-01T00:00:00+00:00"
@@ -107,7 +107,7 @@ class HashEmbedder:
 
 
 def test_classification_keeps_the_embeddings_it_computed_and_search_fills_the_rest(store: Store) -> None:
-    from watcher.similar import embed_missing
+    from watcher.search.similar import embed_missing
 
     embedder = HashEmbedder()
     now = datetime(2026, 6, 1, tzinfo=UTC)
@@ -133,8 +133,8 @@ def test_rules_only_classification_stores_no_embedding(tmp_path: Path) -> None:
 # -- the real model ------------------------------------------------------------------------------------------------
 @pytest.mark.model
 def test_an_english_question_finds_the_french_item(store: Store) -> None:
-    from classifiers.hybrid import ModelSettings, model_embedder
-    from watcher.similar import embed_missing, search_similar
+    from classifiers.decide.hybrid import ModelSettings, model_embedder
+    from watcher.search.similar import embed_missing, search_similar
 
     # no real capture speaks of reprocessing single-use devices: this one title is written by hand, among 40 real items
     reconstructed = Item(id="reconstructed:dmuu", source="jorf", url="https://www.legifrance.gouv.fr/x",

@@ -10,11 +10,11 @@ from test_notify_support import CNIL_FEED
 
 from store import Store
 from watcher.config import load_config
+from watcher.daemon.instance import DaemonLock
+from watcher.daemon.status import gather, render
 from watcher.http import HttpClient
-from watcher.instance import DaemonLock
 from watcher.pipeline import ingest
 from watcher.replay import ReplayServer
-from watcher.status import gather, render
 
 T0 = datetime(2026, 6, 16, 8, 0, tzinfo=UTC)
 GOOD, BAD = "https://www.cnil.fr/fr/rss.xml", "https://www.ansm.sante.fr/rss/actualites"

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from store import Store
+from watcher.legal.normalize import to_utc
 from watcher.models import Item
-from watcher.normalize import to_utc
 from watcher.records import item_from_row, item_to_row
 
 NOW, LATER = "2026-06-13T01:00:00Z", "2026-06-13T21:00:00Z"

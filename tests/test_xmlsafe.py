@@ -7,7 +7,7 @@ from xml.etree.ElementTree import ParseError
 import pytest
 from defusedxml import DefusedXmlException
 
-from watcher.xmlsafe import fromstring, has_dtd
+from watcher.util.xmlsafe import fromstring, has_dtd
 
 BOMB = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
         b"<rss><channel><title>&lol2;</title></channel></rss>")

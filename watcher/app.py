@@ -10,16 +10,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classifiers.base import Classifier
+from classifiers.decide.base import Classifier
 from store import Store
 from store.lock import DEFAULT_WAIT
 from watcher.config import Config, Settings, check_config, load_config
-from watcher.errors import ConfigError
 from watcher.http import HttpClient, build_client
+from watcher.util.errors import ConfigError
 
 if TYPE_CHECKING:  # the classifier modules load only when something is classified
-    from classifiers.hybrid import ModelSettings
-    from classifiers.rules import SourceProfile
+    from classifiers.decide.hybrid import ModelSettings
+    from classifiers.decide.rules import SourceProfile
 
 
 class App:
@@ -59,7 +59,7 @@ class App:
 
     def classifier_factory(self) -> Callable[[], Classifier]:
         """Builds the theme classifier (and checks each source's ``default_theme`` against the taxonomy)."""
-        from classifiers.hybrid import build_classifier, head_path
+        from classifiers.decide.hybrid import build_classifier, head_path
 
         config, rules_only = self.config, self.rules_only
         return lambda: build_classifier(model_settings(config.settings, rules_only), head_path(config.database),
@@ -86,7 +86,7 @@ def checked_config(path: str | Path | None) -> Config:
 
         channel_kinds = CHANNELS
     if config.alerts.subscriptions:
-        from classifiers.themes import load_themes
+        from classifiers.decide.themes import load_themes
 
         themes = tuple(load_themes(config.settings.themes or None).ids)
     return check_config(config, source_kinds=KINDS, channel_kinds=channel_kinds, themes=themes)
@@ -94,15 +94,15 @@ def checked_config(path: str | Path | None) -> Config:
 
 def model_settings(settings: Settings, rules_only: bool = False) -> ModelSettings:
     """The classifier's slice of the settings; ``rules_only`` (``--rules-only``) turns the model off."""
-    from classifiers.hybrid import RULES_ONLY, ModelSettings
+    from classifiers.decide.hybrid import RULES_ONLY, ModelSettings
     return ModelSettings(model=RULES_ONLY if rules_only else settings.model, model_cache=settings.model_cache,
                          model_precision=settings.model_precision, themes=settings.themes)
 
 
 def source_profiles(config: Config) -> dict[str, SourceProfile]:
     """What the rules know of each configured source (``default_theme``, ``legal``), checked against the themes."""
-    from classifiers.rules import SourceProfile
-    from classifiers.themes import load_themes
+    from classifiers.decide.rules import SourceProfile
+    from classifiers.decide.themes import load_themes
 
     known = load_themes(config.settings.themes or None).ids
     for source in config.sources:

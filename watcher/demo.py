@@ -20,7 +20,7 @@ from watcher.notify.plan import plan_deliveries, preview_plan
 from watcher.notify.service import checked_alerts, preview_digest
 from watcher.pipeline import ClassifyReport, SourceReport, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
-from watcher.similar import same_event_of
+from watcher.search.similar import same_event_of
 
 
 @dataclass

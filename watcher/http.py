@@ -32,8 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from watcher.config.settings import Settings
-from watcher.errors import BotWallError, FetchError, ParseError
-from watcher.robots import RobotsCache
+from watcher.util.errors import BotWallError, FetchError, ParseError
+from watcher.util.robots import RobotsCache
 
 log = logging.getLogger(__name__)
 

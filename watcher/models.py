@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from watcher.text import is_rectificatif_nor
+from watcher.util.text import is_rectificatif_nor
 
 
 @dataclass(frozen=True, slots=True)

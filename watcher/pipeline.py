@@ -1,6 +1,6 @@
 """One run of watcher: ingest the due sources, classify what is new, plan and send the alerts that are due.
 
-``run_once`` is the one way through: the ``run`` command, both daemon jobs (``watcher.schedule``) and the demo
+``run_once`` is the one way through: the ``run`` command, both daemon jobs (``watcher.daemon.schedule``) and the demo
 call it. The steps it orchestrates live here (``ingest``, ``classify_pending``) or in their own package
 (``watcher.notify.service.deliver``: planning with ``notify.plan``, sending with ``notify.deliver``).
 
@@ -22,15 +22,15 @@ from datetime import datetime
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
-from classifiers.base import Classified, Classifier
+from classifiers.decide.base import Classified, Classifier
 from store import Store, StoreError, UpsertResult
 from watcher.config import Config, SourceConfig
-from watcher.errors import ClassifierError, ConfigError, SourceError
 from watcher.http import HttpClient, host_of
+from watcher.legal.normalize import iso
 from watcher.models import Collected, SourceState, ThemeTag
-from watcher.normalize import iso
 from watcher.records import item_from_row, item_to_row
 from watcher.sources import build
+from watcher.util.errors import ClassifierError, ConfigError, SourceError
 
 if TYPE_CHECKING:
     from watcher.app import App
@@ -249,7 +249,7 @@ def keep_embeddings(store: Store, classifier: Classifier, rows: Sequence[Mapping
     embedder = getattr(classifier, "embedder", None)
     if not vectors or embedder is None:
         return 0
-    from watcher.similar import vector_model
+    from watcher.search.similar import vector_model
 
     hashes = {str(r["id"]): str(r.get("content_hash") or "") for r in rows}
     return store.vectors.save(vectors, model=vector_model(embedder()), hashes=hashes)
@@ -302,7 +302,7 @@ def _run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None
         report.classified, report.classify_error = _classify_safely(app, now)
     if deliver:
         from watcher.notify.service import deliver as plan_and_send
-        from watcher.similar import same_event_of
+        from watcher.search.similar import same_event_of
 
         report.alerts = plan_and_send(app.store, app.config, now, same_event=same_event_of(app.store))
     return report

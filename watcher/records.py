@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from watcher import legal_dates, natures
+from watcher.legal import legal_dates, natures
+from watcher.legal.normalize import iso
 from watcher.models import Item
-from watcher.normalize import iso
 
 
 def item_to_row(item: Item) -> dict[str, Any]:
@@ -16,8 +16,8 @@ def item_to_row(item: Item) -> dict[str, Any]:
     mapping, which the store indexes and writes as JSON (its only JSON encoder). Also what ``watcher parse`` and
     ``fetch --dry-run`` print.
 
-    ``nature`` is the kind of act as a code of ``watcher.natures`` (the source's own value is ``nature_raw``);
-    ``legal_date`` is the ISO date a lawyer cites (see ``watcher.legal_dates``)."""
+    ``nature`` is the kind of act as a code of ``watcher.legal.natures`` (the source's own value is ``nature_raw``);
+    ``legal_date`` is the ISO date a lawyer cites (see ``watcher.legal.legal_dates``)."""
     legal = item.legal_date or legal_dates.in_paris(item.published)
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,

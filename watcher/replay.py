@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from watcher.errors import SourceError
+from watcher.util.errors import SourceError
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient

@@ -18,8 +18,8 @@ import click
 
 from watcher.cli.common import EXIT_FAILED, EXIT_USAGE, command, now_option, open_app, open_archive
 from watcher.config.alerts import Subscription, parse_subscription, subscription_spec
-from watcher.errors import ConfigError
-from watcher.normalize import iso
+from watcher.legal.normalize import iso
+from watcher.util.errors import ConfigError
 
 if TYPE_CHECKING:
     from watcher.notify.deliver import DeliveryReport
@@ -63,10 +63,10 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
     """Plan new alerts and send everything that is due (instant alerts, digests, retries). Exit status 2 when
     deliveries wait on a channel that cannot be opened (a missing secret: configuration), else 1 when a delivery
     failed or is held for a person."""
-    from watcher.instance import stop_on_signals
+    from watcher.daemon.instance import stop_on_signals
     from watcher.notify.plan import plan_since
     from watcher.notify.service import alerts_of, deliver
-    from watcher.similar import same_event_of
+    from watcher.search.similar import same_event_of
 
     app = open_app()
     config, store = app.config, app.store
@@ -112,7 +112,7 @@ def _dry_run(store: Any, alerts: Any, now: datetime, since: date | None, names: 
 def digest_cmd(cadence: str | None, preview: str | None, subscription: str | None, now: datetime) -> None:
     """Open and send the daily or weekly digests that are due (or preview one)."""
     from watcher.notify.service import alerts_of, deliver, preview_digest
-    from watcher.similar import same_event_of
+    from watcher.search.similar import same_event_of
 
 
     if cadence is None:

@@ -21,7 +21,7 @@ def search(query: str, limit: int, similar: bool) -> None:
     2016/679, a NOR), which also finds the items citing it. With --similar: by meaning, in any language.
     One line per item: id, legal date, source, themes, title (--similar: the cosine first). Exit status 1 when
     nothing is found."""
-    from watcher import search as searching
+    from watcher.search import fulltext as searching
 
     if similar:
         found = _search_similar(query, limit)
@@ -40,10 +40,10 @@ def search(query: str, limit: int, similar: bool) -> None:
 def _search_similar(query: str, limit: int) -> int:
     """Embed the archived items that have no embedding yet (once), then the query; print the nearest items and
     return how many."""
-    from classifiers.hybrid import head_path, model_embedder
-    from watcher import search as searching
+    from classifiers.decide.hybrid import head_path, model_embedder
     from watcher.app import model_settings
-    from watcher.similar import embed_missing, search_similar
+    from watcher.search import fulltext as searching
+    from watcher.search.similar import embed_missing, search_similar
 
     app = open_archive()
     embedder = model_embedder(model_settings(app.config.settings), head_path(app.config.database))

@@ -22,9 +22,9 @@ import click
 from store import StoreError
 from store.lock import DEFAULT_WAIT
 from watcher.app import App
-from watcher.clock import now_utc, parse_now
-from watcher.errors import ConfigError, WatcherError
-from watcher.redact import redact
+from watcher.util.clock import now_utc, parse_now
+from watcher.util.errors import ConfigError, WatcherError
+from watcher.util.redact import redact
 
 F = Callable[..., Any]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STORAGE = 0, 1, 2, 3

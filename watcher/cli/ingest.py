@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from watcher.cli.common import EXIT_FAILED, command, config_path, open_app, rules_only, rules_only_option
-from watcher.clock import now_utc
-from watcher.errors import ConfigError
 from watcher.pipeline import RunReport, SourceReport, collect, due_sources, ingest, run_once
 from watcher.records import item_to_row
+from watcher.util.clock import now_utc
+from watcher.util.errors import ConfigError
 
 if TYPE_CHECKING:
     from watcher.config import SourceConfig

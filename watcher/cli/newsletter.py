@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from watcher.cli.common import Command, config_option, open_app
-from watcher.clock import now_utc as _now
-from watcher.normalize import iso
+from watcher.legal.normalize import iso
+from watcher.util.clock import now_utc as _now
 
 if TYPE_CHECKING:
     from watcher.newsletter.service import Newsletter

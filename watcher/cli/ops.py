@@ -9,7 +9,7 @@ import sys
 import click
 
 from watcher.cli.common import EXIT_FAILED, command, open_archive, options, rules_only_option, say
-from watcher.clock import now_utc
+from watcher.util.clock import now_utc
 
 
 @command()
@@ -18,8 +18,8 @@ from watcher.clock import now_utc
 def daemon(no_notify: bool) -> None:
     """Run forever: poll each source at its pace, classify and alert after each fetch that brought something, send
     digests at their times (SIGTERM or Ctrl-C finishes the running job, then stops)."""
-    from watcher.instance import AlreadyRunning
-    from watcher.schedule import Daemon, DaemonApp
+    from watcher.daemon.instance import AlreadyRunning
+    from watcher.daemon.schedule import Daemon, DaemonApp
 
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise; sources log outcomes
@@ -42,7 +42,7 @@ def daemon(no_notify: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def status(as_json: bool) -> None:
     """Is the daemon running; each source's last run, next run, failures and incidents; the model; the ledger."""
-    from watcher.status import gather, render
+    from watcher.daemon.status import gather, render
 
     app = open_archive()
     summary = gather(app.reader, app.config, now_utc())  # read only: never waits for a run that writes

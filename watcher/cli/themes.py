@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from watcher.cli.common import command, config_path, open_app, open_archive, rules_only, rules_only_option
-from watcher.clock import now_utc
 from watcher.config import Config, Settings, with_env_overrides
-from watcher.errors import ConfigError
+from watcher.util.clock import now_utc
+from watcher.util.errors import ConfigError
 
 GOLD_DIR = Path(__file__).resolve().parents[2] / "tests/fixtures/gold"  # in a source checkout
 # what the shipped model is trained on; the two watcher_annotated_heldout* sets are kept out to measure it
@@ -64,9 +64,9 @@ def classify(eval_file: str | None, as_json: bool, model_only: bool) -> None:
 def _evaluate(settings: Settings, path: Path, as_json: bool, only: str) -> None:
     """The ablation table (or JSON): the keyword baseline beside rules, model and hybrid, or beside ``only``. Gold
     items are judged with the gold format's source profiles and the bundled head."""
-    from classifiers import ablation
-    from classifiers.evaluation import GOLD_SOURCES, load_gold
-    from classifiers.hybrid import DEFAULT_HEAD, build_classifier
+    from classifiers.decide.hybrid import DEFAULT_HEAD, build_classifier
+    from classifiers.lab import ablation
+    from classifiers.lab.evaluation import GOLD_SOURCES, load_gold
     from watcher.app import model_settings
 
     parts = (only,) if only else ablation.PARTS
@@ -91,7 +91,7 @@ def label(item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: s
     from it."""
     if not add and not remove:
         raise click.UsageError("give at least one --add THEME or --remove THEME")
-    from classifiers.themes import load_themes
+    from classifiers.decide.themes import load_themes
 
     app = open_app()
     config = app.config
@@ -121,9 +121,9 @@ def label(item_id: str, add: tuple[str, ...], remove: tuple[str, ...], author: s
 def train(gold: tuple[str, ...], output: str | None, seed: int, folds: int) -> None:
     """Fine-tune the theme model (adapters on e5-small's upper layers and a multi-label head) on the gold file(s)
     plus every correction made with `watcher label`, on CPU (about 7 minutes on 2 cores)."""
-    from classifiers.evaluation import GOLD_SOURCES, load_gold
-    from classifiers.themes import load_themes
-    from classifiers.training import merge_corrections
+    from classifiers.decide.themes import load_themes
+    from classifiers.lab.evaluation import GOLD_SOURCES, load_gold
+    from classifiers.lab.training import merge_corrections
     from watcher.app import source_profiles
 
     paths = [Path(g) for g in gold] or [GOLD_DIR / name for name in TRAINING_GOLD]
@@ -150,13 +150,14 @@ def _fine_tune(examples: list[Any], taxonomy: Any, settings: Settings, seed: int
     import resource
     import time
 
-    from classifiers import finetune
-    from classifiers.convert import MODEL_DIR_NAME
-    from classifiers.e5 import default_cache_dir
+    from classifiers.engine import tuning
+    from classifiers.engine.convert import MODEL_DIR_NAME
+    from classifiers.engine.e5 import default_cache_dir
+    from classifiers.lab import finetune
 
     model_dir = (Path(settings.model_cache) if settings.model_cache else default_cache_dir()) / MODEL_DIR_NAME
     start = time.perf_counter()
-    trained = finetune.train(examples, taxonomy, model_dir, finetune.TuneSettings(seed=seed), k=k, profiles=profiles,
+    trained = finetune.train(examples, taxonomy, model_dir, tuning.TuneSettings(seed=seed), k=k, profiles=profiles,
                              log=lambda line: click.echo(line, err=True))
     for line in finetune.summary(trained, taxonomy.ids):
         click.echo(line)
@@ -197,7 +198,7 @@ def untagged(limit: int) -> None:
 def model(as_json: bool, items: int) -> None:
     """The CPU, the path the theme model takes on it (backend, precision) and why, its directory, load time and
     throughput on bundled real items. Exit 1 when the model fails (classification then runs on rules alone)."""
-    from classifiers.probe import model_report
+    from classifiers.lab.probe import model_report
     from watcher.app import model_settings
 
     report = model_report(model_settings(_settings(), rules_only()), items=items)

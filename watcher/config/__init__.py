@@ -29,7 +29,7 @@ from watcher.config.sources import (
     parse_windows,
 )
 from watcher.config.toml import named, read_toml
-from watcher.errors import ConfigError
+from watcher.util.errors import ConfigError
 
 __all__ = ["Config", "Settings", "SourceConfig", "load_config", "check_config", "SETTINGS", "COMMON_KEYS",
            "secret", "env", "with_env_overrides"]

@@ -22,11 +22,11 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from watcher import natures as natures_vocabulary
 from watcher.config.environment import secret
 from watcher.config.sources import KindSpec, parse_interval
 from watcher.config.toml import named, read_toml
-from watcher.errors import ConfigError
+from watcher.legal import natures as natures_vocabulary
+from watcher.util.errors import ConfigError
 
 # Each table is declared once as (key, help): it drives validation and docs/alerts.md (checked by a test).
 ALERTS_KEYS: dict[str, str] = {
@@ -82,7 +82,7 @@ class Subscription:
     email: str = ""
     slack: str = ""
     sources: frozenset[str] = frozenset()  # empty = every source
-    natures: frozenset[str] = frozenset()  # codes of watcher.natures; empty = every kind of act
+    natures: frozenset[str] = frozenset()  # codes of watcher.legal.natures; empty = every kind of act
     languages: frozenset[str] = frozenset()
     min_score: float = 0.5
     cadence: Cadence = field(default_factory=Cadence)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from typing import Any, Protocol
 
-from watcher.errors import ConfigError
+from watcher.util.errors import ConfigError
 
 # keys every source accepts, whatever its kind: (name, help)
 COMMON_KEYS: dict[str, str] = {

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from watcher.errors import ConfigError
+from watcher.util.errors import ConfigError
 
 
 class Named(Protocol):

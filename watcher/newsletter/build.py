@@ -3,7 +3,7 @@ together, and the source-health notes the editor should know about (never sent t
 
 Ranking inside a theme, most important first:
 1. the kind of act (a law before a decree, a decree before an order, ..., a news post last: ``ACT_RANK``, over
-   the codes of ``watcher.natures``);
+   the codes of ``watcher.legal.natures``);
 2. the source's authority (official journals first, then regulators, then law firms: ``source_authority``);
 3. the confidence of the theme.
 Items that share an identifier (NOR, ELI, JORFTEXT, CELEX, decree number...) are about the same act: they form a
@@ -18,12 +18,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher import natures
 from watcher.config import SourceConfig
-from watcher.errors import WatcherError
-from watcher.normalize import iso
+from watcher.legal import natures
+from watcher.legal.normalize import iso
+from watcher.util.errors import WatcherError
 
-# kinds of act (codes of watcher.natures; a CNIL délibération's sub-kind ranks as its parent) by weight
+# kinds of act (codes of watcher.legal.natures; a CNIL délibération's sub-kind ranks as its parent) by weight
 ACT_RANK: dict[str, int] = {
     "loi": 0, "ordonnance": 1, "decret": 2, "arrete": 3, "deliberation": 4, "decision": 5, "avis": 6,
     "information-securite": 6, "rappel": 6, "circulaire": 7, "rapport": 8,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from watcher.config import Config
-from watcher.errors import ConfigError
+from watcher.util.errors import ConfigError
 
 NEWSLETTER_KEYS: dict[str, str] = {
     "title": "title of every issue (default 'Lettre de veille juridique')",

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from watcher import legal_dates, natures
+from watcher.legal import legal_dates, natures
 from watcher.notify.render import tilde_encode
 
 WORDS: dict[str, dict[str, str]] = {

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config import Config
-from watcher.errors import ConfigError, NotifyError, WatcherError
+from watcher.legal.normalize import iso
 from watcher.newsletter.build import Week, health_notes, order_entries
 from watcher.newsletter.config import NewsletterConfig, load_newsletter, parse_address
 from watcher.newsletter.render import IssueRenderer, Rendered
-from watcher.normalize import iso
 from watcher.notify.base import Channel, Message
+from watcher.util.errors import ConfigError, NotifyError, WatcherError
 
 KIND = "newsletter"
 
@@ -108,7 +108,7 @@ class Newsletter:
 
     # -- rendering ----------------------------------------------------------------------------------------------
     def renderer(self) -> IssueRenderer:
-        from classifiers.themes import load_themes
+        from classifiers.decide.themes import load_themes
 
         lang = self.settings.lang
         themes = {t.id: (t.label_fr if lang == "fr" else t.label_en)
@@ -118,7 +118,7 @@ class Newsletter:
                              source_labels={s.name: s.label or s.publisher or s.name for s in self.config.sources})
 
     def _theme_order(self) -> list[str]:
-        from classifiers.themes import load_themes
+        from classifiers.decide.themes import load_themes
 
         return [t.id for t in load_themes(self.config.settings.themes or None)]
 

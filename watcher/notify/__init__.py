@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from watcher.config.alerts import AlertsConfig, ChannelConfig
-from watcher.errors import WatcherError
 from watcher.notify.apprise_channel import AppriseChannel
 from watcher.notify.base import Channel, Message, mask
 from watcher.notify.deliver import DeliveryReport, send_due
 from watcher.notify.email import EmailChannel
 from watcher.notify.plan import plan_deliveries
 from watcher.notify.slack import SlackChannel
+from watcher.util.errors import WatcherError
 
 CHANNELS: dict[str, type[Channel]] = {cls.kind: cls for cls in (EmailChannel, SlackChannel, AppriseChannel)}
 

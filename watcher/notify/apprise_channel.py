@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from watcher.errors import NotifyError
 from watcher.notify.base import Channel, Message, mask
+from watcher.util.errors import NotifyError
 
 FORMATS = ("text", "html", "markdown")
 

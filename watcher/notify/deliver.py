@@ -27,11 +27,11 @@ from typing import Any
 
 from store import Store
 from watcher.config.alerts import AlertsConfig, Subscription
-from watcher.errors import NotifyError
-from watcher.normalize import iso
+from watcher.legal.normalize import iso
 from watcher.notify.base import Channel, Message
 from watcher.notify.plan import still_matches
 from watcher.notify.render import Renderer
+from watcher.util.errors import NotifyError
 
 INTERRUPTED = ("interrupted while sending (the process stopped before recording the outcome): it may have "
                "arrived; check the channel, then `watcher deliveries --requeue KEY` or `--confirm KEY`")

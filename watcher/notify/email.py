@@ -16,8 +16,8 @@ from email.utils import format_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from watcher.errors import NotifyError
 from watcher.notify.base import Channel, Message
+from watcher.util.errors import NotifyError
 
 SECURITY = ("starttls", "ssl", "plain")
 _PORTS = {"starttls": 587, "ssl": 465, "plain": 25}

@@ -25,10 +25,10 @@ from typing import Any
 
 from watcher.config import Config, SourceConfig
 from watcher.config.alerts import AlertsConfig
-from watcher.errors import ConfigError
-from watcher.normalize import iso
+from watcher.legal.normalize import iso
 from watcher.notify.base import Message
 from watcher.notify.plan import delivery_key
+from watcher.util.errors import ConfigError
 
 log = logging.getLogger("watcher.ops")
 

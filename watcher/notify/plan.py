@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from watcher.config.alerts import AlertsConfig, Subscription
-from watcher.normalize import iso
+from watcher.legal.normalize import iso
 
 
 class PlanStore(Protocol):

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from watcher import legal_dates, natures
 from watcher.config.alerts import Subscription
+from watcher.legal import legal_dates, natures
 from watcher.notify.base import Message
 
 LABELS: dict[str, dict[str, str]] = {
@@ -94,7 +94,7 @@ class ItemView:
 
 
 SameEvent = Callable[[Sequence[Mapping[str, Any]]], list[list[Mapping[str, Any]]]]
-"""Items (rows with an ``id``) in groups about the same event, in their order (``watcher.similar.group_same_event``
+"""Items (rows with an ``id``) in groups about the same event, in their order (``watcher.search.similar.group_same_event``
 bound to the archive, given by the caller: the renderer reads no archive)."""
 
 

@@ -13,13 +13,13 @@ from typing import Any, Protocol
 from store import Store
 from watcher.config import Config
 from watcher.config.alerts import AlertsConfig, check_channel, check_themes
-from watcher.errors import ConfigError
-from watcher.normalize import iso
+from watcher.legal.normalize import iso
 from watcher.notify import CHANNELS, open_channels
 from watcher.notify.base import Message
 from watcher.notify.deliver import DeliveryReport, Hooks, OpsRender, send_due
 from watcher.notify.plan import baseline, match, plan_deliveries, since_digests, theme_index
 from watcher.notify.render import Renderer, SameEvent
+from watcher.util.errors import ConfigError
 
 CADENCES = ("instant", "daily", "weekly")
 
@@ -49,7 +49,7 @@ def load_alerts(config: Config, stored: Sequence[Mapping[str, Any]] = ()) -> Ale
 
 def checked_alerts(alerts: AlertsConfig, themes_file: str) -> AlertsConfig:
     """Each channel checked against its kind, each subscription's themes against the taxonomy."""
-    from classifiers.themes import load_themes
+    from classifiers.decide.themes import load_themes
 
     channels = {name: check_channel(channel, CHANNELS) for name, channel in alerts.channels.items()}
     if alerts.subscriptions:
@@ -58,9 +58,9 @@ def checked_alerts(alerts: AlertsConfig, themes_file: str) -> AlertsConfig:
 
 
 def renderer_for(config: Config, alerts: AlertsConfig, same_event: SameEvent | None = None) -> Renderer:
-    """The renderer of this config; with ``same_event`` (``watcher.similar.same_event_of``, given by the caller:
+    """The renderer of this config; with ``same_event`` (``watcher.search.similar.same_event_of``, given by the caller:
     notify does not know the classifiers' side), digests group the items on the same event."""
-    from classifiers.themes import load_themes
+    from classifiers.decide.themes import load_themes
 
     labels = {s.name: s.label or s.publisher or s.name for s in config.sources}
     themes = [(t.id, t.label_fr, t.label_en) for t in load_themes(config.settings.themes or None)]

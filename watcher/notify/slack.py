@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import httpx
 
 from watcher.config.alerts import ChannelConfig
-from watcher.errors import ConfigError, NotifyError
 from watcher.notify.base import Channel, Message, mask
+from watcher.util.errors import ConfigError, NotifyError
 
 
 class SlackChannel(Channel):

@@ -22,13 +22,13 @@ import re
 from typing import ClassVar
 from xml.etree.ElementTree import Element
 
-from watcher import identifiers as ids
-from watcher import legal_dates
+from watcher.legal import identifiers as ids
+from watcher.legal import legal_dates
+from watcher.legal.normalize import to_utc
 from watcher.models import Item
-from watcher.normalize import to_utc
 from watcher.sources import dila_common as dila
 from watcher.sources.dila_common import ArchiveContent, DilaDumpSource, parse_xml, text_at
-from watcher.text import fragment_text
+from watcher.util.text import fragment_text
 
 ARCHIVE = re.compile(r"CNIL_\d{8}-\d{6}\.tar\.gz")
 TEXT_URL = "https://www.legifrance.gouv.fr/cnil/id/"

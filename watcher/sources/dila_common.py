@@ -31,12 +31,12 @@ from xml.etree.ElementTree import ParseError as XmlSyntaxError
 
 from defusedxml import DefusedXmlException
 
-import watcher.xmlsafe as SafeET
+import watcher.util.xmlsafe as SafeET
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, FetchError, ParseError
 from watcher.models import Collected, Item, SourceState
 from watcher.sources.base import SourceKind, unchanged
-from watcher.text import clean_text, teaser
+from watcher.util.errors import ConfigError, FetchError, ParseError
+from watcher.util.text import clean_text, teaser
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient

@@ -29,14 +29,14 @@ import re
 from typing import ClassVar
 from xml.etree.ElementTree import Element
 
-from watcher import identifiers as ids
-from watcher import legal_dates
-from watcher.errors import ParseError
+from watcher.legal import identifiers as ids
+from watcher.legal import legal_dates
+from watcher.legal.normalize import clean_text, to_utc
 from watcher.models import Item
-from watcher.normalize import clean_text, to_utc
 from watcher.sources import dila_common as dila
 from watcher.sources.dila_common import ArchiveContent, DilaDumpSource, parse_xml, text_at
-from watcher.text import fragment_text
+from watcher.util.errors import ParseError
+from watcher.util.text import fragment_text, is_rectificatif_nor
 
 ARCHIVE = re.compile(r"JORFSIMPLE_\d{8}-\d{6}\.tar\.gz")
 TEXT_URL = "https://www.legifrance.gouv.fr/jorf/id/"
@@ -127,7 +127,7 @@ def _extra(meta: dict[str, str], title: str) -> dict[str, object]:
         "origine_publi": meta["ORIGINE_PUBLI"], "titre": meta["TITRE"],
     }
     extra = dila.present(extra)
-    extra["rectificatif"] = ids.is_rectificatif_nor(meta["NOR"]) or "(rectificatif)" in title.lower()
+    extra["rectificatif"] = is_rectificatif_nor(meta["NOR"]) or "(rectificatif)" in title.lower()
     return extra
 
 

@@ -36,14 +36,14 @@ from xml.etree.ElementTree import ParseError as XMLSyntaxError
 
 from defusedxml import DefusedXmlException
 
-import watcher.xmlsafe as SafeET
-from watcher import identifiers as ids
+import watcher.util.xmlsafe as SafeET
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, ParseError
+from watcher.legal import identifiers as ids
+from watcher.legal.normalize import canonical_url, iso, parse_date, stable_id
 from watcher.models import Collected, Item, SourceState
-from watcher.normalize import canonical_url, iso, parse_date, stable_id
 from watcher.sources.base import SourceKind, unchanged
-from watcher.text import clean_text, html_to_text, teaser
+from watcher.util.errors import ConfigError, ParseError
+from watcher.util.text import clean_text, html_to_text, teaser
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient
@@ -363,7 +363,7 @@ def _feedparser_entry(e: Any) -> Entry:
 
 
 def identifiers_in(title: str, *links: str) -> dict[str, str]:
-    """Legal identifiers an entry shows: everything ``watcher.identifiers`` finds in the title (CELEX, NOR,
+    """Legal identifiers an entry shows: everything ``watcher.legal.identifiers`` finds in the title (CELEX, NOR,
     JORFTEXT, décret / loi numbers...), plus a CELEX number or a JORFTEXT id written in its links."""
     found = ids.first_by_scheme(title) if _DIGIT.search(title) else {}
     joined = " ".join(links)

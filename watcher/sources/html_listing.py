@@ -19,10 +19,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from watcher.config.sources import SourceConfig
-from watcher.errors import ConfigError, ParseError, SourceError
+from watcher.legal.normalize import (
+    canonical_url,
+    html_to_text,
+    parse_date,
+    parse_french_date,
+    stable_id,
+    to_utc,
+)
 from watcher.models import Collected, Item, SourceState
-from watcher.normalize import canonical_url, html_to_text, parse_date, parse_french_date, stable_id, to_utc
 from watcher.sources.base import SourceKind, unchanged
+from watcher.util.errors import ConfigError, ParseError, SourceError
 
 if TYPE_CHECKING:
     from watcher.http import HttpClient, Response

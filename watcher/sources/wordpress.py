@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from watcher.normalize import html_to_text
+from watcher.legal.normalize import html_to_text
 from watcher.sources.feed import Entry, FeedSource, teaser
 
 _APOSTROPHE = r"(?:'|’|&#8217;|&#x2019;|&rsquo;|&#039;|&#39;|&apos;)"

@@ -39,13 +39,12 @@ def password_variable(editor: str) -> str:
 
 def register_plugin() -> None:
     """Register the plugin with Datasette's plugin manager once per process (explicitly, not by entry point)."""
-    from watcher.datasette_plugins import watcher_search
-    from watcher.web import plugin
+    from watcher.web import plugin, search_plugin
 
     if pm.get_plugin(PLUGIN_NAME) is None:
         pm.register(plugin, name=PLUGIN_NAME)
-    if pm.get_plugin(SEARCH_PLUGIN_NAME) is None:  # ?_search= takes any text (watcher.search)
-        pm.register(watcher_search, name=SEARCH_PLUGIN_NAME)
+    if pm.get_plugin(SEARCH_PLUGIN_NAME) is None:  # ?_search= takes any text (watcher.search.fulltext)
+        pm.register(search_plugin, name=SEARCH_PLUGIN_NAME)
 
 
 def metadata(editors: Sequence[str]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class WebContext:
     @cached_property
     def themes(self) -> list[tuple[str, str]]:
         """(id, French label) of each theme of the taxonomy, in its order."""
-        from classifiers.themes import load_themes
+        from classifiers.decide.themes import load_themes
 
         return [(t.id, t.label_fr) for t in load_themes(self.config.settings.themes or None)]
 

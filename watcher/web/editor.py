@@ -13,9 +13,9 @@ from typing import Any
 
 from datasette.utils.asgi import Forbidden, NotFound, Response
 
-from watcher.errors import WatcherError
+from watcher.legal.normalize import iso
 from watcher.newsletter.service import DraftConflict, Newsletter, kept_count
-from watcher.normalize import iso
+from watcher.util.errors import WatcherError
 from watcher.web.context import context_of, is_editor
 
 

@@ -22,7 +22,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
-from watcher.similar import similar_items
+from watcher.search.similar import similar_items
 from watcher.web import atom, editor
 from watcher.web.context import attached, context_of, is_editor
 from watcher.web.facets import MonthFacet, ThemeFacet

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from watcher.errors import WatcherError
+from watcher.util.errors import WatcherError
 
 
 class AlreadyRunning(WatcherError):

@@ -1,10 +1,10 @@
-"""The trained part of the hybrid classifier, and how its opinion is combined with the rules'.
+"""The trained head of the hybrid classifier, and how its opinion is combined with the rules'.
 
 ``Head`` holds, for each theme: a linear layer over the item's embedding (the fine-tuned model's multi-label head,
-see ``classifiers.finetune``; themes with fewer than ``MIN_POSITIVES`` labelled items get none and rely on their
+see ``classifiers.lab.finetune``; themes with fewer than ``MIN_POSITIVES`` labelled items get none and rely on their
 description prototype), the mean and spread of the cosine to the description prototype, the decision threshold on
 the combined logit, a few exemplars (titles + embeddings of labelled items close to the theme's centre) quoted in
-reasons ("similar to: ..."), the fine-tuned encoder update (``classifiers.adapter``) and the two constants of the
+reasons ("similar to: ..."), the fine-tuned encoder update (``classifiers.engine.adapter``) and the two constants of the
 combination. It is saved as a small ``.npz`` (no pickle).
 
 **Who decides what** (:func:`combine`): a theme backed by a legal identifier (décret n° 2025-895, règlement (UE)
@@ -14,39 +14,31 @@ the source and the off-topic rules count as strong evidence but not as a verdict
 by cross-validation on the training data (``benchmarks/bench_finetune.py``); per-theme thresholds are chosen on
 out-of-fold logits: the highest F1 among thresholds that keep recall >= 0.95, within [-1, 1].
 
-How the shipped ``classifiers/data/head.npz`` is rebuilt: ``watcher train`` (see ``classifiers.finetune``).
+How the shipped ``classifiers/data/head.npz`` is rebuilt: ``watcher train`` (see ``classifiers.lab.finetune``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classifiers.adapter import Adapter
-from classifiers.evaluation import GOLD_SOURCES, Example
-from classifiers.rules import Rules, SourceProfile
-from classifiers.themes import Taxonomy
-from watcher.models import Item
+from classifiers.decide.themes import Taxonomy
+from classifiers.engine.adapter import Adapter
 
 if TYPE_CHECKING:
-    from classifiers.e5 import Embedder
+    from classifiers.engine.e5 import Embedder
 
 RULE_CLIP = 3.0  # the rules' logit counts up to this much either way, except a legal identifier's (decisive)
-MODEL_CLIP = 3.0  # and the joint head's up to this much (chosen out of fold among 3, 4, 6, 8, 12)
+MODEL_CLIP = 3.0  # and the joint head's up to this much
 PROTO_BETA = 1.5  # themes without a head: weight of the description prototype beyond PROTO_Z standard deviations
 PROTO_Z = 2.5
 PROTO_CAP = 2.0
 CERTAIN_FLOOR = 1.0
-MIN_POSITIVES = 5
-EXEMPLARS = 6
-THRESHOLD_GRID = tuple(np.round(np.arange(-1.0, 1.01, 0.25), 2))
-THRESHOLD_GAIN = 0.01
-DEFAULT_HEAD = Path(__file__).parent / "data" / "head.npz"
+DEFAULT_HEAD = Path(__file__).parents[1] / "data" / "head.npz"
 
 
 @dataclass
@@ -66,7 +58,7 @@ class Head:
     trained_on: int = 0
     adapter: Adapter | None = None  # the encoder's fine-tuned update the head was trained with (merged at load)
     rule_clip: float = RULE_CLIP
-    # the joint head (trained beside the rules, see classifiers.finetune) and the rules' learnt weight per theme
+    # the joint head (trained beside the rules, see classifiers.lab.finetune) and the rules' learnt weight per theme
     joint_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     joint_bias: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     rule_weight: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
@@ -145,78 +137,8 @@ def model_bounds(head: Head) -> tuple[np.ndarray, np.ndarray]:
     return low.astype(np.float32), high.astype(np.float32)
 
 
-def labels(examples: Sequence[Example], theme_ids: Sequence[str]) -> np.ndarray:
-    return np.array([[t in e.themes for t in theme_ids] for e in examples], dtype=np.int8)
-
-
-def rule_matrix(examples: Sequence[Example], theme_ids: Sequence[str],
-                profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> tuple[np.ndarray, np.ndarray]:
-    """(rule logits, certain) of ``examples``, each (items, themes): see :func:`combine`."""
-    rules = Rules(theme_ids, profiles)
-    found = [rules.findings(e.item) for e in examples]
-    return (np.array([[f.logit(t) for t in theme_ids] for f in found], dtype=np.float32),
-            np.array([[f.certain(t) for t in theme_ids] for f in found], dtype=bool))
-
-
-def folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
-    """A fold number for each of ``n`` items (a fixed random permutation)."""
-    return np.random.default_rng(seed).permutation(n) % k
-
-
-def exemplars(X: np.ndarray, Y: np.ndarray, titles: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    theme_idx, chosen = [], []
-    for j in range(Y.shape[1]):
-        pos = np.flatnonzero(Y[:, j])
-        if not len(pos):
-            continue
-        centre = X[pos].mean(axis=0)
-        best = pos[np.argsort(-(X[pos] @ centre))[:EXEMPLARS]]
-        theme_idx += [j] * len(best)
-        chosen += list(best)
-    short = np.array([" ".join(titles[i].split())[:100] for i in chosen], dtype="<U100")
-    return np.array(theme_idx, dtype=np.int32), short, X[chosen].astype(np.float16)
-
-
-def choose_thresholds(z: np.ndarray, Y: np.ndarray, min_recall: float = 0.95) -> np.ndarray:
-    """Per theme: the grid threshold with the best F1 among those keeping recall >= ``min_recall``; 0 unless another
-    threshold is better by more than ``THRESHOLD_GAIN`` (a few items must not move it)."""
-    out = np.zeros(Y.shape[1], dtype=np.float32)
-    for j in range(Y.shape[1]):
-        if Y[:, j].sum() < MIN_POSITIVES:
-            continue
-        keys = {float(t): _threshold_key(z[:, j], Y[:, j] == 1, float(t), min_recall) for t in THRESHOLD_GRID}
-        best = max(keys, key=lambda t: (keys[t], -abs(t)))
-        out[j] = best if keys[best] > keys[0.0] + THRESHOLD_GAIN else 0.0
-    return out
-
-
-def _threshold_key(z: np.ndarray, gold: np.ndarray, t: float, min_recall: float) -> float:
-    pred = z > t
-    tp = float((pred & gold).sum())
-    f1 = 2 * tp / max(1.0, float(pred.sum() + gold.sum()))
-    return f1 if tp / max(1.0, float(gold.sum())) >= min_recall else f1 - 1.0
-
-
-def fit_slope(z: np.ndarray, Y: np.ndarray) -> float:
-    """One calibration slope for all themes: logistic fit of the labels on (logit - threshold), no intercept."""
-    from sklearn.linear_model import LogisticRegression
-
-    lr = LogisticRegression(fit_intercept=False, C=100.0, max_iter=1000).fit(z.reshape(-1, 1), Y.reshape(-1))
-    return float(max(0.2, min(2.0, lr.coef_[0][0])))
-
-
 def description_prototypes(embedder: Embedder, taxonomy: Taxonomy) -> np.ndarray:
     """One unit vector per theme: the mean of its FR and EN description embeddings (E5 'passage')."""
     texts = [d for theme in taxonomy for d in theme.descriptions()]
     vecs = embedder.embed(texts, kind="passage").reshape(len(taxonomy), 2, -1).mean(axis=1)
     return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
-
-
-def merge_corrections(examples: Sequence[Example],
-                      corrected: Sequence[tuple[Item, Iterable[str]]]) -> list[Example]:
-    """The gold examples with corrected items (item, its themes after correction) added; a correction replaces a
-    gold row with the same id."""
-    by_id = {e.item.id: e for e in examples}
-    for item, themes in corrected:
-        by_id[item.id] = Example(item, frozenset(themes), "correction")
-    return list(by_id.values())

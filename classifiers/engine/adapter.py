@@ -1,9 +1,9 @@
-"""The trained low-rank update of the encoder (see ``classifiers.finetune``): kept, loaded and merged.
+"""The trained low-rank update of the encoder (see ``classifiers.lab.finetune``): kept, loaded and merged.
 
 An adapter is a few small matrices per trained layer: ``factors["l10.q"] = (A, B)`` is the update of layer 10's
-attention query, ``W += scale * B @ A``. It is saved inside the head file (``classifiers.training.Head``), so one file
+attention query, ``W += scale * B @ A``. It is saved inside the head file (``classifiers.decide.head.Head``), so one file
 holds all that training produced, and merged into the encoder's weights when the model loads
-(``classifiers.e5.FastE5Embedder``): the encoder keeps its shape and runs on every path as before. It records the SHA-256
+(``classifiers.engine.e5.FastE5Embedder``): the encoder keeps its shape and runs on every path as before. It records the SHA-256
 of the converted weights it was trained on; merging into other weights is refused.
 
 numpy only; :meth:`Adapter.merge_into` imports torch when called.

@@ -29,7 +29,7 @@ from store.vectors import Hit
 from watcher.records import item_from_row
 
 if TYPE_CHECKING:
-    from classifiers.e5 import Embedder
+    from classifiers.engine.e5 import Embedder
 
 SAME_EVENT = 0.87  # cosine from which two items are taken to report the same event (see group_same_event)
 SIMILAR_FLOOR = 0.60  # similar_items leaves out hits below this cosine (90 % of items keep a neighbour)

@@ -16,10 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from watcher.text import FRENCH_MONTHS, fold, is_nor
-from watcher.text import (
-    is_rectificatif_nor as is_rectificatif_nor,  # re-exported: a NOR check callers expect here
-)
+from watcher.util.text import FRENCH_MONTHS, fold, is_nor
 
 SCHEMES: dict[str, str] = {
     "nor": "NOR, 4 letters + 7 digits + 1 letter (SPRX2534567D; Z = rectificatif)",

@@ -1,4 +1,4 @@
-"""Normalisation shared by every kind: dates to UTC, canonical URLs, stable ids (text: ``watcher.text``,
+"""Normalisation shared by every kind: dates to UTC, canonical URLs, stable ids (text: ``watcher.util.text``,
 whose ``clean_text`` and ``html_to_text`` are re-exported here)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from watcher.text import MONTH_NUMBERS, clean_text, fold, html_to_text
+from watcher.util.text import MONTH_NUMBERS, clean_text, fold, html_to_text
 
 PARIS = ZoneInfo("Europe/Paris")
 _PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?::\d+)?(?:/[^?#\s]*)?$")  # absolute, lower-case host, no query

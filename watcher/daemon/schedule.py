@@ -18,7 +18,7 @@ finishes (a delivery finishes the message in flight and leaves the rest pending)
 
 Jobs run one at a time (one worker thread), and each holds the archive's writer lock while it runs (``run_once``
 takes it, and so does the sending step): a cron ``watcher fetch`` waits for the job, and the job for it; nothing
-is held between jobs. The daemon's own lock (``watcher.instance``) only says that one daemon runs.
+is held between jobs. The daemon's own lock (``watcher.daemon.instance``) only says that one daemon runs.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from classifiers.base import Classifier
+from classifiers.decide.base import Classifier
 from watcher.app import App, model_settings, source_profiles
-from watcher.clock import now_utc
 from watcher.config import SourceConfig
-from watcher.instance import DaemonLock
-from watcher.model_holder import ModelHolder, ProcessClassifier
+from watcher.daemon.instance import DaemonLock
+from watcher.daemon.model_holder import ModelHolder, ProcessClassifier
+from watcher.daemon.polling import PollTrigger
 from watcher.pipeline import run_once
-from watcher.polling import PollTrigger
+from watcher.util.clock import now_utc
 
 log = logging.getLogger("watcher.daemon")
 ALERTS_GRACE, DIGEST_GRACE = 300, 6 * 3600
@@ -67,7 +67,7 @@ class DaemonApp(App):
     def _builder(self) -> Callable[[], Classifier]:
         """Rules only (``--rules-only`` or ``model = "none"``): in this process, it is light. Else the model runs
         in a child process, built with the same arguments as the App's classifier."""
-        from classifiers.hybrid import RULES_ONLY, head_path
+        from classifiers.decide.hybrid import RULES_ONLY, head_path
 
         config = self.config
         settings = model_settings(config.settings, self.rules_only)
@@ -114,7 +114,7 @@ class Daemon:
 
     def _send(self, now: datetime, cadences: tuple[str, ...] | None) -> None:
         from watcher.notify.service import CADENCES, deliver
-        from watcher.similar import same_event_of
+        from watcher.search.similar import same_event_of
 
         with self.app.store.writer_lock():
             outcome = deliver(self.app.store, self.app.config, now, cadences=cadences or CADENCES, stop=self.stop,

@@ -2,7 +2,7 @@
 what is failing, where the model is, what the delivery ledger holds. Read only.
 
 ``gather`` collects it (a JSON-able dict, also printed by ``watcher status --json``) from the store and from the
-daemon's state file (``<archive>.daemon``, see ``watcher.instance``); ``render`` turns it into lines.
+daemon's state file (``<archive>.daemon``, see ``watcher.daemon.instance``); ``render`` turns it into lines.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config import Config
-from watcher.instance import read_state, running, state_path
-from watcher.normalize import iso
+from watcher.daemon.instance import read_state, running, state_path
+from watcher.legal.normalize import iso
 
 
 def gather(store: Any, config: Config, now: datetime, database: Path | None = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """What this CPU can do for the model, found out at load time, never assumed.
 
-Three facts decide how :class:`classifiers.e5.FastE5Embedder` runs the encoder:
+Three facts decide how :class:`classifiers.engine.e5.FastE5Embedder` runs the encoder:
 
 - :func:`detect` reads the CPU's instruction-set flags (``/proc/cpuinfo`` on Linux) and ATen's dispatch level
   (``torch.backends.cpu.get_cpu_capability()``: ``DEFAULT``, ``AVX2``, ``AVX512``...);

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watcher.errors import ConfigError
+from watcher.util.errors import ConfigError
 
-DEFAULT_THEMES = Path(__file__).with_name("themes.toml")
+DEFAULT_THEMES = Path(__file__).parents[1] / "themes.toml"
 REQUIRED = ("id", "label_fr", "label_en", "description_fr", "description_en")
 OPTIONAL = ("keywords",)
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from classifiers.base import Classified, Classifier
-from watcher.errors import ClassifierError
+from classifiers.decide.base import Classified, Classifier
 from watcher.models import Item
+from watcher.util.errors import ClassifierError
 
 
 class ModelHolder:
@@ -79,7 +79,7 @@ class ProcessClassifier:
     the model (``close``, which ends the child) gives all of their memory back to the system -- freeing the model
     inside the daemon gave back a few MB of ~540 (torch stays imported, glibc keeps the heap).
 
-    Built from the arguments of ``classifiers.hybrid.build_classifier`` (picklable settings, head path, source
+    Built from the arguments of ``classifiers.decide.hybrid.build_classifier`` (picklable settings, head path, source
     profiles). ``classify`` and ``version`` (which says which path ran) are asked over a pipe; an error in the child
     comes back as ``ClassifierError``.
     """
@@ -131,7 +131,7 @@ class ProcessClassifier:
 
 def _serve(conn: Any, build_args: tuple[Any, ...]) -> None:
     """The child: build the classifier as the App does, then answer until told to stop (or the parent is gone)."""
-    from classifiers.hybrid import build_classifier
+    from classifiers.decide.hybrid import build_classifier
 
     try:
         classifier = build_classifier(*build_args)

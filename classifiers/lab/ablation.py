@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classifiers.base import Classified
-from classifiers.evaluation import Example, Report, evaluate
-from classifiers.hybrid import HybridClassifier
-from classifiers.keyword import KeywordClassifier
-from classifiers.training import PROTO_Z, Head
+from classifiers.decide.base import Classified
+from classifiers.decide.head import PROTO_Z, Head
+from classifiers.decide.hybrid import HybridClassifier
+from classifiers.decide.keyword import KeywordClassifier
+from classifiers.lab.evaluation import Example, Report, evaluate
 from watcher.models import Item, ThemeTag
 
 if TYPE_CHECKING:
-    from classifiers.e5 import Embedder, Kind
+    from classifiers.engine.e5 import Embedder, Kind
 
 PARTS = ("rules", "model", "hybrid")
 MODEL_ONLY = "model-only"

@@ -13,7 +13,7 @@ A keyword found only in the summary counts ``SUMMARY_FACTOR`` of its weight. The
 opinion to this logit; on their own the rules are a complete classifier (``HybridClassifier()`` without an
 embedder).
 
-Patterns are matched on folded text (lower case, no accents, plain apostrophes: see ``classifiers.keyword.fold``),
+Patterns are matched on folded text (lower case, no accents, plain apostrophes: see ``classifiers.decide.keyword.fold``),
 except the ``C(...)`` ones (short acronyms such as ``IA``, ``AI``, ``SNDS``), matched case-sensitively.
 """
 
@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from classifiers.keyword import fold
-from watcher.identifiers import by_scheme
+from watcher.legal.identifiers import by_scheme
 from watcher.models import Item
+from watcher.util.text import fold
 
 VERSION = "4"  # bump whenever a rule changes: stored tags record the version that gave them
 BIAS = -2.0

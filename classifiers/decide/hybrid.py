@@ -1,10 +1,10 @@
 """The hybrid theme classifier: legal identifiers decide, the fine-tuned model decides what the rules cannot.
 
-For each item and theme the rules (``classifiers.rules``) give a logit from keywords, legal identifiers, the source
-and negative rules. The model (e5-small fine-tuned for the themes, ``classifiers.finetune``) gives its own logit from
-the item's embedding through the trained head (``classifiers.training.Head``), or, for a theme with too few labelled
+For each item and theme the rules (``classifiers.decide.rules``) give a logit from keywords, legal identifiers, the source
+and negative rules. The model (e5-small fine-tuned for the themes, ``classifiers.lab.finetune``) gives its own logit from
+the item's embedding through the trained head (``classifiers.decide.head.Head``), or, for a theme with too few labelled
 examples such as ``dmuu-reprocessing``, from the similarity to the theme's FR/EN description. They are combined as
-``training.combine`` says: a legal identifier is decisive; elsewhere the rules' logit counts up to a bound and the
+``head.combine`` says: a legal identifier is decisive; elsewhere the rules' logit counts up to a bound and the
 model's is added, so a borderline or silent rule is settled by the model (legal angle or not, health data or health
 in general). A theme is given when the combined logit is above the theme's threshold; its score is
 ``sigmoid(slope * (logit - threshold))`` (calibrated on out-of-fold data), its reason lists what matched, what the
@@ -12,7 +12,7 @@ model said and which part decided ("decided by: identifier | rules | rules and m
 disagreed) | model"); a theme the rules would have given and the model took away is named in the result's note.
 
 **The model is consulted only where it can change a decision.** What the head adds is bounded
-(``training.model_bounds``): when, for every theme, a legal identifier decides or the clipped rules' logit is beyond
+(``head.model_bounds``): when, for every theme, a legal identifier decides or the clipped rules' logit is beyond
 the threshold by more than the model could move it, the item is decided by the rules and identifiers alone and is
 not embedded. The themes given are then
 exactly those the full hybrid would give (only the scores of such items, and the "model suggests" note on untagged
@@ -36,11 +36,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from classifiers import rules as rules_module
-from classifiers.base import Classified
-from classifiers.rules import Findings, Rules, SourceProfile, reason_text, sigmoid
-from classifiers.themes import Taxonomy, load_themes
-from classifiers.training import (
+from classifiers.decide import rules as rules_module
+from classifiers.decide.base import Classified
+from classifiers.decide.head import (
     DEFAULT_HEAD,
     PROTO_Z,
     Head,
@@ -49,11 +47,13 @@ from classifiers.training import (
     model_bounds,
     weighted_rules,
 )
-from watcher.errors import ClassifierError
+from classifiers.decide.rules import Findings, Rules, SourceProfile, reason_text, sigmoid
+from classifiers.decide.themes import Taxonomy, load_themes
 from watcher.models import Item, ThemeTag
+from watcher.util.errors import ClassifierError
 
 if TYPE_CHECKING:
-    from classifiers.e5 import Embedder
+    from classifiers.engine.e5 import Embedder
 
 log = logging.getLogger("watcher.classifiers")
 
@@ -272,7 +272,7 @@ def _check_pair(head: Head | None, embedder: Embedder) -> None:
     else would give wrong themes quietly, so it is a model failure (``ClassifierError``)."""
     if head is None:
         return
-    from classifiers.e5 import tuned_name
+    from classifiers.engine.e5 import tuned_name
 
     tuned = tuned_name(head.adapter)
     if tuned and tuned not in embedder.version:
@@ -344,7 +344,7 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
 def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD) -> Embedder:
     """The embedder of ``settings.model``, fine-tuned by ``head``'s adapter if it has one: the same vectors the
     classifier computes (and stores for search by meaning)."""
-    from classifiers.e5 import load_embedder
+    from classifiers.engine.e5 import load_embedder
 
     trained = Head.load(head) if isinstance(head, Path) else head
     adapter = trained.adapter if trained is not None and (settings.model or "e5-small") == "e5-small" else None

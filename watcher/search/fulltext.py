@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from watcher import identifiers as ids
+from watcher.legal import identifiers as ids
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "«": '"', "»": '"', "„": '"'})
 _CHUNK = re.compile(r'"([^"]*)"|([^\s"]+)')

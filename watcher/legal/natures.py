@@ -129,7 +129,7 @@ def markdown() -> str:
         "Every item's `nature` is one code of this list (the source's own value is kept in `nature_raw`). A",
         "subscription's `natures` may give codes, labels or the sources' raw values (`DECRET`, `décret`, `decret`);",
         "a parent (`deliberation`) includes its sub-kinds. An unknown value is a configuration error naming the file.",
-        "Generated from `watcher/natures.py` (a test checks this file is up to date).",
+        "Generated from `watcher/legal/natures.py` (a test checks this file is up to date).",
         "",
         "| code | français | English | includes | raw values read as this kind |",
         "|---|---|---|---|---|",

@@ -16,14 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifiers.evaluation import GOLD_SOURCES
-from classifiers.hybrid import PIN_HINT, RULES_ONLY, HybridClassifier, ModelSettings, model_embedder
-from classifiers.rules import SourceProfile
-from classifiers.themes import load_themes
-from classifiers.training import DEFAULT_HEAD, Head
+from classifiers.decide.head import DEFAULT_HEAD, Head
+from classifiers.decide.hybrid import PIN_HINT, RULES_ONLY, HybridClassifier, ModelSettings, model_embedder
+from classifiers.decide.rules import SourceProfile
+from classifiers.decide.themes import load_themes
+from classifiers.lab.evaluation import GOLD_SOURCES
 from watcher.models import Item
 
-PROBE_ITEMS = Path(__file__).parent / "data" / "probe_items.jsonl"
+PROBE_ITEMS = Path(__file__).parents[1] / "data" / "probe_items.jsonl"
 
 
 @dataclass
@@ -98,7 +98,7 @@ def model_report(settings: ModelSettings, *, head: Path = DEFAULT_HEAD, items: i
 
 
 def _describe_cpu(report: ModelReport) -> None:
-    from classifiers import capability
+    from classifiers.engine import capability
 
     found = capability.detect()
     report.capability, report.native_bf16 = found.line(), found.native_bf16

@@ -12,10 +12,10 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
-from classifiers.base import Classified
-from classifiers.themes import Taxonomy, load_themes
+from classifiers.decide.base import Classified
+from classifiers.decide.themes import Taxonomy, load_themes
 from watcher.models import Item, ThemeTag
-from watcher.text import fold
+from watcher.util.text import fold
 
 VERSION = "1"
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from classifiers.base import Classifier
-from classifiers.rules import SourceProfile
+from classifiers.decide.base import Classifier
+from classifiers.decide.rules import SourceProfile
 from watcher.models import Item
 
 # The gold format names sources by kind of publisher, not by their names in sources.toml. Each profile is the one
