@@ -3,7 +3,7 @@
     StoreError            the archive cannot be read or written (read-only, missing folder, disk full, corrupt)
     └── ArchiveBusy       another watcher run holds the archive's writer lock and the wait ran out
 
-``store`` depends on nothing of watcher, so these do not derive from ``watcher.errors.WatcherError``; watcher's
+``store`` depends on nothing of watcher, so these do not derive from ``watcher.util.errors.WatcherError``; watcher's
 error module re-exports them and its CLI edge turns them into ``error: <message>`` like any other.
 """
 

@@ -155,7 +155,7 @@ def m007_sources_items_total_derived(db: Database) -> None:
     db.table("sources").transform(drop={"items_total"})
 
 
-# The kinds of act as watcher.natures read them when m008_alerts_legal_date was written: (lower-cased raw value,
+# The kinds of act as watcher.legal.natures read them when m008_alerts_legal_date was written: (lower-cased raw value,
 # code). A migration is a snapshot: the vocabulary may grow later, this backfill does not change.
 _NATURES_2026 = (
     ("loi", "loi"), ("loi_organique", "loi"), ("ordonnance", "ordonnance"), ("decret", "decret"),
@@ -194,7 +194,7 @@ def m008_alerts_legal_date(db: Database) -> None:
     - ``items.legal_date``: the ISO date a lawyer cites (JO issue date, a CNIL délibération's date, else the
       publication time as a date in Europe/Paris), beside the exact ``published`` instant; backfilled here;
     - ``items.nature_raw``: the source's own nature, while ``nature`` becomes a code of the kinds-of-act
-      vocabulary (``watcher.natures``); backfilled from a snapshot of that vocabulary (unknown values: ``autre``);
+      vocabulary (``watcher.legal.natures``); backfilled from a snapshot of that vocabulary (unknown values: ``autre``);
     - ``subscription_starts``: when the planner first saw each subscription; what was stored before is a
       baseline, not news (no instant alert for it)."""
     items = db.table("items")

@@ -281,7 +281,7 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
 
     def search_ids(self, match: str, limit: int = 20) -> list[str]:
         """Ids of the items whose title, summary or text match the FTS5 expression ``match``, best first (the
-        caller builds ``match``: ``watcher.search`` quotes what people type)."""
+        caller builds ``match``: ``watcher.search.fulltext`` quotes what people type)."""
         sql = ("select items.id from items_fts join items on items.rowid = items_fts.rowid "
                "where items_fts match ? order by items_fts.rank limit ?")
         return [r[0] for r in self.db.execute(sql, [match, limit])]
