@@ -3,6 +3,7 @@ is not there: the map cannot drift from the tree."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -55,3 +56,37 @@ def test_each_room_of_the_map_lists_its_modules() -> None:
                 if module.stem in {"__init__", "__main__"} or package.name in {"cli", "sources", "config"}:
                     continue
                 assert module.stem in line, f"{top}/{package.name}/{module.name} is not named in the README's map"
+
+
+DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_the_docs_name_only_files_and_modules_that_exist() -> None:
+    """A path (`watcher/search/similar.py`) or a dotted module (`watcher.search.similar.similar_items`) written in
+    backticks in the README or docs/ is there: a move or a rename that forgets the docs fails here."""
+    missing = []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for path in re.findall(r"`((?:watcher|classifiers|store|tools|benchmarks|tests)/[^`\s:#(]*)", text):
+            if not (ROOT / path).exists():
+                missing.append(f"{doc.name}: {path}")
+        for dotted in re.findall(r"`((?:watcher|classifiers|store)(?:\.[A-Za-z_]\w*)+)", text):
+            if not _resolves(dotted):
+                missing.append(f"{doc.name}: {dotted}")
+    assert missing == [], "named in the docs, not in the tree: " + ", ".join(missing)
+
+
+def _resolves(dotted: str) -> bool:
+    """``a.b.c.name.attr``: the longest importable module prefix, then attributes."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:n]))
+        except ImportError:
+            continue
+        for name in parts[n:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
+    return False
