@@ -4,7 +4,7 @@
     └── ArchiveBusy       another watcher run holds the archive's writer lock and the wait ran out
 
 ``store`` depends on nothing of watcher, so these do not derive from ``watcher.util.errors.WatcherError``; watcher's
-error module re-exports them and its CLI edge turns them into ``error: <message>`` like any other.
+error module does not import them (see there); the CLI edge catches both and turns them into ``error: <message>`` like any other.
 """
 
 from __future__ import annotations

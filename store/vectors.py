@@ -15,8 +15,8 @@ Two ways to search:
 - **sqlite-vec** (PyPI ``sqlite-vec``), loaded onto the store's connection when its driver can load extensions
   (``VectorIndex.sql`` is then true): ``vec_distance_cosine(vec_int8(embedding), vec_int8(?))`` works in any SQL on
   that connection (Datasette, ad-hoc queries) and :meth:`VectorIndex.nearest_sql` ranks with it. It is not the
-  default: over 100,000 rows its brute-force SQL scan took p95 400 ms where the two-stage numpy scan took 28 ms
-  (``benchmarks/bench_similar.py``, through pysqlite3: this Python's own ``sqlite3`` cannot load extensions).
+  default: its brute-force SQL scan is several times slower than the two-stage numpy scan on a large archive
+  (``benchmarks/bench_similar.py``; figures in docs/semantic.md).
 
 Only embeddings of one model are compared (``model`` column): a query embedded by another model finds nothing.
 """

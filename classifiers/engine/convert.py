@@ -426,8 +426,8 @@ _UNK_PENALTY = 10.0
 
 
 class LeanTokenizer:
-    """A pure-Python twin of the ``tokenizer.json`` written by :func:`build_tokenizer` (about 50 MB instead of
-    the ~300 MB the ``tokenizers`` Unigram trie takes for 250k pieces).
+    """A pure-Python twin of the ``tokenizer.json`` written by :func:`build_tokenizer`, in a fraction of the memory
+    the ``tokenizers`` Unigram trie takes for 250k pieces (figures in docs/semantic.md).
 
     Same pipeline, same Viterbi and tie-breaking as ``tokenizers``' Unigram: NMT, NFKC, collapsed spaces,
     Metaspace (``▁``, prepend always, split), best-scoring segmentation per word with unknown characters fused

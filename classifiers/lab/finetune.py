@@ -7,11 +7,10 @@ logit is added to the rules' clipped logit weighted per theme by a learnt ``rule
 The loss is the sum of both heads' losses: the encoder learns the themes, the joint head what the rules get wrong.
 Everything else, the word embeddings and the lower layers included, stays frozen, so the input of the first trained
 layer is computed once per item (:meth:`Frozen.states`) and training runs the trained layers only, on batches of
-items of similar length: about 7 minutes on 2 CPU cores for 892 items, five cross-validation trainings included
-(:func:`train`).
+items of similar length (:func:`train`; its cost on 2 cores: docs/semantic.md).
 
 What is kept: a ``head.Head`` with the :class:`classifiers.engine.adapter.Adapter` inside (the low-rank factors, the
-settings and the SHA-256 of the converted weights they were trained on; 0.44 MB in all). At load time the update is
+settings and the SHA-256 of the converted weights they were trained on). At load time the update is
 **merged into the weights** (``W += scale * B @ A``): the encoder keeps its shape and runs on every
 path as before (bf16 or fp32, fused or not; see ``classifiers.engine.capability``).
 

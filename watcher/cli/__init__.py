@@ -63,7 +63,7 @@ for _area in AREAS:
 def run() -> None:
     """The ``watcher`` console script (and ``python -m watcher``): ``main`` in a process of its own. What exists
     once the modules are imported lives as long as the process, so it is exempted from every full garbage
-    collection, the one at exit included (~40 ms on a 10,000-item fetch); garbage made afterwards is collected
+    collection, the one at exit included (each would walk every module's objects again); garbage made afterwards is collected
     as usual. (Not in ``main``: tests and library callers invoke it inside a process they own.)"""
     gc.freeze()
     main()

@@ -76,8 +76,8 @@ class ModelHolder:
 
 class ProcessClassifier:
     """The real classifier, run in a child process (spawned): torch and the model live only there, so releasing
-    the model (``close``, which ends the child) gives all of their memory back to the system -- freeing the model
-    inside the daemon gave back a few MB of ~540 (torch stays imported, glibc keeps the heap).
+    the model (``close``, which ends the child) gives all of their memory back to the system, which freeing the model
+    inside the daemon would not do (torch stays imported, glibc keeps the heap).
 
     Built from the arguments of ``classifiers.decide.hybrid.build_classifier`` (picklable settings, head path, source
     profiles). ``classify`` and ``version`` (which says which path ran) are asked over a pipe; an error in the child

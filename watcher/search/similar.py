@@ -12,7 +12,7 @@
 Similarities are cosines of the embeddings the classifier computed: multilingual-e5-small fine-tuned for the themes
 (the adapter in ``classifiers/data/head.npz``). In that space the nearest other item of the 950 labelled real items
 sits at 0.76 (median; 0.61 for the 10 % least connected) and a random pair at 0.33, so the thresholds below were set
-on it (with the original model, whose cosines sit at 0.75–0.85 for any pair, they were 0.80 and 0.925). A model
+on it (how, and their values for the original model: docs/semantic.md). A model
 retrained with ``watcher train`` moves the space: check them again (``benchmarks/similar_queries.py``).
 """
 
@@ -107,8 +107,7 @@ def group_same_event(items: Sequence[Mapping[str, Any]], store: Store, *,
     space: the three pairs about one event sit at 0.930, 0.899 and 0.889 (an EDPB-EDPS joint opinion and its relay,
     the CNIL's 42 M EUR sanction and a law firm's post on it, an ANSM shortage notice and a pharmacists' union
     relaying it), the first pair about different events at 0.854 (an ANSM notice and a JO reimbursement list); a
-    French and an English release on the same EDPB meeting, at 0.839, is missed. (With the original model the
-    margin was 0.925 against 0.924.)"""
+    French and an English release on the same EDPB meeting, at 0.839, is missed."""
     vectors = {str(row["id"]): got[1] for row in items if (got := store.vectors.get(str(row["id"]))) is not None}
     ids = [str(row["id"]) for row in items]
     parent = list(range(len(items)))

@@ -330,7 +330,7 @@ def _lenient(content: bytes, *, source: str, url: str, not_a_feed: str) -> RawFe
     """feedparser's reading. The body is given as XML (``application/xml``: its own declaration says the
     encoding; without a media type feedparser would fall back to iso-8859-1, turning windows-1252's ``…`` into
     a control character). ``not_a_feed``: the ``ParseError`` when feedparser finds no feed either ("" = none)."""
-    import feedparser  # only for unusual feeds: most runs never need it, and it takes ~40 ms to import
+    import feedparser  # only for unusual feeds: most runs never need it, and its import is slow
 
     parsed: Any = feedparser.parse(content, response_headers={"content-location": url,
                                                               "content-type": "application/xml"})
