@@ -19,7 +19,7 @@ from conftest import FIXTURES, TEST_SETTINGS, FakeClock
 
 from tools.build_demo_recording import parse_http_envelope
 from watcher.config.settings import Settings
-from watcher.http import HttpClient, Response, build_client, looks_like_html, redact, retry_after_seconds
+from watcher.http import HttpClient, Response, build_client, looks_like_html, retry_after_seconds
 from watcher.replay import ReplayServer
 from watcher.util.errors import BotWallError, FetchError, ParseError, SourceError
 
@@ -440,5 +440,6 @@ def test_one_request_at_a_time_and_one_robots_txt_per_host_across_threads(fake_c
     assert sorted(robots) == ["a.test", "b.test"]  # robots.txt fetched once per host despite the threads
 
 
-def test_redact_hides_credentials_and_secret_query_values() -> None:
-    assert redact("https://user:pw@api.test/x?token=abc&page=2") == "https://api.test/x?token=%2A%2A%2A&page=2"
+def test_a_refused_url_is_named_without_its_credentials_or_secret_query_values(http_client: Make) -> None:
+    message = str(get_error(http_client(), "ftp://user:pw@files.example.test/x?token=abc&page=2"))
+    assert "only http and https URLs can be fetched, not ftp://****@files.example.test/x?token=****&page=2" in message

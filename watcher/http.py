@@ -27,12 +27,13 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from types import TracebackType
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from watcher.config.settings import Settings
 from watcher.util.errors import BotWallError, FetchError, ParseError
+from watcher.util.redact import redact
 from watcher.util.robots import RobotsCache
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ EXPECTS = frozenset({"feed", "xml", "html", "listing", "tar", "json"})
 _HTML_START = re.compile(rb"^(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])",
                          re.I | re.S)
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
-_SECRET_KEYS = re.compile(r"token|key|secret|pass|auth|sig", re.I)
 _ADVICE = {
     400: "the server rejected the request; check the URL",
     401: "the site requires credentials; this source cannot be fetched anonymously",
@@ -78,16 +78,6 @@ class _Raw:
     status: int
     headers: dict[str, str]
     content: bytes
-
-
-def redact(url: str) -> str:
-    """The URL without user:password and with secret-looking query values masked (for messages and logs)."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    query = urlencode([(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in parse_qsl(parts.query, True)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def host_of(url: str) -> str:

@@ -7,7 +7,7 @@ What is masked, wherever it appears in a line (log message, its arguments, a for
 - the token path of a Slack webhook (``/services/T…/B…/XXXX`` -> ``/services/****``);
 - query values whose name looks secret (``token``, ``key``, ``secret``, ``pass``, ``auth``, ``sig``...);
 - ``Authorization``/``Proxy-Authorization``/``Cookie``/``X-Api-Key`` header values;
-- everything after ``://`` in an apprise-style URL (a scheme other than http/https, e.g. ``tgram://``,
+- everything after ``://`` in an apprise-style URL (a scheme other than http/https/ftp, e.g. ``tgram://``,
   ``mailtos://``, ``slack://``), where the tokens are the URL itself.
 
 ``install()`` puts one ``RedactingFilter`` on every handler of the root logger, so it sees the records of every
@@ -31,7 +31,8 @@ _SECRET_QUERY = re.compile(r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|key|secret|pass|a
                            r"[a-z0-9_.-]*)=)[^&#\s'\"<>]+")
 _HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key)(['\"]?\s*[:=]\s*['\"]?)"
                      r"(?:(?:bearer|basic|token)\s+)?[^'\"\r\n,;}]+")
-_OTHER_SCHEME = re.compile(r"(?i)\b(?!https?://|file://)([a-z][a-z0-9+.-]{1,20}://)[^\s'\"<>]+")
+# ftp:// carries its credentials as user:password@ (masked above), like http
+_OTHER_SCHEME = re.compile(r"(?i)\b(?!https?://|ftps?://|file://)([a-z][a-z0-9+.-]{1,20}://)[^\s'\"<>]+")
 
 
 def register(secret: str) -> None:
