@@ -38,18 +38,22 @@ def lock_path(database: str | Path) -> Path:
     return Path(f"{os.path.abspath(database)}.lock")
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int, *, shared: bool = False) -> bool:
+    """Take the operating system's advisory lock on the open file ``fd`` without waiting; False if another
+    process holds it. ``shared`` (POSIX) lets several holders share it; Windows has no shared lock: exclusive."""
     try:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         else:
+            os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks bytes from the current position: always the first one
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
     except OSError:
         return False
     return True
 
 
-def _unlock(fd: int) -> None:
+def unlock(fd: int) -> None:
+    """Give back the lock ``try_lock`` took on ``fd``."""
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     else:
@@ -72,14 +76,14 @@ def _busy(database: str, action: str) -> str:
 
 
 def _acquire(database: str, fd: int, wait: float, on_wait: Callable[[str], None] | None) -> None:
-    if _try_lock(fd):
+    if try_lock(fd):
         return
     if wait <= 0:
         raise ArchiveBusy(database, _busy(database, "exiting (give --lock-wait SECONDS to wait for it)"))
     if on_wait:
         on_wait(str(ArchiveBusy(database, _busy(database, f"waiting up to {wait:g} s"))))
     deadline = time.monotonic() + wait
-    while not _try_lock(fd):
+    while not try_lock(fd):
         if time.monotonic() >= deadline:
             raise ArchiveBusy(database, _busy(database, f"exiting after waiting {wait:g} s"))
         time.sleep(_POLL)
@@ -137,5 +141,5 @@ def _release(key: str) -> None:
         if entry[1]:
             return
         del _held[key]
-    _unlock(entry[0])
+    unlock(entry[0])
     os.close(entry[0])

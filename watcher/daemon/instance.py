@@ -2,8 +2,9 @@
 
 The lock file also says who holds it and what it is doing (JSON, rewritten after each job): process id, start
 time, the next runs, the model's state. ``watcher status`` reads it; when no process holds the lock the file is
-only a record of the last daemon. The kernel drops the lock when the process dies (``flock``), even on SIGKILL,
-so a stale file never blocks a new daemon.
+only a record of the last daemon. The lock is the operating system's, taken as the archive's writer lock is
+(``store.lock.try_lock``: ``flock`` on POSIX, ``msvcrt.locking`` on Windows), so it is dropped when the process
+dies, even on SIGKILL, and a stale file never blocks a new daemon.
 
 This lock says "a daemon runs"; it is not the archive's writer lock (each job's writes take that one, so a cron
 ``watcher fetch`` can still run between two jobs).
@@ -11,7 +12,6 @@ This lock says "a daemon runs"; it is not the archive's writer lock (each job's 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from store.lock import try_lock, unlock
 from watcher.util.errors import WatcherError
 
 
@@ -45,9 +46,7 @@ class DaemonLock:
     def acquire(self, now: datetime) -> DaemonLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open while the lock is held
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(handle.fileno()):
             holder = read_state(self.path)
             handle.close()
             raise AlreadyRunning(f"another watcher daemon holds the archive {self.path.with_suffix('')} since "
@@ -69,7 +68,7 @@ class DaemonLock:
     def release(self) -> None:
         if self._file is not None:
             self.update(stopped=True)
-            fcntl.flock(self._file, fcntl.LOCK_UN)
+            unlock(self._file.fileno())
             self._file.close()
             self._file = None
 
@@ -88,11 +87,9 @@ def running(database: Path) -> bool:
     if not path.exists():
         return False
     with open(path, encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(handle.fileno(), shared=True):
             return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
+        unlock(handle.fileno())
     return False
 
 
