@@ -6,10 +6,11 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from datasette.utils import tilde_encode
 from test_notify_support import cnil_items
 
 from watcher.config.alerts import Cadence, Subscription
-from watcher.notify.render import Renderer, mrkdwn, slack_link, tilde_encode
+from watcher.notify.render import Renderer, mrkdwn, slack_link
 
 NOW = datetime(2026, 6, 17, 6, 0, tzinfo=UTC)
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from datasette.utils import tilde_encode
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from watcher.legal import legal_dates, natures
-from watcher.notify.render import tilde_encode
 
 WORDS: dict[str, dict[str, str]] = {
     "fr": {"week": "Semaine", "texts": "texte(s)", "read": "Lire le texte", "archive": "Fiche dans l'archive",

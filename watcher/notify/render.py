@@ -49,7 +49,6 @@ LABELS: dict[str, dict[str, str]] = {
 }
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
-_SAFE_TILDE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _SLACK_SECTION = 2900  # Slack allows 3000 characters per section text
 _SLACK_BLOCKS = 48  # and 50 blocks per message
 SUMMARY_CHARS = 280  # two or three lines of a message
@@ -183,11 +182,6 @@ def slack_link(url: str, label: Any) -> Markup:
     return Markup(f"<{target}|{text}>")
 
 
-def tilde_encode(value: str) -> str:
-    """Datasette's encoding of a primary key in a row URL."""
-    return "".join(chr(b) if b in _SAFE_TILDE else "+" if b == 32 else f"~{b:02X}" for b in value.encode())
-
-
 def _env(autoescape: bool, finalize: Any = None) -> Environment:
     env = Environment(loader=PackageLoader("watcher.notify", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]) if autoescape else False, trim_blocks=True,
@@ -297,7 +291,11 @@ class Renderer:
 
     def _item_view(self, item: Mapping[str, Any], themes: Sequence[Mapping[str, Any]], lang: str) -> ItemView:
         url = str(item.get("url") or "")
-        archive = f"{self.public_url}/watcher/items/{tilde_encode(item['id'])}" if self.public_url else ""
+        archive = ""
+        if self.public_url:
+            from datasette.utils import tilde_encode  # Datasette's row-URL key (imported on use)
+
+            archive = f"{self.public_url}/watcher/items/{tilde_encode(item['id'])}"
         names = self.theme_names[lang]
         views = tuple(ThemeView(t["theme"], names.get(t["theme"], t["theme"]), float(t["score"]),
                                 short_reason(str(t.get("reason") or ""), str(t.get("origin") or ""), lang),
