@@ -115,12 +115,15 @@ class DeliveriesMixin:
                      "matched_at, delivery_key) values (:subscription, :item_id, :theme, :score, :cadence, "
                      ":matched_at, :delivery_key)")
         with self.transaction():
-            created = self._insert_deliveries(deliveries)
+            created = self.add_deliveries(deliveries)
             self.db.conn.executemany(match_sql, [dict(m) for m in matches])
             self.db.execute("delete from alert_queue where id <= ?", [upto])
         return created
 
-    def _insert_deliveries(self, deliveries: Sequence[Mapping[str, Any]]) -> int:
+    def add_deliveries(self, deliveries: Sequence[Mapping[str, Any]]) -> int:
+        """Add ledger rows (``key`` and the other ``deliveries`` columns; ``attempts`` 0 and the rest "" when not
+        given); a key already there is left as it is. Returns how many were created. Runs inside the caller's
+        transaction when there is one (the incidents write theirs with the incident)."""
         if not deliveries:
             return 0
         cols = ", ".join(_DELIVERY_COLUMNS)
@@ -154,7 +157,7 @@ class DeliveriesMixin:
                         f"t.score >= ?)", [sub, until, *themes, min_score])
         if not self.db.execute(f"select 1 from delivery_items where {waiting} limit 1", [sub, until]).fetchone():
             return 0
-        if not self._insert_deliveries([delivery]):
+        if not self.add_deliveries([delivery]):
             return 0
         self.db.execute(f"update delivery_items set delivery_key = ? where {waiting}", [delivery["key"], sub, until])
         return 1

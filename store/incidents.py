@@ -7,8 +7,8 @@ incident changed state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -16,9 +16,12 @@ _INCIDENT_COLUMNS = "id, source, kind, opened_at, closed_at, detail, open_key, c
 
 
 class IncidentsMixin:
-    """Incident verbs of the ``Store`` (which provides ``self.db`` and ``_insert_deliveries``)."""
+    """Incident verbs of the ``Store`` (which provides ``self.db`` and the ledger's ``add_deliveries``)."""
 
     db: Database
+
+    if TYPE_CHECKING:
+        def add_deliveries(self, deliveries: Sequence[Mapping[str, Any]]) -> int: ...
 
     def open_incidents(self) -> list[dict[str, Any]]:
         return self._incidents("closed_at is null", [])
@@ -40,7 +43,7 @@ class IncidentsMixin:
             if cursor.rowcount != 1:
                 return False
             if delivery:
-                self._insert_deliveries([delivery])  # type: ignore[attr-defined]
+                self.add_deliveries([delivery])
         return True
 
     def close_incident(self, incident_id: int, *, now: str, delivery: Mapping[str, Any] | None) -> bool:
@@ -50,7 +53,7 @@ class IncidentsMixin:
             if cursor.rowcount != 1:
                 return False
             if delivery:
-                self._insert_deliveries([delivery])  # type: ignore[attr-defined]
+                self.add_deliveries([delivery])
         return True
 
     def recent_fetches(self, source: str, limit: int = 10) -> list[dict[str, Any]]:

@@ -155,7 +155,7 @@ class Newsletter:
                  "recipient": s["email"], "channel": self.settings.channel, "period": str(issue_id),
                  "state": "pending", "created_at": stamp, "updated_at": stamp}
                 for s in self.store.subscribers()]
-        return int(self.store._insert_deliveries(rows))
+        return self.store.add_deliveries(rows)
 
     def send(self, issue_id: int, now: datetime, channel: Channel | None = None) -> SendReport:
         """Send the issue's due deliveries through the ledger: each address at most once."""
