@@ -236,6 +236,7 @@ def test_a_retrained_head_next_to_the_database_is_preferred(tmp_path: Path):
 
 
 # -- the real model ------------------------------------------------------------------------------------------------
+@pytest.mark.cpu_path
 @pytest.mark.model
 def test_real_embedder_on_real_items(fixtures_dir: Path):
     from classifiers.engine.e5 import load_embedder

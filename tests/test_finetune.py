@@ -52,6 +52,7 @@ def test_same_seed_same_model_and_another_seed_another(model_dir: Path, examples
     assert trained.oof.shape == trained.Y.shape == (40, len(load_themes().ids))
 
 
+@pytest.mark.cpu_path
 def test_the_merged_adapter_gives_the_trained_models_vectors(model_dir: Path, examples, trained,
                                                              tmp_path: Path) -> None:
     """What is kept (head file with the adapter inside, merged into the encoder at load) computes what was trained."""

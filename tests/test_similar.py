@@ -131,6 +131,7 @@ def test_rules_only_classification_stores_no_embedding(tmp_path: Path) -> None:
 
 
 # -- the real model ------------------------------------------------------------------------------------------------
+@pytest.mark.cpu_path
 @pytest.mark.model
 def test_an_english_question_finds_the_french_item(store: Store) -> None:
     from classifiers.decide.hybrid import ModelSettings, model_embedder
