@@ -149,7 +149,9 @@ class DeliveriesMixin:
     def _open_digest(self, delivery: Mapping[str, Any], until: str, themes: Sequence[str], min_score: float) -> int:
         sub = delivery["subscription"]
         waiting = "subscription = ? and delivery_key is null and withdrawn = 0 and matched_at <= ?"
-        self.db.execute(f"update delivery_items set withdrawn = 1 where {waiting} and not exists (select 1 from "
+        # a match made by a followed act ("act:...") does not depend on themes: never withdrawn for want of one
+        self.db.execute(f"update delivery_items set withdrawn = 1 where {waiting} and theme not like 'act:%' and "
+                        f"not exists (select 1 from "
                         f"item_themes t where t.item_id = delivery_items.item_id and t.theme in ({marks(len(themes))}) and "
                         f"t.score >= ?)", [sub, until, *themes, min_score])
         if not self.db.execute(f"select 1 from delivery_items where {waiting} limit 1", [sub, until]).fetchone():

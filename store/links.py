@@ -112,6 +112,17 @@ class LinksMixin:
                 out.setdefault(row["item_id"], []).append(row)
         return out
 
+    def changed_deliveries(self, subscriptions: Sequence[str], since: str) -> list[dict[str, Any]]:
+        """(subscription, item_id, version) of the items sent (or on their way) to these subscriptions whose
+        content changed after they were matched: what an "updated" alert tells."""
+        if not subscriptions:
+            return []
+        sql = ("select d.subscription, d.item_id, i.version from delivery_items d join items i on i.id = d.item_id "
+               f"where d.subscription in ({marks(len(subscriptions))}) and d.delivery_key is not null and "
+               "d.withdrawn = 0 and i.version > 1 and i.updated_at > d.matched_at and i.updated_at <= ? "
+               "order by i.updated_at, d.item_id")
+        return rows(self.db.execute(sql, [*subscriptions, since]))
+
     # -- reading ------------------------------------------------------------------------------------------------
     def act_url(self, scheme: str, value: str) -> str | None:
         """The page of the archived text that IS this act (a JO or CNIL text's own Légifrance page), or None."""

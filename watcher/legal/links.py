@@ -24,7 +24,7 @@ tagged ``dmuu-reprocessing`` gets that theme with origin ``link`` and the reason
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -75,9 +75,15 @@ class LinkReport:
     themes: int = 0
 
 
+_LEGIFRANCE_TEXT = re.compile(r"^https?://(?:www\.)?legifrance\.gouv\.fr/(?:jorf|cnil)/id/((?:JORF|CNIL)TEXT\d{12})")
+LEAD_CHARS = 20  # an official text's title names its own act first: "Décret n° 2021-217 du …", "Arrêté du …"
+
+
 def is_official(item: Mapping[str, Any]) -> bool:
-    """A JO or CNIL text, or an EUR-Lex act: an item that IS the act it carries."""
-    return str(item.get("id", "")).startswith(OFFICIAL_PREFIXES) or _is_eurlex(item)
+    """A JO or CNIL text (from DILA's data, or any feed linking to its Légifrance page), or an EUR-Lex act: an item
+    that IS the act it carries."""
+    return (str(item.get("id", "")).startswith(OFFICIAL_PREFIXES) or _is_eurlex(item)
+            or bool(_LEGIFRANCE_TEXT.match(str(item.get("url") or ""))))
 
 
 def _is_eurlex(item: Mapping[str, Any]) -> bool:
@@ -94,9 +100,17 @@ def identity(item: Mapping[str, Any]) -> list[tuple[str, str]]:
         own = [("celex", celex)]
         number = acts_module.number_of_celex(celex)
         return own + ([number] if number else [])
-    if not str(item.get("id", "")).startswith(OFFICIAL_PREFIXES):
+    page = _LEGIFRANCE_TEXT.match(str(item.get("url") or ""))
+    dila = str(item.get("id", "")).startswith(OFFICIAL_PREFIXES)
+    if not dila and not page:
         return []
-    own = [(s, v.strip()) for s in _OWN_SCHEMES for v in str(identifiers.get(s) or "").split(",") if v.strip()]
+    own = [(s, v.strip()) for s in _OWN_SCHEMES for v in str(identifiers.get(s) or "").split(",") if v.strip()] \
+        if dila else []
+    if page:
+        own.append(("jorftext" if page.group(1).startswith("JORF") else "cnil", page.group(1)))
+    lead = ids.find_all(str(item.get("title") or "")[:300])
+    if lead and lead[0].span[0] <= LEAD_CHARS and lead[0].scheme in acts_module.ACT_SCHEMES:
+        own.append((lead[0].scheme, lead[0].value))
     nor = str(identifiers.get("nor") or "")
     if nor and not is_rectificatif_nor(nor) and identifiers.get("nor_base"):
         own.append(("nor_base", str(identifiers["nor_base"])))
@@ -122,7 +136,7 @@ def mentions(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     mine = set(own)
     identifiers = item.get("identifiers") or {}
     nor = str(identifiers.get("nor") or "")
-    if item_id.startswith(OFFICIAL_PREFIXES) and is_rectificatif_nor(nor) and identifiers.get("nor_base"):
+    if is_official(item) and is_rectificatif_nor(nor) and identifiers.get("nor_base"):
         rows.append({"item_id": item_id, "scheme": "nor_base", "value": str(identifiers["nor_base"]),
                      "role": "cites", "kind": "rectifies", "context": ""})
     text = "\n".join(str(item.get(k) or "") for k in ("title", "summary"))
@@ -184,6 +198,11 @@ def link_rows(new_mentions: Sequence[Mapping[str, Any]], store: LinkStore, stamp
     for row in store.mentions_of([(m["scheme"], m["value"]) for m in cites + owns], "is"):
         acts_by_key.setdefault((row["scheme"], row["value"]), []).append(row)
     citing_rows = list(cites) + store.mentions_of([(m["scheme"], m["value"]) for m in owns], "cites")
+    fund = {row["item_id"]: row["scheme"] for rows in acts_by_key.values() for row in rows
+            if row["scheme"] in ("jorftext", "cnil")}
+    if owns:
+        fund.update((row["item_id"], row["scheme"]) for row in store.mentions_of(
+            [(m["scheme"], m["value"]) for m in owns if m["scheme"] in ("jorftext", "cnil")], "is"))
     links: dict[tuple[str, str], dict[str, Any]] = {}
     for citing in citing_rows:
         for act in _resolve(citing, acts_by_key.get((citing["scheme"], citing["value"]), [])):
@@ -198,8 +217,8 @@ def link_rows(new_mentions: Sequence[Mapping[str, Any]], store: LinkStore, stamp
             if _is_rectificatif(this) != _is_rectificatif(other):
                 source, target = (a, b) if _is_rectificatif(this) else (b, a)
                 _add(links, source, target, "rectifies", own, stamp)
-            elif a.split(":")[0] != b.split(":")[0]:
-                source, target = (a, b) if a.startswith("jorf:") else (b, a)
+            elif {fund.get(a), fund.get(b)} == {"jorftext", "cnil"}:  # the JO publication of a CNIL text
+                source, target = (a, b) if fund.get(a) == "jorftext" else (b, a)
                 _add(links, source, target, "publishes", own, stamp)
     return list(links.values())
 
@@ -258,3 +277,46 @@ def link_pending(store: LinkStore, now: datetime, *, theme_labels: Mapping[str, 
         report.links += store.save_links(links)
         report.themes += store.add_link_themes(flowing_themes(links, store, stamp, theme_labels))
     return report
+
+
+def groups_of(item_ids: Sequence[str], links: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """``item_ids`` in groups of linked items (``links``: (from, to) pairs), each group led by the act the others
+    name (a member no link of the group leaves), in the order of ``item_ids``; an unlinked item is its own group."""
+    parent = {i: i for i in item_ids}
+
+    def root(i: str) -> str:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    sources: set[str] = set()
+    for a, b in links:
+        if a in parent and b in parent:
+            parent[root(a)] = root(b)
+            sources.add(a)
+    groups: dict[str, list[str]] = {}
+    for i in item_ids:
+        groups.setdefault(root(i), []).append(i)
+    out = []
+    for members in groups.values():
+        leads = [m for m in members if m not in sources] or members
+        out.append([leads[0], *[m for m in members if m != leads[0]]])
+    return out
+
+
+def grouped_by_links(links_among: Callable[[Sequence[str]], list[tuple[str, str]]],
+                     then: Callable[[Sequence[Mapping[str, Any]]], list[list[Mapping[str, Any]]]] | None = None,
+                     ) -> Callable[[Sequence[Mapping[str, Any]]], list[list[Mapping[str, Any]]]]:
+    """A digest's grouping (``watcher.notify.render.SameEvent``): an act and the items that name it make one entry
+    ("voir aussi"), whatever else groups them; ``then`` groups what the links leave alone (e.g. same event)."""
+
+    def group(items: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+        by_id = {str(i["id"]): i for i in items}
+        linked = groups_of(list(by_id), links_among(list(by_id)))
+        alone = [by_id[g[0]] for g in linked if len(g) == 1]
+        out = [[by_id[i] for i in g] for g in linked if len(g) > 1]
+        out += then(alone) if then is not None and len(alone) > 1 else [[i] for i in alone]
+        return out
+
+    return group

@@ -35,6 +35,7 @@ LABELS: dict[str, dict[str, str]] = {
         "reply": "Pour ne plus recevoir ces messages, répondez-y en le demandant.",
         "more": "autres textes dans l'archive", "words": "mots", "cites": "cite", "model": "modèle",
         "person": "confirmé par un juriste", "period": "Période", "site": "publié par", "same_event": "aussi",
+        "updated": "Texte modifié", "followed": "Textes suivis", "official": "Texte officiel",
     },
     "en": {
         "prefix": "[Watch]", "colon": ":", "instant": "New text", "daily": "Daily digest", "weekly": "Weekly digest",
@@ -45,8 +46,10 @@ LABELS: dict[str, dict[str, str]] = {
         "reply": "To stop receiving these messages, reply and ask.",
         "more": "more texts in the archive", "words": "words", "cites": "cites", "model": "model",
         "person": "confirmed by a lawyer", "period": "Period", "site": "published by", "same_event": "also",
+        "updated": "Updated text", "followed": "Followed acts", "official": "Official text",
     },
 }
+FOLLOWED = "~acts"  # the group of items matched by a subscription's followed acts (``acts = [...]``)
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SAFE_TILDE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -272,12 +275,14 @@ class Renderer:
                             key=self._theme_key)
             if wanted:
                 placed.append((wanted[0], item))
+            elif sub.act_keys:  # matched by a followed act, whatever its themes
+                placed.append((FOLLOWED, item))
         by_theme: dict[str, list[ItemView]] = {}
         first_theme = {item["id"]: theme for theme, item in placed}
         for event in self._events([item for _, item in placed]):
             view, *also = (self.item_view(i, themes.get(i["id"], []), sub.lang) for i in sorted(event, key=_first))
             by_theme.setdefault(first_theme[view.id], []).append(replace(view, also=tuple(also)) if also else view)
-        names = self.theme_names[sub.lang]
+        names = {**self.theme_names[sub.lang], FOLLOWED: LABELS[sub.lang]["followed"]}
         return [Group(theme, tuple(sorted(views, key=lambda v: v.sort_key, reverse=True)), names.get(theme, theme))
                 for theme, views in sorted(by_theme.items(), key=lambda kv: self._theme_key(kv[0]))]
 
@@ -328,10 +333,11 @@ class Renderer:
 
     @staticmethod
     def subject(labels: Mapping[str, Any], kind: str, heading: str, groups: Sequence[Group], counted: str) -> str:
-        if kind == "instant" and groups:
+        if kind in ("instant", "updated") and groups:
             title = groups[0].items[0].title
             title = title if len(title) <= 140 else title[:139] + "…"
-            return f"{labels['prefix']} {groups[0].label}{labels['colon']} {title}"
+            label = labels["updated"] if kind == "updated" else groups[0].label
+            return f"{labels['prefix']} {label}{labels['colon']} {title}"
         return f"{labels['prefix']} {heading}{labels['colon']} {counted}"
 
     def slack(self, context: Mapping[str, Any]) -> dict[str, Any]:

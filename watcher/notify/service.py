@@ -75,7 +75,7 @@ def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[s
     ``same_event``: how digests group items on the same event (None: one entry per item)."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
-    kinds = (*cadences, "ops")  # operations messages go out with any delivery run
+    kinds = (*cadences, "ops", "updated")  # operations and "updated" messages go out with any delivery run
     stamp = iso(now) or ""
     due = store.due_deliveries(stamp, kinds=kinds) + store.stale_sending(stamp)
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
