@@ -61,12 +61,15 @@ class LinksMixin:
         out: list[dict[str, Any]] = []
         unique = list(dict.fromkeys(pairs))
         for chunk in chunks(unique, 400):
-            where = " or ".join("(m.scheme = ? and m.value = ?)" for _ in chunk)
+            # the wanted acts as a VALUES table joined on the (scheme, value, role) index
+            pairs_sql = ", ".join("(?, ?)" for _ in chunk)
             args = [x for pair in chunk for x in pair]
             out.extend(rows(self.db.execute(
+                f"with wanted(scheme, value) as (values {pairs_sql}) "
                 "select m.item_id, m.scheme, m.value, m.role, m.kind, m.context, i.title, i.source, i.url, "
-                f"i.legal_date from act_mentions m join items i on i.id = m.item_id where m.role = ? and ({where})",
-                [role, *args])))
+                "i.legal_date from wanted w join act_mentions m indexed by idx_act_mentions_scheme_value_role "
+                "on m.scheme = w.scheme and m.value = w.value and m.role = ? join items i on i.id = m.item_id",
+                [*args, role])))
         return out
 
     def save_links(self, links: Sequence[Mapping[str, Any]]) -> int:

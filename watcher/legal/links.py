@@ -92,8 +92,9 @@ def _is_eurlex(item: Mapping[str, Any]) -> bool:
     return host.endswith("eur-lex.europa.eu") and bool(identifiers.get("celex"))
 
 
-def identity(item: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The acts an item IS (see the module docstring); [] for a commentary, a news item, a post."""
+def identity(item: Mapping[str, Any], title_acts: Sequence[ids.Identifier] | None = None) -> list[tuple[str, str]]:
+    """The acts an item IS (see the module docstring); [] for a commentary, a news item, a post. ``title_acts``:
+    the identifiers found in a text that begins with the item's title, when the caller has them."""
     identifiers = item.get("identifiers") or {}
     if _is_eurlex(item):
         celex = str(identifiers["celex"]).split(",")[0]
@@ -108,7 +109,7 @@ def identity(item: Mapping[str, Any]) -> list[tuple[str, str]]:
         if dila else []
     if page:
         own.append(("jorftext" if page.group(1).startswith("JORF") else "cnil", page.group(1)))
-    lead = ids.find_all(str(item.get("title") or "")[:300])
+    lead = ids.find_all(str(item.get("title") or "")[:300]) if title_acts is None else title_acts
     if lead and lead[0].span[0] <= LEAD_CHARS and lead[0].scheme in acts_module.ACT_SCHEMES:
         own.append((lead[0].scheme, lead[0].value))
     nor = str(identifiers.get("nor") or "")
@@ -130,7 +131,12 @@ def _kind(text: str, start: int) -> str:
 def mentions(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of ``act_mentions`` for one item: what it IS, then what it names (see the module docstring)."""
     item_id = str(item["id"])
-    own = identity(item)
+    text = "\n".join(str(item.get(k) or "") for k in ("title", "summary"))
+    body = str(item.get("text") or "")[:TEXT_CHARS]
+    if body and body[:200] not in text:
+        text += "\n" + body
+    found = ids.find_all(text)
+    own = identity(item, found)
     rows: list[dict[str, Any]] = [{"item_id": item_id, "scheme": s, "value": v, "role": "is", "kind": "",
                                    "context": ""} for s, v in dict.fromkeys(own)]
     mine = set(own)
@@ -139,12 +145,8 @@ def mentions(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     if is_official(item) and is_rectificatif_nor(nor) and identifiers.get("nor_base"):
         rows.append({"item_id": item_id, "scheme": "nor_base", "value": str(identifiers["nor_base"]),
                      "role": "cites", "kind": "rectifies", "context": ""})
-    text = "\n".join(str(item.get(k) or "") for k in ("title", "summary"))
-    body = str(item.get("text") or "")[:TEXT_CHARS]
-    if body and body[:200] not in text:
-        text += "\n" + body
     named: dict[tuple[str, str], dict[str, Any]] = {}
-    for ident in ids.find_all(text):
+    for ident in found:
         key = (ident.scheme, ident.value)
         if ident.scheme not in acts_module.ACT_SCHEMES or key in mine:
             continue
