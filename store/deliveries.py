@@ -247,8 +247,9 @@ class DeliveriesMixin:
         found: dict[str, dict[str, Any]] = {}
         for chunk in chunks(list(item_ids)):
             cursor = self.db.execute("select id, source, url, title, summary, published, legal_date, lang, nature, "
-                                     f"nature_raw, authority from items where id in ({marks(len(chunk))})", list(chunk))
-            found.update((row["id"], row) for row in rows(cursor))
+                                     f"nature_raw, authority, identifiers from items where id in ({marks(len(chunk))})", list(chunk))
+            found.update((row["id"], {**row, "identifiers": json.loads(row["identifiers"] or "{}")})
+                         for row in rows(cursor))
         return [found[i] for i in item_ids if i in found]
 
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -237,3 +237,24 @@ def cited_pairs(identifiers: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
         if key.startswith("cites_") and key[6:] in ACT_SCHEMES:
             for value in _values(raw):
                 yield key[6:], value
+
+
+def acts_shown(item: Mapping[str, Any], archive_lookup: ArchiveLookup | None = None, limit: int = 6) -> list[Act]:
+    """The acts to show beside an item, with their official links: what it names (a JO or CNIL text's own ids are
+    its own link already, so only what it cites), once per link, at most ``limit``."""
+    own_text = str(item.get("id", "")).startswith(("jorf:", "cnil:"))
+    shown: dict[str, Act] = {}
+    for act in acts_of(item, archive_lookup):
+        if act.url is None or act.url in shown or act.url == item.get("url"):
+            continue
+        if own_text and not _cited(item, act):
+            continue
+        shown[act.url] = act
+    return list(shown.values())[:limit]
+
+
+def _cited(item: Mapping[str, Any], act: Act) -> bool:
+    identifiers = item.get("identifiers") or {}
+    if isinstance(identifiers, str):
+        identifiers = json.loads(identifiers or "{}")
+    return act.value in _values(identifiers.get("cites_" + act.scheme))

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from watcher.config.alerts import Subscription
 from watcher.legal import legal_dates, natures
+from watcher.legal.acts import ArchiveLookup, acts_shown
 from watcher.notify.base import Message
 
 LABELS: dict[str, dict[str, str]] = {
@@ -74,6 +75,13 @@ class ThemeView:
         return round(self.score * 100)
 
 
+@dataclass(frozen=True)
+class ActLink:
+    label: str  # "décret n° 2025-895"
+    url: str  # its official page, or the official site's search for it
+    search: bool = False
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: the render cache keys on the (cached) view itself
 class ItemView:
     id: str
@@ -88,6 +96,7 @@ class ItemView:
     summary: str = ""
     sort_key: str = ""  # the ISO legal date
     also: tuple[ItemView, ...] = ()  # other sources' items on the same event, shown under this one
+    acts: tuple[ActLink, ...] = ()  # the acts it names, each with its official link (watcher.legal.acts)
 
     def theme(self, name: str) -> ThemeView | None:
         return next((t for t in self.themes if t.name == name), None)
@@ -216,11 +225,13 @@ class _Lru(OrderedDict[Any, Any]):
 class Renderer:
     def __init__(self, *, public_url: str = "", timezone: str = "Europe/Paris",
                  source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000,
-                 themes: Sequence[tuple[str, str, str]] = (), same_event: SameEvent | None = None):
+                 themes: Sequence[tuple[str, str, str]] = (), same_event: SameEvent | None = None,
+                 act_url: ArchiveLookup | None = None):
         """``themes``: (id, French label, English label) in the taxonomy's order; a theme not listed shows its
         id and sorts after the listed ones. ``same_event``: how a digest's items are grouped by event (None: each
         item is its own entry)."""
         self.same_event = same_event
+        self.act_url = act_url  # the archive's resolver of an act to its JO / CNIL text (direct links)
         self.theme_names = {"fr": {t[0]: t[1] for t in themes}, "en": {t[0]: t[2] for t in themes}}
         self.theme_order = {t[0]: n for n, t in enumerate(themes)}
         self.public_url = public_url.rstrip("/")
@@ -317,7 +328,9 @@ class Renderer:
             nature=natures.label(str(item.get("nature") or ""), lang, str(item.get("nature_raw") or ""))
             if item.get("nature") else "",
             authority=str(item.get("authority") or ""), themes=views, archive_url=archive,
-            summary=_summary(item), sort_key=str(legal or ""))
+            summary=_summary(item), sort_key=str(legal or ""),
+            acts=tuple(ActLink(a.label(lang), a.url or "", a.search)
+                       for a in acts_shown(item, self.act_url) if (a.url or "").startswith("https://")))
         return view
 
     def _date(self, value: Any) -> str:

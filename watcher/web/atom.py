@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from watcher.legal.acts import acts_shown
 from watcher.notify.render import tilde_encode
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -91,6 +92,8 @@ def _entry(item: Mapping[str, Any], base: str) -> ET.Element:
     _sub(entry, "link", rel="alternate", type="text/html",
          href=url if url.startswith(("https://", "http://")) else record)
     _sub(entry, "link", rel="related", type="text/html", href=record)
+    for act in acts_shown(item):  # each act it names, at its official page (or the official search)
+        _sub(entry, "link", rel="related", type="text/html", title=act.label(), href=act.url or "")
     for theme in _themes(item.get("themes")):
         _sub(entry, "category", term=theme)
     summary = _text(item.get("summary"))
