@@ -148,3 +148,41 @@ def test_watcher_acts_json_and_exit_status(tmp_path: Path) -> None:
     none = _watcher("acts", "Le RGPD et la loi SREN", cwd=tmp_path)
     assert none.returncode == 1
     assert none.stdout == "" and none.stderr.strip() == "no act named in this text"
+
+
+def _ansm_titles() -> list[str]:
+    data = json.loads((ROOT / "tests/fixtures/ansm/jarvis-app_infos-jour_items_excerpt_2026-07-25_and_2026-10-09.json")
+                      .read_text(encoding="utf-8"))
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("titre"), str):
+                found.append(node["titre"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(data)
+    return found
+
+
+def test_ansm_injonctions_and_police_decisions_reach_a_decision_subscription() -> None:
+    """Real ANSM titles, filed by the feed as news: a `natures = ["decision"]` subscription gets the acts."""
+    from watcher.legal import natures
+
+    titles = _ansm_titles()
+    injonction = next(t for t in titles if t.startswith("Injonction n°"))
+    assert natures.normalise("actualite", "ansm:x", injonction) == "injonction"
+    assert natures.accepts({"decision"}, natures.normalise("actualite", "ansm:x", injonction))
+    police = "Décision de police sanitaire du 16/07/2026 - Retrait des produits présentés comme contenant des " \
+             "agonistes du GLP-1 - Société AZRL LTD*"
+    assert natures.normalise("actualite", "ansm:y", police) == "decision-police-sanitaire"
+    # news about such decisions, and a firm's post on a décret, keep their kind
+    assert natures.normalise("actualite", "ansm:z", "L’ANSM prend des mesures de police sanitaire à l’encontre "
+                             "des sites internet vendant des aGLP-1") == "actualite"
+    assert natures.normalise("article", "firm:1", "Décret n° 2025-895 : ce qui change") == "article"
+    assert natures.normalise("DECISION", "jorf:x", "Décision n° 2026-1203 QPC du 5 juin 2026") == \
+        "decision-conseil-constitutionnel"
