@@ -173,3 +173,61 @@ def test_the_links_sample_is_checked_by_reading() -> None:
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WATCHER_DATABASE", raising=False)
+
+
+def test_the_demo_tells_the_dmuu_story_with_official_links(tmp_path: Path) -> None:
+    """The demo archive (reconstructed JO texts, demo only): the décret, the arrêté and the firm's commentary are
+    linked, make one entry of the digest, share the act's page; every act shown has an official link."""
+    import asyncio
+
+    from watcher.demo import run_demo
+    from watcher.legal.acts import acts_of, official_url
+    from watcher.web import build_datasette
+
+    report = run_demo(str(ROOT / "sources.toml"), tmp_path, datetime(2026, 12, 1, 8, 0, tzinfo=UTC),
+                      echo=lambda _: None, rules_only=True)
+    store = Store(report.database)
+    kinds = {(f.split(":")[0], t.split(":", 1)[1][:10], k) for f, t, k in store.db.execute(
+        "select from_id, to_id, kind from links")}
+    assert {("vigier-avocats", "Arrêté du ", "cites"), ("vigier-avocats", "Décret n° ", "applies"),
+            ("jo-dmuu-reconstitue", "Décret n° ", "applies")} <= kinds
+    # every act named by any item has an official link (or the official search) wherever one can be built
+    for row in store.db.execute("select id, url, title, identifiers from items").fetchall():
+        item = {"id": row[0], "url": row[1], "title": row[2], "identifiers": json.loads(row[3] or "{}")}
+        for act in acts_of(item, store.act_url):
+            assert act.url is not None or act.scheme == "ecli", (row[0], act)
+            assert act.url is None or act.url.startswith("https://"), (row[0], act)
+    assert official_url("decret", "2025-895", store.act_url)[0] == store.db.execute(
+        "select url from items where title like 'Décret n° 2025-895%'").fetchone()[0]
+    store.close()
+    # the digest: the arrêté once, the commentary under it ("aussi"), each with the acts' official links
+    preview = (tmp_path / "digest-preview.txt").read_text(encoding="utf-8")
+    entry = preview.split("* Arrêté du 4 février 2026", 1)[1].split("\n* ", 1)[0]
+    assert "Vigier Avocats — Retraitement des DMUU" in entry
+    assert "décret n° 2025-895 <https://www.legifrance.gouv.fr/search/jorf?" in entry
+    assert preview.count("Retraitement des DMUU : lancement officiel") == 1
+    html = (tmp_path / "digest-preview.html").read_text(encoding="utf-8")
+    assert re.search(r'<p class="acts">[^<]*<a href="https://www\.legifrance\.gouv\.fr/[^"]+">décret n° 2025-895</a>',
+                     html)
+    # the act's page: the décret, then what names it in date order
+    (tmp_path / "sources.toml").write_text(f'[settings]\ndatabase = "{report.database}"\n', encoding="utf-8")
+    config = load_config(tmp_path / "sources.toml")
+    page = asyncio.run(build_datasette(config).client.get("/-/act/decret/2025-895")).text
+    assert page.index("Arrêté du 4 février 2026") < page.index("Retraitement des DMUU")
+    assert 'href="https://www.legifrance.gouv.fr/search/jorf?' in page
+
+
+def test_the_demo_alerts_the_act_and_its_commentary_once(tmp_path: Path) -> None:
+    """Run the day after the firm's post: the follower of décret n° 2025-895 gets one message carrying the arrêté
+    and the commentary on it, not two."""
+    from watcher.demo import run_demo
+
+    report = run_demo(str(ROOT / "sources.toml"), tmp_path, datetime(2026, 2, 6, 12, 0, tzinfo=UTC),
+                      echo=lambda _: None, rules_only=True)
+    store = Store(report.database)
+    deliveries = store.db.execute("select key, item_id from deliveries where subscription = 'claire-dmuu-suivi'"
+                                  ).fetchall()
+    assert len(deliveries) == 1
+    carried = {r[0].split(":")[0] for r in store.db.execute(
+        "select item_id from delivery_items where delivery_key = ?", [deliveries[0][0]])}
+    assert carried == {"jo-dmuu-reconstitue", "vigier-avocats"}

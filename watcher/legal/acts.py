@@ -243,9 +243,13 @@ def acts_shown(item: Mapping[str, Any], archive_lookup: ArchiveLookup | None = N
     """The acts to show beside an item, with their official links: what it names (a JO or CNIL text's own ids are
     its own link already, so only what it cites), once per link, at most ``limit``."""
     own_text = str(item.get("id", "")).startswith(("jorf:", "cnil:"))
+    title = ids.find_all(str(item.get("title") or "")[:300])
+    # a text whose title names its own act first ("Arrêté du 4 février 2026 fixant…") is that act: not shown again
+    lead = (title[0].scheme, title[0].value) if title and title[0].span[0] <= 20 and "legifrance.gouv.fr" in str(
+        item.get("url") or "") else None
     shown: dict[str, Act] = {}
     for act in acts_of(item, archive_lookup):
-        if act.url is None or act.url in shown or act.url == item.get("url"):
+        if act.url is None or act.url in shown or act.url == item.get("url") or (act.scheme, act.value) == lead:
             continue
         if own_text and not _cited(item, act):
             continue

@@ -83,7 +83,11 @@ def is_official(item: Mapping[str, Any]) -> bool:
     """A JO or CNIL text (from DILA's data, or any feed linking to its Légifrance page), or an EUR-Lex act: an item
     that IS the act it carries."""
     return (str(item.get("id", "")).startswith(OFFICIAL_PREFIXES) or _is_eurlex(item)
-            or bool(_LEGIFRANCE_TEXT.match(str(item.get("url") or ""))))
+            or _on_legifrance(str(item.get("url") or "")))
+
+
+def _on_legifrance(url: str) -> bool:
+    return urlsplit(url).netloc.lower() in ("www.legifrance.gouv.fr", "legifrance.gouv.fr")
 
 
 def _is_eurlex(item: Mapping[str, Any]) -> bool:
@@ -103,7 +107,7 @@ def identity(item: Mapping[str, Any], title_acts: Sequence[ids.Identifier] | Non
         return own + ([number] if number else [])
     page = _LEGIFRANCE_TEXT.match(str(item.get("url") or ""))
     dila = str(item.get("id", "")).startswith(OFFICIAL_PREFIXES)
-    if not dila and not page:
+    if not dila and not _on_legifrance(str(item.get("url") or "")):
         return []
     own = [(s, v.strip()) for s in _OWN_SCHEMES for v in str(identifiers.get(s) or "").split(",") if v.strip()] \
         if dila else []
