@@ -13,9 +13,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from benchmarks._util import REPO, bench_parser, child_env, machine, print_table, python_module, repeats, verdict
+from benchmarks._util import (
+    REPO,
+    bench_parser,
+    child_env,
+    machine,
+    print_table,
+    python_module,
+    repeats,
+    verdict,
+)
 
 GOAL_MS = 1.0
 

@@ -34,7 +34,7 @@ def _jo(n: int, day: str, cites: str, rng: random.Random) -> dict:
     from watcher.models import Item
     from watcher.records import item_to_row
 
-    number = f"{day[:4]}-{n % 9000 + 100}"
+    number = f"{day[:4]}-{n + 100}"  # unique, as a décret number is
     title = f"Décret n° {number} du {int(day[8:])} juin {day[:4]} {rng.choice(TITLES)[:120]}"
     text = f"Vu le décret n° {cites} ; {rng.choice(TITLES)}" if cites else rng.choice(TITLES)
     return item_to_row(Item(id=f"jorf:JORFTEXT{n:012d}", source="jorf",

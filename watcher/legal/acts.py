@@ -102,34 +102,45 @@ def _eurlex_search(query: str) -> str:
     return f"https://eur-lex.europa.eu/search.html?scope=EURLEX&lang=fr&type=quick&text={quote_plus(query)}"
 
 
+_DIRECT = {"jorftext": LEGIFRANCE + "/jorf/id/{}", "jorfcont": LEGIFRANCE + "/jorf/jo/id/{}",
+           "cnil": LEGIFRANCE + "/cnil/id/{}"}
+
+
 def official_url(scheme: str, value: str, archive_lookup: ArchiveLookup | None = None) -> tuple[str | None, bool]:
     """(URL, is_search) of the act ``(scheme, value)``: see the module docstring. ``(None, False)`` when none can
     be built (unknown scheme, a national ECLI)."""
     scheme = scheme.removeprefix("cites_")
     if not value:
         return None, False
-    if scheme == "jorftext":
-        return f"{LEGIFRANCE}/jorf/id/{value.upper()}", False
-    if scheme == "jorfcont":
-        return f"{LEGIFRANCE}/jorf/jo/id/{value.upper()}", False
-    if scheme == "cnil":
-        return f"{LEGIFRANCE}/cnil/id/{value.upper()}", False
-    if scheme == "eli":
-        return (value, False) if value.startswith("https://") else (None, False)
-    if scheme == "celex":
-        return EURLEX + "CELEX:" + quote(value.upper(), safe="()"), False
-    if scheme in ("eu_regulation", "eu_directive"):
-        celex = celex_of(scheme, value)
-        if celex:
-            return EURLEX + "CELEX:" + celex, False
-        return _eurlex_search(label(scheme, value)), True
-    if scheme == "ecli":
-        return (EURLEX + "ecli:" + quote(value, safe=":."), False) if value.upper().startswith("ECLI:EU:") else (
-            None, False)
+    direct = _direct_url(scheme, value)
+    if direct is not None:
+        return direct, False
     if scheme in RESOLVED_BY_ARCHIVE and archive_lookup is not None:
         found = archive_lookup(scheme, value)
         if found:
             return found, False
+    return _search_url(scheme, value)
+
+
+def _direct_url(scheme: str, value: str) -> str | None:
+    """The act's own page when its id says it (or its number gives its CELEX), else None."""
+    if scheme in _DIRECT:
+        return _DIRECT[scheme].format(value.upper())
+    if scheme == "eli":
+        return value if value.startswith("https://") else None
+    if scheme == "celex":
+        return EURLEX + "CELEX:" + quote(value.upper(), safe="()")
+    if scheme in ("eu_regulation", "eu_directive") and (celex := celex_of(scheme, value)):
+        return EURLEX + "CELEX:" + celex
+    if scheme == "ecli" and value.upper().startswith("ECLI:EU:"):
+        return EURLEX + "ecli:" + quote(value, safe=":.")
+    return None
+
+
+def _search_url(scheme: str, value: str) -> tuple[str | None, bool]:
+    """The official site's search for an act whose own page is not known."""
+    if scheme in ("eu_regulation", "eu_directive"):
+        return _eurlex_search(label(scheme, value)), True
     if scheme == "nor":
         return _legifrance_search(value), True
     if scheme == "deliberation":

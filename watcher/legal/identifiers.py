@@ -110,15 +110,15 @@ def _numbered(text: str) -> Iterator[tuple[Identifier, str]]:
     for match in _ACT.finditer(text):
         kind = match.group("kind").lower()
         scheme = _ACT_KIND[kind.rstrip("s")]
-        found, pos = match, match.end()
-        while True:
+        found: re.Match[str] | None = match
+        pos = match.end()
+        while found is not None:
             dated = _DATE_AFTER.match(text, pos)
             date = _date_of(dated) if dated else ""
             yield Identifier(scheme, found.group("num"), found.span("num")), date
             pos = dated.end() if dated else pos
-            if not kind.endswith("s") or not (found := _MORE.match(text, pos)):
-                break
-            pos = found.end()
+            found = _MORE.match(text, pos) if kind.endswith("s") else None
+            pos = found.end() if found else pos
 
 
 def _acts(text: str) -> Iterator[Identifier]:

@@ -34,7 +34,8 @@ def _lines(value: Any) -> list[str]:
 
 def diff_pair(old: Mapping[str, Any], new: Mapping[str, Any], *, context: int = 3) -> tuple[str, tuple[str, ...]]:
     """The unified diff of two versions (rows with ``FIELDS``), field by field, and the fields that changed."""
-    parts, changed = [], []
+    parts: list[str] = []
+    changed: list[str] = []
     for field in FIELDS:
         before, after = _lines(old.get(field)), _lines(new.get(field))
         if before == after:

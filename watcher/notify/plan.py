@@ -193,7 +193,9 @@ def _record(store: PlanStore, alerts: AlertsConfig, upto: int, found: Sequence[M
     carries the others (``delivery_items``), so a lawyer is not told twice about one act."""
     news = [m for m in found if not m.baseline]
     lead = _linked_leads(store, [m.item_id for m in news if m.subscription.cadence.kind == "instant"])
-    matches, deliveries, keys = [], [], {}
+    matches: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    keys: dict[tuple[str, str], str] = {}
     for m in sorted(news, key=lambda m: lead.get(m.item_id, m.item_id) != m.item_id):
         key = None
         if m.subscription.cadence.kind == "instant":
