@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-_FEED_COLUMNS = "i.id, i.source, i.url, i.title, i.summary, i.published, i.updated_at, i.first_seen, i.nature, i.themes"
+_FEED_COLUMNS = ("i.id, i.source, i.url, i.title, i.summary, i.published, i.updated_at, i.first_seen, i.nature, i.themes, "
+                 "i.identifiers")
 
 
 class ArchiveMixin:

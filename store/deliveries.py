@@ -152,7 +152,9 @@ class DeliveriesMixin:
     def _open_digest(self, delivery: Mapping[str, Any], until: str, themes: Sequence[str], min_score: float) -> int:
         sub = delivery["subscription"]
         waiting = "subscription = ? and delivery_key is null and withdrawn = 0 and matched_at <= ?"
-        self.db.execute(f"update delivery_items set withdrawn = 1 where {waiting} and not exists (select 1 from "
+        # a match made by a followed act ("act:...") does not depend on themes: never withdrawn for want of one
+        self.db.execute(f"update delivery_items set withdrawn = 1 where {waiting} and theme not like 'act:%' and "
+                        f"not exists (select 1 from "
                         f"item_themes t where t.item_id = delivery_items.item_id and t.theme in ({marks(len(themes))}) and "
                         f"t.score >= ?)", [sub, until, *themes, min_score])
         if not self.db.execute(f"select 1 from delivery_items where {waiting} limit 1", [sub, until]).fetchone():
@@ -248,8 +250,9 @@ class DeliveriesMixin:
         found: dict[str, dict[str, Any]] = {}
         for chunk in chunks(list(item_ids)):
             cursor = self.db.execute("select id, source, url, title, summary, published, legal_date, lang, nature, "
-                                     f"nature_raw, authority from items where id in ({marks(len(chunk))})", list(chunk))
-            found.update((row["id"], row) for row in rows(cursor))
+                                     f"nature_raw, authority, identifiers from items where id in ({marks(len(chunk))})", list(chunk))
+            found.update((row["id"], {**row, "identifiers": json.loads(row["identifiers"] or "{}")})
+                         for row in rows(cursor))
         return [found[i] for i in item_ids if i in found]
 
     def themes_of_items(self, item_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

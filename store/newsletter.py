@@ -101,7 +101,8 @@ class NewsletterMixin:
         """The draft's entries in newsletter order, each with what the page and the message show of its item."""
         return _rows(self.db.execute(
             "select e.item_id, e.theme, e.position, e.kept, e.abstract, e.rank, e.cluster, i.title, i.url, "
-            "i.source, i.published, i.legal_date, i.nature, i.nature_raw, i.authority, i.lang, t.score, t.reason, t.origin "
+            "i.source, i.published, i.legal_date, i.nature, i.nature_raw, i.authority, i.lang, i.identifiers, t.score, "
+            "t.reason, t.origin "
             "from newsletter_entries e join items i on i.id = e.item_id "
             "left join item_themes t on t.item_id = e.item_id and t.theme = e.theme "
             "where e.draft_id = ? order by e.position", [draft_id]))

@@ -277,3 +277,31 @@ def m008_ops_incidents(db: Database) -> None:
     db.execute("create unique index incidents_open on incidents (source, kind) where closed_at is null")
     db.table("incidents").create_index(["open_key"])
     db.table("incidents").create_index(["close_key"])
+
+
+@migrations()
+def m009_legal_links(db: Database) -> None:
+    """Legal identity between items (``watcher.legal.links``, ``store.links``):
+
+    - ``act_mentions``: each act an item IS (``role`` 'is': a JO or CNIL text's own NOR, number, JORFTEXT...) or
+      names (``role`` 'cites', with the ``kind`` of mention: cites, applies, amends, rectifies, and the words
+      around it, kept for acts known only by their date);
+    - ``links``: an item that names an act, to the archived item that IS that act (``kind``: cites, applies,
+      amends, rectifies, publishes), through which identifier, and why;
+    - ``link_state``: the content each item was last linked from (a changed item is linked again)."""
+    db.table("act_mentions").create(
+        {"item_id": str, "scheme": str, "value": str, "role": str, "kind": str, "context": str},
+        pk=("item_id", "scheme", "value", "role"),
+        foreign_keys=[("item_id", "items", "id")],
+        defaults={"kind": "", "context": ""},
+    )
+    db.table("act_mentions").create_index(["scheme", "value", "role"])
+    db.table("links").create(
+        {"from_id": str, "to_id": str, "kind": str, "scheme": str, "value": str, "reason": str,
+         "created_at": str},
+        pk=("from_id", "to_id"),
+        foreign_keys=[("from_id", "items", "id"), ("to_id", "items", "id")],
+    )
+    db.table("links").create_index(["to_id"])
+    db.table("link_state").create({"item_id": str, "content_hash": str}, pk="item_id",
+                                  foreign_keys=[("item_id", "items", "id")])

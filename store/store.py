@@ -21,6 +21,7 @@ from store.archive import ArchiveMixin
 from store.deliveries import DeliveriesMixin
 from store.errors import StoreError, storage_errors, translated_methods
 from store.incidents import IncidentsMixin
+from store.links import LinksMixin
 from store.lock import DEFAULT_WAIT, writer_lock
 from store.newsletter import NewsletterMixin
 from store.schema import migrations
@@ -69,7 +70,7 @@ BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock bef
 
 
 @translated_methods
-class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
+class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, LinksMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests;
     ``Store.open_readonly(path)`` is for the commands that only read.
 

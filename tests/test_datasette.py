@@ -118,7 +118,10 @@ def test_item_page_shows_themes_with_score_reason_origin_identifiers_versions_an
     assert themes is not None
     assert "Protection des données personnelles" in themes.group(1) and 'class="origin">human<' in themes.group(1)
     assert 'class="score">1.00<' in themes.group(1) and 'class="reason">confirmed by alice<' in themes.group(1)
-    assert "<strong>nor</strong> CNIS2611643X" in page and "<strong>cnil</strong> CNILTEXT000054047151" in page
+    # every identifier links to its official page, or to the official search for it (a NOR: Légifrance's)
+    assert re.search(r'<strong>nor</strong> <a href="https://www\.legifrance\.gouv\.fr/search/[^"]*CNIS2611643X[^"]*">'
+                     r'CNIS2611643X</a>', page)
+    assert '<strong>cnil</strong> <a href="https://www.legifrance.gouv.fr/cnil/id/CNILTEXT000054047151">' in page
     assert 'href="https://www.legifrance.gouv.fr/cnil/id/CNILTEXT000054047151"' in page
     assert 'href="/-/atom/theme/personal-data.atom"' in page
     assert "watcher-versions" in page and "/watcher/all_versions_of_an_item?item=cnil%3ACNILTEXT000054047151" in page

@@ -82,10 +82,16 @@ DEMO: tuple[DemoEntry, ...] = (
               "2026-07-30T10:00:00+00:00",
               "RECONSTRUCTED: 10 real EDPB news items in an invented RSS envelope", optional=True),
     DemoEntry("https://www.vigier-avocats.com/feed/",
-              "reconstructed/reconstructed_wordpress_vigier_feed.xml", "application/rss+xml; charset=UTF-8",
+              "reconstructed/reconstructed_wordpress_vigier_feed_dmuu.xml", "application/rss+xml; charset=UTF-8",
               "2026-03-26T09:00:00+00:00",
               "RECONSTRUCTED: the 2 real Vigier Avocats post URLs, everything else invented "
-              "(WordPress + Yoast shape)", optional=True),
+              "(WordPress + Yoast shape); plus the firm page's DMUU and CNIL teasers (real text, invented dates)",
+              optional=True),
+    DemoEntry("https://jo-dmuu.reconstructed.example/feed.xml",
+              "reconstructed/reconstructed_jo_dmuu_feed.xml", "application/rss+xml; charset=UTF-8",
+              "2026-02-05T08:00:00+01:00",
+              "RECONSTRUCTED, demo only: the décret n° 2025-895 and the arrêté du 4 février 2026 (real titles, visas "
+              "and dates; links are Légifrance's search for each act: their ids are not known here)", optional=True),
     DemoEntry("https://www.legalis.net/feed/",
               "reconstructed/reconstructed_wordpress_legalis_feed.xml", "application/rss+xml; charset=UTF-8",
               "2026-07-16T07:00:00+00:00",

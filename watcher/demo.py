@@ -18,9 +18,8 @@ from watcher.config import Config, SourceConfig
 from watcher.config.alerts import AlertsConfig, parse_alerts
 from watcher.notify.plan import plan_deliveries, preview_plan
 from watcher.notify.service import checked_alerts, preview_digest
-from watcher.pipeline import ClassifyReport, SourceReport, run_once
+from watcher.pipeline import ClassifyReport, SourceReport, grouping, run_once
 from watcher.replay import DEMO_RECORDING, ReplayServer, load_recording
-from watcher.search.similar import same_event_of
 
 
 @dataclass
@@ -58,7 +57,7 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
                   rules_only=rules_only)
         try:
             recorded = load_recording(recording)
-            sources, report.skipped = recorded_sources(app.config.sources, recorded)
+            sources, report.skipped = recorded_sources((*app.config.sources, *DEMO_SOURCES), recorded)
             echo(f"replaying {len(recorded)} recorded responses from {recording} on {server.base_url}; new items "
                  "are then classified (the model is converted on first use, ~5 s)")
             run = run_once(app, now, sources=sources, deliver=False, on_source=lambda r: echo(_line(r)))
@@ -72,6 +71,10 @@ def run_demo(config_path: str | Path | None, workdir: Path, now: datetime,
 
 
 EXAMPLE_SUBSCRIPTIONS = Path(__file__).with_name("subscriptions.example.toml")  # package data, one copy
+# The seed's story needs the two JO texts of the DMUU call for applications, which no capture holds: the demo reads
+# them from a reconstructed feed (tests/fixtures/reconstructed/reconstructed_jo_dmuu_feed.xml, demo only)
+DEMO_SOURCES = (SourceConfig(name="jo-dmuu-reconstitue", kind="feed", url="https://jo-dmuu.reconstructed.example/feed.xml",
+                             label="Journal officiel (DMUU, reconstitué pour la démo)", publisher="DILA", legal=True),)
 
 
 def example_alerts(config: Config) -> AlertsConfig:
@@ -90,7 +93,7 @@ def _alerts(app: App, report: DemoReport, now: datetime, workdir: Path) -> None:
     # a first run is a baseline (nothing planned): preview what `deliver --since` would send for this year
     report.since = date(now.year, 1, 1)
     message = preview_digest(app.store, app.config, alerts, "weekly", None, now, since=report.since,
-                             same_event=same_event_of(app.store))
+                             same_event=grouping(app.store))
     report.preview = workdir / "digest-preview.html"
     report.preview.write_text(message.html, encoding="utf-8")
     report.preview.with_suffix(".txt").write_text(message.text, encoding="utf-8")
@@ -133,5 +136,7 @@ def summary(report: DemoReport) -> list[str]:
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher serve   # the archive in Datasette: search, facets, feeds",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher search 'données de santé'",
         f"  WATCHER_DATABASE={report.database} .venv/bin/watcher sources",
+        "  then, in the archive, /-/act/decret/2025-895: the décret, the arrêté du 4 février 2026 applying it and the "
+        "firm's commentary on both, linked",
     ]
     return lines

@@ -26,6 +26,7 @@ from classifiers.decide.base import Classified, Classifier
 from store import Store, StoreError, UpsertResult
 from watcher.config import Config, SourceConfig
 from watcher.http import HttpClient, host_of
+from watcher.legal.links import LinkReport, link_pending
 from watcher.legal.normalize import iso
 from watcher.models import Collected, SourceState, ThemeTag
 from watcher.records import item_from_row, item_to_row
@@ -269,6 +270,7 @@ class RunReport:
     classify_error: str = ""  # why classification stopped (the items stay pending); empty when it did not
     alerts: Outcome | None = None
     incidents: OpsReport | None = None  # operations incidents opened or closed by this run's fetches
+    linked: LinkReport = field(default_factory=LinkReport)  # items linked to the acts they are or name
 
     @property
     def failed(self) -> bool:
@@ -300,12 +302,30 @@ def _run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None
         report.incidents = check_sources(app.store, app.config, now)
     if classify:
         report.classified, report.classify_error = _classify_safely(app, now)
+        report.linked = link_items(app, now)
     if deliver:
         from watcher.notify.service import deliver as plan_and_send
-        from watcher.search.similar import same_event_of
 
-        report.alerts = plan_and_send(app.store, app.config, now, same_event=same_event_of(app.store))
+        report.alerts = plan_and_send(app.store, app.config, now, same_event=grouping(app.store))
     return report
+
+
+def grouping(store: Store) -> Any:
+    """How messages group items: an act with what names it ("voir aussi", ``watcher.legal.links``), then the
+    items on the same event (``watcher.search.similar``)."""
+    from watcher.legal.links import grouped_by_links
+    from watcher.search.similar import same_event_of
+
+    return grouped_by_links(store.links_among, same_event_of(store))
+
+
+def link_items(app: App, now: datetime) -> LinkReport:
+    """Link the items read since the last run to the acts they are or name, and let themes flow along the links
+    (``watcher.legal.links``); the theme labels give the reasons their words."""
+    from classifiers.decide.themes import load_themes
+
+    labels = {t.id: t.label_fr for t in load_themes(app.config.settings.themes or None)}
+    return link_pending(app.store, now, theme_labels=labels)
 
 
 def _classify_safely(app: App, now: datetime) -> tuple[ClassifyReport, str]:

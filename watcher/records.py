@@ -22,7 +22,7 @@ def item_to_row(item: Item) -> dict[str, Any]:
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
         "text": item.text, "published": iso(item.published), "legal_date": legal.isoformat() if legal else "",
-        "lang": item.lang, "nature": natures.normalise(item.nature, item.id), "nature_raw": item.nature,
+        "lang": item.lang, "nature": natures.normalise(item.nature, item.id, item.title), "nature_raw": item.nature,
         "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
         "tags": list(item.tags), "extra": dict(item.extra), "content_hash": item.content_hash(),
     }

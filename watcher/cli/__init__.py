@@ -16,11 +16,11 @@ import click
 
 from store.lock import DEFAULT_WAIT
 from watcher import __version__
-from watcher.cli import alerts, archive, ingest, newsletter, ops, themes
+from watcher.cli import alerts, archive, ingest, legal, newsletter, ops, themes
 from watcher.cli.common import Options, clean_errors, config_option, rules_only_option
 from watcher.util.redact import install as install_redaction
 
-AREAS = (ingest, archive, themes, alerts, newsletter, ops)
+AREAS = (ingest, archive, legal, themes, alerts, newsletter, ops)
 
 
 class WatcherGroup(click.Group):

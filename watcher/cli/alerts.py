@@ -66,7 +66,7 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
     from watcher.daemon.instance import stop_on_signals
     from watcher.notify.plan import plan_since
     from watcher.notify.service import alerts_of, deliver
-    from watcher.search.similar import same_event_of
+    from watcher.pipeline import grouping
 
     app = open_app()
     config, store = app.config, app.store
@@ -78,7 +78,7 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
         if since is not None:
             planned = plan_since(store, alerts_of(config, store), since, now, names)
             click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
-        outcome = deliver(store, config, now, stop=stop, same_event=same_event_of(store))
+        outcome = deliver(store, config, now, stop=stop, same_event=grouping(store))
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
     if outcome.unavailable:
         sys.exit(EXIT_USAGE)
@@ -112,7 +112,7 @@ def _dry_run(store: Any, alerts: Any, now: datetime, since: date | None, names: 
 def digest_cmd(cadence: str | None, preview: str | None, subscription: str | None, now: datetime) -> None:
     """Open and send the daily or weekly digests that are due (or preview one)."""
     from watcher.notify.service import alerts_of, deliver, preview_digest
-    from watcher.search.similar import same_event_of
+    from watcher.pipeline import grouping
 
 
     if cadence is None:
@@ -121,12 +121,12 @@ def digest_cmd(cadence: str | None, preview: str | None, subscription: str | Non
     config, store = app.config, app.store
     if preview:
         alerts = alerts_of(config, store)
-        message = preview_digest(store, config, alerts, cadence, subscription, now, same_event=same_event_of(store))
+        message = preview_digest(store, config, alerts, cadence, subscription, now, same_event=grouping(store))
         Path(preview).write_text(message.html, encoding="utf-8")
         click.echo(f"wrote {preview}: {message.subject}")
         return
     with store.writer_lock():
-        outcome = deliver(store, config, now, cadences=(cadence,), same_event=same_event_of(store))
+        outcome = deliver(store, config, now, cadences=(cadence,), same_event=grouping(store))
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
 
 

@@ -26,6 +26,7 @@ from watcher.config.environment import secret
 from watcher.config.sources import KindSpec, parse_interval
 from watcher.config.toml import named, read_toml
 from watcher.legal import natures as natures_vocabulary
+from watcher.legal.acts import parse_act
 from watcher.util.errors import ConfigError
 
 # Each table is declared once as (key, help): it drives validation and docs/alerts.md (checked by a test).
@@ -46,7 +47,11 @@ SUBSCRIPTION_KEYS: dict[str, str] = {
     "person": "name of the person told (required)",
     "email": "e-mail address (required for an email channel)",
     "slack": "Slack target: '#channel' or a member id, sent as the webhook's channel (optional)",
-    "themes": "list of themes to hear about (required, at least one)",
+    "themes": "list of themes to hear about (required, at least one, unless `acts` is given)",
+    "acts": "follow acts, whatever their theme: whatever cites, applies, amends or rectifies them, e.g. "
+            "['décret 2025-895', '2024/1689', 'JORFTEXT000042665307'] (optional)",
+    "updates": "true: also an alert when an item already sent changes (a rectificatif, a re-delivered JO text, "
+               "an edited post), with what changed (default false)",
     "sources": "only items of these sources (default: all)",
     "natures": "only these kinds of act (docs/natures.md), e.g. ['decret', 'arrete', 'deliberation'] (default: all)",
     "languages": "only items in these languages, e.g. ['fr'] (default: all)",
@@ -90,6 +95,9 @@ class Subscription:
     introduction: str = ""
     origin: str = "config"  # config | database
     file: str = field(default="", compare=False)
+    acts: tuple[str, ...] = ()  # the followed acts as written (``acts = [...]``)
+    act_keys: frozenset[tuple[str, str]] = frozenset()  # and as (scheme, value) pairs
+    updates: bool = False  # alert again when an item already sent changes
 
     def accepts(self, *, score: float, source: str, nature: str, lang: str) -> bool:
         """The filters besides the theme (which the planner indexes)."""
@@ -302,8 +310,12 @@ def parse_subscription(table: Any, *, file: str, where: str, origin: str = "conf
     if email and not _EMAIL.match(email):
         raise fail("email", f"not an e-mail address: {email!r}")
     themes = _strings(table, "themes", fail)
-    if not themes:
-        raise fail("themes", "required: a list of at least one theme")
+    written, act_keys = _acts(table, fail)
+    if not themes and not written:
+        raise fail("themes", "required: a list of at least one theme (or `acts`, the acts to follow)")
+    updates = table.get("updates", False)
+    if not isinstance(updates, bool):
+        raise fail("updates", f"must be true or false, not {updates!r}")
     lang = table.get("lang", "fr")
     if lang not in ("fr", "en"):
         raise fail("lang", f"must be 'fr' or 'en', not {lang!r}")
@@ -313,7 +325,7 @@ def parse_subscription(table: Any, *, file: str, where: str, origin: str = "conf
         natures=_natures(table, fail),
         languages=_strings(table, "languages", fail), min_score=_score(table, fail),
         cadence=_cadence(table, fail), lang=lang, introduction=_string(table, "introduction", fail), origin=origin,
-        file=file)
+        file=file, acts=written, act_keys=act_keys, updates=updates)
 
 
 def _string(table: Mapping[str, Any], key: str, fail: Any) -> str:
@@ -343,6 +355,25 @@ def _natures(table: Mapping[str, Any], fail: Any) -> frozenset[str]:
         raise fail("natures", f"unknown kind(s) of act {', '.join(map(repr, unknown))}; known: {known} "
                               "(see docs/natures.md)")
     return frozenset(codes)
+
+
+def _acts(table: Mapping[str, Any], fail: Any) -> tuple[tuple[str, ...], frozenset[tuple[str, str]]]:
+    """The followed acts as written and as (scheme, value) pairs; an act that cannot be read would silently
+    never match: it is an error."""
+    value = table.get("acts", [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fail("acts", "must be a list of acts, e.g. ['décret 2025-895', '2024/1689', 'JORFTEXT000042665307']")
+    keys: set[tuple[str, str]] = set()
+    for written in value:
+        pairs = parse_act(written)
+        if not pairs:
+            raise fail("acts", f"cannot read {written!r} as an act; write its kind and number ('décret "
+                               "2025-895', 'loi 78-17'), an EU number ('2016/679'), a NOR, a JORFTEXT or CNILTEXT id, "
+                               "a CELEX, or a dated act with its date ('arrêté du 4 février 2026')")
+        keys.update(pairs)
+    return tuple(v.strip() for v in value), frozenset(keys)
 
 
 def _score(table: Mapping[str, Any], fail: Any) -> float:
@@ -409,6 +440,10 @@ def subscription_spec(sub: Subscription) -> dict[str, Any]:
     for key in ("sources", "natures", "languages"):
         if getattr(sub, key):
             spec[key] = sorted(getattr(sub, key))
+    if sub.acts:
+        spec["acts"] = list(sub.acts)
+    if sub.updates:
+        spec["updates"] = True
     if sub.cadence.kind != "instant":
         spec["at"] = sub.cadence.at.strftime("%H:%M")
     if sub.cadence.kind == "weekly":

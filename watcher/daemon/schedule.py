@@ -114,11 +114,11 @@ class Daemon:
 
     def _send(self, now: datetime, cadences: tuple[str, ...] | None) -> None:
         from watcher.notify.service import CADENCES, deliver
-        from watcher.search.similar import same_event_of
+        from watcher.pipeline import grouping
 
         with self.app.store.writer_lock():
             outcome = deliver(self.app.store, self.app.config, now, cadences=cadences or CADENCES, stop=self.stop,
-                              same_event=same_event_of(self.app.store))
+                              same_event=grouping(self.app.store))
         sent = outcome.report
         if outcome.planned or sent.sent or sent.failed or sent.held or sent.deferred:
             log.info("alerts: %d planned, %d sent, %d to retry, %d held, %d deferred", outcome.planned,

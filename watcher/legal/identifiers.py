@@ -78,29 +78,68 @@ def _eli(raw: str) -> str:
                   flags=re.I)
 
 
-_ACT = re.compile(r"\b(?P<kind>lois?|d[ée]crets?|ordonnances?)(?:\s+organiques?)?\s+" + _NO
-                  + r"(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
+# an act's kind, French or English (the English translations of CNIL decisions say "law no. 78-17",
+# "Act No. 2018-493", "decree n° 2019-536")
+_ACT = re.compile(r"\b(?P<kind>lois?|d[ée]crets?|ordonnances?|laws?|acts?|decrees?|ordinances?)"
+                  r"(?:\s+organiques?)?\s+(?:" + _NO + r")?(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
+_ACT_KIND.update({"law": "loi", "act": "loi", "decree": "decret", "ordinance": "ordonnance"})
+_EN_MONTHS = {name: n for n, name in enumerate(("january", "february", "march", "april", "may", "june", "july",
+                                                "august", "september", "october", "november", "december"), 1)}
+_EN_DATE = (r"(?:(?P<eday>\d{1,2})(?:st|nd|rd|th)?\s+(?P<emonth>" + "|".join(_EN_MONTHS) + r")|(?P<emonth2>"
+            + "|".join(_EN_MONTHS) + r")\s+(?P<eday2>\d{1,2})(?:st|nd|rd|th)?,?)\s+(?P<eyear>\d{4})")
+# the date that follows an act's number ("n° 2020-1262 du 16 octobre 2020", "no. 78-17 of January 6, 1978")
+_DATE_AFTER = re.compile(r"\s+(?:du\s+" + _DATE + r"|of\s+" + _EN_DATE + ")", _FLAGS)
 # "décrets n° 2020-1262 du 16 octobre 2020 et n° 2020-1310 ...": further numbers after a plural
-_MORE = re.compile(r"(?:\s+du\s+" + _DATE + r")?\s*(?:,|\bet\b)\s*" + _NO + r"(?P<num>\d{2,4}-\d{1,5})\b",
-                   _FLAGS)
+_MORE = re.compile(r"\s*(?:,|\bet\b|\band\b)\s*" + _NO + r"(?P<num>\d{2,4}-\d{1,5})\b", _FLAGS)
 
 
-def _acts(text: str) -> Iterator[Identifier]:
+def _date_of(match: re.Match[str]) -> str:
+    """The ISO date of a match of ``_DATE`` or ``_EN_DATE`` (named groups), '' if it is not a date."""
+    groups = match.groupdict()
+    if groups.get("day"):
+        return iso_date(groups["day"], groups["month"], groups["year"])
+    if groups.get("eyear"):
+        month = _EN_MONTHS[(groups["emonth"] or groups["emonth2"]).lower()]
+        day = int(groups["eday"] or groups["eday2"])
+        return f"{int(groups['eyear']):04d}-{month:02d}-{day:02d}" if 1 <= day <= 31 else ""
+    return ""
+
+
+def _numbered(text: str) -> Iterator[tuple[Identifier, str]]:
+    """Each numbered loi, décret or ordonnance, with the date written after its number ('' if none)."""
     for match in _ACT.finditer(text):
         kind = match.group("kind").lower()
         scheme = _ACT_KIND[kind.rstrip("s")]
-        yield Identifier(scheme, match.group("num"), match.span("num"))
+        found: re.Match[str] | None = match
         pos = match.end()
-        while kind.endswith("s") and (more := _MORE.match(text, pos)):
-            yield Identifier(scheme, more.group("num"), more.span("num"))
-            pos = more.end()
+        while found is not None:
+            dated = _DATE_AFTER.match(text, pos)
+            date = _date_of(dated) if dated else ""
+            yield Identifier(scheme, found.group("num"), found.span("num")), date
+            pos = dated.end() if dated else pos
+            found = _MORE.match(text, pos) if kind.endswith("s") else None
+            pos = found.end() if found else pos
 
 
-_DATED = re.compile(r"\b(?P<kind>arr[êe]t[ée]|d[ée]cret|loi|ordonnance)"
-                    r"(?:\s+(?:interminist[ée]riel|minist[ée]riel|conjoint|pr[ée]fectoral))?\s+du\s+" + _DATE,
-                    _FLAGS)
-_DATED_SCHEME = {"arrete": "arrete", "decret": "decret_date", "loi": "loi_date",
-                 "ordonnance": "ordonnance_date"}
+def _acts(text: str) -> Iterator[Identifier]:
+    for ident, _date in _numbered(text):
+        yield ident
+
+
+_KIND_WORD = r"(?P<kind>arr[êe]t[ée]s?|d[ée]crets?|lois?|ordonnances?)"
+_QUALIFIER = r"(?:\s+(?:interminist[ée]riels?|minist[ée]riels?|conjoints?|pr[ée]fectora(?:l|ux)|municipa(?:l|ux)))?"
+# who signed it, between the kind and the date: "arrêté du Premier ministre et du ministre de l'économie ... du 24
+# septembre 2025" (an authority's title first, no digit, no sentence end before the date)
+_AUTHORS = (r"(?:\s+(?:du|des|de\s+la|de\s+l['’])\s+(?:Premier|Président|ministre|ministres|préfet|préfète|maire|"
+            r"garde|secrétaire|haut-commissaire|directeur|directrice)\b[^\d.;:()]{0,250}?)?")
+_DATED = re.compile(r"\b" + _KIND_WORD + _QUALIFIER + _AUTHORS + r"\s+du\s+" + _DATE, _FLAGS)
+# English: "the Order of 13 October 2004", "the Act of 6 January 1978", "law of 6 January 1978"
+_DATED_EN = re.compile(r"\b(?P<kind>orders?|acts?|laws?|decrees?|ordinances?)\s+of\s+" + _EN_DATE, _FLAGS)
+# the other dates of a list after a plural: "les arrêtés du 15 mai 2017, du 19 mars 2021 et du 29 mars 2021"
+_MORE_DATES = re.compile(r"\s*(?:,|\bet\b)\s*du\s+" + _DATE, _FLAGS)
+_DATED_SCHEME = {"arrete": "arrete", "decret": "decret_date", "loi": "loi_date", "ordonnance": "ordonnance_date",
+                 "order": "arrete", "act": "loi_date", "law": "loi_date", "decree": "decret_date",
+                 "ordinance": "ordonnance_date"}
 _ASCII = str.maketrans("êéÊÉ", "eeEE")
 
 
@@ -111,11 +150,23 @@ def iso_date(day: str, month: str, year: str) -> str:
 
 
 def _dated(text: str) -> Iterator[Identifier]:
-    for match in _DATED.finditer(text):
-        scheme = _DATED_SCHEME[match.group("kind").lower().translate(_ASCII)]
-        value = iso_date(match.group("day"), match.group("month"), match.group("year"))
-        if value:
-            yield Identifier(scheme, value, match.span())
+    for regex in (_DATED, _DATED_EN):
+        for match in regex.finditer(text):
+            kind = match.group("kind").lower().translate(_ASCII)
+            scheme = _DATED_SCHEME[kind.rstrip("sx") if kind != "acts" else "act"]
+            value = _date_of(match)
+            if value:
+                yield Identifier(scheme, value, match.span())
+            pos = match.end()
+            while kind.endswith("s") and regex is _DATED and (more := _MORE_DATES.match(text, pos)):
+                if value := _date_of(more):
+                    yield Identifier(scheme, value, more.span())
+                pos = more.end()
+
+
+# a numbered act named again by its date ("Le décret du 16 octobre 2020 susvisé" after "décret n° 2020-1262 du 16
+# octobre 2020") is that act, not another one known by its date
+_DATE_SCHEME_OF = {"loi": "loi_date", "decret": "decret_date", "ordonnance": "ordonnance_date"}
 
 
 _FINDERS: tuple[Finder, ...] = (
@@ -130,7 +181,9 @@ _FINDERS: tuple[Finder, ...] = (
     _acts,
     _dated,
     _simple("deliberation", r"\bd[ée]lib[ée]rations?\s+(?:" + _NO + r")?(" + _DELIBERATION + r")\b", _FLAGS),
-    _simple("deliberation", r"\b((?:SAN|MED|MEDP|SANP)-\d{4}-\d{2,4})\b"),
+    # a CNIL sanction or formal notice known by its number alone: three or four digits (SAN-2023-006, MED-2019-027);
+    # other regulators' "SAN-2026-03" (AMF commission des sanctions) have two
+    _simple("deliberation", r"\b((?:SAN|MED|MEDP|SANP)-\d{4}-\d{3,4})\b"),
     _simple("eu_regulation", r"\b(?:r[èe]glement|regulation)(?:\s+(?:d[’']ex[ée]cution|d[ée]l[ée]gu[ée]))?\s*"
             + _EU_AUTHOR + r"\s*(?:" + _NO + r")?(\d{1,4}/\d{1,4})\b", _FLAGS, str),
     _simple("eu_directive", r"\bdirective\s*(?:" + _EU_AUTHOR + r"\s*)?(?:" + _NO + r")?(\d{2,4}/\d{1,4})\b",
@@ -140,7 +193,8 @@ _FINDERS: tuple[Finder, ...] = (
 
 # every scheme above needs one of these: a numbered act (2025-895, 2016/679), a long id (NOR, JORFTEXT...), an ELI,
 # a CELEX or ECLI, or a dated act ("du 4 février 2026"); most titles have none, and skip the dozen finders
-_CANDIDATE = re.compile(r"\d\s?[-/]\s?\d|\d{7}|legifrance|celex|ecli|\d{4}[A-Z]{1,2}\d{4}|\bdu\s+\d", re.I)
+_CANDIDATE = re.compile(r"\d\s?[-/]\s?\d|\d{7}|legifrance|celex|ecli|\d{4}[A-Z]{1,2}\d{4}|\b(?:du|of)\s+\d|"
+                        r"\bof\s+[a-z]+\s+\d", re.I)
 
 
 def find_all(text: str) -> list[Identifier]:
@@ -148,7 +202,7 @@ def find_all(text: str) -> list[Identifier]:
     if not text or not _CANDIDATE.search(text):
         return []
     found = sorted((ident for finder in _FINDERS for ident in finder(text)), key=lambda i: i.span)
-    seen: set[tuple[str, str]] = set()
+    seen = {(_DATE_SCHEME_OF[ident.scheme], date) for ident, date in _numbered(text) if date}
     unique = []
     for ident in found:
         if (ident.scheme, ident.value) not in seen:

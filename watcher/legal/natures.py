@@ -36,7 +36,16 @@ VOCABULARY: tuple[Nature, ...] = (
     Nature("arrete", "arrêté", "order (arrêté)", aliases=("ARRETE", "arrêté ministériel", "arrêté interministériel")),
     Nature("circulaire", "circulaire", "circular", aliases=("CIRCULAIRE", "INSTRUCTION")),
     Nature("decision", "décision", "decision", aliases=("DECISION",)),
+    Nature("injonction", "injonction (ANSM)", "injunction (ANSM)", parent="decision", aliases=("injonction",)),
+    Nature("decision-police-sanitaire", "décision de police sanitaire", "health police decision", parent="decision",
+           aliases=("décision de police sanitaire",)),
+    Nature("decision-sanction", "décision de sanction", "sanction decision", parent="decision",
+           aliases=("décision de la commission des sanctions",)),
+    Nature("decision-conseil-constitutionnel", "décision du Conseil constitutionnel (QPC, DC)",
+           "Constitutional Council decision (QPC, DC)", parent="decision"),
     Nature("avis", "avis", "opinion (avis)", aliases=("AVIS",)),
+    Nature("avis-vacance", "avis de vacance d'emploi", "vacancy notice", parent="avis",
+           aliases=("avis de vacance",)),
     Nature("deliberation", "délibération", "deliberation", aliases=("DELIBERATION",)),
     Nature("deliberation-sanction", "délibération CNIL – sanction", "CNIL deliberation – sanction",
            parent="deliberation", aliases=("Sanction",)),
@@ -86,9 +95,55 @@ def _alias_index(cnil: bool) -> dict[str, str]:
 _GENERAL, _CNIL = _alias_index(cnil=False), _alias_index(cnil=True)
 
 
-def normalise(raw: str, item_id: str = "") -> str:
+# Kinds of act a title states in its first words ("Injonction n° 2026-MED CHIM-051-INJ du 30/09/2026 …", "Décision
+# de police sanitaire du 16/07/2026 …", "Décision n° 2026-1203 QPC du 5 juin 2026"), most specific first. The ones
+# marked True are acts whatever the source calls its items (an ANSM injonction in its news feed); the others only
+# refine a source that said nothing, or a kind they are a sub-kind of: a firm's post titled "Décret n° … : ce qui
+# change" stays an article.
+_TITLE_KINDS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple((re.compile(p), code, always) for p, code, always in (
+    (r"^injonction n", "injonction", True),
+    (r"^decision de police sanitaire\b", "decision-police-sanitaire", True),
+    (r"^decision de la commission des sanctions\b", "decision-sanction", True),
+    (r"^decision n [\d ]+(?:qpc|dc|l|lp|lom|elec|i|fnr|ref)\b", "decision-conseil-constitutionnel", True),
+    (r"^decision (?:n [\d ]+)?du \d", "decision", True),
+    (r"^avis de vacance\b", "avis-vacance", False),
+    (r"^avis (?:de l \w+ )?du \d", "avis", True),
+    (r"^avis relatif\b", "avis", False),
+    (r"^arrete (?:du|n)\b", "arrete", False),
+    (r"^decret (?:du|n)\b", "decret", False),
+    (r"^loi (?:organique )?n\b", "loi", False),
+    (r"^ordonnance n\b", "ordonnance", False),
+    (r"^deliberation (?:du|n)\b", "deliberation", False),
+    (r"^(?:circulaire|instruction) ", "circulaire", False),
+))
+_REFINABLE = frozenset({"", "autre", "actualite", "article", "information-securite"})
+
+
+def from_title(title: str) -> tuple[str, bool] | None:
+    """(code, whether it holds whatever the source's kind) of the kind of act a title states first, or None."""
+    words = key(title[:80])
+    for pattern, code, always in _TITLE_KINDS:
+        if pattern.match(words):
+            return code, always
+    return None
+
+
+def normalise(raw: str, item_id: str = "", title: str = "") -> str:
     """The vocabulary code of a source's raw nature ('' if it gave none, ``autre`` if it is not known).
-    A CNIL délibération (``item_id`` ``cnil:CNILTEXT...``) is read as a CNIL sub-kind first."""
+    A CNIL délibération (``item_id`` ``cnil:CNILTEXT...``) is read as a CNIL sub-kind first. A ``title`` that
+    states its kind of act first refines a generic one (see ``_TITLE_KINDS``)."""
+    code = _normalise(raw, item_id)
+    stated = from_title(title) if title else None
+    if stated is not None:
+        found, always = stated
+        parent = BY_CODE[found].parent
+        if (code in ("", "autre") or (always and code in _REFINABLE) or parent == code) and (
+                code != "deliberation" or found == code):
+            return found
+    return code
+
+
+def _normalise(raw: str, item_id: str) -> str:
     if not raw or not raw.strip():
         return ""
     spelled = key(raw)

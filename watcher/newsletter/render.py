@@ -17,6 +17,7 @@ from datasette.utils import tilde_encode
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from watcher.legal import legal_dates, natures
+from watcher.legal.acts import acts_shown
 
 WORDS: dict[str, dict[str, str]] = {
     "fr": {"week": "Semaine", "texts": "texte(s)", "read": "Lire le texte", "archive": "Fiche dans l'archive",
@@ -37,6 +38,7 @@ class EntryView:
     nature: str
     abstract: str
     archive_url: str
+    acts: tuple[tuple[str, str], ...] = ()  # (label, official URL) of the acts it names (watcher.legal.acts)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class IssueRenderer:
                          date=str(row.get("legal_date") or "") or self._date(row.get("published")),
                          nature=natures.label(code, self.lang, str(row.get("nature_raw") or "")) if code else "",
                          abstract=str(row.get("abstract") or "").strip(),
-                         archive_url=archive)
+                         archive_url=archive,
+                         acts=tuple((a.label(self.lang), a.url or "") for a in acts_shown(
+                             {**row, "id": row["item_id"]}) if (a.url or "").startswith("https://")))
 
     def subject(self, draft: Mapping[str, Any]) -> str:
         return f"{draft['title']} — {self.words['week'].lower()} {draft['week']}"
@@ -116,6 +120,8 @@ class IssueRenderer:
                 blocks.extend([f"### {title}", meta])
                 if entry.abstract:
                     blocks.append(entry.abstract)
+                if entry.acts:
+                    blocks.append(" · ".join(f"[{md(label)}]({url})" for label, url in entry.acts))
                 if entry.archive_url:
                     blocks.append(f"[{words['archive']}]({entry.archive_url})")
         footer = words["footer"] + (f" [{words['unsubscribe']}]({context['unsubscribe_url']})"

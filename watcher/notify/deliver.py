@@ -278,7 +278,11 @@ class _Sender:
         return message
 
     def render(self, row: Mapping[str, Any], sub: Subscription, channel: Channel) -> Message | None:
-        ids = [row["item_id"]] if row["kind"] == "instant" else self.store.delivery_item_ids(row["key"], row["subscription"])
+        # an instant message carries its item and the items linked to it matched with it (an act and its
+        # commentary, see ``watcher.notify.plan``); an "updated" message its changed item
+        ids = [row["item_id"]] if row["kind"] == "updated" else self.store.delivery_item_ids(row["key"], row[
+            "subscription"]) if row["kind"] != "instant" else list(dict.fromkeys(
+                [row["item_id"], *self.store.delivery_item_ids(row["key"], row["subscription"])]))
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.alert_items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:

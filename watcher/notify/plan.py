@@ -37,6 +37,9 @@ class PlanStore(Protocol):
     def subscription_starts(self, names: Sequence[str], now: str, *, record: bool = ...) -> dict[str, str]: ...
     def first_fetches(self) -> dict[str, str]: ...
     def theme_rows_since(self, themes: Sequence[str], since: str, subscription: str) -> list[dict[str, Any]]: ...
+    def items_naming(self, pairs: Sequence[tuple[str, str]], since: str = ...) -> list[dict[str, Any]]: ...
+    def links_among(self, item_ids: Sequence[str]) -> list[tuple[str, str]]: ...
+    def changed_deliveries(self, subscriptions: Sequence[str], since: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,28 @@ def match(rows: Iterable[Mapping[str, Any]], index: Mapping[str, Sequence[Subscr
 
 
 def still_matches(sub: Subscription, themes: Sequence[Mapping[str, Any]]) -> bool:
-    """False once a person removed every theme that made this item match."""
-    return any(t["theme"] in sub.themes and t["score"] >= sub.min_score for t in themes)
+    """False once a person removed every theme that made this item match (an item sent for a followed act
+    matched whatever its themes)."""
+    return bool(sub.act_keys) or any(t["theme"] in sub.themes and t["score"] >= sub.min_score for t in themes)
+
+
+ACT_THEME = "act:"  # delivery_items.theme of a match made by a followed act: "act:decret:2025-895"
+
+
+def act_matches(store: PlanStore, alerts: AlertsConfig, base: Baseline | None) -> list[Match]:
+    """Items naming (citing, applying, amending, rectifying) or linked to an act a subscription follows, whatever
+    their theme; once per (subscription, item), the baseline held back as for themes."""
+    found: list[Match] = []
+    for sub in (s for s in alerts.subscriptions if s.act_keys):
+        rows = store.items_naming(sorted(sub.act_keys))
+        known = store.matched_pairs([r["item_id"] for r in rows])
+        for row in rows:
+            if (sub.name, row["item_id"]) in known or not sub.accepts(
+                    score=1.0, source=row["source"], nature=row["nature"] or "", lang=row["lang"] or ""):
+                continue
+            held = base is not None and base.holds(sub.name, row)
+            found.append(Match(sub, row["item_id"], f"{ACT_THEME}{row['scheme']}:{row['value']}", 1.0, held))
+    return found
 
 
 def last_occurrence(sub: Subscription, now: datetime, tz: ZoneInfo) -> tuple[datetime, str]:
@@ -147,8 +170,13 @@ def plan_matches(store: PlanStore, alerts: AlertsConfig, now: datetime, batch: i
     while True:
         upto, rows = store.alert_candidates(batch)
         if not upto:
-            return created
+            break
         created += _plan_batch(store, alerts, (index, base), upto, rows, iso(now) or "")
+    if any(s.act_keys for s in alerts.subscriptions):
+        created += _record(store, alerts, 0, act_matches(store, alerts, base), iso(now) or "")
+    if any(s.updates for s in alerts.subscriptions):
+        created += plan_updates(store, alerts, now)
+    return created
 
 
 def _plan_batch(store: PlanStore, alerts: AlertsConfig,
@@ -156,17 +184,56 @@ def _plan_batch(store: PlanStore, alerts: AlertsConfig,
                 rows: Sequence[Mapping[str, Any]], stamp: str) -> int:
     """Record the news of one batch; baseline matches are left unrecorded (``plan_since`` may send them)."""
     found = match(rows, how[0], store.matched_pairs([r["item_id"] for r in rows]), how[1])
-    matches, deliveries = [], []
-    for m in (m for m in found if not m.baseline):
+    return _record(store, alerts, upto, found, stamp)
+
+
+def _record(store: PlanStore, alerts: AlertsConfig, upto: int, found: Sequence[Match], stamp: str) -> int:
+    """Record the news among ``found``. An instant subscription gets one message per group of linked items (an act
+    and the commentary on it, ``watcher.legal.links``) matched together: the group's first item's delivery
+    carries the others (``delivery_items``), so a lawyer is not told twice about one act."""
+    news = [m for m in found if not m.baseline]
+    lead = _linked_leads(store, [m.item_id for m in news if m.subscription.cadence.kind == "instant"])
+    matches: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] = []
+    keys: dict[tuple[str, str], str] = {}
+    for m in sorted(news, key=lambda m: lead.get(m.item_id, m.item_id) != m.item_id):
         key = None
         if m.subscription.cadence.kind == "instant":
-            delivery = instant_delivery(m, alerts, stamp)
-            key = delivery["key"]
-            deliveries.append(delivery)
+            head = lead.get(m.item_id, m.item_id)
+            key = keys.get((m.subscription.name, head))
+            if key is None:
+                delivery = instant_delivery(m, alerts, stamp)
+                key = keys[(m.subscription.name, m.item_id)] = delivery["key"]
+                deliveries.append(delivery)
         matches.append({"subscription": m.subscription.name, "item_id": m.item_id, "theme": m.theme,
                         "score": m.score, "cadence": m.subscription.cadence.kind, "matched_at": stamp,
                         "delivery_key": key})
     return store.record_matches(upto, matches, deliveries)
+
+
+def _linked_leads(store: PlanStore, item_ids: Sequence[str]) -> dict[str, str]:
+    """item -> the item that leads its group of linked items (the act a commentary cites), among ``item_ids``."""
+    if len(item_ids) < 2:
+        return {}
+    from watcher.legal.links import groups_of
+
+    return {member: group[0] for group in groups_of(item_ids, store.links_among(item_ids)) for member in group}
+
+
+def plan_updates(store: PlanStore, alerts: AlertsConfig, now: datetime) -> int:
+    """An "updated" message for each item a subscription with ``updates = true`` was already sent and that changed
+    since (a rectificatif, a re-delivered JO text with other content, an edited post): one per (item, version)."""
+    subs = {s.name: s for s in alerts.subscriptions if s.updates}
+    stamp, deliveries = iso(now) or "", []
+    for row in store.changed_deliveries(sorted(subs), stamp):
+        sub = subs[row["subscription"]]
+        channel = alerts.channel(sub.channel)
+        to = recipient(sub, channel.kind)
+        deliveries.append({"key": delivery_key("updated", row["item_id"], str(row["version"]), to, channel.name),
+                           "kind": "updated", "subscription": sub.name, "recipient": to, "channel": channel.name,
+                           "period": "", "item_id": row["item_id"], "state": "pending", "attempts": 0,
+                           "created_at": stamp, "updated_at": stamp})
+    return store.record_matches(0, [], deliveries) if deliveries else 0
 
 
 def instant_delivery(m: Match, alerts: AlertsConfig, stamp: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from watcher.config.alerts import Subscription
 from watcher.legal import legal_dates, natures
+from watcher.legal.acts import ArchiveLookup, acts_shown
 from watcher.notify.base import Message
 
 LABELS: dict[str, dict[str, str]] = {
@@ -35,6 +36,7 @@ LABELS: dict[str, dict[str, str]] = {
         "reply": "Pour ne plus recevoir ces messages, répondez-y en le demandant.",
         "more": "autres textes dans l'archive", "words": "mots", "cites": "cite", "model": "modèle",
         "person": "confirmé par un juriste", "period": "Période", "site": "publié par", "same_event": "aussi",
+        "updated": "Texte modifié", "followed": "Textes suivis", "official": "Texte officiel",
     },
     "en": {
         "prefix": "[Watch]", "colon": ":", "instant": "New text", "daily": "Daily digest", "weekly": "Weekly digest",
@@ -45,8 +47,10 @@ LABELS: dict[str, dict[str, str]] = {
         "reply": "To stop receiving these messages, reply and ask.",
         "more": "more texts in the archive", "words": "words", "cites": "cites", "model": "model",
         "person": "confirmed by a lawyer", "period": "Period", "site": "published by", "same_event": "also",
+        "updated": "Updated text", "followed": "Followed acts", "official": "Official text",
     },
 }
+FOLLOWED = "~acts"  # the group of items matched by a subscription's followed acts (``acts = [...]``)
 _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SLACK_SECTION = 2900  # Slack allows 3000 characters per section text
@@ -70,6 +74,13 @@ class ThemeView:
         return round(self.score * 100)
 
 
+@dataclass(frozen=True)
+class ActLink:
+    label: str  # "décret n° 2025-895"
+    url: str  # its official page, or the official site's search for it
+    search: bool = False
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: the render cache keys on the (cached) view itself
 class ItemView:
     id: str
@@ -84,6 +95,7 @@ class ItemView:
     summary: str = ""
     sort_key: str = ""  # the ISO legal date
     also: tuple[ItemView, ...] = ()  # other sources' items on the same event, shown under this one
+    acts: tuple[ActLink, ...] = ()  # the acts it names, each with its official link (watcher.legal.acts)
 
     def theme(self, name: str) -> ThemeView | None:
         return next((t for t in self.themes if t.name == name), None)
@@ -207,11 +219,13 @@ class _Lru(OrderedDict[Any, Any]):
 class Renderer:
     def __init__(self, *, public_url: str = "", timezone: str = "Europe/Paris",
                  source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000,
-                 themes: Sequence[tuple[str, str, str]] = (), same_event: SameEvent | None = None):
+                 themes: Sequence[tuple[str, str, str]] = (), same_event: SameEvent | None = None,
+                 act_url: ArchiveLookup | None = None):
         """``themes``: (id, French label, English label) in the taxonomy's order; a theme not listed shows its
         id and sorts after the listed ones. ``same_event``: how a digest's items are grouped by event (None: each
         item is its own entry)."""
         self.same_event = same_event
+        self.act_url = act_url  # the archive's resolver of an act to its JO / CNIL text (direct links)
         self.theme_names = {"fr": {t[0]: t[1] for t in themes}, "en": {t[0]: t[2] for t in themes}}
         self.theme_order = {t[0]: n for n, t in enumerate(themes)}
         self.public_url = public_url.rstrip("/")
@@ -266,12 +280,14 @@ class Renderer:
                             key=self._theme_key)
             if wanted:
                 placed.append((wanted[0], item))
+            elif sub.act_keys:  # matched by a followed act, whatever its themes
+                placed.append((FOLLOWED, item))
         by_theme: dict[str, list[ItemView]] = {}
         first_theme = {item["id"]: theme for theme, item in placed}
         for event in self._events([item for _, item in placed]):
             view, *also = (self.item_view(i, themes.get(i["id"], []), sub.lang) for i in sorted(event, key=_first))
             by_theme.setdefault(first_theme[view.id], []).append(replace(view, also=tuple(also)) if also else view)
-        names = self.theme_names[sub.lang]
+        names = {**self.theme_names[sub.lang], FOLLOWED: LABELS[sub.lang]["followed"]}
         return [Group(theme, tuple(sorted(views, key=lambda v: v.sort_key, reverse=True)), names.get(theme, theme))
                 for theme, views in sorted(by_theme.items(), key=lambda kv: self._theme_key(kv[0]))]
 
@@ -310,7 +326,9 @@ class Renderer:
             nature=natures.label(str(item.get("nature") or ""), lang, str(item.get("nature_raw") or ""))
             if item.get("nature") else "",
             authority=str(item.get("authority") or ""), themes=views, archive_url=archive,
-            summary=_summary(item), sort_key=str(legal or ""))
+            summary=_summary(item), sort_key=str(legal or ""),
+            acts=tuple(ActLink(a.label(lang), a.url or "", a.search)
+                       for a in acts_shown(item, self.act_url) if (a.url or "").startswith("https://")))
         return view
 
     def _date(self, value: Any) -> str:
@@ -326,10 +344,11 @@ class Renderer:
 
     @staticmethod
     def subject(labels: Mapping[str, Any], kind: str, heading: str, groups: Sequence[Group], counted: str) -> str:
-        if kind == "instant" and groups:
+        if kind in ("instant", "updated") and groups:
             title = groups[0].items[0].title
             title = title if len(title) <= 140 else title[:139] + "…"
-            return f"{labels['prefix']} {groups[0].label}{labels['colon']} {title}"
+            label = labels["updated"] if kind == "updated" else groups[0].label
+            return f"{labels['prefix']} {label}{labels['colon']} {title}"
         return f"{labels['prefix']} {heading}{labels['colon']} {counted}"
 
     def slack(self, context: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from store import Store
 from watcher.config import Config
 from watcher.config.alerts import AlertsConfig, check_channel, check_themes
+from watcher.legal.acts import ArchiveLookup
 from watcher.legal.normalize import iso
 from watcher.notify import CHANNELS, open_channels
 from watcher.notify.base import Message
@@ -57,7 +58,8 @@ def checked_alerts(alerts: AlertsConfig, themes_file: str) -> AlertsConfig:
     return replace(alerts, channels=channels)
 
 
-def renderer_for(config: Config, alerts: AlertsConfig, same_event: SameEvent | None = None) -> Renderer:
+def renderer_for(config: Config, alerts: AlertsConfig, same_event: SameEvent | None = None,
+                 act_url: ArchiveLookup | None = None) -> Renderer:
     """The renderer of this config; with ``same_event`` (``watcher.search.similar.same_event_of``, given by the caller:
     notify does not know the classifiers' side), digests group the items on the same event."""
     from classifiers.decide.themes import load_themes
@@ -65,7 +67,7 @@ def renderer_for(config: Config, alerts: AlertsConfig, same_event: SameEvent | N
     labels = {s.name: s.label or s.publisher or s.name for s in config.sources}
     themes = [(t.id, t.label_fr, t.label_en) for t in load_themes(config.settings.themes or None)]
     return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels, themes=themes,
-                    same_event=same_event)
+                    same_event=same_event, act_url=act_url)
 
 
 def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
@@ -75,11 +77,11 @@ def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[s
     ``same_event``: how digests group items on the same event (None: one entry per item)."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
-    kinds = (*cadences, "ops")  # operations messages go out with any delivery run
+    kinds = (*cadences, "ops", "updated")  # operations and "updated" messages go out with any delivery run
     stamp = iso(now) or ""
     due = store.due_deliveries(stamp, kinds=kinds) + store.stale_sending(stamp)
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
-    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts, same_event), kinds=kinds,
+    report = send_due(store, alerts, now, channels, renderer=renderer_for(config, alerts, same_event, store.act_url), kinds=kinds,
                       hooks=hooks, ops=ops_renderer(store, config, alerts, now), stop=stop)
     return Outcome(planned, report, problems)
 
@@ -108,7 +110,7 @@ def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: 
     if since is not None:
         found = since_digests(store, alerts, since, now, [sub.name])
         ids = [m["item_id"] for _, matches in found for m in matches]
-        return renderer_for(config, alerts, same_event).message(
+        return renderer_for(config, alerts, same_event, store.act_url).message(
             key="preview", sub=sub, kind="since", period=since.isoformat(), items=store.alert_items(ids),
             themes=store.themes_of_items(ids), now=now)
     waiting = [m["item_id"] for m in store.unassigned_matches(sub.name, iso(now) or "")]
@@ -117,6 +119,6 @@ def preview_digest(store: Store, config: Config, alerts: AlertsConfig, cadence: 
     queued = [m.item_id for m in match(rows, theme_index([sub]), store.matched_pairs([r["item_id"] for r in rows]),
                                        held) if not m.baseline]
     ids = list(dict.fromkeys(waiting + queued))
-    return renderer_for(config, alerts, same_event).message(
+    return renderer_for(config, alerts, same_event, store.act_url).message(
         key="preview", sub=sub, kind=cadence, period=(iso(now) or "")[:10], items=store.alert_items(ids),
         themes=store.themes_of_items(ids), now=now)

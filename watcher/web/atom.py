@@ -17,6 +17,8 @@ from xml.etree import ElementTree as ET
 
 from datasette.utils import tilde_encode
 
+from watcher.legal.acts import acts_shown
+
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
 _CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))  # not allowed in XML 1.0
@@ -91,6 +93,8 @@ def _entry(item: Mapping[str, Any], base: str) -> ET.Element:
     _sub(entry, "link", rel="alternate", type="text/html",
          href=url if url.startswith(("https://", "http://")) else record)
     _sub(entry, "link", rel="related", type="text/html", href=record)
+    for act in acts_shown(item):  # each act it names, at its official page (or the official search)
+        _sub(entry, "link", rel="related", type="text/html", title=act.label(), href=act.url or "")
     for theme in _themes(item.get("themes")):
         _sub(entry, "category", term=theme)
     summary = _text(item.get("summary"))

@@ -22,8 +22,9 @@ from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
+from watcher.legal.acts import official_url
 from watcher.search.similar import similar_items
-from watcher.web import atom, editor
+from watcher.web import atom, editor, legal_pages
 from watcher.web.context import attached, context_of, is_editor
 from watcher.web.facets import MonthFacet, ThemeFacet
 
@@ -96,7 +97,7 @@ def register_routes() -> list[tuple[str, Any]]:
     """Datasette asks for routes while it is being built, before ``build_datasette`` attaches watcher to it: every
     route is added, and answers 404 on a Datasette that is not watcher's."""
     return [(pattern, _only_ours(view)) for pattern, view in [
-        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed), *editor.ROUTES]]
+        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed), *editor.ROUTES, *legal_pages.ROUTES]]
 
 
 def _only_ours(view: Any) -> Any:
@@ -204,13 +205,17 @@ async def item_details(datasette: Any, item_id: str) -> dict[str, Any]:
 
     def read(store: Any) -> dict[str, Any]:
         versions = store.versions(item_id)
-        return {"themes": store.themes_of(item_id), "identifiers": store.identifiers_of([item_id])[item_id],
+        identifiers = store.identifiers_of([item_id])[item_id]
+        return {"themes": store.themes_of(item_id), "identifiers": identifiers,
                 "versions": [{k: v for k, v in row.items() if k != "text"} for row in versions],
-                "similar": similar_rows(store, item_id)}
+                "similar": similar_rows(store, item_id),
+                # official links (watcher.legal.acts), the archive resolving numbers to its JO / CNIL texts
+                "official": {(s, v): official_url(s, v, store.act_url)[0] or "" for s, v in identifiers},
+                "links": store.links_of(item_id)}
 
     details = await context.run(read)
-    details["identifier_links"] = [(scheme, value, identifier_link(scheme, value))
-                                   for scheme, value in details["identifiers"]]
+    details["identifier_links"] = [(scheme, value, details["official"].get((scheme, value)) or
+                                    identifier_link(scheme, value)) for scheme, value in details["identifiers"]]
     details["theme_labels"] = dict(context.themes)
     return details
 
