@@ -277,3 +277,19 @@ def m008_ops_incidents(db: Database) -> None:
     db.execute("create unique index incidents_open on incidents (source, kind) where closed_at is null")
     db.table("incidents").create_index(["open_key"])
     db.table("incidents").create_index(["close_key"])
+
+
+@migrations()
+def m009_web_sessions(db: Database) -> None:
+    """The editors' door (``watcher.web.door``): server-side sessions, so that a session expires and logging out
+    revokes it (the cookie holds a random token; only its SHA-256 is stored), and the failed logins counted per
+    account and per client address, for the delay that grows with them."""
+    db.table("web_sessions").create(
+        {"token_hash": str, "editor": str, "created_at": float, "last_seen": float, "expires_at": float,
+         "revoked_at": float},
+        pk="token_hash", not_null={"editor", "created_at", "last_seen", "expires_at"},
+    )
+    db.table("web_sessions").create_index(["expires_at"])
+    db.table("web_login_failures").create(
+        {"key": str, "failures": int, "last_failure": float}, pk="key", not_null={"failures", "last_failure"},
+    )

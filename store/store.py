@@ -8,7 +8,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -26,6 +26,7 @@ from store.newsletter import NewsletterMixin
 from store.schema import migrations
 from store.sql import chunks, columns, empty_defaults, marks, rows
 from store.vectors import VectorIndex
+from store.web import WebMixin
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
@@ -69,7 +70,7 @@ BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock bef
 
 
 @translated_methods
-class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
+class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, WebMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests;
     ``Store.open_readonly(path)`` is for the commands that only read.
 
@@ -115,6 +116,7 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
             return self._connect_readonly()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
     def _connect_readonly(self) -> sqlite3.Connection:
@@ -446,6 +448,16 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
 
 
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
+
+
+ARCHIVE_MODE = 0o600  # subscribers' addresses and unsubscribe tokens: the owner only (SQLite gives -wal/-shm the same)
+
+
+def _create_private(path: str) -> None:
+    """Create a new archive file readable by its owner only (SQLite would create it 0644 under the usual umask);
+    an existing archive keeps the mode its operator gave it."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, ARCHIVE_MODE))
 
 
 def _item_row(r: Mapping[str, Any], now: str, defaults: Mapping[str, str | None]) -> dict[str, Any]:
