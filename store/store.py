@@ -159,17 +159,23 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, WebM
             with self.db.atomic():
                 yield
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        with storage_errors(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.conn.rollback()
+            self._rollback()
             raise
-        try:
-            self.db.execute("COMMIT")
+        try:  # a full file system fails here, at COMMIT, when SQLite writes the journal: the message names it
+            with storage_errors(self.path):
+                self.db.execute("COMMIT")
         except BaseException:
-            self.db.conn.rollback()
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):  # SQLite may have rolled back already (disk full, I/O error)
+            self.db.conn.rollback()
 
     # -- schema -------------------------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -182,6 +188,43 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, WebM
         if "_sql" in self.__dict__:
             self._sql = _ItemSql(self.db.conn)
         return pending
+
+    def rebuild_fts(self) -> str:
+        """Rebuild the full-text index of the items from the items themselves (they are the index's content):
+        FTS5's own ``rebuild`` when the index can still be opened; when it cannot (its pages are garbage), the
+        index's tables are taken out of the schema, the file is vacuumed (which drops their pages) and the index is
+        created again from its recorded definition. Returns how it was done."""
+        with self.writer_lock():
+            try:
+                with self.transaction():
+                    self.db.execute("insert into items_fts(items_fts) values('rebuild')")
+                    self.db.execute("insert into items_fts(items_fts) values('integrity-check')")
+                return "rebuilt in place"
+            except (StoreError, sqlite3.DatabaseError):
+                pass
+            with storage_errors(self.path):
+                self._recreate_fts()
+            return "recreated (its damaged pages were dropped)"
+
+    def _recreate_fts(self) -> None:
+        conn = self.db.conn
+        create = conn.execute("select sql from sqlite_master where name = 'items_fts'").fetchone()[0]
+        conn.execute("PRAGMA writable_schema = ON")
+        try:  # SQLite's documented way out when a table cannot even be dropped; VACUUM then forgets its pages
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("delete from sqlite_master where name = 'items_fts' or (type = 'table' and name in "
+                         "('items_fts_data', 'items_fts_idx', 'items_fts_docsize', 'items_fts_config', "
+                         "'items_fts_content'))")
+            conn.execute("COMMIT")
+        finally:
+            conn.execute("PRAGMA writable_schema = OFF")
+        self.db.close()
+        self.db = Database(self._connect(), execute_plugins=False)  # the schema read again, without the index
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.db.execute("VACUUM")
+        with self.transaction():
+            self.db.execute(create)
+            self.db.execute("insert into items_fts(items_fts) values('rebuild')")
 
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
