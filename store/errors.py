@@ -1,7 +1,9 @@
 """What the archive can fail with, as one line a person can act on, naming the file.
 
     StoreError            the archive cannot be read or written (read-only, missing folder, disk full, corrupt)
-    └── ArchiveBusy       another watcher run holds the archive's writer lock and the wait ran out
+    ├── ArchiveBusy       another watcher run holds the archive's writer lock and the wait ran out
+    └── ArchiveFull       the disk (or the archive's size limit) is full: nothing of the write was kept, and no
+                          other write of the run can succeed either, so the run stops (exit 3) rather than go on
 
 ``store`` depends on nothing of watcher, so these do not derive from ``watcher.util.errors.WatcherError``; watcher's
 error module does not import them (see there); the CLI edge catches both and turns them into ``error: <message>`` like any other.
@@ -9,6 +11,8 @@ error module does not import them (see there); the CLI edge catches both and tur
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,17 +34,27 @@ class ArchiveBusy(StoreError):
     """Another process holds the writer lock of the archive (and waiting for it ran out, or was not wanted)."""
 
 
+class ArchiveFull(StoreError):
+    """The file system (or SQLite's page limit) is full; the write was rolled back whole."""
+
+
+_FTS = ("its full-text index is damaged (the items themselves are intact); rebuild it with "
+        "`watcher migrate --rebuild-fts`")
+_FULL = "the disk is full; nothing of this write was kept, free some space and run again"
 # (substring of SQLite's message, what a person should read): the first match wins
 _REASONS = (
     ("readonly database", "the file or its folder is read-only; give the user running watcher write access to "
                           "both (SQLite writes a -wal and a -shm file beside the archive)"),
-    ("disk is full", "the disk is full; nothing of this write was kept, free some space and run again"),
-    ("database or disk is full", "the disk is full; nothing of this write was kept, free some space and run again"),
     ("database is locked", "another process keeps the archive locked (a long write or a stuck process); run "
                            "again later, or find the process with `fuser` on the file"),
     ("file is not a database", "the file is not a SQLite database (corrupt or another kind of file); restore it "
                                "from a backup or move it away to start a new archive"),
-    ("malformed", "the database is corrupt; restore it from a backup (`sqlite3 FILE .recover` may save the rest)"),
+    ("disk I/O error", "the file system failed to read or write it (disk I/O error); check the disk and the "
+                       "system log, then run again"),
+    ("items_fts", _FTS),
+    ("fts5", _FTS),
+    ("malformed", "the database is corrupt; if only its full-text index is damaged, `watcher migrate --rebuild-fts` "
+                  "repairs it, else restore it from a backup (`sqlite3 FILE .recover` may save the rest)"),
 )
 
 
@@ -51,11 +65,23 @@ def _unopenable(path: Path) -> str:
             "not writable by the user running watcher; give that user write access")
 
 
+def _nearly_full(path: Path, room: int = 1 << 20) -> bool:
+    """Whether the file system of ``path`` has less than ``room`` bytes left for this user."""
+    try:
+        stats = os.statvfs(path.parent)
+    except (OSError, AttributeError):  # no statvfs (Windows), or the folder is gone
+        return False
+    return stats.f_bavail * stats.f_frsize < room
+
+
 def explain(path: str, exc: BaseException) -> StoreError:
     """The ``StoreError`` a person reads for a SQLite or file-system error on the archive at ``path``."""
     text = str(exc)
     if "unable to open database file" in text:
         return StoreError(path, _unopenable(Path(path)))
+    if "disk is full" in text or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or (
+            "disk I/O error" in text and _nearly_full(Path(path))):
+        return ArchiveFull(path, _FULL)  # SQLite says "disk I/O error" when the -wal or -shm cannot grow
     for needle, reason in _REASONS:
         if needle in text:
             return StoreError(path, reason)

@@ -116,7 +116,7 @@ def writer_lock(database: str | Path, *, wait: float = DEFAULT_WAIT,
             _release(key)
         return
     try:
-        fd = os.open(lock_path(key), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path(key), os.O_RDWR | os.O_CREAT, 0o600)  # owner only, like the archive
     except OSError as exc:
         raise StoreError(key, f"cannot create the lock file {lock_path(key)} ({exc.strerror}); give the user "
                               "running watcher write access to the archive's folder") from exc

@@ -305,3 +305,19 @@ def m009_legal_links(db: Database) -> None:
     db.table("links").create_index(["to_id"])
     db.table("link_state").create({"item_id": str, "content_hash": str}, pk="item_id",
                                   foreign_keys=[("item_id", "items", "id")])
+
+
+@migrations()
+def m009_web_sessions(db: Database) -> None:
+    """The editors' door (``watcher.web.door``): server-side sessions, so that a session expires and logging out
+    revokes it (the cookie holds a random token; only its SHA-256 is stored), and the failed logins counted per
+    account and per client address, for the delay that grows with them."""
+    db.table("web_sessions").create(
+        {"token_hash": str, "editor": str, "created_at": float, "last_seen": float, "expires_at": float,
+         "revoked_at": float},
+        pk="token_hash", not_null={"editor", "created_at", "last_seen", "expires_at"},
+    )
+    db.table("web_sessions").create_index(["expires_at"])
+    db.table("web_login_failures").create(
+        {"key": str, "failures": int, "last_failure": float}, pk="key", not_null={"failures", "last_failure"},
+    )

@@ -8,7 +8,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -27,6 +27,7 @@ from store.newsletter import NewsletterMixin
 from store.schema import migrations
 from store.sql import chunks, columns, empty_defaults, marks, rows
 from store.vectors import VectorIndex
+from store.web import WebMixin
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
@@ -70,7 +71,7 @@ BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock bef
 
 
 @translated_methods
-class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, LinksMixin):
+class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, LinksMixin, WebMixin):
     """The archive. ``Store(path)`` opens (and migrates) a SQLite file; ``Store(":memory:")`` is for tests;
     ``Store.open_readonly(path)`` is for the commands that only read.
 
@@ -116,6 +117,7 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
             return self._connect_readonly()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
 
     def _connect_readonly(self) -> sqlite3.Connection:
@@ -158,17 +160,23 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
             with self.db.atomic():
                 yield
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        with storage_errors(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.conn.rollback()
+            self._rollback()
             raise
-        try:
-            self.db.execute("COMMIT")
+        try:  # a full file system fails here, at COMMIT, when SQLite writes the journal: the message names it
+            with storage_errors(self.path):
+                self.db.execute("COMMIT")
         except BaseException:
-            self.db.conn.rollback()
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):  # SQLite may have rolled back already (disk full, I/O error)
+            self.db.conn.rollback()
 
     # -- schema -------------------------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -181,6 +189,43 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
         if "_sql" in self.__dict__:
             self._sql = _ItemSql(self.db.conn)
         return pending
+
+    def rebuild_fts(self) -> str:
+        """Rebuild the full-text index of the items from the items themselves (they are the index's content):
+        FTS5's own ``rebuild`` when the index can still be opened; when it cannot (its pages are garbage), the
+        index's tables are taken out of the schema, the file is vacuumed (which drops their pages) and the index is
+        created again from its recorded definition. Returns how it was done."""
+        with self.writer_lock():
+            try:
+                with self.transaction():
+                    self.db.execute("insert into items_fts(items_fts) values('rebuild')")
+                    self.db.execute("insert into items_fts(items_fts) values('integrity-check')")
+                return "rebuilt in place"
+            except (StoreError, sqlite3.DatabaseError):
+                pass
+            with storage_errors(self.path):
+                self._recreate_fts()
+            return "recreated (its damaged pages were dropped)"
+
+    def _recreate_fts(self) -> None:
+        conn = self.db.conn
+        create = conn.execute("select sql from sqlite_master where name = 'items_fts'").fetchone()[0]
+        conn.execute("PRAGMA writable_schema = ON")
+        try:  # SQLite's documented way out when a table cannot even be dropped; VACUUM then forgets its pages
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("delete from sqlite_master where name = 'items_fts' or (type = 'table' and name in "
+                         "('items_fts_data', 'items_fts_idx', 'items_fts_docsize', 'items_fts_config', "
+                         "'items_fts_content'))")
+            conn.execute("COMMIT")
+        finally:
+            conn.execute("PRAGMA writable_schema = OFF")
+        self.db.close()
+        self.db = Database(self._connect(), execute_plugins=False)  # the schema read again, without the index
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.db.execute("VACUUM")
+        with self.transaction():
+            self.db.execute(create)
+            self.db.execute("insert into items_fts(items_fts) values('rebuild')")
 
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
@@ -447,6 +492,16 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
 
 
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
+
+
+ARCHIVE_MODE = 0o600  # subscribers' addresses and unsubscribe tokens: the owner only (SQLite gives -wal/-shm the same)
+
+
+def _create_private(path: str) -> None:
+    """Create a new archive file readable by its owner only (SQLite would create it 0644 under the usual umask);
+    an existing archive keeps the mode its operator gave it."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, ARCHIVE_MODE))
 
 
 def _item_row(r: Mapping[str, Any], now: str, defaults: Mapping[str, str | None]) -> dict[str, Any]:

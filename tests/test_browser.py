@@ -64,6 +64,14 @@ def site(tmp_path: Path, archive_built: Path) -> Iterator[tuple[LiveServer, Smtp
             server.stop()
 
 
+def _refusals(page: Any) -> list[str]:
+    """The Content-Security-Policy refusals the page meets (Chromium reports each on the console), as they come."""
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    return refused
+
+
 def _screenshot(page: Any, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
@@ -75,6 +83,7 @@ def _screenshot(page: Any, tmp_path: Path, name: str) -> None:
 def test_researcher_searches_in_french_reads_why_and_follows_the_feed(browser: Any, site: Any) -> None:
     server, _ = site
     page = browser.new_page()
+    refused = _refusals(page)
     page.goto(server.url + "/")
     assert page.url.endswith("/watcher/items")
     page.fill("#_search", "intelligence artificielle données")
@@ -94,6 +103,8 @@ def test_researcher_searches_in_french_reads_why_and_follows_the_feed(browser: A
     assert not feed.bozo and feed.entries and feed.feed.title.startswith("watcher — ")
     theme = feed_url.rsplit("/", 1)[-1].removesuffix(".atom")
     assert all(theme in [t.term for t in e.tags] for e in feed.entries)
+    page.goto(server.url + "/watcher/items_fts")  # a table page with Datasette's own template and scripts
+    assert refused == []  # Datasette's scripts and inline scripts all ran under the policy
     page.close()
 
 
@@ -114,7 +125,9 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
     server, sink = site
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
+    refused = _refusals(page)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
     page.goto(server.url + "/-/login")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", EDITOR_PASSWORD)
@@ -145,7 +158,11 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
     preview = page.inner_text("body")
     assert "À lire en priorité" in preview and "Cette semaine, l'IA" in preview and dropped_title not in preview
     page.go_back()
+    page.goto(server.url + "/watcher?sql=select+count(*)+from+newsletter_entries")  # the SQL box, for editors
+    assert page.locator(".CodeMirror").count() == 1  # CodeMirror started by Datasette's inline script
+    page.go_back()
     page.click("#publish")
+    assert dialogs == ["Publish and send this issue to the list?"]  # asked by editor.js, no inline handler
     assert urlsplit(page.url).path == "/-/newsletter/issues/1"
     issue = page.frame_locator("iframe.watcher-issue")
     assert "À lire en priorité" in issue.locator("body").inner_text()
@@ -164,5 +181,9 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
     assert f"Lettre santé &amp; données — semaine {WEEK}" in visitor.content()
     visitor.goto(server.url + "/watcher/newsletter_issue_items?issue_id=1")
     assert second in visitor.content() and dropped not in visitor.content()
+    assert refused == []
+    page.goto(server.url + "/-/logout")
+    page.click("input[type=submit]")
+    assert page.goto(server.url + "/-/newsletter/draft/1").status == 403  # logged out: the session is revoked
     context.close()
     visitor.close()

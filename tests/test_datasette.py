@@ -212,7 +212,7 @@ def test_any_items_search_is_a_feed(ds: Datasette) -> None:
 
 def test_editor_logs_in_and_sees_private_tables_and_drafts(ds: Datasette) -> None:
     client = Client(ds)
-    assert client.login(password="wrong").status_code == 200 and "ds_actor" not in client.cookies
+    assert client.login(password="wrong").status_code == 401 and "ds_actor" not in client.cookies
     assert client.login().status_code == 302 and "ds_actor" in client.cookies
     assert client.get("/watcher/newsletter_subscribers").status_code == 200
     assert client.get("/-/newsletter").status_code == 200

@@ -23,7 +23,7 @@ from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
 from classifiers.decide.base import Classified, Classifier
-from store import Store, StoreError, UpsertResult
+from store import ArchiveFull, Store, StoreError, UpsertResult
 from watcher.config import Config, SourceConfig
 from watcher.http import HttpClient, host_of
 from watcher.legal.links import LinkReport, link_pending
@@ -126,6 +126,8 @@ def record_safely(source: SourceConfig, outcome: Collected | str, elapsed_ms: in
         reason = f"not stored: {exc}"
         try:
             return _failed(store, source.name, reason, iso(now), now)
+        except ArchiveFull:
+            raise  # the disk cannot take even that line: no other source can be stored, the run stops (exit 3)
         except StoreError:
             log.warning("source %s: %s", source.name, reason)
             return SourceReport(source.name, "failed", error=reason)

@@ -131,7 +131,9 @@ def _sources_of(kind: str) -> str:
 
 
 @command()
-def migrate() -> None:
+@click.option("--rebuild-fts", is_flag=True, help="rebuild the full-text index from the items (when search says it "
+              "is damaged)")
+def migrate(rebuild_fts: bool) -> None:
     """Create or upgrade the archive's schema."""
     from store import Store
 
@@ -140,9 +142,11 @@ def migrate() -> None:
     store = Store(database, migrate=False, lock_wait=app.lock_wait, on_wait=app.on_wait)
     try:
         applied = store.migrate()
+        rebuilt = store.rebuild_fts() if rebuild_fts else ""
     finally:
         store.close()
-    click.echo(f"{database}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    click.echo(f"{database}: " + (f"applied {', '.join(applied)}" if applied else "up to date")
+               + (f"; full-text index {rebuilt}" if rebuilt else ""))
 
 
 @command("run")

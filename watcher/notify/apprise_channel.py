@@ -32,6 +32,13 @@ class AppriseChannel(Channel):
                               permanent=True)
         fmt = self.option("format", "text")
         body = message.html if fmt == "html" else message.text
-        if not notifier.notify(body=body, title=message.subject, body_format=getattr(apprise.NotifyFormat,
-                                                                                     fmt.upper())):
-            raise NotifyError(self.name, f"apprise could not notify {mask(self._secrets['url'])}")
+        # apprise answers only yes or no; its log says whether the service could not be reached (refused, reset,
+        # timed out), which is what the run's circuit breaker counts, as for SMTP and Slack
+        with apprise.LogCapture(level=apprise.logging.WARNING) as log:
+            sent = notifier.notify(body=body, title=message.subject,
+                                   body_format=getattr(apprise.NotifyFormat, fmt.upper()))
+        if not sent:
+            said = log.getvalue().lower()
+            down = "connection" if any(w in said for w in ("connection error", "timed out", "timeout")) else ""
+            raise NotifyError(self.name, f"apprise could not notify {mask(self._secrets['url'])}"
+                              + (" (unreachable or no answer)" if down else ""), down=down)

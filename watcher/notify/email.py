@@ -203,7 +203,7 @@ class EmailChannel(Channel):
             if security == "starttls":
                 smtp.starttls(context=context)
             if self.option("username"):
-                smtp.login(str(self.option("username")), self._secrets.get("password", ""))
+                _login_once(smtp, str(self.option("username")), self._secrets.get("password", ""))
         except BaseException:
             smtp.close()
             raise
@@ -251,3 +251,21 @@ def _part(boundary: str, subtype: str, text: str) -> bytes:
 
 def _smtp_error(channel: str, code: int, text: bytes | str) -> NotifyError:
     return NotifyError(channel, f"SMTP {code} {_text(text)}".strip(), permanent=500 <= code < 600)
+
+
+_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")  # smtplib's order of preference
+
+
+def _login_once(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """One AUTH command, with the best mechanism the server offers. ``smtplib.SMTP.login`` tries the next
+    mechanism after a refusal (PLAIN, then LOGIN): two failed logins in the server's log for one wrong password,
+    where one is the answer (and enough to open the breaker)."""
+    smtp.ehlo_or_helo_if_needed()
+    if not smtp.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    offered = smtp.esmtp_features["auth"].upper().split()
+    mechanism = next((m for m in _MECHANISMS if m in offered), None)
+    if mechanism is None:
+        raise smtplib.SMTPException(f"no authentication method in common with the server (it offers {offered})")
+    smtp.user, smtp.password = user, password
+    smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower().replace("-", "_")))

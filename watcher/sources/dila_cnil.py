@@ -85,9 +85,8 @@ class DilaCnilSource(DilaDumpSource):
 
     def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
         """Items of one CNIL delta; malformed members are skipped with a warning."""
-        (texts,) = self.members(data, archive, _TEXT_FILE)
         content = ArchiveContent(archive)
-        content.add_texts(texts, lambda xml: parse_text(xml, source=self.name), file="CNILTEXT")
+        content.add_texts(self.members(data, content, _TEXT_FILE), lambda xml: parse_text(xml, source=self.name), file="CNILTEXT")
         return content
 
     def read_text(self, content: bytes, *, url: str) -> Item:

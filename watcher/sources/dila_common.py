@@ -46,7 +46,7 @@ V = TypeVar("V")
 Member = tuple[str, bytes]  # (path in the archive, bytes)
 GZIP_MAGIC = b"\x1f\x8b"
 LISTING_ENCODING = "iso-8859-1"  # DILA's Apache index pages
-MAX_MEMBER_BYTES = 64 * 1024 * 1024  # one XML file; the largest JORF text seen is ~0.6 MB
+MAX_MEMBER_BYTES = 16 * 1024 * 1024  # one XML file; the largest JORF text seen is ~0.6 MB
 MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024  # one delta's members, uncompressed; deltas are at most ~18 MB gzipped
 DEFAULT_FIRST_RUN_ARCHIVES = 2
 DEFAULT_MAX_ARCHIVES_PER_RUN = 20
@@ -86,16 +86,28 @@ def _check_member(member: tarfile.TarInfo, *, source: str, archive: str, max_byt
 
 
 def iter_members(data: bytes, *, source: str, archive: str, max_member_bytes: int = MAX_MEMBER_BYTES,
-                 max_total_bytes: int = MAX_ARCHIVE_BYTES) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of each regular file of a .tar.gz, streamed. Links, devices and folders are skipped;
-    absolute or '..' paths, oversized members and a corrupt or truncated archive raise ``ParseError``."""
+                 max_total_bytes: int = MAX_ARCHIVE_BYTES, wanted: re.Pattern[str] | None = None,
+                 skipped: list[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of each regular file of a .tar.gz (whose path matches ``wanted``, when given), streamed: one
+    member's bytes at a time, read only when it is yielded (a member not wanted is passed over, never read into
+    memory). Links, devices and folders are skipped; absolute or '..' paths and a corrupt or truncated archive
+    raise ``ParseError``; an oversized member too, or, with a ``skipped`` list, is noted there and passed over."""
     total = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
             for member in tar:
                 if not member.isreg():
                     continue
-                _check_member(member, source=source, archive=archive, max_bytes=max_member_bytes)
+                try:
+                    _check_member(member, source=source, archive=archive, max_bytes=max_member_bytes)
+                except ParseError as exc:
+                    if skipped is None or "unsafe" in exc.reason:
+                        raise
+                    if wanted is None or wanted.search(member.name):
+                        skipped.append(f"{exc.reason}; skipped")
+                    continue
+                if wanted is not None and not wanted.search(member.name):
+                    continue
                 total += member.size
                 if total > max_total_bytes:
                     raise ParseError(source, f"archive {archive}: over {max_total_bytes} bytes uncompressed")
@@ -103,17 +115,6 @@ def iter_members(data: bytes, *, source: str, archive: str, max_member_bytes: in
                 yield member.name, handle.read() if handle else b""
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ParseError(source, f"archive {archive} is corrupt or truncated: {exc}") from exc
-
-
-def split_members(members: Iterable[Member], *patterns: re.Pattern[str]) -> list[list[Member]]:
-    """The members whose path matches each pattern (the first that matches), in archive order; the others are
-    left out."""
-    groups: list[list[Member]] = [[] for _ in patterns]
-    for path, data in members:
-        group = next((g for g, pattern in zip(groups, patterns, strict=True) if pattern.search(path)), None)
-        if group is not None:
-            group.append((path, data))
-    return groups
 
 
 @dataclass
@@ -134,10 +135,12 @@ class ArchiveContent:
                 continue
             yield value
 
-    def add_texts(self, members: list[Member], read: Callable[[bytes], Item], *, file: str) -> None:
-        """One item per text member (``read_each``); an archive without any ``file`` member is a warning."""
+    def add_texts(self, members: Iterable[Member], read: Callable[[bytes], Item], *, file: str) -> None:
+        """One item per text member (``read_each``, one member in memory at a time); an archive without any
+        ``file`` member is a warning."""
+        before = len(self.items) + len(self.warnings)
         self.items.extend(self.read_each(members, read))
-        if not members:
+        if len(self.items) + len(self.warnings) == before:
             self.warnings.append(f"archive {self.archive} holds no {file} file")
 
     def strict(self, source: str) -> list[Item]:
@@ -236,9 +239,12 @@ class DilaDumpSource(SourceKind):
             return self.read_archive(content, archive=url.rsplit("/", 1)[-1] or "archive").strict(self.name)
         return [self.read_text(content, url=url)]
 
-    def members(self, data: bytes, archive: str, *patterns: re.Pattern[str]) -> list[list[Member]]:
-        """The members of one archive whose path matches each pattern (``split_members``)."""
-        return split_members(iter_members(data, source=self.name, archive=archive), *patterns)
+    def members(self, data: bytes, content: ArchiveContent, pattern: re.Pattern[str]) -> Iterator[Member]:
+        """The members of one archive whose path matches ``pattern``, one at a time (a pass over the archive per
+        call: the compressed delta is in memory, its members never all at once); an oversized one is a warning of
+        ``content``."""
+        return iter_members(data, source=self.name, archive=content.archive, wanted=pattern,
+                            skipped=content.warnings)
 
     def archive_url(self, name: str) -> str:
         return self.config.url.rstrip("/") + "/" + name

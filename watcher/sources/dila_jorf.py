@@ -169,11 +169,12 @@ class DilaJorfSource(DilaDumpSource):
 
     def read_archive(self, data: bytes, *, archive: str) -> ArchiveContent:
         """Items of one JORFSIMPLE delta, sommaires first; malformed members are skipped with a warning."""
-        sommaires, texts = self.members(data, archive, _CONT_FILE, _TEXT_FILE)
         content = ArchiveContent(archive)
         rubrics: dict[str, str] = {}
+        sommaires = self.members(data, content, _CONT_FILE)
         for found in content.read_each(sommaires, lambda xml: parse_sommaire(xml, source=self.name)):
             rubrics.update(found)
+        texts = self.members(data, content, _TEXT_FILE)  # a second pass: each text read as it comes
         content.add_texts(texts, lambda xml: self._text_in(xml, rubrics), file="JORFTEXT")
         return content
 

@@ -149,16 +149,18 @@ def _warned(feed: RawFeed, source: str, warning: str) -> RawFeed:
     return RawFeed(feed.entries, lang=feed.lang, warnings=(warning, *feed.warnings))
 
 
+# what a real UTF-8 feed in a European language has and a windows-1252 one never shows by accident: Latin letters
+# with accents, general punctuation (’ “ ” …), the euro sign
+_PLAUSIBLE = re.compile("[\u00c0-\u024f\u2010-\u2027\u20ac]")
 _DECLARED = re.compile(rb"""^(\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 def _as_windows_1252(content: bytes) -> tuple[bytes, str] | None:
     """(UTF-8 bytes, what was wrong) of a body whose bytes are not all valid in its declared encoding (UTF-8 when
-    none is declared), read as windows-1252 (the encoding such feeds nearly always are in, or mix in: ``’`` ``…``
-    ``é``; its five unassigned bytes as latin-1): the whole body when its invalid bytes outnumber its valid
-    non-ASCII characters (a windows-1252 document, where ``é »`` can happen to look like a UTF-8 sequence), else
-    only the invalid bytes (a UTF-8 document with a few stray ones). None when every byte is valid (the XML error
-    is something else)."""
+    none is declared): the valid sequences read in that encoding (a valid "été" stays "été"), each invalid byte as
+    windows-1252 (the encoding such feeds nearly always are in, or mix in: ``’`` ``…`` ``é``; its five unassigned
+    bytes as latin-1); a UTF-8 body with no valid accented letter or punctuation at all is a windows-1252 document
+    and is read as one. None when every byte is valid (the XML error is something else)."""
     if not content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or b"\x00" in content[:4096]:
         return None  # not text markup at all (binary, UTF-16): no encoding repair makes it a feed
     declared = _DECLARED.match(content)
@@ -170,12 +172,11 @@ def _as_windows_1252(content: bytes) -> tuple[bytes, str] | None:
         encoding = "utf-8"  # an encoding Python does not know: UTF-8 with windows-1252 bytes is the best guess
     except UnicodeDecodeError:
         pass
-    replaced = content.decode(encoding, errors="replace")
-    invalid = replaced.count("\ufffd")
-    if invalid > sum(ch > "\x7f" for ch in replaced) - invalid:
+    text = content.decode(encoding, errors=_windows_1252_bytes())
+    if encoding in ("utf-8", "utf8") and not _PLAUSIBLE.search(content.decode(encoding, errors="ignore")):
+        # not one valid UTF-8 letter or punctuation mark: a windows-1252 document, whose "é »" (E9 A0 BB) can happen
+        # to be a valid UTF-8 sequence (a CJK character), so it is read as windows-1252 whole
         text = content.decode("windows-1252", errors=_windows_1252_bytes())
-    else:
-        text = content.decode(encoding, errors=_windows_1252_bytes())
     if declared:
         text = text.replace(declared.group(2).decode("ascii"), "utf-8", 1)
     return text.encode("utf-8"), f"{encoding.upper()}{'' if declared else ' (no encoding declared)'}"

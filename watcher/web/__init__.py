@@ -4,16 +4,16 @@
 benchmark); ``serve`` runs it in this process with uvicorn, so stopping ``watcher serve`` stops the server: no
 child process is left behind.
 
-Editors log in at ``/-/login`` (datasette-auth-passwords). Each editor NAME's password hash is read by Datasette
-from the environment variable ``WATCHER_PASSWORD_HASH_<NAME>`` (upper case; make one with
-``datasette hash-password``); it is never written in a file. Without it, that editor cannot log in.
+Editors log in at ``/-/login`` (``watcher.web.door``: throttled, server-side sessions that expire and that logout
+revokes). Each editor NAME's password hash is read from the environment variable ``WATCHER_PASSWORD_HASH_<NAME>``
+(upper case; make one with ``datasette hash-password``); it is never written in a file, and the editors' names are
+not in the metadata Datasette publishes (``/-/metadata.json``). Without it, that editor cannot log in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,16 @@ from datasette.plugins import pm
 
 from store import METADATA_PATH
 from watcher.config import Config
-from watcher.web.context import EDITOR_ROLE, WebContext, attach
+from watcher.web.context import WebContext, attach
+from watcher.web.door import password_variable
+
+__all__ = ["build_datasette", "metadata", "password_variable", "register_plugin", "serve"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 PLUGIN_NAME = "watcher-web"
 SEARCH_PLUGIN_NAME = "watcher-search"
 SETTINGS = {"facet_time_limit_ms": 1000, "sql_time_limit_ms": 3000, "default_page_size": 50, "suggest_facets": False}
-
-
-def password_variable(editor: str) -> str:
-    return "WATCHER_PASSWORD_HASH_" + re.sub(r"[^A-Z0-9]", "_", editor.upper())
 
 
 def register_plugin() -> None:
@@ -47,11 +46,9 @@ def register_plugin() -> None:
         pm.register(search_plugin, name=SEARCH_PLUGIN_NAME)
 
 
-def metadata(editors: Sequence[str]) -> dict[str, Any]:
+def metadata() -> dict[str, Any]:
+    """The archive's metadata as Datasette publishes it: tables, descriptions, facets; no account."""
     data: dict[str, Any] = json.loads(METADATA_PATH.read_text(encoding="utf-8"))
-    accounts: dict[str, Any] = {f"{name}_password_hash": {"$env": password_variable(name)} for name in editors}
-    accounts["actors"] = {name: {"id": name, "role": EDITOR_ROLE} for name in editors}
-    data["plugins"] = {"datasette-auth-passwords": accounts}
     return data
 
 
@@ -60,11 +57,11 @@ def build_datasette(config: Config, *, database: Path | None = None, editors: Se
     """A Datasette on the archive (named ``watcher`` whatever its file is called) with watcher's plugin."""
     register_plugin()
     path = Path(database or config.database)
-    datasette = Datasette(metadata=metadata(editors), template_dir=str(TEMPLATES), settings=SETTINGS,
+    datasette = Datasette(metadata=metadata(), template_dir=str(TEMPLATES), settings=SETTINGS,
                           static_mounts=[("-/watcher-static", str(STATIC))], secret=secret)
     datasette.remove_database("_memory")
     datasette.add_database(Database(datasette, path=str(path), is_mutable=True), name="watcher")
-    attach(datasette, WebContext(config=config, database=path))
+    attach(datasette, WebContext(config=config, database=path, editors=tuple(editors)))
     return datasette
 
 

@@ -22,6 +22,7 @@ _CONTEXTS: weakref.WeakKeyDictionary[Any, WebContext] = weakref.WeakKeyDictionar
 class WebContext:
     config: Config
     database: Path
+    editors: tuple[str, ...] = ()
 
     async def run(self, work: Callable[[Store], T]) -> T:
         """Run ``work`` on a Store of its own in a worker thread (a SQLite connection stays in its thread)."""
@@ -42,9 +43,15 @@ class WebContext:
         return [(t.id, t.label_fr) for t in load_themes(self.config.settings.themes or None)]
 
     def base_url(self, datasette: Any, request: Any) -> str:
-        """The public address of the archive (``[settings] public_url``), else the one the request came to."""
+        """The public address of the archive (``[settings] public_url``), else the address the server listens on;
+        never the request's ``Host`` header, which the client chooses (a feed's ids must not follow it)."""
         configured = self.config.settings.public_url.rstrip("/")
-        return configured or datasette.absolute_url(request, "/").rstrip("/")
+        if configured:
+            return configured
+        host, port = request.scope.get("server") or ("localhost", None)
+        host = f"[{host}]" if ":" in str(host) else str(host)
+        scheme = request.scope.get("scheme") or "http"
+        return f"{scheme}://{host}" + (f":{port}" if port and (scheme, port) not in (("http", 80), ("https", 443)) else "")
 
 
 def attach(datasette: Any, context: WebContext) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from datasette.utils.asgi import Forbidden, NotFound, Response
 
 from watcher.legal.normalize import iso
+from watcher.newsletter.render import sanitize_issue_html
 from watcher.newsletter.service import DraftConflict, Newsletter, kept_count
 from watcher.util.errors import WatcherError
 from watcher.web.context import context_of, is_editor
@@ -138,7 +139,7 @@ async def preview(datasette: Any, request: Any) -> Response:
         rendered = await _letter(datasette, lambda letter: letter.preview(draft_id))
     except WatcherError as exc:
         raise NotFound(str(exc)) from None
-    return Response.html(rendered.html)
+    return Response.html(sanitize_issue_html(rendered.html))
 
 
 async def issues(datasette: Any, request: Any) -> Response:
@@ -154,7 +155,8 @@ async def issue(datasette: Any, request: Any) -> Response:
         raise NotFound(f"no published issue {issue_id}")
     if request.url_vars.get("format") == "md":
         return Response.text(row["markdown"], headers={"Content-Type": "text/markdown; charset=utf-8"})
-    return Response.html(await datasette.render_template("newsletter_issue.html", {"issue": row}, request=request))
+    shown = {**row, "html": sanitize_issue_html(str(row["html"] or ""))}
+    return Response.html(await datasette.render_template("newsletter_issue.html", {"issue": shown}, request=request))
 
 
 async def unsubscribe(datasette: Any, request: Any) -> Response:
@@ -179,9 +181,9 @@ def _stamp() -> str:
 ROUTES = [
     (r"^/-/newsletter$", index),
     (r"^/-/newsletter/build$", build),
-    (r"^/-/newsletter/draft/(?P<draft_id>\d+)$", draft_page),
-    (r"^/-/newsletter/draft/(?P<draft_id>\d+)/preview$", preview),
+    (r"^/-/newsletter/draft/(?P<draft_id>\d{1,15})$", draft_page),
+    (r"^/-/newsletter/draft/(?P<draft_id>\d{1,15})/preview$", preview),
     (r"^/-/newsletter/issues$", issues),
-    (r"^/-/newsletter/issues/(?P<issue_id>\d+)(\.(?P<format>md))?$", issue),
+    (r"^/-/newsletter/issues/(?P<issue_id>\d{1,15})(\.(?P<format>md))?$", issue),
     (r"^/-/newsletter/unsubscribe$", unsubscribe),
 ]

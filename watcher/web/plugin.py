@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 
 from watcher.legal.acts import official_url
 from watcher.search.similar import similar_items
-from watcher.web import atom, editor, legal_pages
+from watcher.web import atom, door, editor, legal_pages
 from watcher.web.context import attached, context_of, is_editor
 from watcher.web.facets import MonthFacet, ThemeFacet
 
@@ -55,6 +55,21 @@ def skip_csrf(datasette: Any, scope: Any) -> bool | None:
     """One-click unsubscribe (RFC 8058): a mail client POSTs to the link of ``List-Unsubscribe`` without a form;
     the link's token is the proof, there is no session to forge a request for."""
     return True if attached(datasette) and scope.get("path") == "/-/newsletter/unsubscribe" else None
+
+
+@hookimpl(wrapper=True)
+def handle_exception(datasette: Any, request: Any, exception: BaseException) -> Any:
+    """An error page with one line in the log, never a traceback (``watcher.web.door.error_page``). A wrapper: on
+    watcher's Datasette it replaces the answers of the other handlers before they run, Datasette's default among
+    them (which prints a traceback with every local variable, even for a 404)."""
+    results = yield
+    if not attached(datasette):
+        return results
+
+    async def inner() -> Response:
+        return await door.error_page(datasette, request, exception)
+
+    return [inner]
 
 
 @hookimpl
@@ -92,12 +107,14 @@ def menu_links(datasette: Any, actor: Any) -> list[dict[str, str]] | None:
     return links
 
 
-@hookimpl
+@hookimpl(tryfirst=True)
 def register_routes() -> list[tuple[str, Any]]:
     """Datasette asks for routes while it is being built, before ``build_datasette`` attaches watcher to it: every
-    route is added, and answers 404 on a Datasette that is not watcher's."""
+    route is added, and answers 404 on a Datasette that is not watcher's. Called first (``tryfirst``), so watcher's
+    ``/-/login`` and ``/-/logout`` (``watcher.web.door``) answer before datasette-auth-passwords' and Datasette's."""
     return [(pattern, _only_ours(view)) for pattern, view in [
-        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed), *editor.ROUTES, *legal_pages.ROUTES]]
+        (r"^/-/atom/theme/(?P<theme>[A-Za-z0-9_-]+)\.atom$", theme_feed), *editor.ROUTES, *legal_pages.ROUTES,
+        *door.ROUTES]]
 
 
 def _only_ours(view: Any) -> Any:
@@ -109,17 +126,33 @@ def _only_ours(view: Any) -> Any:
     return answer
 
 
+@hookimpl(tryfirst=True)
+def actor_from_request(datasette: Any, request: Any) -> Any:
+    """The editor of the live session found by ``watcher.web.door.guard`` (None: a visitor)."""
+    return request.scope.get("watcher.actor") if attached(datasette) else None
+
+
+# pages of installed plugins that watcher's server does not offer: the password tool hashes any text sent to it
+# (480,000 PBKDF2 rounds a request, for anyone)
+_CLOSED = ("/-/password-tool",)
+
+
 @hookimpl
 def asgi_wrapper(datasette: Any) -> Any:
-    """``/`` opens on the items (on watcher's Datasette; any other keeps Datasette's own home page)."""
+    """``/`` opens on the items (on watcher's Datasette; any other keeps Datasette's own home page); every answer
+    goes through the editors' door (``watcher.web.door.guard``: session, security headers, cookie flags)."""
     def wrap(app: Any) -> Any:
         async def opens_on_items(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope.get("type") == "http" and scope.get("path") == "/" and attached(datasette):
-                await Response.redirect("/watcher/items").asgi_send(send)
-                return
+            if scope.get("type") == "http" and attached(datasette):
+                if scope.get("path") == "/":
+                    await Response.redirect("/watcher/items").asgi_send(send)
+                    return
+                if scope.get("path") in _CLOSED:
+                    await Response.text("not found", status=404).asgi_send(send)
+                    return
             await app(scope, receive, send)
 
-        return opens_on_items
+        return door.guard(datasette, opens_on_items)
 
     return wrap
 
@@ -182,6 +215,11 @@ def render_cell(datasette: Any, value: Any, column: str, table: str | None) -> M
 @hookimpl
 def extra_css_urls(datasette: Any) -> list[str]:
     return ["/-/watcher-static/watcher.css"] if attached(datasette) else []
+
+
+@hookimpl
+def extra_js_urls(datasette: Any) -> list[str]:
+    return ["/-/watcher-static/editor.js"] if attached(datasette) else []
 
 
 @hookimpl
