@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from store import counts
+
 migrations = Migrations("watcher")
 
 
@@ -277,3 +279,11 @@ def m008_ops_incidents(db: Database) -> None:
     db.execute("create unique index incidents_open on incidents (source, kind) where closed_at is null")
     db.table("incidents").create_index(["open_key"])
     db.table("incidents").create_index(["close_key"])
+
+
+@migrations()
+def m009_counts(db: Database) -> None:
+    """Counts kept per theme, source, kind of act, authority, language and month (``store.counts``): the archive's
+    pages read them instead of counting every item at each request. Triggers on ``items`` keep them exact;
+    backfilled here from the items already stored."""
+    counts.install(db.conn)

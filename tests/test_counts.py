@@ -1,0 +1,114 @@
+"""The counts the archive keeps (``store.counts``) stay equal to a ``COUNT(*) ... GROUP BY`` over the rows, on a real
+archive (the demo recordings stored and classified), after inserts, re-classification, corrections, new versions,
+deletions, and when the migration counts an archive stored before it existed."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+from archive_support import copy_archive
+
+from store import Store, counts
+from watcher.legal.normalize import to_utc
+from watcher.models import Item
+from watcher.records import item_to_row
+
+NOW = "2026-09-01T08:00:00Z"
+COLUMNS = ("source", "nature", "authority", "lang")
+
+
+def grouped(conn: sqlite3.Connection) -> Counter[tuple[str, str, str]]:
+    """Every count as GROUP BY queries compute it from ``items`` and ``item_themes`` (not from ``items.themes``,
+    which the kept counts read)."""
+    out: Counter[tuple[str, str, str]] = Counter()
+    out["", "total", ""] = conn.execute("select count(*) from items").fetchone()[0]
+    month = "substr(i.legal_date, 1, 7)"
+    dated = f"i.legal_date glob '{counts.MONTH_GLOB}'"
+    for facet, expr, where in [*((c, f"i.{c}", f"i.{c} is not null") for c in COLUMNS), ("month", month, dated)]:
+        for value, n in conn.execute(f"select {expr}, count(*) from items i where {where} group by 1"):
+            out["", facet, value] = n
+        for theme, value, n in conn.execute(f"select t.theme, {expr}, count(*) from items i join item_themes t "
+                                            f"on t.item_id = i.id where {where} group by 1, 2"):
+            out[theme, facet, value] = n
+    for theme, n in conn.execute("select theme, count(*) from item_themes group by theme"):
+        out["", "theme", theme] = out[theme, "total", ""] = n
+    for theme, other, n in conn.execute("select a.theme, b.theme, count(*) from item_themes a join item_themes b "
+                                        "on a.item_id = b.item_id group by 1, 2"):
+        out[theme, "theme", other] = n
+    return out
+
+
+def kept(conn: sqlite3.Connection) -> Counter[tuple[str, str, str]]:
+    return Counter({(scope, facet, value): n for scope, facet, value, n in
+                    conn.execute("select scope, facet, value, n from item_counts where n != 0")})
+
+
+@pytest.fixture
+def store(tmp_path: Path, archive_built: Path) -> Store:
+    return Store(copy_archive(archive_built, tmp_path))
+
+
+def _item(n: int, **kw: object) -> Item:
+    fields: dict[str, object] = {"id": f"jorf:JORFTEXT0000999990{n:02d}", "source": "jorf",
+                                 "url": f"https://www.legifrance.gouv.fr/jorf/id/x{n}",
+                                 "title": f"Arrêté n° {n} relatif à l'hébergement de données de santé",
+                                 "summary": "", "nature": "arrete", "published": to_utc("2026-06-13"),
+                                 "legal_date": date(2026, 6, 13), "authority": "Ministère de la santé", **kw}
+    return Item(**fields)  # type: ignore[arg-type]
+
+
+def test_the_demo_archive_counts_what_group_by_counts(store: Store) -> None:
+    expected = grouped(store.db.conn)
+    assert expected["", "total", ""] > 500 and sum(n for (s, f, _), n in expected.items() if s and f == "total") > 100
+    assert kept(store.db.conn) == expected
+    assert counts.total(store.db.conn) == store.count_items()
+
+
+def test_counts_follow_inserts_classification_corrections_versions_and_deletions(store: Store) -> None:
+    conn = store.db.conn
+    store.upsert_items([item_to_row(_item(n)) for n in range(3)] + [item_to_row(_item(9, legal_date=None))], NOW)
+    assert kept(conn) == grouped(conn)
+    store.save_themes(_item(0).id, "h", [{"theme": "health-data", "score": 0.9, "reason": "r", "origin": "rule",
+                                          "model": "m", "model_version": "1"},
+                                         {"theme": "personal-data", "score": 0.8, "reason": "r", "origin": "rule",
+                                          "model": "m", "model_version": "1"}], now=NOW, model="m", model_version="1")
+    assert kept(conn) == grouped(conn)
+    # re-classified: one theme dropped, another given
+    store.save_themes(_item(0).id, "h", [{"theme": "ai", "score": 0.7, "reason": "r", "origin": "model",
+                                          "model": "m", "model_version": "2"}], now=NOW, model="m", model_version="2")
+    store.add_label(_item(1).id, "dmuu-reprocessing", "add", now=NOW)
+    store.add_label(_item(0).id, "ai", "remove", now=NOW)
+    assert kept(conn) == grouped(conn)
+    # a new version changes the kind of act and the legal date
+    changed = store.upsert_items([item_to_row(_item(1, nature="decret", legal_date=date(2025, 1, 2)))], NOW)
+    assert changed.changed == [_item(1).id]
+    assert kept(conn) == grouped(conn)
+    before = kept(conn)
+    tagged = conn.execute("select item_id from item_themes limit 1").fetchone()[0]
+    with store.transaction():
+        for table in ("item_themes", "classifications", "identifiers", "item_versions", "labels", "delivery_items",
+                      "newsletter_entries", "newsletter_issue_items"):
+            conn.execute(f"delete from {table} where item_id in (?, ?)", [tagged, _item(2).id])
+        conn.execute("delete from items where id in (?, ?)", [tagged, _item(2).id])
+    assert kept(conn) == grouped(conn) != before
+
+
+def test_the_migration_counts_an_archive_stored_before_it(tmp_path: Path, archive_built: Path) -> None:
+    database = copy_archive(archive_built, tmp_path)
+    conn = sqlite3.connect(database)
+    with conn:
+        conn.execute("drop table item_counts")
+        for name in ("item_counts_insert", "item_counts_delete", "item_counts_update"):
+            conn.execute(f"drop trigger {name}")
+        conn.execute("delete from _sqlite_migrations where name = 'm009_counts'")
+        conn.execute("update items set legal_date = '2020-02-02' where rowid % 7 = 0")  # nothing counts this
+    conn.close()
+    store = Store(database)
+    assert "m009_counts" in store.applied_migrations()
+    assert kept(store.db.conn) == grouped(store.db.conn)
+    store.upsert_items([item_to_row(_item(5))], NOW)  # and the triggers keep them from then on
+    assert kept(store.db.conn) == grouped(store.db.conn)
