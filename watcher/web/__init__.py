@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from datasette.app import Datasette
-from datasette.database import Database
 from datasette.plugins import pm
 
 from store import METADATA_PATH
 from watcher.config import Config
 from watcher.web.context import EDITOR_ROLE, WebContext, attach
+from watcher.web.facets import ArchiveDatabase
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -63,7 +63,8 @@ def build_datasette(config: Config, *, database: Path | None = None, editors: Se
     datasette = Datasette(metadata=metadata(editors), template_dir=str(TEMPLATES), settings=SETTINGS,
                           static_mounts=[("-/watcher-static", str(STATIC))], secret=secret)
     datasette.remove_database("_memory")
-    datasette.add_database(Database(datasette, path=str(path), is_mutable=True), name="watcher")
+    # counts and ranked search answered as watcher.web.facets says
+    datasette.add_database(ArchiveDatabase(datasette, path=str(path), is_mutable=True), name="watcher")
     attach(datasette, WebContext(config=config, database=path))
     return datasette
 
