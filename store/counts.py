@@ -11,20 +11,27 @@ counting a million rows at each request.
   with ``n = 0`` (readers ask for ``n > 0``).
 
 What an item counts for is read from its row alone (``items.themes``, the JSON array the store keeps in step with
-``item_themes``, and its columns), so triggers on ``items`` keep the counts exact in the same transaction as any
-write, whoever writes: an insert adds the row's counts, a delete subtracts them, an update of a counted column
-(themes re-classified or corrected, a new version's kind of act...) subtracts the old row's and adds the new's.
+``item_themes``, and its columns). The store keeps them in the same transaction as each write of items: an insert
+adds the new rows' counts, a new version or a change of themes moves the item's counts from its old values to its
+new ones (computed here, ``contribution`` / ``apply``: a few upserts per batch, not per row). A trigger subtracts
+a deleted item (whoever deletes it). A bulk load that writes ``items`` with plain SQL recounts (``install``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 TABLE = "item_counts"
 FACETS = ("total", "theme", "source", "nature", "authority", "lang", "month")
 COUNTED_COLUMNS = ("themes", "source", "nature", "authority", "lang", "legal_date")
 MONTH_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]*"
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")  # the same test as MONTH_GLOB, on the first 7 characters
+Key = tuple[str, str, str]  # (scope, facet, value)
 
 
 # (facet, value of a row, whether the row counts for it), ``{r}`` standing for the row
@@ -66,31 +73,48 @@ def _recount() -> str:
 
 _UPSERT = (f"insert into {TABLE} (scope, facet, value, n) {{rows}} "
            "on conflict (scope, facet, value) do update set n = n + excluded.n")
-_CHANGED = " or ".join(f"old.{c} is not new.{c}" for c in COUNTED_COLUMNS)
-
 CREATE_TABLE = f"""create table if not exists {TABLE} (
     scope text not null, facet text not null, value text not null, n integer not null,
     primary key (scope, facet, value)) without rowid"""
 TRIGGERS = (
-    f"""create trigger if not exists item_counts_insert after insert on items begin
-        {_UPSERT.format(rows=_contribution('new', 1))}; end""",
     f"""create trigger if not exists item_counts_delete after delete on items begin
         {_UPSERT.format(rows=_contribution('old', -1))}; end""",
-    f"""create trigger if not exists item_counts_update after update of {', '.join(COUNTED_COLUMNS)} on items
-        when {_CHANGED} begin
-        {_UPSERT.format(rows=_contribution('old', -1))};
-        {_UPSERT.format(rows=_contribution('new', 1))}; end""",
 )
 
 
 def install(conn: sqlite3.Connection) -> None:
-    """Create the table and its triggers, and count the items already there (the backfill: one pass over the
-    archive, in the caller's transaction)."""
+    """Create the table and its trigger, and count the items there now (the backfill, or the recount after a bulk
+    load: one GROUP BY per facet over the archive, in the caller's transaction)."""
     conn.execute(CREATE_TABLE)
     conn.execute(f"delete from {TABLE}")
     conn.execute(f"insert into {TABLE} (scope, facet, value, n) {_recount()}")
     for trigger in TRIGGERS:
         conn.execute(trigger)
+
+
+def contribution(row: Mapping[str, Any], themes: Sequence[str] | str | None = None) -> Counter[Key]:
+    """What one item row counts for (each key once), with its ``themes`` (a list, or the JSON of the ``themes``
+    column; by default the row's own): the same keys the SQL of this module counts."""
+    if themes is None:
+        themes = row.get("themes") or "[]"
+    scopes = ["", *(json.loads(themes) if isinstance(themes, str) else themes)]
+    values: list[tuple[str, str]] = [("total", "")] + [("theme", t) for t in scopes[1:]]
+    for facet in ("source", "nature", "authority", "lang"):
+        value = row.get(facet)
+        if value is not None:
+            values.append((facet, value))
+    legal_date = row.get("legal_date")
+    if isinstance(legal_date, str) and _MONTH.match(legal_date):
+        values.append(("month", legal_date[:7]))
+    return Counter((scope, facet, value) for scope in scopes for facet, value in values)
+
+
+def apply(conn: sqlite3.Connection, delta: Mapping[Key, int]) -> None:
+    """Add ``delta`` to the kept counts (in the caller's transaction)."""
+    changes = [(scope, facet, value, n) for (scope, facet, value), n in delta.items() if n]
+    if changes:
+        conn.executemany(f"insert into {TABLE} (scope, facet, value, n) values (?, ?, ?, ?) "
+                         "on conflict (scope, facet, value) do update set n = n + excluded.n", changes)
 
 
 def counted(conn: sqlite3.Connection, scope: str = "", facets: Iterable[str] = FACETS) -> dict[str, dict[str, int]]:

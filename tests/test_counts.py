@@ -112,15 +112,14 @@ def test_the_migration_counts_an_archive_stored_before_it(tmp_path: Path, archiv
     conn = sqlite3.connect(database)
     with conn:
         conn.execute("drop table item_counts")
-        for name in ("item_counts_insert", "item_counts_delete", "item_counts_update"):
-            conn.execute(f"drop trigger {name}")
+        conn.execute("drop trigger item_counts_delete")
         conn.execute("delete from _sqlite_migrations where name = 'm009_counts'")
         conn.execute("update items set legal_date = '2020-02-02' where rowid % 7 = 0")  # nothing counts this
     conn.close()
     store = Store(database)
     assert "m009_counts" in store.applied_migrations()
     assert kept(store.db.conn) == grouped(store.db.conn)
-    store.upsert_items([item_to_row(_item(5))], NOW)  # and the triggers keep them from then on
+    store.upsert_items([item_to_row(_item(5))], NOW)  # and the store keeps them from then on
     assert kept(store.db.conn) == grouped(store.db.conn)
 
 
@@ -159,7 +158,6 @@ def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any,
     page = html.unescape(_get(ds, f"/watcher/items?_theme={theme}").text)
     assert f"{len(members):,} rows" in page and 'theme is "ai"' in page
     # the page reads the kept counts (it does not count at each request): a changed kept count shows
-    conn.execute("drop trigger item_counts_update")
     conn.execute("update item_counts set n = n + 1000 where scope = ? and facet = 'source' and value = 'cnil'",
                  [theme])
     conn.commit()
