@@ -197,3 +197,18 @@ class CachedEmbedder:
             for i, v in zip(missing, vecs, strict=True):
                 np.save(self.folder / f"{keys[i]}.npy", v.astype(np.float32))
         return np.stack([np.load(self.folder / f"{k}.npy") for k in keys]).astype(np.float32)
+
+
+def cpu_line() -> str:
+    """The processor's model name (``lscpu``'s "Model name" line) and the load average now: printed with every
+    table, since the machines differ from one session to the next and the 2 CPUs are shared."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"Model name: {model}; {os.cpu_count()} CPUs, load average {load}"

@@ -1,6 +1,13 @@
-"""Search by meaning at archive scale: 100,000 stored embeddings built from real items, nearest-item query time.
+"""Search by meaning at archive scale: 100,000 stored embeddings built from real items, nearest-item query time;
+and ``watcher search --similar`` from the command line, as a person runs it.
 
     python -m benchmarks.bench_similar [--items 100000] [--queries 300] [--model e5-small]
+    python -m benchmarks.bench_similar --cli ARCHIVE [--queries 10]      # e.g. var/demo/watcher.db (`watcher demo`)
+
+``--cli``: each query a different text (the cross-language queries of ``similar_queries``), each a fresh
+``python -m watcher search --similar TEXT`` process timed from start to exit: first with no server (the command
+loads the model itself), then with ``watcher serve`` running on the archive (it loads the model once, in a thread,
+and answers the command on a local socket): the serve's model load time, then the command's time per query.
 
 The real items are the 950 labelled ones (dev + both held-out sets), embedded with the model once (cached outside the
 repository, ``$TMPDIR/watcher-bench-embeddings``). The archive is filled with ``--items`` vectors: each a real item's
@@ -14,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks._util import CachedEmbedder, verdict
+from benchmarks._util import REPO, CachedEmbedder, child_env, cpu_line, print_table, verdict
 from classifiers.decide.hybrid import ModelSettings, model_embedder
 from classifiers.lab.evaluation import load_gold
 from store import Store
@@ -104,12 +114,66 @@ def measure_sqlite_vec(path: Path, queries: np.ndarray) -> dict[str, float]:
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
 
 
+def cli_query(archive: Path, text: str) -> float:
+    """Seconds of one ``watcher search --similar`` process, start to exit (it must find something)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "watcher", "search", "--similar", text, "--limit", "5"], cwd=REPO,
+                          env=child_env({"WATCHER_DATABASE": str(archive)}), capture_output=True, text=True,
+                          check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"watcher search --similar {text!r} failed ({done.returncode}): {done.stderr.strip()}")
+    return seconds
+
+
+def measure_cli(archive: Path, queries: int) -> None:
+    from benchmarks.similar_queries import QUERIES
+    from watcher.search.model_service import connect
+
+    texts = list(QUERIES)[: queries + 3]
+    archive = archive.resolve()
+    print(f"watcher search --similar on {archive}; {cpu_line()}")
+    cold = [cli_query(archive, t) for t in texts[:3]]
+    start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "watcher", "serve", "--port", "0"], cwd=REPO,
+                              env=child_env({"WATCHER_DATABASE": str(archive)}), stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        for line in server.stderr:
+            if "listening on " in line:
+                break
+        listening = time.perf_counter() - start
+        remote = connect(archive)  # answers once the model is loaded
+        if remote is None:
+            raise SystemExit("watcher serve does not serve the model")
+        loaded = time.perf_counter() - start
+        remote.close()
+        warm = [cli_query(archive, t) for t in texts[3:]]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    rows = [["without a server (the command loads the model)", len(cold), min(cold), statistics.median(cold),
+             max(cold)],
+            ["with `watcher serve` (model kept loaded)", len(warm), min(warm), statistics.median(warm), max(warm)]]
+    print_table("watcher search --similar, one process per query, start to exit (s)",
+                ["path", "queries", "min", "median", "max"], rows)
+    print(f"watcher serve: listening after {listening:.1f} s, model loaded after {loaded:.1f} s (in a thread, "
+          f"the web server answers meanwhile); {cpu_line()}")
+    verdict("watcher search --similar <= 1 s per query", f"max {max(warm):.2f} s over {len(warm)} different "
+            "queries with watcher serve running", max(warm) <= 1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--model", default="e5-small")
+    parser.add_argument("--cli", type=Path, default=None, metavar="ARCHIVE",
+                        help="time `watcher search --similar` on this archive, without and with `watcher serve`")
     args = parser.parse_args()
+    if args.cli:
+        measure_cli(args.cli, min(args.queries, 12))
+        return
     X, T, embed_s = real_vectors(args.model)
     vectors = synthetic(X, args.items)
     queries = T[np.random.default_rng(1).permutation(len(T))[: args.queries]]

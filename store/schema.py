@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from store import counts
+
 migrations = Migrations("watcher")
 
 
@@ -321,3 +323,11 @@ def m009_web_sessions(db: Database) -> None:
     db.table("web_login_failures").create(
         {"key": str, "failures": int, "last_failure": float}, pk="key", not_null={"failures", "last_failure"},
     )
+
+
+@migrations()
+def m009_counts(db: Database) -> None:
+    """Counts kept per theme, source, kind of act, authority, language and month (``store.counts``): the archive's
+    pages read them instead of counting every item at each request. Triggers on ``items`` keep them exact;
+    backfilled here from the items already stored."""
+    counts.install(db.conn)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from sqlite_utils import Database
 
+from store import counts
 from store.archive import ArchiveMixin
 from store.deliveries import DeliveriesMixin
 from store.errors import StoreError, storage_errors, translated_methods
@@ -31,6 +32,7 @@ from store.web import WebMixin
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
+_COUNTED = counts.COUNTED_COLUMNS  # the columns the kept counts read (store.counts)
 _DERIVED = ("themes",)  # kept in step with item_themes by the store (``_sync_theme_column``), never written directly
 _VERSION_FROM_ITEM = {"item_id": "id", "seen_at": "updated_at"}  # item_versions column -> items column
 
@@ -50,6 +52,8 @@ class _ItemSql:
         self.defaults: dict[str, str | None] = {
             **dict.fromkeys(c for c in self.columns if c not in (*_JSON_COLUMNS, *_SET_BY_STORE)),
             **{c: v for c, v in empty_defaults(conn, "items").items() if c in self.columns and c not in _JSON_COLUMNS}}
+        # the archive keeps counts (m009_counts) that every write of items moves (store.counts)
+        self.counts_kept = bool(conn.execute("select 1 from sqlite_master where name = ?", [counts.TABLE]).fetchone())
         self.version_columns = columns(conn, "item_versions")
         self.version_select = ", ".join(_VERSION_FROM_ITEM.get(c, c) for c in self.version_columns)
         self.keep_version = (f"insert or ignore into item_versions ({', '.join(self.version_columns)}) "
@@ -255,13 +259,13 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
 
     def _upsert_chunk(self, chunk: Sequence[Mapping[str, Any]], now: str, result: UpsertResult) -> None:
         ids = [r["id"] for r in chunk]
-        known = {
-            row[0]: (row[1], row[2])
-            for row in self.db.execute(f"select id, content_hash, version from items where id in ({marks(len(ids))})",
-                                       ids)
-        }
-        inserts, updates, touched = [], [], []
         sql = self._sql
+        counted = sql.counts_kept
+        select = f"id, content_hash, version{', ' + ', '.join(_COUNTED) if counted else ''}"
+        known = {row[0]: row for row in self.db.execute(f"select {select} from items where id in "
+                                                        f"({marks(len(ids))})", ids)}
+        inserts, updates, touched = [], [], []
+        delta: Counter[counts.Key] = Counter()
         for r in chunk:
             row = _item_row(r, now, sql.defaults)
             previous = known.get(row["id"])
@@ -269,14 +273,21 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
                 row["version"] = 1
                 inserts.append(row)
                 result.new.append(row["id"])
-            elif previous[0] != row["content_hash"]:
-                row["version"] = previous[1] + 1
+                if counted:
+                    delta.update(counts.contribution(row, ()))
+            elif previous[1] != row["content_hash"]:
+                row["version"] = previous[2] + 1
                 updates.append(row)
                 result.changed.append(row["id"])
+                if counted:  # the item's counts move from its old values to its new ones, its themes unchanged
+                    old = dict(zip(_COUNTED, previous[3:], strict=True))
+                    delta.update(counts.contribution(row, old["themes"]))
+                    delta.subtract(counts.contribution(old))
             else:
                 touched.append((now, row["id"]))
                 result.unchanged += 1
         conn = self.db.conn
+        counts.apply(conn, delta)
         if inserts:
             # the new rows are those above the largest rowid before the insert (one writer, one transaction)
             last = conn.execute("select coalesce(max(rowid), 0) from items").fetchone()[0]
@@ -451,9 +462,19 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
             self._sync_theme_column(item_id)
 
     def _sync_theme_column(self, item_id: str) -> None:
+        """``items.themes`` from ``item_themes``, and the kept counts moved from the item's old themes to its new."""
+        before = self.db.execute(f"select {', '.join(_COUNTED)} from items where id = ?", [item_id]).fetchone()
         self.db.execute("""update items set themes = coalesce((select json_group_array(theme) from
                            (select theme from item_themes where item_id = ? order by theme)), '[]')
                            where id = ?""", [item_id, item_id])
+        if before is None or not self._sql.counts_kept:
+            return
+        after = self.db.execute("select themes from items where id = ?", [item_id]).fetchone()[0]
+        if after != before[0]:
+            old = dict(zip(_COUNTED, before, strict=True))
+            delta = counts.contribution(old, after)
+            delta.subtract(counts.contribution(old))
+            counts.apply(self.db.conn, delta)
 
     def removed_themes(self, item_id: str) -> set[str]:
         latest: dict[str, str] = {}

@@ -88,7 +88,7 @@ class LiveServer:
     "listening" line on stderr, read as it comes: no sleeping, no polling)."""
 
     def __init__(self, config: Path, env: dict[str, str], editors: tuple[str, ...] = ("alice",),
-                 port: int | None = None):
+                 port: int | None = None, model: bool = False):
         import os
         import subprocess
         import sys
@@ -97,6 +97,8 @@ class LiveServer:
         args = [sys.executable, "-m", "watcher", "--config", str(config), "serve", "--port", str(self.port)]
         for editor in editors:
             args += ["--editor", editor]
+        if not model:
+            args.append("--no-model")  # the embedding model (for `watcher search --similar`) is not loaded
         self.process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                         env={**os.environ, "PYTHONPATH": str(REPO), **env})
         self.output: list[str] = []

@@ -4,7 +4,9 @@ regenerate the configuration ``docs``."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,14 +41,16 @@ def search(query: str, limit: int, similar: bool) -> None:
 
 def _search_similar(query: str, limit: int) -> int:
     """Embed the archived items that have no embedding yet (once), then the query; print the nearest items and
-    return how many."""
-    from classifiers.decide.hybrid import head_path, model_embedder
-    from watcher.app import model_settings
+    return how many. The model is the one ``watcher serve`` keeps loaded for this archive when it runs (a query
+    then costs milliseconds), else loaded here (seconds)."""
     from watcher.search import fulltext as searching
+    from watcher.search.model_service import connect
     from watcher.search.similar import embed_missing, search_similar
 
     app = open_archive()
-    embedder = model_embedder(model_settings(app.config.settings), head_path(app.config.database))
+    embedder: Any = connect(app.config.database)
+    if embedder is None:
+        embedder = _load_embedder(app)
     todo = app.store.count_items() - app.store.vectors.count()
     if todo > 0:
         with app.store.writer_lock(), click.progressbar(length=todo, label="embedding archived items",
@@ -58,20 +62,36 @@ def _search_similar(query: str, limit: int) -> int:
     return len(hits)
 
 
+def _load_embedder(app: Any) -> Any:
+    from classifiers.decide.hybrid import head_path, model_embedder
+    from watcher.app import model_settings
+
+    start = time.perf_counter()
+    embedder = model_embedder(model_settings(app.config.settings), head_path(app.config.database))
+    click.echo(f"(model loaded in {time.perf_counter() - start:.1f} s; `watcher serve` keeps it loaded: a query "
+               "then answers in milliseconds)", err=True)
+    return embedder
+
+
 @command()
 @click.option("--port", default=8001, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--editor", "editors", multiple=True, default=("editor",), show_default=True,
               help="an editor's login name (repeatable); the password hash is read from $WATCHER_PASSWORD_HASH_<NAME>")
-def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
+@click.option("--model/--no-model", "keep_model", default=True, show_default=True,
+              help="keep the embedding model loaded for `watcher search --similar` on this machine (a local socket)")
+def serve(port: int, host: str, editors: tuple[str, ...], keep_model: bool) -> None:
     """Browse and search the archive in Datasette; editors prepare the newsletter at /-/newsletter.
 
-    Runs in this process: Ctrl-C (or SIGTERM) stops the server, nothing is left running."""
+    Runs in this process: Ctrl-C (or SIGTERM) stops the server, nothing is left running. The embedding model is
+    loaded once beside it (unless --no-model or `model = "none"`), so that `watcher search --similar` answers at
+    once."""
     from watcher.web import build_datasette, password_variable
     from watcher.web import serve as run_server
 
     app = open_archive()
     app.store.migrate()
+    service = _model_service(app) if keep_model else None
     datasette = build_datasette(app.config, editors=editors)
     accounts = ", ".join(f"{e} (password hash in ${password_variable(e)})" for e in editors)
 
@@ -82,6 +102,27 @@ def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
         run_server(datasette, host=host, port=port, ready=ready)
     except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on
         click.echo("archive server stopped", err=True)
+    finally:
+        if service is not None:
+            service.close()
+
+
+def _model_service(app: Any) -> Any:
+    """The embedding model of this archive, loading in a thread and served on its local socket; None when the
+    configuration has no model or another ``watcher serve`` already serves it."""
+    from classifiers.decide.hybrid import RULES_ONLY, head_path, model_embedder
+    from watcher.app import model_settings
+    from watcher.search.model_service import ModelService, socket_path
+
+    settings = model_settings(app.config.settings)
+    if settings.model == RULES_ONLY:
+        return None
+    database = app.config.database
+    service = ModelService(socket_path(database), lambda: model_embedder(settings, head_path(database)))
+    if not service.start():
+        click.echo(f"the model of this archive is already served at {service.path}", err=True)
+        return None
+    return service
 
 
 @command()

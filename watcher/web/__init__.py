@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from datasette.app import Datasette
-from datasette.database import Database
 from datasette.plugins import pm
 
 from store import METADATA_PATH
 from watcher.config import Config
 from watcher.web.context import WebContext, attach
 from watcher.web.door import password_variable
+from watcher.web.facets import ArchiveDatabase
 
 __all__ = ["build_datasette", "metadata", "password_variable", "register_plugin", "serve"]
 
@@ -60,7 +60,8 @@ def build_datasette(config: Config, *, database: Path | None = None, editors: Se
     datasette = Datasette(metadata=metadata(), template_dir=str(TEMPLATES), settings=SETTINGS,
                           static_mounts=[("-/watcher-static", str(STATIC))], secret=secret)
     datasette.remove_database("_memory")
-    datasette.add_database(Database(datasette, path=str(path), is_mutable=True), name="watcher")
+    # counts and ranked search answered as watcher.web.facets says
+    datasette.add_database(ArchiveDatabase(datasette, path=str(path), is_mutable=True), name="watcher")
     attach(datasette, WebContext(config=config, database=path, editors=tuple(editors)))
     return datasette
 

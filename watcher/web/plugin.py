@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from datasette import hookimpl
-from datasette.filters import FilterArguments
+from datasette.filters import FilterArguments, Filters
 from datasette.utils import tilde_decode, tilde_encode
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
@@ -26,7 +26,7 @@ from watcher.legal.acts import official_url
 from watcher.search.similar import similar_items
 from watcher.web import atom, door, editor, legal_pages
 from watcher.web.context import attached, context_of, is_editor
-from watcher.web.facets import MonthFacet, ThemeFacet
+from watcher.web.facets import RANKED_CLAUSE, MonthFacet, ThemeFacet, theme_clause
 
 PUBLIC_TABLES = frozenset({"items", "item_themes", "identifiers", "item_versions", "sources", "fetch_log",
                            "newsletter_issues", "newsletter_issue_items"})
@@ -79,17 +79,34 @@ def register_facet_classes() -> list[type]:
 
 @hookimpl
 def filters_from_request(datasette: Any, request: Any, table: str | None) -> FilterArguments | None:
-    """``?_theme=ai`` (repeatable: every one must match): the items carrying that theme, through the index of
-    ``item_themes`` (Datasette's own ``themes__arraycontains=ai`` reads the JSON of every item)."""
-    themes = request.args.getlist("_theme") if table == "items" and attached(datasette) else []
-    if not themes:
+    """On the items of watcher's archive:
+
+    - ``?_theme=ai`` (repeatable: every one must match): the items carrying that theme, through the index of
+      ``item_themes`` (Datasette's own ``themes__arraycontains=ai`` reads the JSON of every item);
+    - ``?_search=`` without a sort chosen: ranked by relevance (``watcher.web.facets.RANKED_CLAUSE``)."""
+    if table != "items" or not attached(datasette):
         return None
+    themes = request.args.getlist("_theme")
     params = {f"watcher_theme_{n}": theme for n, theme in enumerate(themes)}
-    # a correlated EXISTS: the page's rows come from walking the date index until 50 match (an IN list would
-    # first collect and sort every matching item: 1.5 s instead of 1 ms on 100,000 items)
-    clauses = [f"exists (select 1 from item_themes t where t.item_id = items.id and t.theme = :{name})"
-               for name in params]
+    clauses = [theme_clause(name) for name in params]
+    ranked = request.args.get("_search") and not any(request.args.get(k) for k in ("_sort", "_sort_desc", "_next"))
+    if ranked:
+        clauses.append(RANKED_CLAUSE)
+    if not clauses:
+        return None
     return FilterArguments(clauses, params=params, human_descriptions=[f'theme is "{t}"' for t in themes])
+
+
+def ranked_description(request: Any) -> str | None:
+    """What a page ranked by relevance shows, as Datasette words its description: Datasette's own would end with
+    the table's default order ("sorted by legal_date descending"), which a ranked page does not follow."""
+    if not request.args.get("_search") or any(request.args.get(k) for k in ("_sort", "_sort_desc", "_next")):
+        return None
+    filter_args = [(k, v) for k in request.args if not (k.startswith("_") and "__" not in k)
+                   for v in request.args.getlist(k)]
+    extra = [f'search matches "{request.args["_search"]}"',
+             *(f'theme is "{t}"' for t in request.args.getlist("_theme"))]
+    return Filters(sorted(filter_args)).human_description_en(extra=extra) + ", best matches first"
 
 
 @hookimpl
@@ -229,6 +246,10 @@ def extra_template_vars(view_name: str, table: str | None, request: Any, dataset
             return {}
         context = context_of(datasette)
         extra: dict[str, Any] = {"watcher_themes": context.themes, "watcher_editor": is_editor(request.actor)}
+        if view_name == "table" and table == "items" and request is not None:
+            description = ranked_description(request)
+            if description:
+                extra["human_description_en"] = description
         if view_name == "row" and table == "items" and request is not None:
             extra["watcher_item"] = await item_details(datasette, tilde_decode(request.url_vars["pks"]))
         return extra
