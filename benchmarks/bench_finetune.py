@@ -73,7 +73,7 @@ def grid(model_dir: Path, candidates: Sequence[dict[str, Any]] = GRID) -> None:
     """Out-of-fold macro-F1 of the model alone and of the hybrid (thresholds 0) for each setting of ``candidates``."""
     examples = [e for name in TRAINING for e in load_gold(GOLD / name)]
     taxonomy = load_themes()
-    Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy.ids)
+    Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy)
     for changes in candidates:
         settings = tuning.TuneSettings(**changes)
         start = time.perf_counter()

@@ -14,6 +14,7 @@ from classifiers.decide.base import Classifier
 from classifiers.decide.head import DEFAULT_HEAD, Head
 from classifiers.decide.hybrid import HybridClassifier, _align, head_path
 from classifiers.decide.keyword import KeywordClassifier, find_keywords
+from classifiers.decide import rules as rules_module
 from classifiers.decide.rules import SourceProfile
 from classifiers.decide.themes import load_themes
 from classifiers.lab.evaluation import GOLD_SOURCES
@@ -317,7 +318,7 @@ def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, ca
     [line] = [r.getMessage() for r in caplog.records]  # one line, once
     assert failure in line and "rules and identifiers only" in line and 'model_precision = "float32"' in line
     assert [t["theme"] for t in store.themes_of("b")] == ["ai"]
-    assert store.themes_of("b")[0]["model_version"].startswith("rules-4 rules-only (model failed: ")
+    assert store.themes_of("b")[0]["model_version"].startswith(f"rules-{rules_module.VERSION} rules-only (model failed: ")
     store.close()
     from click.testing import CliRunner
 

@@ -84,7 +84,7 @@ class HybridClassifier:
                  model_name: str = "", profiles: Mapping[str, SourceProfile] | None = None,
                  failure: str | None = None, consult_all: bool = False):
         self.taxonomy = taxonomy or load_themes()
-        self.rules = Rules(self.taxonomy.ids, profiles)
+        self.rules = Rules(self.taxonomy, profiles)
         self._factory = embedder_factory
         self._embedder: Embedder | None = None
         self._prototypes: np.ndarray | None = None

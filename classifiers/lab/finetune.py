@@ -101,7 +101,7 @@ def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, sett
     frozen = Frozen(model_dir, settings)
     ids = taxonomy.ids
     states = frozen.states([e.item.classification_text() for e in examples])
-    Y, (R, certain) = labels(examples, ids), rule_matrix(examples, ids, profiles)
+    Y, (R, certain) = labels(examples, ids), rule_matrix(examples, taxonomy, profiles)
     seconds["frozen layers"] = time.perf_counter() - start
     oof_alone, oof = out_of_fold(frozen, states, Y, (R, certain), taxonomy, settings, k, log)
     seconds["cross-validation"] = time.perf_counter() - start - sum(seconds.values())

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from classifiers.decide.rules import Rules, SourceProfile
+from classifiers.decide.themes import Taxonomy
 from classifiers.lab.evaluation import GOLD_SOURCES, Example
 from watcher.models import Item
 
@@ -22,10 +23,11 @@ def labels(examples: Sequence[Example], theme_ids: Sequence[str]) -> np.ndarray:
     return np.array([[t in e.themes for t in theme_ids] for e in examples], dtype=np.int8)
 
 
-def rule_matrix(examples: Sequence[Example], theme_ids: Sequence[str],
+def rule_matrix(examples: Sequence[Example], taxonomy: Taxonomy,
                 profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> tuple[np.ndarray, np.ndarray]:
     """(rule logits, certain) of ``examples``, each (items, themes): see :func:`combine`."""
-    rules = Rules(theme_ids, profiles)
+    rules = Rules(taxonomy, profiles)
+    theme_ids = taxonomy.ids
     found = [rules.findings(e.item) for e in examples]
     return (np.array([[f.logit(t) for t in theme_ids] for f in found], dtype=np.float32),
             np.array([[f.certain(t) for t in theme_ids] for f in found], dtype=bool))
