@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from classifiers.decide.head import RULE_CLIP, Head, combine
+from classifiers.decide.head import RULE_CLIP, Head, Policy, RuleFlags, combine
 from classifiers.decide.rules import SourceProfile
 from classifiers.decide.themes import Taxonomy
 from classifiers.engine.adapter import Adapter
@@ -62,16 +62,17 @@ class Trained:
     oof_model: np.ndarray  # out-of-fold head logits
     Y: np.ndarray
     R: np.ndarray
-    certain: np.ndarray
+    flags: RuleFlags
     seconds: dict[str, float]
 
 
-def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, rules: tuple[np.ndarray, np.ndarray],
+def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, rules: tuple[np.ndarray, RuleFlags],
                 taxonomy: Taxonomy, settings: TuneSettings, k: int,
                 log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the model alone's logits, the hybrid's logits before thresholds) of each item, from a model trained without
     the item's fold (``k`` trainings)."""
-    R, certain = rules
+    R, flags = rules
+    policy = Policy.of(taxonomy)
     fold = folds(len(states), k, settings.seed)
     alone, hybrid = np.zeros(Y.shape, dtype=np.float32), np.zeros(Y.shape, dtype=np.float32)
     for f in range(k):
@@ -81,7 +82,8 @@ def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, r
         X = predict(model, [states[int(i)] for i in train])[2]
         head = head_of(model, X, Y[train], X @ protos.T, taxonomy.ids)
         alone[test], joint, X_test = predict(model, [states[int(i)] for i in test])
-        hybrid[test] = combine(R[test], certain[test], head, joint, X_test @ protos.T)
+        hybrid[test] = combine(R[test], flags.rows(test), head, joint, X_test @ protos.T, alone=alone[test],
+                               policy=policy)
         if log:
             log(f"fold {f + 1}/{k} trained")
     return alone, hybrid
@@ -101,9 +103,9 @@ def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, sett
     frozen = Frozen(model_dir, settings)
     ids = taxonomy.ids
     states = frozen.states([e.item.classification_text() for e in examples])
-    Y, (R, certain) = labels(examples, ids), rule_matrix(examples, taxonomy, profiles)
+    Y, (R, flags) = labels(examples, ids), rule_matrix(examples, taxonomy, profiles)
     seconds["frozen layers"] = time.perf_counter() - start
-    oof_alone, oof = out_of_fold(frozen, states, Y, (R, certain), taxonomy, settings, k, log)
+    oof_alone, oof = out_of_fold(frozen, states, Y, (R, flags), taxonomy, settings, k, log)
     seconds["cross-validation"] = time.perf_counter() - start - sum(seconds.values())
     model = fit(frozen, states, Y, clip_rules(R), settings, log)
     X = predict(model, states)[2]
@@ -113,7 +115,7 @@ def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, sett
                    [e.item.title for e in examples])
     head.thresholds = choose_thresholds(oof, Y)
     head.slope = fit_slope(oof - head.thresholds, Y)
-    return Trained(head, oof, oof_alone, Y, R, certain, seconds)
+    return Trained(head, oof, oof_alone, Y, R, flags, seconds)
 
 
 def _prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from classifiers.decide.head import RuleFlags
+from classifiers.decide.hybrid import rule_flags
 from classifiers.decide.rules import Rules, SourceProfile
 from classifiers.decide.themes import Taxonomy
 from classifiers.lab.evaluation import GOLD_SOURCES, Example
@@ -24,13 +26,13 @@ def labels(examples: Sequence[Example], theme_ids: Sequence[str]) -> np.ndarray:
 
 
 def rule_matrix(examples: Sequence[Example], taxonomy: Taxonomy,
-                profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> tuple[np.ndarray, np.ndarray]:
-    """(rule logits, certain) of ``examples``, each (items, themes): see :func:`combine`."""
+                profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> tuple[np.ndarray, RuleFlags]:
+    """(rule logits (items, themes), what else the rules say) of ``examples``: see ``head.combine``."""
     rules = Rules(taxonomy, profiles)
-    theme_ids = taxonomy.ids
     found = [rules.findings(e.item) for e in examples]
-    return (np.array([[f.logit(t) for t in theme_ids] for f in found], dtype=np.float32),
-            np.array([[f.certain(t) for t in theme_ids] for f in found], dtype=bool))
+    return (np.array([[f.logit(t) for t in taxonomy.ids] for f in found], dtype=np.float32).reshape(len(found),
+                                                                                                    len(taxonomy)),
+            rule_flags(found, taxonomy.ids))
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
