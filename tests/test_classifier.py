@@ -391,6 +391,7 @@ def test_a_reference_act_named_by_a_date_alone_is_refused_naming_the_file_and_th
 
 def test_where_the_title_is_only_an_authority_and_a_number_the_summary_decides():
     summary = "The DPA found that the bank's automated decision on credit breached the law."
-    assert themes_of(rules(), item("AEPD (Spain) - PS/00001/2020", summary, "court_eu")) == {"ai"}
+    assert themes_of(rules(), item("AEPD (Spain) - PS/00001/2020", summary, "court_eu")) == {"ai", "personal-data"}
     # under a title that says something, a medium word of the summary alone does not give the theme
-    assert themes_of(rules(), item("A bank's credit scoring before the court", summary, "court_eu")) == set()
+    assert themes_of(rules(), item("A bank's credit scoring before the court", summary, "court_eu")) == {
+        "personal-data"}
