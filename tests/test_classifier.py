@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from classifiers.decide import rules as rules_module
 from classifiers.decide.base import Classifier
 from classifiers.decide.head import DEFAULT_HEAD, Head
 from classifiers.decide.hybrid import HybridClassifier, _align, head_path
 from classifiers.decide.keyword import KeywordClassifier, find_keywords
-from classifiers.decide import rules as rules_module
 from classifiers.decide.rules import SourceProfile
 from classifiers.decide.themes import load_themes
 from classifiers.lab.evaluation import GOLD_SOURCES

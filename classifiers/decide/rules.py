@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from classifiers.decide.themes import STRONG, WEIGHTS, Pattern, ReferenceAct, Taxonomy, Theme, load_themes
+from classifiers.decide.themes import STRONG, WEIGHTS, ReferenceAct, Taxonomy, Theme, load_themes
 from watcher.legal.identifiers import find_all
 from watcher.models import Item
 from watcher.util.text import fold
@@ -251,12 +251,12 @@ class Rules:
             if tech:
                 found.add(Evidence(theme.id, "presse tech sans angle juridique", self.taxonomy.tech_press_weight,
                                    "negative"))
+        legal_source = self.profile(item).legal
         for theme in self.taxonomy:
             own = found.positives(theme.id)
             for n in theme.negatives:
-                if n.theme and found.positives(n.theme) >= n.theme_min and 0 < own < n.own_below:
-                    found.add(Evidence(theme.id, n.label, n.weight, "negative"))
-                elif n.no_legal_angle and own and not legal and not self.profile(item).legal:
+                other = bool(n.theme) and found.positives(n.theme) >= n.theme_min and 0 < own < n.own_below
+                if other or (n.no_legal_angle and own and not legal and not legal_source):
                     found.add(Evidence(theme.id, n.label, n.weight, "negative"))
 
 

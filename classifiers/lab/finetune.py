@@ -38,7 +38,6 @@ from classifiers.engine.tuning import SCALE, Frozen, Tuned, TuneSettings, adapte
 from classifiers.lab.evaluation import GOLD_SOURCES, Example
 from classifiers.lab.training import (
     MIN_POSITIVES,
-    choose_thresholds,
     exemplars,
     fit_slope,
     folds,
@@ -47,6 +46,7 @@ from classifiers.lab.training import (
 )
 
 DEFAULTS = TuneSettings()
+THRESHOLDS = 0.0  # the hybrid gives a theme when its combined logit is above this
 
 # -- the whole training --------------------------------------------------------------------------------------------
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, r
     for f in range(k):
         train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         model = fit(frozen, [states[int(i)] for i in train], Y[train], clip_rules(R[train]), settings)
-        protos = _prototypes(frozen, model, taxonomy)
+        protos = prototypes(frozen, model, taxonomy)
         X = predict(model, [states[int(i)] for i in train])[2]
         head = head_of(model, X, Y[train], X @ protos.T, taxonomy.ids)
         alone[test], joint, X_test = predict(model, [states[int(i)] for i in test])
@@ -94,10 +94,12 @@ def clip_rules(R: np.ndarray) -> np.ndarray:
 
 
 def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, settings: TuneSettings = DEFAULTS,
-          *, k: int = 5, profiles: Mapping[str, SourceProfile] = GOLD_SOURCES,
+          *, k: int = 3, profiles: Mapping[str, SourceProfile] = GOLD_SOURCES,
           log: Callable[[str], None] | None = None) -> Trained:
-    """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (thresholds and calibration are chosen
-    on them), then one training on all the examples gives the adapter and heads that are kept."""
+    """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (the calibration slope of the scores is
+    fitted on them, and ``summary`` reports them), then one training on all the examples gives the adapter and
+    heads that are kept. The decision thresholds stay at 0 (``THRESHOLDS``): recall first, and not tuned on the
+    training data (``benchmarks/bench_loso.py --variants`` compares other thresholds on left-out sets)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     frozen = Frozen(model_dir, settings)
@@ -109,16 +111,16 @@ def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, sett
     seconds["cross-validation"] = time.perf_counter() - start - sum(seconds.values())
     model = fit(frozen, states, Y, clip_rules(R), settings, log)
     X = predict(model, states)[2]
-    protos = _prototypes(frozen, model, taxonomy)
+    protos = prototypes(frozen, model, taxonomy)
     seconds["final training"] = time.perf_counter() - start - sum(seconds.values())
     head = head_of(model, X, Y, X @ protos.T, ids, adapter_of(model, frozen, len(examples)),
                    [e.item.title for e in examples])
-    head.thresholds = choose_thresholds(oof, Y)
+    head.thresholds = np.full(len(ids), THRESHOLDS, dtype=np.float32)
     head.slope = fit_slope(oof - head.thresholds, Y)
     return Trained(head, oof, oof_alone, Y, R, flags, seconds)
 
 
-def _prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:
+def prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:
     texts = [d for theme in taxonomy for d in theme.descriptions()]
     vecs = predict(model, frozen.states(texts, prefix="passage: "))[2]
     protos = vecs.reshape(len(taxonomy), 2, -1).mean(axis=1)
