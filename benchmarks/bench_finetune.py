@@ -1,16 +1,13 @@
-"""The fine-tuned theme model: model selection by cross-validation, training time and memory, reproducibility, and
-the ablation on the held-out sets.
+"""The fine-tuned theme model: training time and memory, reproducibility, and model selection by cross-validation.
 
-    python -m benchmarks.bench_finetune                  # train as `watcher train` does, then measure held-out
+    python -m benchmarks.bench_finetune                  # train as `watcher train` does: time, memory, OOF scores
     python -m benchmarks.bench_finetune --repeat 2       # ... twice with the same seed: same model, same scores?
     python -m benchmarks.bench_finetune --grid           # model selection: out-of-fold scores of other settings
 
-Training data: the sets `watcher train` uses by default (dev + the two supplements, labelled blind); the two
-``watcher_annotated_heldout*`` sets are never trained on and never used to pick a setting: they are only measured,
-here, with the rules alone, the model alone and the hybrid, through the same classes the pipeline runs (the
-converted model with the adapter merged, on this CPU's path). ``--grid`` trains each candidate setting in 5 folds of
-the training data and prints its out-of-fold macro-F1 (model alone and hybrid): the settings in
-``tuning.TuneSettings`` are the best of that table.
+Training data: the sets `watcher train` uses by default (every labelled set of tests/fixtures/gold). Held-out figures
+are not measured here: ``benchmarks/bench_loso.py`` trains without each labelled set and each source in turn and
+measures the one left out. ``--grid`` trains each candidate setting in 5 folds of the training data and prints its
+out-of-fold macro-F1 (model alone and hybrid).
 """
 
 from __future__ import annotations
@@ -25,18 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from classifiers.decide.hybrid import HybridClassifier
 from classifiers.decide.themes import load_themes
 from classifiers.engine import tuning
 from classifiers.engine.convert import MODEL_DIR_NAME
-from classifiers.engine.e5 import FastE5Embedder, default_cache_dir
-from classifiers.lab import ablation, finetune
-from classifiers.lab.evaluation import GOLD_SOURCES, load_gold
+from classifiers.engine.e5 import default_cache_dir
+from classifiers.lab import finetune
+from classifiers.lab.evaluation import load_gold
 from classifiers.lab.training import labels, rule_matrix
+from watcher.cli.themes import TRAINING_GOLD
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold"
-TRAINING = ("dev.jsonl", "watcher_annotated_supplement.jsonl", "watcher_annotated_supplement2.jsonl")
-HELD_OUT = ("watcher_annotated_heldout.jsonl", "watcher_annotated_heldout2.jsonl")
+TRAINING = TRAINING_GOLD
 GRID: tuple[dict[str, Any], ...] = ({}, {"epochs": 10}, {"top_layers": 4}, {"rank": 16, "alpha": 32.0},
                                    {"lr": 5e-4, "epochs": 8})
 
@@ -54,26 +50,11 @@ def train_once(model_dir: Path, seed: int) -> finetune.Trained:
     return trained
 
 
-def held_out(trained: finetune.Trained, model_dir: Path) -> dict[str, Any]:
-    """The ablation (baseline, rules, model, hybrid) of the trained head on each held-out set."""
-    head = trained.head
-    embedder = FastE5Embedder(model_dir, adapter=head.adapter)
-    built = HybridClassifier(embedder_factory=lambda: embedder, head=head, model_name="e5-small",
-                             profiles=GOLD_SOURCES)
-    out = {}
-    for name in HELD_OUT:
-        result = ablation.run(load_gold(GOLD / name), rules=HybridClassifier(profiles=GOLD_SOURCES), built=built)
-        print(f"\n{name} ({result.items} items, {embedder.path.tag})")
-        print(ablation.format_ablation(result))
-        out[name] = result.as_dict("hybrid")
-    return out
-
-
 def grid(model_dir: Path, candidates: Sequence[dict[str, Any]] = GRID) -> None:
     """Out-of-fold macro-F1 of the model alone and of the hybrid (thresholds 0) for each setting of ``candidates``."""
     examples = [e for name in TRAINING for e in load_gold(GOLD / name)]
     taxonomy = load_themes()
-    Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy.ids)
+    Y, rules = labels(examples, taxonomy.ids), rule_matrix(examples, taxonomy)
     for changes in candidates:
         settings = tuning.TuneSettings(**changes)
         start = time.perf_counter()
@@ -114,7 +95,6 @@ def main() -> None:
     if args.save:
         trained.head.save(args.save)
         print(f"saved {trained.head.version} -> {args.save}")
-    held_out(trained, model_dir)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def test_the_model_alone_tags_without_any_rule() -> None:
 
 
 def test_each_tag_says_which_part_decided() -> None:
-    """identifier > rules and model > model alone; the model can also overrule weak rules, which the note says."""
+    """identifier > rules and model > model alone; the model can also overrule rules on words alone (not a source's
+    own theme with its words), which the note says."""
     recall = Item(id="x", source="ansm", url="https://ansm.sante.fr/x", title="Rappel de lots de Doliprane 500 mg")
     assert HybridClassifier().classify([recall])[0].tags[0].reason.endswith("decided by: rules")
     head = untuned_head()
@@ -75,7 +76,11 @@ def test_each_tag_says_which_part_decided() -> None:
 
     agreed, _ = run(Lifted(head, "health-products"), recall)
     assert agreed["health-products"].endswith("decided by: rules and model")
-    vetoed, note = run(Lifted(head, "health-products", -1.0), recall)
+    # recall first: the ANSM's own theme with its words is grounded, the model cannot take it away
+    kept, _ = run(Lifted(head, "health-products", -1.0), recall)
+    assert kept["health-products"].endswith("decided by: rules (grounded: the model disagreed)")
+    press = Item(id="p", source="other", url="https://example.org/p", title="Rappel de lots de Doliprane 500 mg")
+    vetoed, note = run(Lifted(head, "health-products", -1.0), press)
     assert "health-products" not in vetoed and "the model overruled the rules on health-products" in note
     act = Item(id="z", source="other", url="https://example.org/z", title="Texte n° 12",
                identifiers={"celex": "32024R1689"})
@@ -105,3 +110,13 @@ def test_rules_only_json_carries_the_rules_in_the_ablation() -> None:
     result = CliRunner().invoke(classify, ["--eval", str(GOLD), "--rules-only", "--json"])
     out = json.loads(result.output)
     assert list(out["ablation"]) == ["rules"] and out["ablation"]["rules"]["macro_f1"] == out["macro_f1"]
+
+
+def test_the_guidelines_off_topic_list_excludes_whatever_the_model_says() -> None:
+    head = untuned_head()
+    appointment = Item(id="n", source="cnil", url="https://cnil.fr/fr/n",
+                       title="Vincent VILLETTE est nommé secrétaire général de la CNIL")
+    classifier = HybridClassifier(embedder_factory=lambda: Lifted(head, "personal-data"), head=head, model_name="m",
+                                  consult_all=True)
+    (result,) = classifier.classify([appointment])
+    assert result.themes == [] and result.scope == "site: cnil.fr"

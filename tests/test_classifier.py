@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from classifiers.decide import rules as rules_module
 from classifiers.decide.base import Classifier
 from classifiers.decide.head import DEFAULT_HEAD, Head
 from classifiers.decide.hybrid import HybridClassifier, _align, head_path
@@ -318,7 +319,7 @@ def test_a_failing_model_leaves_rules_and_identifiers_running(tmp_path: Path, ca
     [line] = [r.getMessage() for r in caplog.records]  # one line, once
     assert failure in line and "rules and identifiers only" in line and 'model_precision = "float32"' in line
     assert [t["theme"] for t in store.themes_of("b")] == ["ai"]
-    assert store.themes_of("b")[0]["model_version"].startswith("rules-4 rules-only (model failed: ")
+    assert store.themes_of("b")[0]["model_version"].startswith(f"rules-{rules_module.VERSION} rules-only (model failed: ")
     store.close()
     from click.testing import CliRunner
 
@@ -362,3 +363,36 @@ def test_gating_embeds_only_undecided_items_and_gives_exactly_the_themes_of_the_
     assert len(consulted) + len(decided) == len(items) and decided and consulted
     assert len(seen) == len(consulted) < len(items)
     assert all(t.origin == "rule" for r in decided for t in r.tags)
+
+
+# -- reference acts and the summary of a reference-only title --------------------------------------------------------
+def test_a_reference_act_decides_and_reads_as_a_lawyer_would_cite_it():
+    found = rules().classify([item("Appel à candidatures", "pris en application du décret n° 2025-895")])[0]
+    dmuu = next(t for t in found.tags if t.theme == "dmuu-reprocessing")
+    assert dmuu.reason.startswith("cite le décret n° 2025-895 (") and dmuu.reason.endswith("decided by: identifier")
+    ehds = rules().classify([item("Texte n° 3", "vu le règlement (UE) 2025/327 du Parlement européen")])[0]
+    assert ehds.themes == ["health-data"] and "cite le règlement (UE) 2025/327" in ehds.tags[0].reason
+    # an act known by its date gives its theme only with words of its title after the date
+    order = "Vu l'arrêté du 4 février 2026 relatif à l'expérimentation du retraitement des dispositifs médicaux"
+    assert "dmuu-reprocessing" in themes_of(rules(), item("Décision n° 12", order))
+    assert themes_of(rules(), item("Décision n° 12", "Vu l'arrêté du 4 février 2026 relatif aux concours")) == set()
+
+
+def test_a_reference_act_named_by_a_date_alone_is_refused_naming_the_file_and_theme(tmp_path: Path):
+    from classifiers.decide.themes import DEFAULT_THEMES
+
+    path = tmp_path / "themes.toml"
+    path.write_text(DEFAULT_THEMES.read_text(encoding="utf-8").replace(
+        'title_words = ["expérimentation", "dispositifs médicaux", "retraitement", "usage unique"]\n', ""),
+        encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_themes(path)
+    assert str(path) in str(err.value) and "dmuu-reprocessing" in str(err.value) and "only a date" in str(err.value)
+
+
+def test_where_the_title_is_only_an_authority_and_a_number_the_summary_decides():
+    summary = "The DPA found that the bank's automated decision on credit breached the law."
+    assert themes_of(rules(), item("AEPD (Spain) - PS/00001/2020", summary, "court_eu")) == {"ai", "personal-data"}
+    # under a title that says something, a medium word of the summary alone does not give the theme
+    assert themes_of(rules(), item("A bank's credit scoring before the court", summary, "court_eu")) == {
+        "personal-data"}

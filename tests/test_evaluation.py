@@ -11,7 +11,7 @@ from classifiers.decide.head import Head, combine, model_bounds
 from classifiers.decide.hybrid import HybridClassifier
 from classifiers.decide.keyword import KeywordClassifier
 from classifiers.lab.evaluation import Example, evaluate, format_table, load_gold, score
-from classifiers.lab.training import choose_thresholds, folds
+from classifiers.lab.training import folds
 from watcher.models import Item
 
 THEMES = ("health-data", "ai", "dmuu-reprocessing", "personal-data", "health-products")
@@ -68,10 +68,3 @@ def test_who_decides_identifier_then_weighted_rules_plus_the_joint_head():
     low, high = model_bounds(head)
     assert (low[0], high[0]) == (-3.0, 3.0)
     assert list(folds(10, 5, 0)) == list(folds(10, 5, 0)) and sorted(np.bincount(folds(10, 5, 0))) == [2] * 5
-
-
-def test_thresholds_stay_at_zero_unless_clearly_better():
-    z = np.array([[3.0], [2.0], [-0.5], [-3.0], [-2.0], [1.0], [-1.0], [2.5], [-4.0], [0.5]])
-    y = np.array([[1], [1], [1], [0], [0], [1], [0], [1], [0], [1]])
-    assert choose_thresholds(z, y)[0] == -0.75  # recall 1.0 needs the lower threshold
-    assert choose_thresholds(np.where(y == 1, 2.0, -2.0), y)[0] == 0.0

@@ -85,3 +85,66 @@ def test_every_command_is_a_click_command_with_help():
     for command in COMMANDS:
         assert isinstance(command, click.Command) and command.help
         assert "--config" in {opt for p in command.params for opt in p.opts}
+
+
+NEW_THEME = '''
+[[theme]]
+id = "cybersecurity"
+label_fr = "Cybersécurité"
+label_en = "Cybersecurity"
+description_fr = "Sécurité des systèmes d'information : NIS 2, rançongiciels, incidents, ANSSI."
+description_en = "Security of information systems: NIS 2, ransomware, incidents."
+keywords = ["cybersécurité"]
+
+[[theme.rule]]
+label = "cybersécurité"
+words = ["cybersécurité", "rançongiciel", "rançongiciels", "ransomware"]
+
+[[theme.act]]
+ref = "directive (UE) 2022/2555"
+name = "NIS 2"
+'''
+
+
+def _with_themes(config: Path, themes: str) -> Path:
+    """The config with ``[settings] themes`` pointing at a copy of the bundled themes file plus ``themes``."""
+    from classifiers.decide.themes import DEFAULT_THEMES
+
+    path = config.parent / "my-themes.toml"
+    path.write_text(DEFAULT_THEMES.read_text(encoding="utf-8") + themes, encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        '[settings]\n', f'[settings]\nthemes = "{path}"\n'), encoding="utf-8")
+    return path
+
+
+def test_a_theme_added_to_the_themes_file_is_tagged_by_the_rules_with_no_code_change(config: Path):
+    _with_themes(config, NEW_THEME)
+    store = Store(config.parent / "archive.db")
+    items = [Item(id="ransom", source="other", url="https://example.org/r",
+                  title="Rançongiciels : l'ANSSI publie un guide pour les hôpitaux"),
+             Item(id="nis2", source="other", url="https://example.org/n", title="Texte n° 12",
+                  summary="portant transposition de la directive (UE) 2022/2555")]
+    store.upsert_items([item_to_row(i) for i in items], now="2026-06-01T00:00:00+00:00")
+    store.close()
+    result = CliRunner().invoke(classify, ["--config", str(config), "--rules-only"])
+    assert result.exit_code == 0, result.output
+    store = Store(config.parent / "archive.db")
+    ransom, nis2 = store.themes_of("ransom"), store.themes_of("nis2")
+    assert [t["theme"] for t in ransom] == ["cybersecurity"] and "matched: cybersécurité" in ransom[0]["reason"]
+    assert [t["theme"] for t in nis2] == ["cybersecurity"]
+    assert nis2[0]["reason"].startswith("cite la directive (UE) 2022/2555 (NIS 2)")
+
+
+@pytest.mark.parametrize("themes, message", [
+    ("\n[[theme]]\nid = \"x\"\n", "label_fr"),
+    (NEW_THEME.replace('ref = "directive (UE) 2022/2555"', 'ref = "arrêté du 4 février 2026"'), "only a date"),
+    (NEW_THEME.replace('\nwords = [', '\nregex = "x"\nwords = ['), "exactly one of regex"),
+    (NEW_THEME.replace('words = ["cybersécurité", "rançongiciel", "rançongiciels", "ransomware"]',
+                       'regex = "(unclosed"'), "not a valid regular expression"),
+])
+def test_a_malformed_themes_file_is_a_one_line_config_error(config: Path, themes: str, message: str):
+    path = _with_themes(config, themes)
+    result = CliRunner().invoke(classify, ["--config", str(config), "--rules-only"])
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert "\n" not in line and message in line and str(path) in line

@@ -109,18 +109,83 @@ class Head:
                        joint_bias=z["joint_bias"], rule_weight=z["rule_weight"])
 
 
-def combine(rule_logits: np.ndarray, certain: np.ndarray, head: Head, joint: np.ndarray,
-            cosines: np.ndarray) -> np.ndarray:
-    """The hybrid logit (items, themes) from the rules' logits, where a legal identifier makes a theme ``certain``
-    (bool, same shape), the joint head's logits ``joint`` and the cosines to the description prototypes:
+@dataclass(frozen=True)
+class Policy:
+    """Per theme (arrays in the taxonomy's order), what the model may do to the rules' decision (the themes file's
+    ``[theme.model]``): ``add`` a theme the rules do not give, ``remove`` one they give on words alone, and take
+    away a *grounded* one (``Findings.grounded``) only where the model alone's probability is below
+    ``remove_grounded`` (0: never)."""
+
+    add: np.ndarray
+    remove: np.ndarray
+    remove_grounded: np.ndarray
+
+    @classmethod
+    def of(cls, taxonomy: Taxonomy) -> Policy:
+        return cls(np.array([t.model.add for t in taxonomy], dtype=bool),
+                   np.array([t.model.remove for t in taxonomy], dtype=bool),
+                   np.array([t.model.remove_grounded for t in taxonomy], dtype=np.float32))
+
+    @classmethod
+    def default(cls, themes: int) -> Policy:
+        return cls(np.ones(themes, dtype=bool), np.ones(themes, dtype=bool), np.zeros(themes, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class RuleFlags:
+    """What the rules say of a batch besides their logits, each (items, themes) bool: a legal identifier names the
+    theme (``certain``), the rules give it on firm ground (``grounded``), the guideline's off-topic list applies
+    (``excluded``)."""
+
+    certain: np.ndarray
+    grounded: np.ndarray
+    excluded: np.ndarray
+
+    @classmethod
+    def none(cls, shape: tuple[int, ...]) -> RuleFlags:
+        return cls(np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool))
+
+    def rows(self, index: np.ndarray) -> RuleFlags:
+        return RuleFlags(self.certain[index], self.grounded[index], self.excluded[index])
+
+
+def combine(rule_logits: np.ndarray, flags: RuleFlags | np.ndarray, head: Head, joint: np.ndarray,
+            cosines: np.ndarray, *, alone: np.ndarray | None = None, policy: Policy | None = None) -> np.ndarray:
+    """The hybrid logit (items, themes) from the rules' logits, what else the rules say (``flags``; a bare bool
+    array means ``certain`` only), the joint head's logits ``joint`` and the cosines to the description prototypes:
     ``rule_weight * clip(rules, ±rule_clip) + clip(joint, ±MODEL_CLIP)``; for a theme without a head, the clipped
-    rules plus what the description prototype adds; a certain theme is lifted to ``CERTAIN_FLOOR`` above its
-    threshold at least."""
+    rules plus what the description prototype adds. Then, recall first: a theme the rules give is kept (lifted to
+    ``CERTAIN_FLOOR`` above its threshold at least) where a legal identifier names it, where it is grounded and the
+    policy does not let the model remove it (or the model alone, ``alone``, is not sure enough against it), and
+    where the policy does not let the model remove anything; a theme the rules do not give stays out where the
+    policy does not let the model add it; the guideline's off-topic list excludes whatever the model says."""
+    if isinstance(flags, np.ndarray):
+        flags = RuleFlags(flags, np.zeros_like(flags), np.zeros_like(flags))
+    policy = policy or Policy.default(rule_logits.shape[1])
     rules = np.clip(rule_logits, -head.rule_clip, head.rule_clip)
     proto = PROTO_BETA * np.clip(head.proto_z(cosines) - PROTO_Z, 0.0, PROTO_CAP)
     with_model = head.rule_weight * rules + np.clip(joint, -MODEL_CLIP, MODEL_CLIP)
     z = np.where(head.has_head, with_model, rules + proto)
-    return np.where(certain, np.maximum(z, head.thresholds + CERTAIN_FLOOR), z)
+    keep, drop = kept(rule_logits, flags, policy, alone)
+    z = np.where(keep, np.maximum(z, head.thresholds + CERTAIN_FLOOR), z)
+    return np.where(drop, np.minimum(z, head.thresholds - CERTAIN_FLOOR), z)  # type: ignore[no-any-return]
+
+
+def kept(rule_logits: np.ndarray, flags: RuleFlags, policy: Policy,
+         alone: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(keep, drop), each (items, themes): where the policy decides whatever the model's joint head says (see
+    :func:`combine`). Without ``alone`` (the model alone's logits), a grounded theme that the model may remove on
+    strong evidence is neither kept nor dropped: the model must be consulted."""
+    given = rule_logits > 0
+    if alone is None:
+        sure_against = np.zeros_like(given)
+    else:
+        sure_against = 1.0 / (1.0 + np.exp(-alone)) < policy.remove_grounded
+    grounded = flags.grounded & given & (policy.remove_grounded <= 0.0) if alone is None else (
+        flags.grounded & given & ~sure_against)
+    keep = (flags.certain | grounded | (given & ~policy.remove)) & ~flags.excluded
+    drop = flags.excluded | (~given & ~policy.add & ~flags.certain)
+    return keep, drop
 
 
 def weighted_rules(rule_logits: np.ndarray, head: Head) -> np.ndarray:

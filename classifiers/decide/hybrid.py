@@ -42,8 +42,11 @@ from classifiers.decide.head import (
     DEFAULT_HEAD,
     PROTO_Z,
     Head,
+    Policy,
+    RuleFlags,
     combine,
     description_prototypes,
+    kept,
     model_bounds,
     weighted_rules,
 )
@@ -84,7 +87,8 @@ class HybridClassifier:
                  model_name: str = "", profiles: Mapping[str, SourceProfile] | None = None,
                  failure: str | None = None, consult_all: bool = False):
         self.taxonomy = taxonomy or load_themes()
-        self.rules = Rules(self.taxonomy.ids, profiles)
+        self.rules = Rules(self.taxonomy, profiles)
+        self.policy = Policy.of(self.taxonomy)
         self._factory = embedder_factory
         self._embedder: Embedder | None = None
         self._prototypes: np.ndarray | None = None
@@ -150,15 +154,16 @@ class HybridClassifier:
 
     def _classify_with_model(self, items: Sequence[Item], findings: list[Findings], R: np.ndarray) -> list[Classified]:
         assert self.head is not None
-        certain = np.array([[f.certain(t) for t in self.taxonomy.ids] for f in findings], dtype=bool)
-        open_themes = self.undecided(R, certain)
+        flags = rule_flags(findings, self.taxonomy.ids)
+        open_themes = self.undecided(R, flags)
         consult = np.arange(len(items)) if self.consult_all else np.flatnonzero(open_themes.any(axis=1))
         X = self._embed([items[int(i)] for i in consult]) if len(consult) else np.zeros((0, 0), dtype=np.float32)
         if X is None:
             return self.classify(items)  # degraded now: the rules alone
         Z = R.copy()
         if len(consult):
-            Z[consult] = combine(R[consult], certain[consult], self.head, self.head.joint_logits(X), X @ self.prototypes().T)
+            Z[consult] = combine(R[consult], flags.rows(consult), self.head, self.head.joint_logits(X),
+                                 X @ self.prototypes().T, alone=self.head.logits(X), policy=self.policy)
         rows = dict(zip(consult.tolist(), X, strict=True))
         out = []
         for i, item in enumerate(items):
@@ -172,14 +177,17 @@ class HybridClassifier:
             out.append(self._result(item, findings[i], Z[i], self.head.thresholds, x, note))
         return out
 
-    def undecided(self, R: np.ndarray, certain: np.ndarray) -> np.ndarray:
+    def undecided(self, R: np.ndarray, flags: RuleFlags | np.ndarray) -> np.ndarray:
         """(items, themes) True where the model could still change the rules' decision (see the module doc);
-        ``certain``: where a legal identifier decides (``Findings.certain``)."""
+        ``flags``: what else the rules say (:func:`rule_flags`; a bool array: where a legal identifier decides)."""
         assert self.head is not None
+        if isinstance(flags, np.ndarray):
+            flags = RuleFlags(flags, np.zeros_like(flags), np.zeros_like(flags))
         low, high = model_bounds(self.head)
         t = self.head.thresholds
         rules = weighted_rules(R, self.head)
-        return ~(certain | (rules + low > t) | (rules + high <= t))
+        keep, drop = kept(R, flags, self.policy)
+        return ~(keep | drop | (rules + low > t) | (rules + high <= t))
 
     def _result(self, item: Item, found: Findings, z: np.ndarray, thresholds: np.ndarray, x: np.ndarray | None,
                 note: str) -> Classified:
@@ -255,16 +263,29 @@ class HybridClassifier:
 
 
 def decided_by(found: Findings, theme: str, model: float | None) -> str:
-    """Which part gave a tag: "identifier" when a legal identifier names the theme (decisive), "rules" when the
-    model was not consulted, else "rules and model" when both lean to it, "rules (the model disagreed)" when the
-    rules were strong enough alone, "model" when the model lifted a theme the rules alone would not give."""
+    """Which part gave a tag: "identifier" when a legal identifier or reference act names the theme (decisive),
+    "rules" when the model was not consulted, else "rules and model" when both lean to it, "rules (grounded: the
+    model disagreed)" when the source's own theme and its words keep it although the model leans against it, "rules
+    (the model disagreed)" when the rules were strong enough alone, "model" when the model lifted a theme the rules
+    alone would not give."""
     if found.certain(theme):
         return "identifier"
     if model is None:
         return "rules"
     if found.logit(theme) > 0:
-        return "rules and model" if model > 0 else "rules (the model disagreed)"
+        if model > 0:
+            return "rules and model"
+        return "rules (grounded: the model disagreed)" if found.grounded(theme) else "rules (the model disagreed)"
     return "model"
+
+
+def rule_flags(findings: Sequence[Findings], theme_ids: Sequence[str]) -> RuleFlags:
+    """The :class:`RuleFlags` of a batch from the rules' findings."""
+    def matrix(test: Callable[[Findings, str], bool]) -> np.ndarray:
+        return np.array([[test(f, t) for t in theme_ids] for f in findings], dtype=bool).reshape(len(findings),
+                                                                                                   len(theme_ids))
+
+    return RuleFlags(matrix(Findings.certain), matrix(Findings.grounded), matrix(Findings.excluded))
 
 
 def _check_pair(head: Head | None, embedder: Embedder) -> None:

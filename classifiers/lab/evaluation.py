@@ -34,6 +34,10 @@ GOLD_SOURCES: dict[str, SourceProfile] = {
     "dila-jorf": SourceProfile("DILA", legal=True),
     "dila-cnil": SourceProfile("CNIL", legal=True),
     "legal_press": SourceProfile("legal press", legal=True),
+    # decisions of other data-protection authorities and of courts (GDPRhub summaries): a DPA is judged like the
+    # CNIL or the EDPB, a court as a legal source without a theme of its own
+    "dpa_eu": SourceProfile("autorité de protection des données", "personal-data", legal=True),
+    "court_eu": SourceProfile("juridiction", legal=True),
 }
 
 

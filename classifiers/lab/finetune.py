@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from classifiers.decide.head import RULE_CLIP, Head, combine
+from classifiers.decide.head import RULE_CLIP, Head, Policy, RuleFlags, combine
 from classifiers.decide.rules import SourceProfile
 from classifiers.decide.themes import Taxonomy
 from classifiers.engine.adapter import Adapter
@@ -37,7 +37,6 @@ from classifiers.engine.tuning import SCALE, Frozen, Tuned, TuneSettings, adapte
 from classifiers.lab.evaluation import GOLD_SOURCES, Example
 from classifiers.lab.training import (
     MIN_POSITIVES,
-    choose_thresholds,
     exemplars,
     fit_slope,
     folds,
@@ -46,6 +45,7 @@ from classifiers.lab.training import (
 )
 
 DEFAULTS = TuneSettings()
+THRESHOLDS = 0.0  # the hybrid gives a theme when its combined logit is above this
 
 # -- the whole training --------------------------------------------------------------------------------------------
 if TYPE_CHECKING:
@@ -61,26 +61,28 @@ class Trained:
     oof_model: np.ndarray  # out-of-fold head logits
     Y: np.ndarray
     R: np.ndarray
-    certain: np.ndarray
+    flags: RuleFlags
     seconds: dict[str, float]
 
 
-def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, rules: tuple[np.ndarray, np.ndarray],
+def out_of_fold(frozen: Frozen, states: Sequence[torch.Tensor], Y: np.ndarray, rules: tuple[np.ndarray, RuleFlags],
                 taxonomy: Taxonomy, settings: TuneSettings, k: int,
                 log: Callable[[str], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the model alone's logits, the hybrid's logits before thresholds) of each item, from a model trained without
     the item's fold (``k`` trainings)."""
-    R, certain = rules
+    R, flags = rules
+    policy = Policy.of(taxonomy)
     fold = folds(len(states), k, settings.seed)
     alone, hybrid = np.zeros(Y.shape, dtype=np.float32), np.zeros(Y.shape, dtype=np.float32)
     for f in range(k):
         train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         model = fit(frozen, [states[int(i)] for i in train], Y[train], clip_rules(R[train]), settings)
-        protos = _prototypes(frozen, model, taxonomy)
+        protos = prototypes(frozen, model, taxonomy)
         X = predict(model, [states[int(i)] for i in train])[2]
         head = head_of(model, X, Y[train], X @ protos.T, taxonomy.ids)
         alone[test], joint, X_test = predict(model, [states[int(i)] for i in test])
-        hybrid[test] = combine(R[test], certain[test], head, joint, X_test @ protos.T)
+        hybrid[test] = combine(R[test], flags.rows(test), head, joint, X_test @ protos.T, alone=alone[test],
+                               policy=policy)
         if log:
             log(f"fold {f + 1}/{k} trained")
     return alone, hybrid
@@ -91,31 +93,33 @@ def clip_rules(R: np.ndarray) -> np.ndarray:
 
 
 def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, settings: TuneSettings = DEFAULTS,
-          *, k: int = 5, profiles: Mapping[str, SourceProfile] = GOLD_SOURCES,
+          *, k: int = 3, profiles: Mapping[str, SourceProfile] = GOLD_SOURCES,
           log: Callable[[str], None] | None = None) -> Trained:
-    """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (thresholds and calibration are chosen
-    on them), then one training on all the examples gives the adapter and heads that are kept."""
+    """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (the calibration slope of the scores is
+    fitted on them, and ``summary`` reports them), then one training on all the examples gives the adapter and
+    heads that are kept. The decision thresholds stay at 0 (``THRESHOLDS``): recall first, and not tuned on the
+    training data (``benchmarks/bench_loso.py --variants`` compares other thresholds on left-out sets)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     frozen = Frozen(model_dir, settings)
     ids = taxonomy.ids
     states = frozen.states([e.item.classification_text() for e in examples])
-    Y, (R, certain) = labels(examples, ids), rule_matrix(examples, ids, profiles)
+    Y, (R, flags) = labels(examples, ids), rule_matrix(examples, taxonomy, profiles)
     seconds["frozen layers"] = time.perf_counter() - start
-    oof_alone, oof = out_of_fold(frozen, states, Y, (R, certain), taxonomy, settings, k, log)
+    oof_alone, oof = out_of_fold(frozen, states, Y, (R, flags), taxonomy, settings, k, log)
     seconds["cross-validation"] = time.perf_counter() - start - sum(seconds.values())
     model = fit(frozen, states, Y, clip_rules(R), settings, log)
     X = predict(model, states)[2]
-    protos = _prototypes(frozen, model, taxonomy)
+    protos = prototypes(frozen, model, taxonomy)
     seconds["final training"] = time.perf_counter() - start - sum(seconds.values())
     head = head_of(model, X, Y, X @ protos.T, ids, adapter_of(model, frozen, len(examples)),
                    [e.item.title for e in examples])
-    head.thresholds = choose_thresholds(oof, Y)
+    head.thresholds = np.full(len(ids), THRESHOLDS, dtype=np.float32)
     head.slope = fit_slope(oof - head.thresholds, Y)
-    return Trained(head, oof, oof_alone, Y, R, certain, seconds)
+    return Trained(head, oof, oof_alone, Y, R, flags, seconds)
 
 
-def _prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:
+def prototypes(frozen: Frozen, model: Tuned, taxonomy: Taxonomy) -> np.ndarray:
     texts = [d for theme in taxonomy for d in theme.descriptions()]
     vecs = predict(model, frozen.states(texts, prefix="passage: "))[2]
     protos = vecs.reshape(len(taxonomy), 2, -1).mean(axis=1)

@@ -1,5 +1,5 @@
-"""Training helpers of the theme head: labels and rule matrices of gold examples, folds, thresholds chosen out
-of fold, the calibration slope, exemplars, people's corrections merged into the gold. Lab code: the production path
+"""Training helpers of the theme head: labels and rule matrices of gold examples, folds, the calibration
+slope, exemplars, people's corrections merged into the gold. Lab code: the production path
 never imports it (the head itself is ``classifiers.decide.head``)."""
 
 from __future__ import annotations
@@ -8,27 +8,29 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from classifiers.decide.head import RuleFlags
+from classifiers.decide.hybrid import rule_flags
 from classifiers.decide.rules import Rules, SourceProfile
+from classifiers.decide.themes import Taxonomy
 from classifiers.lab.evaluation import GOLD_SOURCES, Example
 from watcher.models import Item
 
 MIN_POSITIVES = 5
 EXEMPLARS = 6
-THRESHOLD_GRID = tuple(np.round(np.arange(-1.0, 1.01, 0.25), 2))
-THRESHOLD_GAIN = 0.01
 
 
 def labels(examples: Sequence[Example], theme_ids: Sequence[str]) -> np.ndarray:
     return np.array([[t in e.themes for t in theme_ids] for e in examples], dtype=np.int8)
 
 
-def rule_matrix(examples: Sequence[Example], theme_ids: Sequence[str],
-                profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> tuple[np.ndarray, np.ndarray]:
-    """(rule logits, certain) of ``examples``, each (items, themes): see :func:`combine`."""
-    rules = Rules(theme_ids, profiles)
+def rule_matrix(examples: Sequence[Example], taxonomy: Taxonomy,
+                profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> tuple[np.ndarray, RuleFlags]:
+    """(rule logits (items, themes), what else the rules say) of ``examples``: see ``head.combine``."""
+    rules = Rules(taxonomy, profiles)
     found = [rules.findings(e.item) for e in examples]
-    return (np.array([[f.logit(t) for t in theme_ids] for f in found], dtype=np.float32),
-            np.array([[f.certain(t) for t in theme_ids] for f in found], dtype=bool))
+    return (np.array([[f.logit(t) for t in taxonomy.ids] for f in found], dtype=np.float32).reshape(len(found),
+                                                                                                    len(taxonomy)),
+            rule_flags(found, taxonomy.ids))
 
 
 def folds(n: int, k: int = 5, seed: int = 0) -> np.ndarray:
@@ -48,26 +50,6 @@ def exemplars(X: np.ndarray, Y: np.ndarray, titles: Sequence[str]) -> tuple[np.n
         chosen += list(best)
     short = np.array([" ".join(titles[i].split())[:100] for i in chosen], dtype="<U100")
     return np.array(theme_idx, dtype=np.int32), short, X[chosen].astype(np.float16)
-
-
-def choose_thresholds(z: np.ndarray, Y: np.ndarray, min_recall: float = 0.95) -> np.ndarray:
-    """Per theme: the grid threshold with the best F1 among those keeping recall >= ``min_recall``; 0 unless another
-    threshold is better by more than ``THRESHOLD_GAIN`` (a few items must not move it)."""
-    out = np.zeros(Y.shape[1], dtype=np.float32)
-    for j in range(Y.shape[1]):
-        if Y[:, j].sum() < MIN_POSITIVES:
-            continue
-        keys = {float(t): _threshold_key(z[:, j], Y[:, j] == 1, float(t), min_recall) for t in THRESHOLD_GRID}
-        best = max(keys, key=lambda t: (keys[t], -abs(t)))
-        out[j] = best if keys[best] > keys[0.0] + THRESHOLD_GAIN else 0.0
-    return out
-
-
-def _threshold_key(z: np.ndarray, gold: np.ndarray, t: float, min_recall: float) -> float:
-    pred = z > t
-    tp = float((pred & gold).sum())
-    f1 = 2 * tp / max(1.0, float(pred.sum() + gold.sum()))
-    return f1 if tp / max(1.0, float(gold.sum())) >= min_recall else f1 - 1.0
 
 
 def fit_slope(z: np.ndarray, Y: np.ndarray) -> float:
