@@ -1,8 +1,12 @@
 """One run of watcher: ingest the due sources, classify what is new, plan and send the alerts that are due.
 
-``run_once`` is the one way through: the ``run`` command, both daemon jobs (``watcher.daemon.schedule``) and the demo
-call it. The steps it orchestrates live here (``ingest``, ``classify_pending``) or in their own package
-(``watcher.notify.service.deliver``: planning with ``notify.plan``, sending with ``notify.deliver``).
+Three steps, each a function that takes the archive's writer lock and gives what it needs: ``fetch_step`` (ingest
+the due sources, then judge the operations incidents), ``classify_step`` (classify what is pending) and
+``deliver_step`` (plan and send the alerts, the digests asked for, the operations messages). Every command
+(``fetch``, ``classify``, ``deliver``, ``digest``, ``run``) and every daemon job (``watcher.daemon.schedule``) calls
+them; ``run_once`` is the three in a row, under one hold of the lock (``run``, the demo). The work itself lives here
+(``ingest``, ``classify_pending``) or in its own package (``watcher.notify.service.deliver``: planning with
+``notify.plan``, sending with ``notify.deliver``).
 
 Time is passed in (``now``). One broken source never stops the others: every failure is recorded in the store
 (source state + fetch log) and reported. A classifier that fails never stops the alerts: its error is kept in the
@@ -13,12 +17,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
@@ -264,6 +269,18 @@ def _tag_row(tag: ThemeTag) -> dict[str, object]:
 
 
 @dataclass
+class FetchReport:
+    """What one fetch step did: a report per source and the operations incidents it opened or closed."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+    incidents: OpsReport | None = None  # None when no source was fetched (nothing to judge)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.outcome == "failed" for r in self.sources)
+
+
+@dataclass
 class RunReport:
     """What one ``run_once`` did: a report per source, the classification, the alerts (None when not asked)."""
 
@@ -281,34 +298,68 @@ class RunReport:
         return any(r.outcome == "failed" for r in self.sources) or alerts_failed
 
 
+# -- the steps: every command and every daemon job calls these, each takes the writer lock ---------------------
+# The lock is re-entrant within a process (``store.lock``): ``run_once`` holds it across its steps, so that no other
+# writer slips in between the fetch and the alerts.
+
+def fetch_step(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None = None,
+               names: Sequence[str] = (), force: bool = False,
+               on_source: Callable[[SourceReport], None] | None = None) -> FetchReport:
+    """Fetch and store ``sources`` (default: the due ones, or ``names``; every enabled one with ``force``), then
+    judge the operations incidents from what was recorded (``notify.ops.check_sources``): a cron ``watcher fetch``
+    opens and closes them as the daemon does; their messages are sent by the next delivery step."""
+    with app.store.writer_lock():
+        chosen = due_sources(app.config, app.store, now, names, force) if sources is None else list(sources)
+        if not chosen:
+            return FetchReport()
+        reports = ingest(app.config, app.store, app.http, now, chosen, on_done=on_source)
+        from watcher.notify.ops import check_sources
+
+        return FetchReport(reports, check_sources(app.store, app.config, now))
+
+
+def classify_step(app: App, now: datetime) -> tuple[ClassifyReport, str]:
+    """Classify what is pending with the App's classifier, then link the new items to the acts they are or name
+    (:func:`link_step`): (report, why it stopped, "" when it did not). A model that fails is reported, never
+    raised: the items stay pending and the alerts of the others still go."""
+    with app.store.writer_lock():
+        result = _classify_safely(app, now)
+        link_step(app, now)
+        return result
+
+
+def deliver_step(app: App, now: datetime, *, cadences: Sequence[str] | None = None, since: date | None = None,
+                 names: Sequence[str] = (), stop: threading.Event | None = None) -> Outcome:
+    """Plan and send what is due: the alerts of ``cadences`` (default all), the digests asked for with
+    ``deliver --since`` (``since`` asks for one more now, for the subscriptions ``names``, default all: one per
+    person and channel) and the operations messages. Messages group an act with what names it, then items on the same event (:func:`grouping`).
+    ``stop`` (SIGTERM): finish the message in flight, leave the rest pending."""
+    from watcher.notify.plan import plan_since
+    from watcher.notify.service import CADENCES, alerts_of, deliver
+
+    with app.store.writer_lock():
+        asked = plan_since(app.store, alerts_of(app.config, app.store), since, now, names) if since else 0
+        outcome = deliver(app.store, app.config, now, cadences=tuple(cadences or CADENCES), stop=stop,
+                          same_event=grouping(app.store))
+    outcome.since = asked
+    return outcome
+
+
 def run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None = None, force: bool = False,
              classify: bool = True, deliver: bool = True,
              on_source: Callable[[SourceReport], None] | None = None) -> RunReport:
     """Ingest ``sources`` (default: the due ones, every enabled one with ``force``), classify what is pending,
-    then plan and send what is due (unless ``deliver`` is false). Only the store records state; ``now`` is the
-    time of the whole run. The run holds the archive's writer lock throughout (see ``store.lock``): another run
-    that writes waits for it, up to the App's ``lock_wait``."""
-    with app.store.writer_lock():
-        return _run_once(app, now, sources=sources, force=force, classify=classify, deliver=deliver,
-                         on_source=on_source)
-
-
-def _run_once(app: App, now: datetime, *, sources: Sequence[SourceConfig] | None, force: bool, classify: bool,
-              deliver: bool, on_source: Callable[[SourceReport], None] | None) -> RunReport:
-    chosen = due_sources(app.config, app.store, now, None, force) if sources is None else list(sources)
+    then plan and send what is due (unless ``deliver`` is false): the three steps above, under one hold of the
+    archive's writer lock (another run that writes waits for it, up to the App's ``lock_wait``)."""
     report = RunReport()
-    if chosen:
-        report.sources = ingest(app.config, app.store, app.http, now, chosen, on_done=on_source)
-        from watcher.notify.ops import check_sources
-
-        report.incidents = check_sources(app.store, app.config, now)
-    if classify:
-        report.classified, report.classify_error = _classify_safely(app, now)
-        report.linked = link_items(app, now)
-    if deliver:
-        from watcher.notify.service import deliver as plan_and_send
-
-        report.alerts = plan_and_send(app.store, app.config, now, same_event=grouping(app.store))
+    with app.store.writer_lock():
+        fetched = fetch_step(app, now, sources=sources, force=force, on_source=on_source)
+        report.sources, report.incidents = fetched.sources, fetched.incidents
+        if classify:
+            report.classified, report.classify_error = _classify_safely(app, now)
+            report.linked = link_step(app, now)
+        if deliver:
+            report.alerts = deliver_step(app, now)
     return report
 
 
@@ -321,13 +372,14 @@ def grouping(store: Store) -> Any:
     return grouped_by_links(store.links_among, same_event_of(store))
 
 
-def link_items(app: App, now: datetime) -> LinkReport:
+def link_step(app: App, now: datetime) -> LinkReport:
     """Link the items read since the last run to the acts they are or name, and let themes flow along the links
     (``watcher.legal.links``); the theme labels give the reasons their words."""
     from classifiers.decide.themes import load_themes
 
     labels = {t.id: t.label_fr for t in load_themes(app.config.settings.themes or None)}
-    return link_pending(app.store, now, theme_labels=labels)
+    with app.store.writer_lock():
+        return link_pending(app.store, now, theme_labels=labels)
 
 
 def _classify_safely(app: App, now: datetime) -> tuple[ClassifyReport, str]:

@@ -23,6 +23,7 @@ from watcher.util.errors import ConfigError
 
 if TYPE_CHECKING:
     from watcher.notify.deliver import DeliveryReport
+    from watcher.notify.service import Outcome
 
 LEDGER_COLUMNS = ("state", "kind", "subscription", "recipient", "channel", "attempts", "next_attempt_at",
                   "sent_at", "key", "last_error")
@@ -55,8 +56,8 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option("--dry-run", is_flag=True, help="show each message that would be planned or sent (recipient, channel, "
                                               "item titles) and totals; write and send nothing")
 @click.option("--since", "since", default=None, metavar="YYYY-MM-DD", callback=_since,
-              help="also send, in one digest per subscription, what matched since this date and was never sent "
-                   "(the baseline of a first run)")
+              help="also send, in one digest per person and channel, what matched their subscriptions since this "
+                   "date and was never sent (the baseline of a first run); sent by this run, or the next one")
 @click.option("--subscription", "names", multiple=True, help="with --since: only this subscription (repeatable)")
 @now_option
 def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: datetime) -> None:
@@ -64,22 +65,25 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
     deliveries wait on a channel that cannot be opened (a missing secret: configuration), else 1 when a delivery
     failed or is held for a person."""
     from watcher.daemon.instance import stop_on_signals
-    from watcher.notify.plan import plan_since
-    from watcher.notify.service import alerts_of, deliver
-    from watcher.pipeline import grouping
+    from watcher.notify.service import alerts_of
+    from watcher.pipeline import deliver_step
 
     app = open_app()
-    config, store = app.config, app.store
     if dry_run:
-        _dry_run(store, alerts_of(config, store), now, since, names)
+        _dry_run(app.store, alerts_of(app.config, app.store), now, since, names)
         return
-    # SIGTERM: finish the message in flight, leave the rest
-    with store.writer_lock(), stop_on_signals(threading.Event()) as stop:
-        if since is not None:
-            planned = plan_since(store, alerts_of(config, store), since, now, names)
-            click.echo(f"{planned} digest(s) of what matched since {since.isoformat()}")
-        outcome = deliver(store, config, now, stop=stop, same_event=grouping(store))
+    with stop_on_signals(threading.Event()) as stop:  # SIGTERM: finish the message in flight, leave the rest
+        outcome = deliver_step(app, now, since=since, names=names, stop=stop)
+    if since is not None:
+        click.echo(f"{outcome.since} digest(s) of what matched since {since.isoformat()} (one per person and "
+                   "channel)")
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
+    _exit(outcome)
+
+
+def _exit(outcome: Outcome) -> None:
+    """Exit 2 when deliveries wait on a channel that cannot be opened (a missing secret: configuration), else 1
+    when a delivery failed or is held for a person."""
     if outcome.unavailable:
         sys.exit(EXIT_USAGE)
     if outcome.report.held or outcome.report.failed:
@@ -87,18 +91,9 @@ def deliver_cmd(dry_run: bool, since: date | None, names: tuple[str, ...], now: 
 
 
 def _dry_run(store: Any, alerts: Any, now: datetime, since: date | None, names: tuple[str, ...]) -> None:
-    from watcher.notify.dry_run import describe
-    from watcher.notify.plan import preview_plan, since_digests
+    from watcher.notify.dry_run import dry_run
 
-    preview = preview_plan(store, alerts, now)
-    if since is not None:  # what --since would add: one digest per subscription
-        preview.messages += [{**row, "items": [m["item_id"] for m in matches]} for row, matches in
-                             since_digests(store, alerts, since, now, names)]
-    due = [{**row, "items": [row["item_id"]] if row["kind"] == "instant" else
-            store.delivery_item_ids(row["key"], row["subscription"])} for row in store.due_deliveries(iso(now) or "")]
-    ids = [i for row in [*preview.messages, *due] for i in row["items"]]
-    titles = {row["id"]: row["title"] for row in store.alert_items(list(dict.fromkeys(ids)))}
-    for line in describe(preview, due, titles, alerts.settings.baseline_horizon / 86400):
+    for line in dry_run(store, alerts, now, since, names):
         click.echo(line)
 
 
@@ -111,23 +106,23 @@ def _dry_run(store: Any, alerts: Any, now: datetime, since: date | None, names: 
 @now_option
 def digest_cmd(cadence: str | None, preview: str | None, subscription: str | None, now: datetime) -> None:
     """Open and send the daily or weekly digests that are due (or preview one)."""
-    from watcher.notify.service import alerts_of, deliver, preview_digest
-    from watcher.pipeline import grouping
-
+    from watcher.notify.service import alerts_of, preview_digest
+    from watcher.pipeline import deliver_step
+    from watcher.search.similar import same_event_of
 
     if cadence is None:
         raise click.UsageError("say --daily or --weekly")
     app = open_app()
-    config, store = app.config, app.store
     if preview:
-        alerts = alerts_of(config, store)
-        message = preview_digest(store, config, alerts, cadence, subscription, now, same_event=grouping(store))
+        config, store = app.config, app.store
+        message = preview_digest(store, config, alerts_of(config, store), cadence, subscription, now,
+                                 same_event=same_event_of(store))
         Path(preview).write_text(message.html, encoding="utf-8")
         click.echo(f"wrote {preview}: {message.subject}")
         return
-    with store.writer_lock():
-        outcome = deliver(store, config, now, cadences=(cadence,), same_event=grouping(store))
+    outcome = deliver_step(app, now, cadences=(cadence,))
     _print_report(outcome.report, outcome.planned, outcome.unavailable)
+    _exit(outcome)
 
 
 @command("notify-test")

@@ -9,14 +9,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from watcher.cli.common import EXIT_FAILED, command, config_path, open_app, rules_only, rules_only_option
-from watcher.pipeline import RunReport, SourceReport, collect, due_sources, ingest, run_once
+from watcher.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    command,
+    config_path,
+    open_app,
+    rules_only,
+    rules_only_option,
+)
+from watcher.pipeline import RunReport, SourceReport, collect, fetch_step, run_once
 from watcher.records import item_to_row
 from watcher.util.clock import now_utc
 from watcher.util.errors import ConfigError
 
 if TYPE_CHECKING:
     from watcher.config import SourceConfig
+    from watcher.notify.ops import OpsReport
 
 NO_URL = "https://example.invalid/"  # parse without --url: links stay relative to nothing real
 
@@ -46,14 +55,20 @@ def fetch(names: tuple[str, ...], dry_run: bool, force: bool) -> None:
                 click.echo(json.dumps(item_to_row(item), ensure_ascii=False, default=str))
             click.echo(f"{name}: {len(collected.items)} item(s) would be stored", err=True)
         return
-    with app.store.writer_lock():
-        sources = due_sources(app.config, app.store, now, names, force)
-        with click.progressbar(length=len(sources), label="fetching", file=sys.stderr) as bar:
-            reports = ingest(app.config, app.store, app.http, now, sources, on_done=lambda r: bar.update(1))
-    for report in reports:
-        print_source(report)
-    if any(r.outcome == "failed" for r in reports):
+    report = fetch_step(app, now, names=names, force=force, on_source=print_source)
+    print_incidents(report.incidents)
+    if report.failed:
         sys.exit(EXIT_FAILED)
+
+
+def print_incidents(incidents: OpsReport | None) -> None:
+    """The operations incidents a fetch opened or closed (their messages go with the next delivery)."""
+    if incidents is None:
+        return
+    for source, kind, detail in incidents.opened:
+        click.echo(f"  incident opened: {source} {kind}: {detail}", err=True)
+    for source, kind in incidents.closed:
+        click.echo(f"  incident closed: {source} {kind}", err=True)
 
 
 @command()
@@ -154,10 +169,13 @@ def migrate(rebuild_fts: bool) -> None:
 @click.option("--no-notify", is_flag=True, help="do not plan or send alerts")
 @rules_only_option
 def run_command(force: bool, no_notify: bool) -> None:
-    """One full run: fetch due sources, classify new items, plan and send due alerts (exit 1 if a source or a
-    delivery failed)."""
+    """One full run: fetch due sources, classify new items, plan and send due alerts (exit 2 if deliveries wait on
+    a channel that cannot be opened, e.g. a missing secret; else 1 if a source or a delivery failed)."""
     report = run_once(open_app(), now_utc(), force=force, deliver=not no_notify, on_source=print_source)
     print_run(report)
+    print_incidents(report.incidents)
+    if report.alerts is not None and report.alerts.unavailable:
+        sys.exit(EXIT_USAGE)  # deliveries wait on a channel that cannot be opened: a missing secret
     if report.failed:
         sys.exit(EXIT_FAILED)
 

@@ -13,7 +13,15 @@ from typing import Any
 
 import click
 
-from watcher.cli.common import command, config_path, open_app, open_archive, rules_only, rules_only_option
+from watcher.cli.common import (
+    EXIT_FAILED,
+    command,
+    config_path,
+    open_app,
+    open_archive,
+    rules_only,
+    rules_only_option,
+)
 from watcher.config import Config, Settings, with_env_overrides
 from watcher.util.clock import now_utc
 from watcher.util.errors import ConfigError
@@ -52,16 +60,17 @@ def classify(eval_file: str | None, as_json: bool, model_only: bool) -> None:
         return
     if model_only:
         raise click.UsageError("--model-only only measures (with --eval); the pipeline always runs the rules")
-    from watcher.pipeline import classify_pending
+    from watcher.pipeline import classify_step
 
-    app = open_app()
-    with app.store.writer_lock():
-        report = classify_pending(app.store, app.classifier_factory(), now_utc())
+    report, error = classify_step(open_app(), now_utc())
     click.echo(f"{report.classified} item(s) classified, {report.tagged} tagged, "
                f"{report.in_scope_untagged} in scope but untagged (see `watcher untagged`); model consulted on "
                f"{report.model_consulted}" + (f"  [{report.model}]" if report.model else ""))
     if report.degraded:
         click.echo(f"model: DEGRADED, rules and identifiers only ({report.degraded}); see `watcher model`", err=True)
+    if error:
+        click.echo(f"classification stopped (items stay pending): {error}", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 def _evaluate(settings: Settings, path: Path, as_json: bool, only: str) -> None:

@@ -4,8 +4,8 @@ brought something, digests at their times, the model released when idle, one dae
 Jobs (APScheduler, one worker thread: jobs never overlap, so the daemon is one writer of the archive):
 
     source:NAME   ``PollTrigger``: the source's interval with jitter, more often inside its publication windows;
-                  ``run_once`` ingests it and judges the operations incidents; if it brought new or changed items
-                  they are classified and what is due is sent; an incident that opened or closed is sent too
+                  ``fetch_step`` ingests it and judges the operations incidents; if it brought new or changed
+                  items they are classified and what is due is sent; an incident that opened or closed is sent too
     alerts        every ``alerts_every`` seconds: classify what is still pending, plan and send what is due
                   (retries, digests after a restart)
     digest:...    at each digest time of the subscriptions: plan and send the digests
@@ -16,9 +16,9 @@ skips that run; several missed runs of one job are coalesced into one. Every job
 source or model is logged and recorded, the daemon goes on. SIGTERM / SIGINT: no new job starts, the running one
 finishes (a delivery finishes the message in flight and leaves the rest pending), the lock is released.
 
-Jobs run one at a time (one worker thread), and each holds the archive's writer lock while it runs (``run_once``
-takes it, and so does the sending step): a cron ``watcher fetch`` waits for the job, and the job for it; nothing
-is held between jobs. The daemon's own lock (``watcher.daemon.instance``) only says that one daemon runs.
+Jobs run one at a time (one worker thread) and call the pipeline's steps (``fetch_step``, ``classify_step``,
+``deliver_step``: the same as the commands), each of which holds the archive's writer lock while it runs: a cron
+``watcher fetch`` waits for the job, and the job for it; nothing is held between jobs. The daemon's own lock (``watcher.daemon.instance``) only says that one daemon runs.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from watcher.config import SourceConfig
 from watcher.daemon.instance import DaemonLock
 from watcher.daemon.model_holder import ModelHolder, ProcessClassifier
 from watcher.daemon.polling import PollTrigger
-from watcher.pipeline import run_once
+from watcher.pipeline import classify_step, deliver_step, fetch_step
 from watcher.util.clock import now_utc
 
 log = logging.getLogger("watcher.daemon")
@@ -90,8 +90,7 @@ class Daemon:
     def poll(self, name: str) -> None:
         """Fetch one source; classify and alert only if it brought something (or an incident changed)."""
         try:
-            now = now_utc()
-            report = run_once(self.app, now, sources=[self.app.config.source(name)], classify=False, deliver=False)
+            report = fetch_step(self.app, now_utc(), sources=[self.app.config.source(name)])
             (source,) = report.sources
             log.info("%s: %s, %d new, %d changed", name, source.outcome, source.new, source.changed)
             incidents = report.incidents is not None and bool(report.incidents.opened or report.incidents.closed)
@@ -104,21 +103,17 @@ class Daemon:
         """Classify what is pending (a failing model is logged, the alerts still go), then plan and send."""
         try:
             now = now_utc()
-            report = run_once(self.app, now, sources=(), classify=classify, deliver=False)
-            if report.classified.classified:
-                log.info("classified %d item(s), %d tagged", report.classified.classified, report.classified.tagged)
+            if classify:
+                result, _error = classify_step(self.app, now)
+                if result.classified:
+                    log.info("classified %d item(s), %d tagged", result.classified, result.tagged)
             if self.deliver and not self.stop.is_set():
                 self._send(now, cadences)
         except Exception:
             log.exception("alerts job failed")
 
     def _send(self, now: datetime, cadences: tuple[str, ...] | None) -> None:
-        from watcher.notify.service import CADENCES, deliver
-        from watcher.pipeline import grouping
-
-        with self.app.store.writer_lock():
-            outcome = deliver(self.app.store, self.app.config, now, cadences=cadences or CADENCES, stop=self.stop,
-                              same_event=grouping(self.app.store))
+        outcome = deliver_step(self.app, now, cadences=cadences, stop=self.stop)
         sent = outcome.report
         if outcome.planned or sent.sent or sent.failed or sent.held or sent.deferred:
             log.info("alerts: %d planned, %d sent, %d to retry, %d held, %d deferred", outcome.planned,

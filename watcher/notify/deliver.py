@@ -29,7 +29,7 @@ from store import Store
 from watcher.config.alerts import AlertsConfig, Subscription
 from watcher.legal.normalize import iso
 from watcher.notify.base import Channel, Message
-from watcher.notify.plan import still_matches
+from watcher.notify.plan import carried_items, carried_subscriptions, person_view, still_matches
 from watcher.notify.render import Renderer
 from watcher.util.errors import NotifyError
 
@@ -278,11 +278,9 @@ class _Sender:
         return message
 
     def render(self, row: Mapping[str, Any], sub: Subscription, channel: Channel) -> Message | None:
-        # an instant message carries its item and the items linked to it matched with it (an act and its
-        # commentary, see ``watcher.notify.plan``); an "updated" message its changed item
-        ids = [row["item_id"]] if row["kind"] == "updated" else self.store.delivery_item_ids(row["key"], row[
-            "subscription"]) if row["kind"] != "instant" else list(dict.fromkeys(
-                [row["item_id"], *self.store.delivery_item_ids(row["key"], row["subscription"])]))
+        ids = carried_items(self.store, self.alerts, row)
+        if row["kind"] == "since":  # one digest for all of a person's subscriptions on this channel
+            sub = person_view(carried_subscriptions(self.alerts, row) or [sub])
         themes = self.store.themes_of_items(ids)
         items = [i for i in self.store.alert_items(ids) if still_matches(sub, themes.get(i["id"], []))]
         if not items:

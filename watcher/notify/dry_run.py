@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from watcher.notify.plan import Preview
+from store import Store
+from watcher.config.alerts import AlertsConfig
+from watcher.legal.normalize import iso
+from watcher.notify.plan import Preview, carried_items, preview_plan, since_digests
+from watcher.util.errors import WatcherError
 
 _SHOWN_TITLES = 5
+
+
+def dry_run(store: Store, alerts: AlertsConfig, now: datetime, since: date | None = None,
+            names: Sequence[str] = ()) -> Iterator[str]:
+    """What ``watcher deliver`` would do now (with ``--since``: the digests it would add, one per person and
+    channel), without writing or sending anything: the messages, then the channels that could not carry them."""
+    preview = preview_plan(store, alerts, now)
+    if since is not None:
+        preview.messages += [{**row, "items": list(dict.fromkeys(m["item_id"] for m in matches))}
+                             for row, matches in since_digests(store, alerts, since, now, names)]
+    due = [{**row, "items": carried_items(store, alerts, row)} for row in store.due_deliveries(iso(now) or "")]
+    ids = [i for row in [*preview.messages, *due] for i in row["items"]]
+    titles = {row["id"]: row["title"] for row in store.alert_items(list(dict.fromkeys(ids)))}
+    yield from describe(preview, due, titles, alerts.settings.baseline_horizon / 86400)
+    yield from unavailable(alerts, {row["channel"] for row in [*preview.messages, *due]})
+
+
+def unavailable(alerts: AlertsConfig, names: set[str]) -> Iterator[str]:
+    """A line for each channel whose secrets are missing: its messages would wait, not be sent."""
+    for name in sorted(n for n in names if n in alerts.channels):
+        try:
+            alerts.channel(name).secrets()
+        except WatcherError as exc:
+            yield f"channel {name} unavailable, its messages would wait (exit 2): {exc}"
 
 
 def describe(preview: Preview, due: Sequence[Mapping[str, Any]], titles: Mapping[str, str],

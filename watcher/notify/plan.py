@@ -7,7 +7,7 @@ A first run is a baseline, as in urlwatch and changedetection.io: a match is not
 item is older than ``[alerts] baseline_horizon`` (default 3 days; its ``published`` time, else when it was first
 stored) or was stored before the subscription began; an undated item that came with its source's first fetch was
 already there too (``Baseline``). Such items stay searchable and are sent on
-request, in one digest per subscription, by ``plan_since`` (``watcher deliver --since DATE``). Every item still
+request, in one digest per person and channel, by ``plan_since`` (``watcher deliver --since DATE``). Every item still
 reaches a subscription at most once (``delivery_items``).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -40,6 +40,10 @@ class PlanStore(Protocol):
     def items_naming(self, pairs: Sequence[tuple[str, str]], since: str = ...) -> list[dict[str, Any]]: ...
     def links_among(self, item_ids: Sequence[str]) -> list[tuple[str, str]]: ...
     def changed_deliveries(self, subscriptions: Sequence[str], since: str) -> list[dict[str, Any]]: ...
+
+
+class DeliveryItems(Protocol):
+    def delivery_item_ids(self, key: str, subscription: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -264,34 +268,87 @@ def open_due_digests(store: PlanStore, alerts: AlertsConfig, subs: Sequence[Subs
 
 def plan_since(store: PlanStore, alerts: AlertsConfig, since: date, now: datetime,
                names: Sequence[str] = ()) -> int:
-    """One digest per subscription (of ``names``, default all) with every matching item whose legal date is
-    ``since`` or later and that it never got: the baseline, sent on request. Returns digests created; asking
-    twice for the same date creates nothing more."""
+    """One digest per person and channel (over their subscriptions of ``names``, default all) with every matching
+    item whose legal date is ``since`` or later and that none of those subscriptions got: the baseline, sent on
+    request. Returns digests created; asking twice for the same date creates nothing more. The digests are
+    ordinary pending deliveries of kind ``since``: the same run sends them, or any later delivery run."""
     created = 0
     for delivery, matches in since_digests(store, alerts, since, now, names):
         created += store.record_matches(0, matches, [delivery])
     return created
 
 
+def people(alerts: AlertsConfig, names: Sequence[str] = ()) -> dict[tuple[str, str], list[Subscription]]:
+    """The subscriptions (of ``names``, default all) of each (recipient, channel): one person on one channel,
+    whatever the number of their subscriptions, in the configuration's order."""
+    out: dict[tuple[str, str], list[Subscription]] = {}
+    for sub in alerts.subscriptions:
+        if names and sub.name not in names:
+            continue
+        channel = alerts.channel(sub.channel)
+        out.setdefault((recipient(sub, channel.kind), channel.name), []).append(sub)
+    return out
+
+
+def since_key(to: str, since: str, channel: str) -> str:
+    """The key of a person's digest ``deliver --since`` (one per recipient, date and channel)."""
+    return delivery_key("since", to, since, channel)
+
+
 def since_digests(store: PlanStore, alerts: AlertsConfig, since: date, now: datetime,
                   names: Sequence[str] = ()) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(delivery row, its matches) of each digest ``plan_since`` would create; nothing is written."""
-    stamp, out = iso(now) or "", []
-    for sub in alerts.subscriptions:
-        channel = alerts.channel(sub.channel)
-        key = delivery_key("since", sub.name, since.isoformat(), channel.name)
-        if (names and sub.name not in names) or store.digest_exists(key):
+    """(delivery row, its matches) of each digest ``plan_since`` would create; nothing is written. The row names
+    the person's first subscription; the matches of all their subscriptions point at it (``delivery_key``)."""
+    stamp, day, out = iso(now) or "", since.isoformat(), []
+    for (to, channel), subs in people(alerts, names).items():
+        key = since_key(to, day, channel)
+        if store.digest_exists(key):
             continue
-        found = match(store.theme_rows_since(sorted(sub.themes), since.isoformat(), sub.name),
-                      theme_index([sub]), set())
+        found: list[Match] = []
+        for sub in subs:
+            found += match(store.theme_rows_since(sorted(sub.themes), day, sub.name), theme_index([sub]), set())
+        mine = {s.name for s in subs}
+        had = {item for name, item in store.matched_pairs([m.item_id for m in found]) if name in mine}
+        found = [m for m in found if m.item_id not in had]
         if found:
-            delivery = {"key": key, "kind": "since", "subscription": sub.name, "period": since.isoformat(),
-                        "recipient": recipient(sub, channel.kind), "channel": channel.name, "item_id": "",
+            delivery = {"key": key, "kind": "since", "subscription": subs[0].name, "period": day,
+                        "recipient": to, "channel": channel, "item_id": "",
                         "state": "pending", "attempts": 0, "created_at": stamp, "updated_at": stamp}
-            out.append((delivery, [{"subscription": sub.name, "item_id": m.item_id, "theme": m.theme,
+            out.append((delivery, [{"subscription": m.subscription.name, "item_id": m.item_id, "theme": m.theme,
                                     "score": m.score, "cadence": "since", "matched_at": stamp, "delivery_key": key}
                                    for m in found]))
     return out
+
+
+def carried_subscriptions(alerts: AlertsConfig, row: Mapping[str, Any]) -> list[Subscription]:
+    """The subscriptions whose matches a delivery row carries: its own, and for a ``since`` digest every
+    subscription of the same person on the same channel."""
+    if row["kind"] != "since":
+        return [s for s in alerts.subscriptions if s.name == row["subscription"]]
+    return people(alerts).get((row["recipient"], row["channel"]), [])
+
+
+def carried_items(store: DeliveryItems, alerts: AlertsConfig, row: Mapping[str, Any]) -> list[str]:
+    """The ids of the items a delivery row carries, in the order they were matched, each once: an instant message
+    its item and the items linked to it that were matched with it (an act and its commentary), an "updated" message
+    its changed item."""
+    if row["kind"] == "updated":
+        return [row["item_id"]]
+    if row["kind"] == "instant":
+        return list(dict.fromkeys([row["item_id"], *store.delivery_item_ids(row["key"], row["subscription"])]))
+    names = [s.name for s in carried_subscriptions(alerts, row)] or [row["subscription"]]
+    return list(dict.fromkeys(i for name in names for i in store.delivery_item_ids(row["key"], name)))
+
+
+def person_view(subs: Sequence[Subscription]) -> Subscription:
+    """One subscription standing for several of one person (a ``since`` digest): the first one's language,
+    introduction and address, every theme, the lowest threshold (each theme's items were matched at their own)."""
+    first = subs[0]
+    if len(subs) == 1:
+        return first
+    return replace(first, themes=frozenset().union(*(s.themes for s in subs)),
+                   min_score=min(s.min_score for s in subs), sources=frozenset(), natures=frozenset(),
+                   languages=frozenset())
 
 
 @dataclass

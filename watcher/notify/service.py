@@ -30,6 +30,7 @@ class Outcome:
     planned: int
     report: DeliveryReport
     unavailable: dict[str, str] = field(default_factory=dict)  # channel -> why it could not be opened
+    since: int = 0  # digests asked for with ``deliver --since`` in this run (sent with the others)
 
 
 class SubscriptionStore(Protocol):
@@ -77,7 +78,8 @@ def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[s
     ``same_event``: how digests group items on the same event (None: one entry per item)."""
     alerts = alerts_of(config, store)
     planned = plan_deliveries(store, alerts, now, cadences)
-    kinds = (*cadences, "ops", "updated")  # operations and "updated" messages go out with any delivery run
+    # what a person asked for (``deliver --since``), operations and "updated" messages go out with any delivery run
+    kinds = (*cadences, "since", "ops", "updated")
     stamp = iso(now) or ""
     due = store.due_deliveries(stamp, kinds=kinds) + store.stale_sending(stamp)
     channels, problems = open_channels(alerts, {r["channel"] for r in due if r["channel"] in alerts.channels})
