@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -127,8 +128,10 @@ def test_the_fast_path_agrees_with_feedparser_on_every_recorded_feed(path: Path)
     """Same entries, same links and same dates as feedparser reads them (dates to the second, in UTC)."""
     body = path.read_bytes()
     ours = FeedSource(SourceConfig(name="x", kind="feed", url=URL)).read(body, url=URL).items
-    unique = {e.get("id") or e.get("link") or e.get("title"): e for e in reversed(feedparser.parse(body).entries)}
-    theirs = list(reversed(unique.values()))  # feeds that repeat an entry: watcher keeps the first of each
+    unique: dict[str, Any] = {}
+    for e in feedparser.parse(body).entries:  # feeds that repeat an entry: watcher keeps the first of each, in
+        unique.setdefault(e.get("id") or e.get("link") or e.get("title"), e)  # the order of first appearance
+    theirs = list(unique.values())
     assert len(ours) == len(theirs)
     for item, entry in zip(ours, theirs, strict=True):
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")

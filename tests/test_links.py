@@ -75,7 +75,7 @@ def test_the_commentary_the_arrete_and_the_decret_are_linked(tmp_path: Path) -> 
     links = {(f, t): k for f, t, k in store.db.execute("select from_id, to_id, kind from links")}
     assert links == {
         ("vigier-avocats:dmuu", "jorf:arrete-dmuu"): "cites",  # by its date, told apart from the other arrêté
-        ("vigier-avocats:dmuu", "jorf:decret-2025-895"): "applies",  # "prévus par l'article 4 du décret n° …"
+        ("vigier-avocats:dmuu", "jorf:decret-2025-895"): "cites",  # the arrêté applies it, the post names it
         ("jorf:arrete-dmuu", "jorf:decret-2025-895"): "applies",
     }
     assert report.links == 3
@@ -163,23 +163,24 @@ def test_an_unreadable_act_is_a_config_error_naming_file_and_subscription(tmp_pa
 
 def test_linking_the_real_captures_makes_no_link_nobody_checked(tmp_path: Path) -> None:
     """Every link made among the real items of the captures is in the hand-checked sample with its verdict (the
-    sample is all of them when there are at most 100), and the verdicts give the precision, printed."""
+    sample is all of them when there are at most 100, else 100 drawn with seed 19), and the verdicts keep the
+    precision at 0.98 or more: a link nobody read, or one more wrong link, fails."""
     from tools.captures_archive import build_archive
 
     store = build_archive(tmp_path / "captures.db")
-    made = {(f, t) for f, t in store.db.execute("select from_id, to_id from links")}
+    made = {(f, t, k) for f, t, k in store.db.execute("select from_id, to_id, kind from links")}
     checked = [json.loads(line) for line in (FIX / "acts" / "links_sample.jsonl").read_text(
         encoding="utf-8").splitlines() if line.strip()]
-    assert all(r["correct"] in (True, False) for r in checked)
+    assert all(r["verdict"] in ("right", "wrong") and r["why"] for r in checked)
+    sampled = {(r["from_id"], r["to_id"], r["kind"]) for r in checked}
     if len(made) <= 100:
-        assert made == {(r["from_id"], r["to_id"]) for r in checked}
+        assert made == sampled, f"not read: {sorted(made - sampled)[:3]}; gone: {sorted(sampled - made)[:3]}"
     else:
-        assert {(r["from_id"], r["to_id"]) for r in checked} <= made and len(checked) == 100
-    # what the captures hold: JO texts (the acts) and what names acts, but never both ends of one link
-    assert store.db.execute("select count(*) from act_mentions where role = 'is'").fetchone()[0] > 300
-    assert store.db.execute("select count(*) from act_mentions where role = 'cites'").fetchone()[0] > 100
-    correct = sum(1 for r in checked if r["correct"])
-    print(f"links among the real captures: {len(made)}; sample {len(checked)}, correct {correct}")
+        assert sampled <= made and len(checked) == 100
+    right = sum(1 for r in checked if r["verdict"] == "right")
+    assert right >= 0.98 * len(checked)
+    print(f"links among the real captures: {len(made)}; sample {len(checked)}: right {right}, "
+          f"wrong {len(checked) - right}")
 
 
 @pytest.fixture(autouse=True)
@@ -201,7 +202,7 @@ def test_the_demo_tells_the_dmuu_story_with_official_links(tmp_path: Path) -> No
     store = Store(report.database)
     kinds = {(f.split(":")[0], t.split(":", 1)[1][:10], k) for f, t, k in store.db.execute(
         "select from_id, to_id, kind from links")}
-    assert {("vigier-avocats", "Arrêté du ", "cites"), ("vigier-avocats", "Décret n° ", "applies"),
+    assert {("vigier-avocats", "Arrêté du ", "cites"), ("vigier-avocats", "Décret n° ", "cites"),
             ("jo-dmuu-reconstitue", "Décret n° ", "applies")} <= kinds
     # every act named by any item has an official link (or the official search) wherever one can be built
     for row in store.db.execute("select id, url, title, identifiers from items").fetchall():

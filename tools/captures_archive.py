@@ -4,14 +4,15 @@ among them that measures linking (tests/fixtures/acts/links_sample.jsonl).
     python -m tools.captures_archive --db /tmp/captures.db            # build the archive and link it
     python -m tools.captures_archive --db /tmp/captures.db --sample tests/fixtures/acts/links_sample.jsonl
 
-Items: the gold sets (title + summary as labelled), the Légifrance RSS/Atom captures (parsed by the ``feed``
-kind), the JO table of contents of 13 June 2026 (each text's title and id) and its two full texts, the CNIL
+Items: the gold sets (title + summary as labelled), the Légifrance RSS/Atom captures (every
+``tests/fixtures/jorf/legifrss_*.xml``, parsed by the ``feed`` kind), the JO table of contents of 13 June 2026 (each text's title and id) and its two full texts, the CNIL
 délibération 2026-047 (``dila-cnil``), the CNIL actualités feed, and the public veille datasets of
 tests/fixtures/other. Published dates are the captures' own.
 
 The sample: every link among these items when there are at most 100, else 100 drawn with a fixed seed, each
 written with both titles and the words around the mention so that a person can check it by reading; the
-``correct`` and ``note`` fields are filled by that person (a new sample keeps the verdicts of links already read).
+``verdict`` ("right" or "wrong") and ``why`` fields are filled by that person (a new sample keeps the verdicts of
+links already read, of the same kind).
 """
 
 from __future__ import annotations
@@ -61,9 +62,8 @@ def capture_rows() -> list[dict]:
             r = json.loads(line)
             add(_row(f"{r['source']}:{r['url'] or r['id']}", r["source"], r.get("url") or "", r["title"],
                      r.get("summary") or "", r.get("published") or "", lang=r.get("lang") or "fr"))
-    for name in ("legifrss_atom_decret_sante_2021-03.xml", "legifrss_atom_small_ined_2021-02-26.xml",
-                 "legifrss_atom_deliberation_cnil_2021-03.xml", "legifrss_rss2_exampleoutput_2020-12-05.xml"):
-        for row in _feed_rows(FIX / "jorf" / name, "legifrance-rss"):
+    for path in sorted((FIX / "jorf").glob("legifrss_*.xml")):  # one JO text in several feeds is one item
+        for row in _feed_rows(path, "legifrance-rss"):
             add(row)
     for row in _feed_rows(FIX / "cnil" / "bmeret_cnil_feed_scraped-actualite_500items_2026-08-19.xml", "cnil"):
         add(row)
@@ -126,23 +126,23 @@ def build_archive(path: Path) -> Any:
 
 def sample(store: Any, out: Path, size: int = 100, seed: int = 19) -> list[dict]:
     """``size`` links among the captures (all if fewer), with what a person needs to check each by reading."""
-    links = [dict(r) for r in store.db.execute(
+    found = [tuple(r) for r in store.db.execute(
         "select l.from_id, l.to_id, l.kind, l.scheme, l.value, l.reason, f.title as from_title, "
         "t.title as to_title, m.context from links l join items f on f.id = l.from_id join items t on t.id = l.to_id "
         "left join act_mentions m on m.item_id = l.from_id and m.scheme = l.scheme and m.value = l.value "
         "and m.role = 'cites' order by l.from_id, l.to_id").fetchall()]
     cols = ["from_id", "to_id", "kind", "scheme", "value", "reason", "from_title", "to_title", "context"]
-    links = [dict(zip(cols, row, strict=True)) for row in links]
+    links: list[dict[str, Any]] = [dict(zip(cols, row, strict=True)) for row in found]
     chosen = links if len(links) <= size else random.Random(seed).sample(links, size)
     read = {}
     if out.exists():
         for line in out.read_text(encoding="utf-8").splitlines():
             old = json.loads(line)
-            read[(old["from_id"], old["to_id"])] = (old.get("correct"), old.get("note", ""))
+            read[(old["from_id"], old["to_id"], old["kind"])] = (old.get("verdict"), old.get("why", ""))
     rows = []
     for link in sorted(chosen, key=lambda r: (r["from_id"], r["to_id"])):
-        correct, note = read.get((link["from_id"], link["to_id"]), (None, ""))
-        rows.append({**{k: v for k, v in link.items() if v}, "correct": correct, "note": note})
+        verdict, why = read.get((link["from_id"], link["to_id"], link["kind"]), (None, ""))
+        rows.append({**{k: v for k, v in link.items() if v}, "verdict": verdict, "why": why})
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return rows
 

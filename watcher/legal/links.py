@@ -7,14 +7,17 @@ Each item is read once per content (``link_pending``):
   a non-rectificatif JO text is also its NOR without the last letter (``nor_base``);
 - what it names: every act ``watcher.legal.identifiers`` finds in its title, summary and text, with the kind of
   mention read from the words just before it: ``amends`` ("modifiant le décret n° …"), ``applies`` ("pris pour
-  l'application de", "prévus par l'article 4 du décret n° …"), else ``cites``; a rectificatif (NOR ending in Z)
-  ``rectifies`` the text whose NOR shares its first 11 characters.
+  l'application de", "prévus par l'article 4 du décret n° …"), else ``cites``; the verb belongs to the act named
+  just before it in the phrase, so only that act amends or applies (a post on "l'arrêté du … prévu par le décret
+  n° …" cites the décret); a rectificatif (NOR ending in Z) ``rectifies`` the text whose NOR shares its first 11
+  characters. A citation never resolves to a rectificatif, nor to another capture of the same JO text.
 
 A link goes from the naming item to the item that IS the act. An act known only by its date (``arrêté du 4
-février 2026``) is never linked on the date alone (many arrêtés share a day): the candidate's title must share
-at least two distinctive words with the words around the mention, and be the only one that does best. Two
+février 2026``) is never linked on the date alone (many arrêtés share a day): most of the candidate's
+distinctive title words (at least two) must be around the mention, and it must be the only one that does best. Two
 official items that ARE one act are linked too: the JO publication of a CNIL délibération ``publishes`` it; a
-rectificatif ``rectifies`` its text.
+rectificatif ``rectifies`` its text (when the act is known by its date, the one text of that day that bears the
+rectificatif's title).
 
 Themes flow along links, from the act to what names it (both ways for ``publishes``): an item citing an act
 tagged ``dmuu-reprocessing`` gets that theme with origin ``link`` and the reason "cite l’arrêté du 4 février
@@ -43,6 +46,7 @@ _OWN_SCHEMES = tuple(s for s in acts_module.ACT_SCHEMES)
 _AMENDS = re.compile(r"\b(?:modifiant|modifie|modifiee?s?|portant modification|abrogeant|abroge|amending|amends)\b")
 _APPLIES = re.compile(r"\b(?:application|pris pour|prise pour|prevu(?:e|s|es)? (?:a|au|aux|par)|"
                       r"mentionne(?:e|s|es)? (?:a|au|aux)|en vertu|conformement|implementing)\b")
+_PHRASE_END = re.compile(r"[.;\n]")
 _WORD = re.compile(r"[a-z][a-z'-]{4,}")
 _STOP = frozenset(fold(w) for w in (
     "arrêté", "arrêtés", "décret", "décrets", "relatif", "relative", "relatifs", "relatives", "portant", "modifiant",
@@ -76,6 +80,9 @@ class LinkReport:
 
 
 _LEGIFRANCE_TEXT = re.compile(r"^https?://(?:www\.)?legifrance\.gouv\.fr/(?:jorf|cnil)/id/((?:JORF|CNIL)TEXT\d{12})")
+_TITLE_ID_PREFIX = re.compile(r"^\[?[\w\s-]{0,40}?JORFTEXT\d{12}\]?(?::\s*|\s*$)")
+DATED_COVER = 0.6  # of the candidate's title words found around a mention by date
+TITLE_WORDS_CHARS = 200  # of a candidate's title compared (a citation may cut a long title)
 LEAD_CHARS = 20  # an official text's title names its own act first: "Décret n° 2021-217 du …", "Arrêté du …"
 
 
@@ -113,7 +120,11 @@ def identity(item: Mapping[str, Any], title_acts: Sequence[ids.Identifier] | Non
         if dila else []
     if page:
         own.append(("jorftext" if page.group(1).startswith("JORF") else "cnil", page.group(1)))
-    lead = ids.find_all(str(item.get("title") or "")[:300]) if title_acts is None else title_acts
+    title = str(item.get("title") or "")
+    bare = _TITLE_ID_PREFIX.sub("", title)
+    if bare != title:  # a feed that puts the text's id before or instead of its title ("DECRET - JORFTEXT…",
+        title, title_acts = bare or str(item.get("summary") or ""), None  # "[ARRETE - JORFTEXT…]: Arrêté du …")
+    lead = ids.find_all(title[:300]) if title_acts is None else title_acts
     if lead and lead[0].span[0] <= LEAD_CHARS and lead[0].scheme in acts_module.ACT_SCHEMES:
         own.append((lead[0].scheme, lead[0].value))
     nor = str(identifiers.get("nor") or "")
@@ -150,11 +161,18 @@ def mentions(item: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append({"item_id": item_id, "scheme": "nor_base", "value": str(identifiers["nor_base"]),
                      "role": "cites", "kind": "rectifies", "context": ""})
     named: dict[tuple[str, str], dict[str, Any]] = {}
+    previous: ids.Identifier | None = None
     for ident in found:
         key = (ident.scheme, ident.value)
-        if ident.scheme not in acts_module.ACT_SCHEMES or key in mine:
+        if ident.scheme not in acts_module.ACT_SCHEMES:
+            continue
+        before, previous = previous, ident
+        if key in mine:
             continue
         kind = _kind(text, ident.span[0])
+        if kind != "cites" and before is not None and (before.scheme, before.value) not in mine \
+                and not _PHRASE_END.search(text[before.span[1]:ident.span[0]]):
+            kind = "cites"  # "rapport relatif à l'ordonnance X modifiant Y": X amends Y, not the rapport
         row = named.get(key)
         if row is None:
             context = text[max(0, ident.span[0] - 250):ident.span[1] + 250] if ident.scheme in DATED else ""
@@ -170,18 +188,46 @@ def _words(text: str) -> set[str]:
 
 
 def resolve_dated(context: str, candidates: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The one candidate (rows with a ``title``) whose title shares the most distinctive words (at least two)
-    with the words around the mention; None when none does or two do equally."""
+    """The one candidate (rows with a ``title``) whose title's distinctive words are found around the mention:
+    at least two, and most of them (``DATED_COVER``), since an act cited by its date is named by its title too;
+    None when none is or two are equally. Generic words shared by many titles of a day ("nomination",
+    "concours") are not enough."""
     around = _words(context)
-    scored = sorted(((len(_words(str(c.get("title") or "")) & around), n) for n, c in enumerate(candidates)),
-                    reverse=True)
-    if not scored or scored[0][0] < 2 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+    scored = []
+    for n, c in enumerate(candidates):
+        own = _words(str(c.get("title") or "")[:TITLE_WORDS_CHARS])
+        shared = len(own & around)
+        if shared >= 2 and shared >= DATED_COVER * len(own):
+            scored.append((shared, n))
+    scored.sort(reverse=True)
+    if not scored or (len(scored) > 1 and scored[1][0] == scored[0][0]):
         return None
     return candidates[scored[0][1]]
 
 
 def _is_rectificatif(row: Mapping[str, Any]) -> bool:
     return "rectificatif" in fold(str(row.get("title") or ""))
+
+
+_RECTIFICATIF = re.compile(r"\brectificatifs?\b")
+
+
+def _same_title(rectificatif: Mapping[str, Any], target: Mapping[str, Any],
+                same_day: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``target`` is the text a rectificatif of an act known by its date corrects: the one text of that
+    day (``same_day``) whose title has the rectificatif's words (its own marker aside), nearly all of them."""
+    def words(row: Mapping[str, Any]) -> set[str]:
+        return {w for w in _WORD.findall(_RECTIFICATIF.sub(" ", fold(str(row.get("title") or ""))))}
+
+    mine = words(rectificatif)
+
+    def close(row: Mapping[str, Any]) -> bool:
+        theirs = words(row)
+        return bool(mine) and len(mine & theirs) >= 0.9 * max(len(mine), len(theirs))
+
+    # one text captured twice (two feeds) counts once
+    plain = {_text_id(r) or r["item_id"] for r in same_day if not _is_rectificatif(r) and close(r)}
+    return close(target) and len(plain) == 1
 
 
 def _resolve(citing: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -191,8 +237,7 @@ def _resolve(citing: Mapping[str, Any], candidates: Sequence[Mapping[str, Any]])
     if citing["scheme"] in DATED:
         one = resolve_dated(str(citing.get("context") or ""), others)
         return [one] if one else []
-    plain = [c for c in others if not _is_rectificatif(c)]
-    return plain or others
+    return [c for c in others if not _is_rectificatif(c)]  # a citation names the act, not its rectificatif
 
 
 def link_rows(new_mentions: Sequence[Mapping[str, Any]], store: LinkStore, stamp: str) -> list[dict[str, Any]]:
@@ -209,24 +254,46 @@ def link_rows(new_mentions: Sequence[Mapping[str, Any]], store: LinkStore, stamp
     if owns:
         fund.update((row["item_id"], row["scheme"]) for row in store.mentions_of(
             [(m["scheme"], m["value"]) for m in owns if m["scheme"] in ("jorftext", "cnil")], "is"))
+    texts = {m["item_id"]: m["value"] for m in owns if m["scheme"] == "jorftext"}
     links: dict[tuple[str, str], dict[str, Any]] = {}
     for citing in citing_rows:
+        mine = _text_id(citing) or texts.get(citing["item_id"])
         for act in _resolve(citing, acts_by_key.get((citing["scheme"], citing["value"]), [])):
+            if mine and _text_id(act) == mine:
+                continue  # one JO text captured twice (two feeds): the same act, not a citation
             _add(links, citing["item_id"], act["item_id"], citing["kind"] or "cites", citing, stamp)
+    _same_act_links(owns, acts_by_key, fund, texts, links, stamp)
+    return list(links.values())
+
+
+def _same_act_links(owns: Sequence[Mapping[str, Any]], acts_by_key: Mapping[tuple[str, str], list[dict[str, Any]]],
+                    fund: Mapping[str, str], texts: Mapping[str, str], links: dict[tuple[str, str], dict[str, Any]],
+                    stamp: str) -> None:
+    """Links between two official items that ARE one act: a rectificatif and its text, a JO publication and its
+    CNIL text."""
     for own in owns:  # two official items that ARE one act
         for other in acts_by_key.get((own["scheme"], own["value"]), []):
             if other["item_id"] == own["item_id"] or own["scheme"] == "nor_base":
                 continue
             a, b = own["item_id"], other["item_id"]
+            if _text_id(other) is not None and _text_id(other) == texts.get(a):
+                continue  # one JO text captured twice (two feeds)
             this = {"item_id": a, "title": next((m.get("title") for m in acts_by_key[(own["scheme"], own["value"])]
                                                  if m["item_id"] == a), "")}
             if _is_rectificatif(this) != _is_rectificatif(other):
-                source, target = (a, b) if _is_rectificatif(this) else (b, a)
-                _add(links, source, target, "rectifies", own, stamp)
-            elif {fund.get(a), fund.get(b)} == {"jorftext", "cnil"}:  # the JO publication of a CNIL text
+                source, target = (this, other) if _is_rectificatif(this) else (other, this)
+                if own["scheme"] in DATED and not _same_title(source, target,
+                                                               acts_by_key[(own["scheme"], own["value"])]):
+                    continue  # many arrêtés share a day: a rectificatif corrects the one that bears its title
+                _add(links, source["item_id"], target["item_id"], "rectifies", own, stamp)
+            elif own["scheme"] not in DATED and {fund.get(a), fund.get(b)} == {"jorftext", "cnil"}:  # the JO publication of a CNIL text
                 source, target = (a, b) if fund.get(a) == "jorftext" else (b, a)
                 _add(links, source, target, "publishes", own, stamp)
-    return list(links.values())
+
+
+def _text_id(row: Mapping[str, Any]) -> str | None:
+    page = _LEGIFRANCE_TEXT.match(str(row.get("url") or ""))
+    return page.group(1) if page else None
 
 
 def _add(links: dict[tuple[str, str], dict[str, Any]], source: str, target: str, kind: str,
