@@ -263,8 +263,9 @@ def _week_bounds(letter: Newsletter, week: str, now: datetime) -> tuple[str, str
 def _allowed_links(letter: Newsletter, issue: int) -> set[str]:
     rows = letter.store.db.execute("select i.url, i.id from newsletter_issue_items n join items i on i.id = n.item_id "
                                    "where n.issue_id = ?", [issue]).fetchall()
+    from datasette.utils import tilde_encode
+
     from watcher.newsletter.render import safe_url
-    from watcher.notify.render import tilde_encode
 
     return ({safe_url(url) for url, _ in rows if safe_url(url)}
             | {f"https://veille.example/watcher/items/{tilde_encode(item_id)}" for _, item_id in rows})
