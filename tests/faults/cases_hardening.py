@@ -404,8 +404,11 @@ def deliver_kill9_many(folder: Path) -> Outcome:
         expected = {r[0] for r in conn.execute("select message_id from deliveries")}
     duplicates = sum(c - 1 for c in counts.values())
     lost = len(expected - set(counts))
+    # every duplicate must be a kill that fell between the final dot and the ledger's record; under make faults
+    # (50 kills and more) the target is also at most one per 20 kills
+    explained = duplicates <= window
     return Outcome(last.returncode == 0, lost == 0 and len(expected) == planned,
-                   duplicates * 20 <= max(kills, 20), kills >= min(kills_wanted, 3),
+                   explained and (kills < 50 or duplicates * 20 <= kills), kills >= min(kills_wanted, 3),
                    f"{kills} kills over {planned} mails: {lost} lost, {duplicates} duplicate(s) "
                    f"({window} kill(s) fell between the final dot and the ledger's record)")
 
