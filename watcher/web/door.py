@@ -106,7 +106,8 @@ async def login(datasette_: Any, request: Any) -> Response:
     stored = os.environ.get(password_variable(account), "") if known else ""
     good = await asyncio.to_thread(_verify, password, stored)
     if not (known and stored and good):
-        await context.run(lambda store: store.add_login_failure(keys, now=time.time()))
+        await context.run(lambda store: store.add_login_failure(keys, now=time.time(),
+                                                                forget_after=FAILURES_FORGOTTEN))
         return await _login_page(datasette_, request, "Invalid username or password", status=401)
     token = secrets.token_urlsafe(32)
 
