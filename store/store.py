@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -135,7 +136,8 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
             conn.execute("select count(*) from sqlite_master").fetchone()
         except sqlite3.OperationalError as exc:
             conn.close()
-            if "unable to open" not in str(exc) or os.access(Path(self.path).parent, os.W_OK):
+            cannot = "unable to open" in str(exc) or "readonly" in str(exc)  # no -shm can be made beside it
+            if not cannot or _writable(Path(self.path).parent):
                 raise
             conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
         return conn
@@ -513,6 +515,16 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
 
 
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # built once: json.dumps(**kw) builds one a call
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``, tried (``os.access`` answers yes to root even where it lacks
+    the capability to write)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 ARCHIVE_MODE = 0o600  # subscribers' addresses and unsubscribe tokens: the owner only (SQLite gives -wal/-shm the same)

@@ -50,8 +50,10 @@ class WebMixin:
         return {row[0]: (int(row[1]), float(row[2])) for row in self.db.execute(
             f"select key, failures, last_failure from web_login_failures where key in ({marks})", list(keys))}
 
-    def add_login_failure(self, keys: Sequence[str], *, now: float) -> None:
+    def add_login_failure(self, keys: Sequence[str], *, now: float, forget_after: float = 86400.0) -> None:
+        """One more failure for each key; counts quiet for ``forget_after`` seconds are dropped meanwhile."""
         with self.transaction():
+            self.db.execute("delete from web_login_failures where last_failure < ?", [now - forget_after])
             self.db.conn.executemany(
                 "insert into web_login_failures (key, failures, last_failure) values (?, 1, ?) on conflict(key) "
                 "do update set failures = failures + 1, last_failure = excluded.last_failure",

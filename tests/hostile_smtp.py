@@ -71,12 +71,14 @@ class LoginCounter:
     def __init__(self) -> None:
         self.sessions: list[Any] = []  # kept alive, so that no two sessions share an identity
         self.accept = False
+        self.commands = 0  # AUTH commands received, all sessions together
 
     @property
     def attempts(self) -> int:
         return len(self.sessions)
 
     def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        self.commands += 1
         if not any(known is session for known in self.sessions):
             self.sessions.append(session)
         return AuthResult(success=self.accept, handled=False)

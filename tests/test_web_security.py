@@ -316,3 +316,23 @@ def test_slack_and_mail_alerts_escape_a_hostile_title_and_link() -> None:
     view = renderer.item_view({"id": "x:1", "source": "cnil", "url": "javascript:alert(1)", "title": HOSTILE_TITLE,
                                "summary": EDITOR_SCRIPT, "published": "2026-08-20T08:00:00Z"}, [])
     assert not str(view.url).startswith("javascript")
+
+
+def test_list_unsubscribe_carries_the_url_as_it_is_for_mail_clients() -> None:
+    from email import message_from_bytes
+    from email.policy import default
+    from types import SimpleNamespace
+
+    from watcher.notify.base import Message
+    from watcher.notify.email import EmailChannel
+
+    config = SimpleNamespace(name="mail", kind="email", file="sources.toml", table="channel.mail",
+                             options={"host": "127.0.0.1", "from": "veille@cabinet-test.fr"})
+    link = "https://veille.cabinet-exemple.fr/-/newsletter/unsubscribe?token=" + "Ab3_" * 11
+    mail = EmailChannel(config, {}).build(Message(key="newsletter-1-x", subject="Lettre — semaine", text="t",  # type: ignore[arg-type]
+                                                  html="<p>t</p>", slack={}, person="Alice", email="a@b.fr",
+                                                  unsubscribe=link))
+    parsed = message_from_bytes(mail, policy=default)
+    assert b"=?utf-8?" not in mail.split(b"List-Unsubscribe:", 1)[1].split(b"\r\n\r\n", 1)[0]
+    assert f"<{link}>" in str(parsed["List-Unsubscribe"])
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

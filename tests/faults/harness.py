@@ -30,10 +30,16 @@ class Outcome:
     nothing_duplicated: bool
     message_shown: bool
     detail: str = ""
+    skipped: str = ""  # why the case cannot run on this machine (e.g. no permission to mount a file system)
 
     @property
     def ok(self) -> bool:
-        return self.no_crash and self.nothing_lost and self.nothing_duplicated and self.message_shown
+        return bool(self.skipped) or (self.no_crash and self.nothing_lost and self.nothing_duplicated
+                                      and self.message_shown)
+
+    @classmethod
+    def skip(cls, reason: str) -> Outcome:
+        return cls(True, True, True, True, reason, skipped=reason)
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,30 @@ class Cli:
         return self.returncode in (codes or (0,)) and "Traceback (most recent call last)" not in self.output
 
 
-def cli(folder: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Cli:
-    """Run the real CLI from ``folder`` with its ``sources.toml``."""
+# root reads and writes every file whatever its mode: the capabilities that let it are dropped for the cases about
+# permissions (util-linux's setpriv), so that watcher meets what any other user would
+UNPRIVILEGED = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def unprivileged_reason() -> str:
+    """Why the permission cases cannot run here ("" when they can)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return ""
+    if shutil.which("setpriv") is None:
+        return "running as root without util-linux's setpriv: root ignores file permissions"
+    return ""
+
+
+def cli(folder: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
+        unprivileged: bool = False) -> Cli:
+    """Run the real CLI from ``folder`` with its ``sources.toml`` (``unprivileged``: as root without the right to
+    ignore file permissions)."""
     full = [sys.executable, "-m", "watcher", "--config", str(folder / "sources.toml"), *args]
+    if unprivileged and os.geteuid() == 0:
+        full = UNPRIVILEGED + full
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     done = subprocess.run(full, cwd=folder, env=environ, capture_output=True, text=True, timeout=timeout)
     return Cli(args, done.returncode, done.stdout, done.stderr)

@@ -81,18 +81,20 @@ class EmailChannel(Channel):
             head["Reply-To"] = self.option("reply_to")
         link = message.unsubscribe or self.unsubscribe_for(message.email)
         mailto = f"mailto:{self.sender}?subject=desabonnement"
+        # written as they are (RFC 2369): the email package would RFC 2047-encode a URL longer than a line, and
+        # mail clients would no longer find it
+        unsubscribe = [b"List-Unsubscribe: " + b",\r\n ".join(f"<{_header_uri(u)}>".encode("ascii")
+                                                                for u in ([link, mailto] if link.startswith("https://")
+                                                                          else [link or mailto]))]
         if link.startswith("https://"):  # RFC 8058: a POST to the https URL unsubscribes, no page to confirm
-            head["List-Unsubscribe"] = f"<{link}>, <{mailto}>"
-            head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        else:
-            head["List-Unsubscribe"] = f"<{link or mailto}>"
+            unsubscribe.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click")
         head["Auto-Submitted"] = "auto-generated"
         for name, value in message.headers.items():
             head[name] = value
         boundary = f"==watcher-{message.key}=="
         head["MIME-Version"] = "1.0"
         head["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
-        headers = bytes(head).split(b"\r\n\r\n", 1)[0]
+        headers = b"\r\n".join([bytes(head).split(b"\r\n\r\n", 1)[0], *unsubscribe])
         parts = [_part(boundary, "plain", message.text), _part(boundary, "html", message.html)]
         return headers + b"\r\n\r\n" + b"".join(parts) + f"--{boundary}--\r\n".encode()
 
@@ -269,3 +271,9 @@ def _login_once(smtp: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPException(f"no authentication method in common with the server (it offers {offered})")
     smtp.user, smtp.password = user, password
     smtp.auth(mechanism, getattr(smtp, "auth_" + mechanism.lower().replace("-", "_")))
+
+
+def _header_uri(uri: str) -> str:
+    """``uri`` as printable ASCII for a header: anything else (non-ASCII, spaces, line breaks, angle brackets)
+    percent-encoded."""
+    return quote(uri, safe="!#$%&'()*+,-./:;=?@[]_~")

@@ -30,7 +30,6 @@ import math
 import os
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from http.cookies import SimpleCookie
@@ -107,7 +106,8 @@ async def login(datasette_: Any, request: Any) -> Response:
     stored = os.environ.get(password_variable(account), "") if known else ""
     good = await asyncio.to_thread(_verify, password, stored)
     if not (known and stored and good):
-        await context.run(lambda store: store.add_login_failure(keys, now=time.time()))
+        await context.run(lambda store: store.add_login_failure(keys, now=time.time(),
+                                                                forget_after=FAILURES_FORGOTTEN))
         return await _login_page(datasette_, request, "Invalid username or password", status=401)
     token = secrets.token_urlsafe(32)
 
@@ -289,7 +289,9 @@ def error_answer(exception: BaseException) -> tuple[int, str]:
     if isinstance(exception, DatasetteError):
         # Datasette answers 500 for a bad sort column or a SQL error in a query someone typed: their request
         return (400 if exception.status >= 500 else exception.status), str(exception.message)
-    if isinstance(exception, sqlite3.DatabaseError) and any(d in str(exception) for d in DAMAGED):
+    # Datasette may run on pysqlite3 (a newer SQLite) whose errors are not sqlite3's classes: told by name
+    database_error = any(k.__name__ == "DatabaseError" for k in type(exception).__mro__)
+    if database_error and any(d in str(exception) for d in DAMAGED):
         _log.error("archive damaged: %s: %s", type(exception).__name__, exception)
         return 503, ("The archive or its full-text index is damaged; the operator can rebuild the index with "
                      "`watcher migrate --rebuild-fts` (or restore the archive from a backup).")
