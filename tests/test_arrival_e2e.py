@@ -181,7 +181,7 @@ def check_wording(world: World, mails: list[EmailMessage], lang: str = "fr") -> 
 
     from watcher.config import load_config
 
-    names = [s.label or s.name for s in load_config(world.path).sources]
+    names = [n for s in load_config(world.path).sources for n in (s.label, s.publisher, s.name)]
     own = archive_own(str(world.database))
     for mail in mails:
         found = message_problems(mail, lang, own, names=names)
@@ -234,7 +234,8 @@ def test_daily_and_weekly_digests_arrive_from_the_daemon_s_own_digest_jobs(world
         (post,) = world.hook.posts
         assert post["channel"] == "#veille-sante" and post["text"].startswith("[Veille] Récapitulatif hebdomadaire")
         assert all(title in json.dumps(post, ensure_ascii=False) for title in ANSM_OCTOBER)
-        check_wording(world, world.mails())  # all French: Alice and Bruno
+        check_wording(world, [m for m in world.mails() if "claire" not in str(m["To"])])
+        check_wording(world, world.to("claire@cabinet-test.fr"), "en")
         _digest_job(daemon, "digest:daily:08:00")
         _digest_job(daemon, "digest:weekly:mon:09:00")
         assert len(world.mails()) == 4 and len(world.hook.posts) == 1  # each digest once
