@@ -316,6 +316,7 @@ def test_the_newsletter_arrives_once_to_each_subscriber(world: World, tmp_path: 
         "order by e.position limit 3")]
     assert titles and all(" ".join(t.split())[:60] in " ".join(text_part(m).split()) for t in titles for m in mails)
     assert all(m["List-Unsubscribe"] for m in mails)
+    check_wording(world, mails)
     code, out = world.run("newsletter", "send", "1")
     assert code == 0 and len(world.mails()) == 2
 
@@ -358,6 +359,7 @@ def test_notify_test_arrives_by_mail_and_by_webhook(world: World) -> None:
     assert str(mail["To"]).endswith("<essai@cabinet-test.fr>") or str(mail["To"]) == "essai@cabinet-test.fr"
     assert str(mail["Subject"]).startswith("[Veille]") and "Message de test de watcher" in text_part(mail)
     assert mail["List-Unsubscribe"]
+    check_wording(world, [mail])
     code, out = world.run("notify-test", "team", "--to", "#essais")
     assert code == 0
     (post,) = world.hook.posts

@@ -161,7 +161,7 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
 
     visitor = browser.new_page()  # the archive is public and read-only
     visitor.goto(server.url + "/watcher/newsletter_issues")
-    assert f"Lettre santé &amp; données — semaine {WEEK}" in visitor.content()
+    assert "Lettre santé &amp; données — semaine du 20 juillet 2026" in visitor.content()
     visitor.goto(server.url + "/watcher/newsletter_issue_items?issue_id=1")
     assert second in visitor.content() and dropped not in visitor.content()
     context.close()
