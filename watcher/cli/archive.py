@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from watcher.cli.common import EXIT_FAILED, command, open_archive
+from watcher.util.errors import ConfigError
 
 
 @command()
@@ -71,6 +72,7 @@ def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
     from watcher.web import serve as run_server
 
     app = open_archive()
+    _port_free(host, port)
     app.store.migrate()
     datasette = build_datasette(app.config, editors=editors)
     accounts = ", ".join(f"{e} (password hash in ${password_variable(e)})" for e in editors)
@@ -82,6 +84,21 @@ def serve(port: int, host: str, editors: tuple[str, ...]) -> None:
         run_server(datasette, host=host, port=port, ready=ready)
     except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl-C on
         click.echo("archive server stopped", err=True)
+
+
+def _port_free(host: str, port: int) -> None:
+    """A port another program listens on is a usage error (exit 2), said before anything starts."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): another program uses it; choose "
+                              "another with --port") from None
 
 
 @command()
