@@ -118,7 +118,7 @@ def test_item_page_shows_themes_with_score_reason_origin_identifiers_versions_an
     themes = re.search(r'<table class="rows-and-columns watcher-themes">(.*?)</table>', page, re.S)
     assert themes is not None
     assert "Protection des données personnelles" in themes.group(1) and 'class="origin">juriste<' in themes.group(1)
-    assert 'class="score">1.00<' in themes.group(1) and 'class="reason">confirmed by alice<' in themes.group(1)
+    assert 'class="score">1,00<' in themes.group(1) and 'title="confirmed by alice">confirmé par un juriste<' in themes.group(1)
     assert "<strong>nor</strong> CNIS2611643X" in page and "<strong>cnil</strong> CNILTEXT000054047151" in page
     assert 'href="https://www.legifrance.gouv.fr/cnil/id/CNILTEXT000054047151"' in page
     assert 'href="/-/atom/theme/personal-data.atom"' in page

@@ -4,6 +4,7 @@ rendered by a real headless Chromium (the screenshot is kept as docs/digest.png)
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -188,9 +189,9 @@ def test_a_real_browser_renders_the_digest(tmp_path: Path, sink: SmtpSink) -> No
     assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Récapitulatif hebdomadaire du 15 juin 2026" in dom and "Se désabonner" in dom
     assert dom.count('class="item"') == 3
-    docs = Path(__file__).parents[1] / "docs" / "digest.png"
-    if not docs.exists():  # the README's picture: made by this test, never overwritten by it
-        shutil.copyfile(shot, docs)
+    folder = os.environ.get("WATCHER_SCREENSHOTS")  # `WATCHER_SCREENSHOTS=docs`: refresh the README's picture
+    if folder:
+        shutil.copyfile(shot, Path(folder) / "digest.png")
 
 
 def _axis(*weights: float, dim: int = 384) -> np.ndarray:

@@ -143,7 +143,19 @@ class Words:
             return self.w.get(f"origin_{text}", text)
         return text
 
+    def reason(self, reason: Any, origin: Any, title: Any = "", summary: Any = "") -> str:
+        """A tag's reason as the messages word it ('mots : données de santé, SNDS'), in the archive's language."""
+        from watcher.notify.render import short_reason
+
+        return short_reason(str(reason or ""), str(origin or ""), self.lang, text=f"{title or ''}\n{summary or ''}")
+
+    def score(self, value: Any) -> str:
+        """0.91 -> '0,91' (French) or '0.91'."""
+        text = f"{float(value or 0):.2f}"
+        return text.replace(".", ",") if self.lang == "fr" else text
+
     def template_vars(self) -> dict[str, Any]:
         calls: dict[str, Callable[..., str]] = {"watcher_day": self.day, "watcher_label": self.label,
-                                                "watcher_authority": authority_name}
+                                                "watcher_authority": authority_name, "watcher_reason": self.reason,
+                                                "watcher_score": self.score}
         return {"w": self.w, "watcher_lang": self.lang, **calls}
