@@ -3,12 +3,13 @@ web page is ``watcher serve`` -> /-/newsletter). A thin client of ``watcher.news
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from watcher.cli.common import Command, config_option, open_app, open_archive
+from watcher.cli.common import EXIT_FAILED, Command, config_option, open_app, open_archive
 from watcher.legal.normalize import iso
 from watcher.util.clock import now_utc as _now
 
@@ -161,6 +162,8 @@ def _report(letter: Newsletter, issue_id: int) -> None:
                f"held {len(report.held)}")
     for address, error in report.failed + report.held:
         click.echo(f"  {address}: {error}", err=True)
+    if report.failed or report.held:
+        sys.exit(EXIT_FAILED)  # done, but a delivery is to retry or held for a person (see the README's table)
 
 
 @newsletter.command("export", cls=Command)
