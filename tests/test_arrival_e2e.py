@@ -181,7 +181,7 @@ def check_wording(world: World, mails: list[EmailMessage], lang: str = "fr") -> 
 
     from watcher.config import load_config
 
-    names = [s.label or s.name for s in load_config(world.path).sources]
+    names = [n for s in load_config(world.path).sources for n in (s.label, s.publisher, s.name)]
     own = archive_own(str(world.database))
     for mail in mails:
         found = message_problems(mail, lang, own, names=names)
@@ -234,7 +234,8 @@ def test_daily_and_weekly_digests_arrive_from_the_daemon_s_own_digest_jobs(world
         (post,) = world.hook.posts
         assert post["channel"] == "#veille-sante" and post["text"].startswith("[Veille] Récapitulatif hebdomadaire")
         assert all(title in json.dumps(post, ensure_ascii=False) for title in ANSM_OCTOBER)
-        check_wording(world, world.mails())  # all French: Alice and Bruno
+        check_wording(world, [m for m in world.mails() if "claire" not in str(m["To"])])
+        check_wording(world, world.to("claire@cabinet-test.fr"), "en")
         _digest_job(daemon, "digest:daily:08:00")
         _digest_job(daemon, "digest:weekly:mon:09:00")
         assert len(world.mails()) == 4 and len(world.hook.posts) == 1  # each digest once
@@ -315,6 +316,7 @@ def test_the_newsletter_arrives_once_to_each_subscriber(world: World, tmp_path: 
         "order by e.position limit 3")]
     assert titles and all(" ".join(t.split())[:60] in " ".join(text_part(m).split()) for t in titles for m in mails)
     assert all(m["List-Unsubscribe"] for m in mails)
+    check_wording(world, mails)
     code, out = world.run("newsletter", "send", "1")
     assert code == 0 and len(world.mails()) == 2
 
@@ -357,6 +359,7 @@ def test_notify_test_arrives_by_mail_and_by_webhook(world: World) -> None:
     assert str(mail["To"]).endswith("<essai@cabinet-test.fr>") or str(mail["To"]) == "essai@cabinet-test.fr"
     assert str(mail["Subject"]).startswith("[Veille]") and "Message de test de watcher" in text_part(mail)
     assert mail["List-Unsubscribe"]
+    check_wording(world, [mail])
     code, out = world.run("notify-test", "team", "--to", "#essais")
     assert code == 0
     (post,) = world.hook.posts

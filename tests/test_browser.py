@@ -80,14 +80,16 @@ def _screenshot(page: Any, tmp_path: Path, name: str) -> None:
         shutil.copyfile(path, Path(folder) / name)
 
 
-def test_researcher_searches_in_french_reads_why_and_follows_the_feed(browser: Any, site: Any) -> None:
+def test_researcher_searches_in_french_reads_why_and_follows_the_feed(browser: Any, site: Any,
+                                                                     tmp_path: Path) -> None:
     server, _ = site
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
     refused = _refusals(page)
     page.goto(server.url + "/")
     assert page.url.endswith("/watcher/items")
     page.fill("#_search", "intelligence artificielle données")
     page.press("#_search", "Enter")
+    page.wait_for_url("**_search=**")  # the results page, not the one the search was typed in
     results = page.locator("table.watcher-items td.col-title a")
     assert results.count() > 0
     title = results.first.inner_text()
@@ -95,7 +97,9 @@ def test_researcher_searches_in_french_reads_why_and_follows_the_feed(browser: A
     assert page.locator("h1.watcher-item-title").inner_text() == title
     themes = page.locator("table.watcher-themes")
     assert themes.locator("td.reason").first.inner_text().strip()
-    assert themes.locator("td.origin").first.inner_text() in ("rule", "model", "human")
+    assert themes.locator("td.origin").first.inner_text() in ("règles", "modèle", "juriste")  # French by default
+    assert page.locator("p.watcher-meta").inner_text().split(" · ")[1].startswith("publié le ")
+    _screenshot(page, tmp_path, "item-page.png")
     feed_url = page.locator("a.atom-link").first.get_attribute("href")
     response = page.request.get(server.url + feed_url)
     assert response.ok and response.headers["content-type"].startswith("application/atom+xml")
@@ -134,7 +138,7 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
     page.click("input[type=submit], button[type=submit]")
     page.goto(server.url + "/-/newsletter")
     page.fill("#week", WEEK)
-    page.click("text=Build or open the week's draft")
+    page.click("text=Préparer ou ouvrir le brouillon de la semaine")
     assert urlsplit(page.url).path == "/-/newsletter/draft/1"
 
     entries = _entries(page, "Protection des données personnelles")
@@ -178,7 +182,7 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
 
     visitor = browser.new_page()  # the archive is public and read-only
     visitor.goto(server.url + "/watcher/newsletter_issues")
-    assert f"Lettre santé &amp; données — semaine {WEEK}" in visitor.content()
+    assert "Lettre santé &amp; données — semaine du 20 juillet 2026" in visitor.content()
     visitor.goto(server.url + "/watcher/newsletter_issue_items?issue_id=1")
     assert second in visitor.content() and dropped not in visitor.content()
     assert refused == []

@@ -121,7 +121,8 @@ def test_every_command_comes_from_an_area_module_and_takes_config(runner: CliRun
 def test_a_command_s_own_config_wins_over_the_group_s(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[settings]\nnope = 1\n", encoding="utf-8")
-    assert runner.invoke(main, ["--config", str(bad), "sources", "--config", CONFIG]).exit_code == 0
+    good = runner.invoke(main, ["--config", str(bad), "sources", "--config", CONFIG])
+    assert "unknown setting" not in good.output and "no archive at" in good.output  # the command's config was read
     failed = runner.invoke(main, ["--config", CONFIG, "sources", "--config", str(bad)])
     assert failed.exit_code == 2 and "unknown setting(s) nope" in failed.output
 

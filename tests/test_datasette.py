@@ -23,6 +23,7 @@ from markupsafe import escape
 
 from store import Store
 from watcher.config import load_config
+from watcher.legal import legal_dates
 from watcher.newsletter.service import Newsletter
 from watcher.web import build_datasette, password_variable
 
@@ -81,7 +82,7 @@ def test_home_opens_on_items_and_lists_only_public_tables(ds: Datasette) -> None
     assert listed == {"items", "item_themes", "identifiers", "item_versions", "sources", "fetch_log",
                       "newsletter_issues", "newsletter_issue_items"}
     page = client.get("/watcher/items").text
-    assert 'class="rows-and-columns watcher-items"' in page and "<th scope=\"col\">kind of act</th>" in page
+    assert 'class="rows-and-columns watcher-items"' in page and "<th scope=\"col\">nature de l&#39;acte</th>" in page  # French by default
 
 
 @pytest.mark.parametrize("path", [
@@ -116,8 +117,8 @@ def test_item_page_shows_themes_with_score_reason_origin_identifiers_versions_an
     page = Client(ds).get("/watcher/items/cnil~3ACNILTEXT000054047151").text
     themes = re.search(r'<table class="rows-and-columns watcher-themes">(.*?)</table>', page, re.S)
     assert themes is not None
-    assert "Protection des données personnelles" in themes.group(1) and 'class="origin">human<' in themes.group(1)
-    assert 'class="score">1.00<' in themes.group(1) and 'class="reason">confirmed by alice<' in themes.group(1)
+    assert "Protection des données personnelles" in themes.group(1) and 'class="origin">juriste<' in themes.group(1)
+    assert 'class="score">1,00<' in themes.group(1) and 'title="confirmed by alice">confirmé par un juriste<' in themes.group(1)
     # every identifier links to its official page, or to the official search for it (a NOR: Légifrance's)
     assert re.search(r'<strong>nor</strong> <a href="https://www\.legifrance\.gouv\.fr/search/[^"]*CNIS2611643X[^"]*">'
                      r'CNIS2611643X</a>', page)
@@ -248,7 +249,7 @@ def test_unsubscribe_link_works_without_login(archive: tuple[Datasette, Path]) -
     client = Client(ds)
     assert "alice@cabinet-test.fr" in client.get(f"/-/newsletter/unsubscribe?token={token}").text
     done = client.post("/-/newsletter/unsubscribe", {"token": token})
-    assert "You are unsubscribed" in done.text and letter.store.subscribers() == []
+    assert "Vous êtes désabonné" in done.text and letter.store.subscribers() == []
     assert client.get("/-/newsletter/unsubscribe?token=forged").status_code == 404
 
 
@@ -292,10 +293,10 @@ def test_item_page_lists_similar_items_from_stored_embeddings_and_nothing_withou
     client = Client(ds)
     page = client.get("/watcher/items/cnil~3ACNILTEXT000054047151").text
     listed = re.search(r'<ul class="watcher-similar">(.*?)</ul>', page, re.S)
-    assert listed is not None and "<h2>Similar items</h2>" in page
+    assert listed is not None and "<h2>Textes proches</h2>" in page
     assert f'href="/watcher/items/{tilde_encode(near)}"' in listed.group(1)
     assert str(escape(shown["title"])) in listed.group(1) and shown["source"] in listed.group(1)
-    assert shown["legal_date"] and shown["legal_date"] in listed.group(1)
+    assert shown["legal_date"] and legal_dates.french(shown["legal_date"]) in listed.group(1)  # in words
     assert tilde_encode(far) not in listed.group(1) and tilde_encode(DELIBERATION) not in listed.group(1)
     without = client.get(f"/watcher/items/{tilde_encode(other)}")
     assert without.status_code == 200 and "watcher-similar" not in without.text

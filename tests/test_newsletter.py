@@ -151,7 +151,7 @@ def test_publish_sends_once_to_each_active_subscriber_and_archives(tmp_path: Pat
     mails = sink.messages
     assert sorted(m["To"].addresses[0].addr_spec for m in mails) == sorted(report.sent)
     mail = next(m for m in mails if "alice" in str(m["To"]))
-    assert str(mail["Subject"]) == f"Lettre santé & données — semaine {WEEK}"
+    assert str(mail["Subject"]) == "Lettre santé & données — semaine du 20 juillet 2026"
     html, text = html_part(mail), text_part(mail)
     assert "Une semaine chargée." in html and "Ce qu&#39;il faut retenir &lt;b&gt;vraiment&lt;/b&gt;." in html
     assert kept["title"].split()[0] in text and dropped["title"] not in html

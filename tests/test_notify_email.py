@@ -62,11 +62,11 @@ def test_instant_alerts_arrive_once_with_headers_parts_and_escaping(tmp_path: Pa
     channel = build_channel(load_alerts(load_config(path)).channel("mail"))
     assert all(channel.message_id(r["key"]) == mid for mid, r in ledger.items())
     health = next(m for m in mails if rows[5]["title"][:30] in str(m["Subject"]))
-    assert str(health["Subject"]).startswith("[Veille] Données de santé : Données de santé")
+    assert str(health["Subject"]).startswith("[Veille] Nouveau texte : Données de santé")
     assert str(health["List-Unsubscribe"]) == "<mailto:veille@cabinet-test.fr?subject=desabonnement>"
     assert health.get_content_type() == "multipart/alternative"
     text, html = text_part(health), html_part(health)
-    assert rows[5]["url"] in text and "score du modèle 0,95" in text and "mots-clés du thème health-data" in text
+    assert rows[5]["url"] in text and "mots-clés du thème health-data" in text
     assert "Se désabonner : mailto:veille@cabinet-test.fr?subject=desabonnement" in text  # visible, not only a header
     assert "alice" not in text.lower() and "alice" not in html.lower()  # no internal subscription name
     assert f'href="{rows[5]["url"]}"' in html and "https://archive.example.org/watcher/items/cnil~3A" in html
@@ -100,8 +100,8 @@ def test_daily_digest_groups_by_theme_in_english_and_is_sent_once(tmp_path: Path
     assert sante < html.index(rows[1]["id"]) < rgpd < html.index(rows[0]["id"])  # item 1 under its first theme
     assert "<h2>Health data (2)</h2>" in html and "<h2>Personal data protection (1)</h2>" in html
     assert rows[3]["id"] not in html  # 0.3 is below min_score
-    # a model's score in English number format; the kind of act by its label, the date as written in English
-    assert "article | cnil | 16 June 2026" in text_part(mail) and "model score 0.80" in text_part(mail)
+    # the kind of act by its label, the date as written in English
+    assert "article | cnil | 16 June 2026" in text_part(mail)
     _deliver(path, store, next_morning + timedelta(hours=3))
     assert len(sink.messages) == 1
 

@@ -61,10 +61,9 @@ def test_items_are_grouped_under_their_first_subscribed_theme_in_both_languages(
     english = renderer.message(key="k", sub=_sub("en"), kind="weekly", period="2026-06-15", items=items,
                                themes=themes, now=NOW)
     assert english.subject == "[Watch] Weekly digest of 15 June 2026: 6 texts"
-    # the other themes of an item are labels; a model's score is shown as a score, in the message's number format
-    assert "Also: ai" in english.text and "model score 0.99" not in english.text  # ai is not the group's theme
-    assert "model score 0.90" in english.text and "score du modèle 0,90" in renderer.message(
-        key="k", sub=_sub("fr"), kind="weekly", period="2026-06-15", items=items, themes=themes, now=NOW).text
+    # the other themes of an item are labels; a reason in no known form is shown as it is
+    assert "Also: ai" in english.text and "99" not in english.text  # ai is not the group's theme
+    assert "Why: raison health-data <b>" in english.text
     assert "== Health data (3) ==" in english.text and "== Personal data (3) ==" in english.text
     assert "Archive record" not in english.text  # no public_url: no archive link
 
@@ -91,23 +90,36 @@ def test_a_huge_slack_digest_respects_block_kit_limits() -> None:
     assert re.match(r"\+\d+ autres textes dans l'archive", blocks[-1]["elements"][0]["text"])
 
 
+TEXT = ("Retraitement des dispositifs médicaux à usage unique : l'arrêté du 4 février 2026 et le SNDS ; "
+        "health data")
+
+
 @pytest.mark.parametrize(("reason", "origin", "lang", "expected"), [
+    # the words quoted are the item's own (from the rule's phrases, then the theme's keywords); a score only
+    # where neither words nor a cited act explain the tag
     ("identifier: décret n° 2025-895; matched: retraitement, usage unique; model: 0.91", "model", "fr",
-     "cite le décret n° 2025-895 ; mots : retraitement, usage unique ; modèle : 0,91"),
+     "cite le décret n° 2025-895 ; mots : Retraitement, usage unique, SNDS"),
     ("identifier: arrêté du 4 février 2026 (expérimentation DMUU)", "rule", "fr",
      "cite l’arrêté du 4 février 2026 (expérimentation DMUU)"),
     ("identifier: règlement (UE) 2024/1689 (AI Act); source: CNIL; model: 0.91", "rule", "fr",
-     "cite le règlement (UE) 2024/1689 (AI Act)"),  # a rule's score is not a model's: not shown
-    ("matched: a, b, c, d; autorité : ANSM; model: 0.50", "model", "en", "words: a, b, c; model: 0.50"),
-    ("délibération CNIL : recommandation; autorité : CNIL", "rule", "fr", ""),
-    ("site: ansm.sante.fr", "rule", "en", "published by: ansm.sante.fr"),
+     "cite le règlement (UE) 2024/1689 (AI Act)"),
+    ("matched: health-data acronym, SNDS / Health Data Hub; model: 1.00; decided by: rules and model", "model", "fr",
+     "mots : SNDS, health data"),  # a rule's name is not a word of the item: its words are
+    ("matched: a, b, c, d; autorité : ANSM; model: 0.50", "model", "en", "words: SNDS, health data"),
+    ("autorité : ANSM; model: 0.50", "model", "en", "published by: ANSM; assessed by the model: 72%"),
+    ("délibération CNIL : recommandation; autorité : CNIL", "rule", "fr", "publié par : CNIL"),
+    ("site: ansm.sante.fr", "rule", "en", "published by: ANSM"),  # the source's label, not its site
+    ("model: 0.72; similar to: « Un autre texte » (0.70); decided by: model", "model", "fr",
+     "évalué par le modèle : 72\u202f%"),
     ("confirmed by alice", "human", "fr", "confirmé par un juriste"),
     ("raison libre", "model", "fr", "raison libre"),
 ])
 def test_short_reasons_in_the_message_language(reason: str, origin: str, lang: str, expected: str) -> None:
     from watcher.notify.render import short_reason
 
-    assert short_reason(reason, origin, lang) == expected
+    keywords = ("SNDS", "health data", "données de santé")
+    assert short_reason(reason, origin, lang, text=TEXT, keywords=keywords, score=0.72,
+                        publisher="ANSM") == expected
 
 
 def test_an_item_on_the_same_event_is_listed_under_the_earlier_one_in_every_medium() -> None:

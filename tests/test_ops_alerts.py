@@ -87,8 +87,10 @@ def test_a_failing_source_tells_the_admin_once_then_once_when_it_heals(
     mails = sink.messages
     assert len(mails) == 2 and len(set(sink.message_ids())) == 2
     assert all(m["To"].addresses[0].addr_spec == "exploitation@cabinet-test.fr" for m in mails)
-    assert "Incident: Source CNIL actualités (cnil) en échec" in _subject(mails[0])
-    assert "3 failed fetches in a row" in mails[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Incident : Source CNIL actualités (cnil) en échec" in _subject(mails[0])
+    text = mails[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "3 relevés en échec de suite ; dernière erreur : « 500 Internal Server Error" in text  # in French
+    assert "Ouvert le " in text and "T" not in text.split("Ouvert le ", 1)[1].split("\n", 1)[0]  # a spoken time
     assert "Rétabli" in _subject(mails[1])
     assert run.store.open_incidents() == [] and len(run.store.incidents()) == 1
     assert run.store.delivery_counts() == {"sent": 2}

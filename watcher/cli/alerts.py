@@ -254,9 +254,8 @@ def subscriptions_cmd(as_json: bool, now: datetime) -> None:
     from watcher.notify.service import alerts_of
 
 
-    app = open_app()
-    config, store = app.config, app.store
-    alerts = alerts_of(config, store)
+    app = open_archive()  # the stored subscriptions are in the archive: reading it never creates one
+    alerts = alerts_of(app.config, app.reader)
     for sub in alerts.subscriptions:
         spec = subscription_spec(sub)
         if as_json:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from watcher.cli.common import EXIT_FAILED, command, open_archive
+from watcher.util.errors import ConfigError
 
 
 @command()
@@ -90,6 +91,7 @@ def serve(port: int, host: str, editors: tuple[str, ...], keep_model: bool) -> N
     from watcher.web import serve as run_server
 
     app = open_archive()
+    _port_free(host, port)
     app.store.migrate()
     service = _model_service(app) if keep_model else None
     datasette = build_datasette(app.config, editors=editors)
@@ -123,6 +125,21 @@ def _model_service(app: Any) -> Any:
         click.echo(f"the model of this archive is already served at {service.path}", err=True)
         return None
     return service
+
+
+def _port_free(host: str, port: int) -> None:
+    """A port another program listens on is a usage error (exit 2), said before anything starts."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): another program uses it; choose "
+                              "another with --port") from None
 
 
 @command()

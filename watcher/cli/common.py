@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -140,14 +141,23 @@ def open_app() -> App:
     return opts.app
 
 
+DEMO_ARCHIVE = Path("var/demo/watcher.db")  # where `watcher demo` (and `make demo`) writes its archive
+
+
 def open_archive() -> App:
-    """The App, for a command that only reads the archive: an archive that does not exist is an error that says
-    where it was looked for (opening it would create an empty one and show nothing, as if there were no news)."""
+    """The App, for a command that only reads the archive: an archive that does not exist is an error (exit 2)
+    that says where it was looked for, and names the demo's archive when there is one (opening it would create an
+    empty one and show nothing, as if there were no news)."""
     app = open_app()
     path = app.config.database
     if not path.exists():
-        raise ConfigError(f"no archive at {path}: run `watcher fetch` (or `watcher demo`) first, or set [settings] "
-                          "database / $WATCHER_DATABASE to the archive", file=str(app.config.path))
+        hint = ("run `watcher fetch` (or `watcher demo`) first, or set [settings] database / $WATCHER_DATABASE "
+                "to the archive")
+        if DEMO_ARCHIVE.exists() and DEMO_ARCHIVE.resolve() != path.resolve():
+            command = click.get_current_context().command_path.split(" ", 1)[-1]
+            hint += f"; the demo's archive is {DEMO_ARCHIVE}: WATCHER_DATABASE={DEMO_ARCHIVE} watcher {command}"
+        raise ConfigError(f"no archive at {path} (looked there: [settings] database / $WATCHER_DATABASE); {hint}",
+                          file=str(app.config.path))
     return app
 
 

@@ -15,6 +15,7 @@ from watcher.cli.common import (
     command,
     config_path,
     open_app,
+    open_archive,
     rules_only,
     rules_only_option,
 )
@@ -74,10 +75,9 @@ def print_incidents(incidents: OpsReport | None) -> None:
 @command()
 def sources() -> None:
     """A table of each source's health (reads the archive only: never waits for a run that writes it)."""
-    app = open_app()
+    app = open_archive()
     threshold = app.config.settings.failure_alert_after
-    first_run = not Path(app.config.database).exists()  # no archive yet: every source shows "never"
-    known = {} if first_run else {row["name"]: row for row in app.reader.sources_health()}
+    known = {row["name"]: row for row in app.reader.sources_health()}
     configured = [known.get(s.name) or {"name": s.name, "kind": s.kind} for s in app.config.sources]
     others = [row for name, row in known.items() if name not in {s.name for s in app.config.sources}]
     click.echo(f"{'source':<22} {'kind':<11} {'health':<9} {'items':>6}  {'last success':<20} last error")
@@ -85,7 +85,7 @@ def sources() -> None:
         health, error = _health(row, threshold)
         click.echo(f"{row['name']:<22} {row.get('kind') or '':<11} {health:<9} {row.get('items_total') or 0:>6}  "
                    f"{row.get('last_success') or '-':<20} {error}")
-    last = app.store.last_classification()
+    last = app.reader.last_classification()
     if last:
         state = "DEGRADED" if "model failed" in last["model_version"] else "ok"
         click.echo(f"theme model: {state}, last classification {last['classified_at']} by {last['model']} "

@@ -3,12 +3,13 @@ web page is ``watcher serve`` -> /-/newsletter). A thin client of ``watcher.news
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from watcher.cli.common import Command, config_option, open_app
+from watcher.cli.common import EXIT_FAILED, Command, config_option, open_app, open_archive
 from watcher.legal.normalize import iso
 from watcher.util.clock import now_utc as _now
 
@@ -16,11 +17,12 @@ if TYPE_CHECKING:
     from watcher.newsletter.service import Newsletter
 
 
-def _newsletter() -> Newsletter:
-    """The newsletter of this invocation's App (the notification stack is imported only now)."""
+def _newsletter(*, reading: bool = False) -> Newsletter:
+    """The newsletter of this invocation's App (the notification stack is imported only now). A command that
+    reads (``reading``) needs an archive and never creates one: without it, it says where it looked (exit 2)."""
     from watcher.newsletter.service import Newsletter
 
-    app = open_app()
+    app = open_archive() if reading else open_app()
     return Newsletter(app.store, app.config)
 
 
@@ -39,9 +41,22 @@ def newsletter() -> None:
     """The weekly newsletter: draft, show, edit, publish, send, export, subscribers."""
 
 
+def _week(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An ISO week (2026-W23), else a usage error (exit 2)."""
+    from watcher.newsletter.build import Week
+    from watcher.util.errors import WatcherError
+
+    if value is not None:
+        try:
+            Week.of(value, _now(), "UTC")
+        except WatcherError as exc:
+            raise click.BadParameter(str(exc), param_hint="--week") from None
+    return value
+
+
 @newsletter.command("draft", cls=Command)
 @config_option
-@click.option("--week", default=None, help="ISO week, e.g. 2026-W23 (default: this week)")
+@click.option("--week", default=None, callback=_week, help="ISO week, e.g. 2026-W23 (default: this week)")
 def draft_cmd(week: str | None) -> None:
     """Build the week's draft from its tagged items (or show the existing one)."""
     from watcher.newsletter.service import kept_count
@@ -62,7 +77,7 @@ def draft_cmd(week: str | None) -> None:
               help="print the issue as it will be e-mailed instead of the editor's list")
 def show_cmd(draft_id: int | None, preview: str | None) -> None:
     """The draft's entries in order (+ shortlisted, - dropped), or its preview."""
-    letter = _newsletter()
+    letter = _newsletter(reading=True)
     draft, entries = letter.draft(_latest(letter, draft_id))
     if preview:
         rendered = letter.preview(draft["id"])
@@ -118,6 +133,12 @@ def edit_cmd(draft_id: int, drops: tuple[str, ...], keeps: tuple[str, ...], ups:
 def publish_cmd(draft_id: int, no_send: bool, editor: str) -> None:
     """Publish the draft: archive it, then send it to the list through the delivery ledger."""
     letter = _newsletter()
+    draft = letter.draft(draft_id)[0]
+    if draft["state"] != "draft":  # nothing to do: say when, exit 0
+        click.echo(f"issue {draft_id} was already published on {draft['published_at']} (by the editor recorded "
+                   f"there: {draft['updated_by'] or '-'}); nothing to do. `watcher newsletter send {draft_id}` sends "
+                   "what was not sent yet")
+        return
     letter.sync_subscribers(_now())
     queued = letter.publish(draft_id, letter.draft(draft_id)[0]["version"], editor=editor, now=_now())
     click.echo(f"issue {draft_id} published and archived; {queued} delivery(ies) queued")
@@ -141,6 +162,8 @@ def _report(letter: Newsletter, issue_id: int) -> None:
                f"held {len(report.held)}")
     for address, error in report.failed + report.held:
         click.echo(f"  {address}: {error}", err=True)
+    if report.failed or report.held:
+        sys.exit(EXIT_FAILED)  # done, but a delivery is to retry or held for a person (see the README's table)
 
 
 @newsletter.command("export", cls=Command)
@@ -151,7 +174,7 @@ def export_cmd(draft_id: int, folder: str) -> None:
     """Write the issue (published) or the draft's preview as HTML and Markdown for another mailing tool."""
     from watcher.newsletter.service import export, published_rendering
 
-    letter = _newsletter()
+    letter = _newsletter(reading=True)
     issue = letter.store.issue(draft_id)
     rendered = published_rendering(issue) if issue else letter.preview(draft_id, unsubscribe_url="")
     draft = letter.draft(draft_id)[0]
@@ -166,7 +189,7 @@ def export_cmd(draft_id: int, folder: str) -> None:
 @click.option("--unsubscribe", "address", default=None, help="take this address off the list")
 def subscribers_cmd(csv_file: str | None, address: str | None) -> None:
     """The newsletter list (the config's addresses are added first)."""
-    letter = _newsletter()
+    letter = _newsletter(reading=True)
     letter.sync_subscribers(_now())
     if csv_file:
         added, rejected = letter.import_csv(Path(csv_file), _now())

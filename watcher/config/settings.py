@@ -41,9 +41,11 @@ SETTINGS: tuple[Setting, ...] = (
             "'float32' or 'bfloat16'; $WATCHER_MODEL_PRECISION overrides it"),
     Setting("model_cache", "", "folder for converted models (empty = ~/.cache/watcher/models)"),
     Setting("public_url", "", "base URL of the Datasette archive, used for links in alerts"),
+    Setting("language", "fr", "language of the archive's pages (items, facets, the editor's and the unsubscribe "
+            "pages): 'fr' or 'en' (each subscription has its own lang)"),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
-CHOICES: dict[str, tuple[str, ...]] = {"model_precision": ("auto", "float32", "bfloat16")}
+CHOICES: dict[str, tuple[str, ...]] = {"model_precision": ("auto", "float32", "bfloat16"), "language": ("fr", "en")}
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Settings:
     model_precision: str = DEFAULTS["model_precision"]
     model_cache: str = DEFAULTS["model_cache"]
     public_url: str = DEFAULTS["public_url"]
+    language: str = DEFAULTS["language"]
 
     def agent(self) -> str:
         from watcher import __version__

@@ -26,9 +26,10 @@ from watcher.legal import legal_dates, natures
 from watcher.legal.acts import acts_shown
 
 WORDS: dict[str, dict[str, str]] = {
-    "fr": {"week": "Semaine", "texts": "texte(s)", "read": "Lire le texte", "archive": "Fiche dans l'archive",
+    "fr": {"week": "Semaine du", "text": "texte", "texts": "textes", "read": "Lire le texte",
+           "archive": "Fiche dans l'archive",
            "unsubscribe": "Se désabonner", "footer": "Lettre préparée par l'équipe de veille à partir de l'archive."},
-    "en": {"week": "Week", "texts": "text(s)", "read": "Read the text", "archive": "Archive record",
+    "en": {"week": "Week of", "text": "text", "texts": "texts", "read": "Read the text", "archive": "Archive record",
            "unsubscribe": "Unsubscribe", "footer": "Prepared by the legal watch team from the archive."},
 }
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#|!~])")
@@ -132,7 +133,8 @@ class IssueRenderer:
         return EntryView(id=row["item_id"], title=" ".join(str(row.get("title") or "").split()),
                          url=url,
                          source=self.source_labels.get(row["source"], row["source"]),
-                         date=str(row.get("legal_date") or "") or self._date(row.get("published")),
+                         date=legal_dates.spoken(str(row.get("legal_date") or "") or self._date(row.get("published")),
+                                                 self.lang),
                          nature=natures.label(code, self.lang, str(row.get("nature_raw") or "")) if code else "",
                          abstract=str(row.get("abstract") or "").strip(),
                          archive_url=archive,
@@ -140,13 +142,19 @@ class IssueRenderer:
                              {**row, "id": row["item_id"]}) if (a.url or "").startswith("https://")))
 
     def subject(self, draft: Mapping[str, Any]) -> str:
-        return f"{draft['title']} — {self.words['week'].lower()} {draft['week']}"
+        """'Lettre santé — semaine du 20 juillet 2026' (the week's Monday, a day of the archive's time zone)."""
+        return f"{draft['title']} — {self.week(draft)[0].lower()}{self.week(draft)[1:]}"
+
+    def week(self, draft: Mapping[str, Any]) -> str:
+        """'Semaine du 20 juillet 2026' / 'Week of 20 July 2026'; the ISO week label when the draft has no start."""
+        monday = self._date(draft.get("period_start")) if draft.get("period_start") else ""
+        return f"{self.words['week']} {legal_dates.spoken(monday, self.lang) if monday else draft['week']}"
 
     def render(self, draft: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], *,
                unsubscribe_url: str = "") -> Rendered:
         groups = self.groups(entries)
         subject = self.subject(draft)
-        context = {"lang": self.lang, "words": self.words, "title": draft["title"], "week": draft["week"],
+        context = {"lang": self.lang, "words": self.words, "title": draft["title"], "week": self.week(draft),
                    "subject": subject, "introduction": str(draft.get("introduction") or "").strip(),
                    "groups": groups, "count": sum(len(g.entries) for g in groups), "unsubscribe_url": unsubscribe_url}
         return Rendered(subject=subject, html=self.env.get_template("issue.html.j2").render(context),
@@ -154,7 +162,8 @@ class IssueRenderer:
 
     def markdown(self, context: Mapping[str, Any]) -> str:
         words = self.words
-        blocks = [f"# {md(context['title'])}", f"{words['week']} {context['week']} · {context['count']} {words['texts']}"]
+        count = f"{context['count']} {words['text'] if context['count'] == 1 else words['texts']}"
+        blocks = [f"# {md(context['title'])}", f"{context['week']} · {count}"]
         if context["introduction"]:
             blocks.append(md_paragraphs(context["introduction"]))
         for group in context["groups"]:

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from watcher.config import Config, SourceConfig
 from watcher.config.alerts import AlertsConfig
+from watcher.legal import legal_dates
 from watcher.legal.normalize import iso
 from watcher.notify.base import Message
 from watcher.notify.plan import delivery_key
@@ -152,26 +155,80 @@ def _delivery(admin: AdminConfig | None, alerts: AlertsConfig, source: str, kind
 _WORDS = {
     "fr": {"open": "Incident", "close": "Rétabli", "was": "était", "failing": "en échec",
            "selectors": "mise en page changée", "empty": "vide", "silent": "silencieuse", "source": "Source",
-           "since": "ouvert le", "closed": "rétabli le", "what": "Détail",
-           "todo": "Voir `watcher status` et `watcher sources` ; essayer `watcher fetch --source {name} --dry-run`."},
+           "since": "Ouvert le", "closed": "Rétabli le", "what": "Détail", "at": "à",
+           "todo": "Voir `watcher status` et `watcher sources` ; essayer `watcher fetch --source {name} --dry-run`.",
+           "failing_detail": "{n} relevés en échec de suite ; dernière erreur : « {error} »",
+           "empty_detail": "aucun élément, alors que ses {n} derniers relevés en trouvaient {median} (médiane)",
+           "silent_detail": "aucun nouvel élément depuis le {day} ({quiet} ; attendu au moins toutes les {every})",
+           "selectors_detail": "la page ne donne plus d’élément : « {error} »",
+           "hours": "{n} h", "days": "{n} j"},
     "en": {"open": "Incident", "close": "Recovered", "was": "was", "failing": "failing",
            "selectors": "layout changed", "empty": "empty", "silent": "silent", "source": "Source",
-           "since": "opened", "closed": "recovered", "what": "Detail",
-           "todo": "See `watcher status` and `watcher sources`; try `watcher fetch --source {name} --dry-run`."},
+           "since": "Opened on", "closed": "Recovered on", "what": "Detail", "at": "at",
+           "todo": "See `watcher status` and `watcher sources`; try `watcher fetch --source {name} --dry-run`.",
+           "failing_detail": "{n} failed fetches in a row; last error: “{error}”",
+           "empty_detail": "no item, where its last {n} fetches found {median} (median)",
+           "silent_detail": "no new item since {day} ({quiet}; expected at least every {every})",
+           "selectors_detail": "the page gives no item any more: “{error}”",
+           "hours": "{n} h", "days": "{n} days"},
+}
+_DETAILS = {  # the details ``judge`` writes (kept in the archive and shown by `watcher status`), read back
+    "failing": re.compile(r"(?P<n>\d+) failed fetches in a row; last error: (?P<error>.*)", re.S),
+    "empty": re.compile(r"0 items, where its last (?P<n>\d+) fetches found (?P<median>[\d.]+) \(median\)"),
+    "silent": re.compile(r"no new item since (?P<since>\S+) \((?P<quiet>[\d.]+ [dh]); expected at least every "
+                         r"(?P<every>[\d.]+ [dh])\)"),
 }
 
 
+def spoken_detail(kind: str, detail: str, lang: str, tz: ZoneInfo) -> str:
+    """An incident's detail in the admin's language, its times as days in the archive's time zone; a source's own
+    error is quoted as it is."""
+    words = _WORDS[lang]
+    found = _DETAILS[kind].fullmatch(detail) if kind in _DETAILS else None
+    if kind == "selectors" or found is None:
+        return words["selectors_detail"].format(error=detail) if kind == "selectors" else detail
+    values = found.groupdict()
+    if kind == "silent":
+        values["day"] = _when(values["since"], lang, tz)
+        values["quiet"], values["every"] = _spoken_span(values["quiet"], lang), _spoken_span(values["every"], lang)
+    if lang == "fr" and "median" in values:
+        values["median"] = values["median"].replace(".", ",")
+    return words[f"{kind}_detail"].format(**values)
+
+
+def _spoken_span(span: str, lang: str) -> str:
+    """'109.7 d' -> '109,7 j' / '109.7 days'; '50 h' -> '50 h'."""
+    number, unit = span.split()
+    number = number.replace(".", ",") if lang == "fr" else number
+    return _WORDS[lang]["days" if unit == "d" else "hours"].format(n=number)
+
+
+def _when(stamp: str, lang: str, tz: ZoneInfo) -> str:
+    """'2026-08-20T08:00:00Z' -> '20 août 2026 à 10 h 00' (French) or '20 August 2026 at 10:00', in ``tz``."""
+    try:
+        local = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).astimezone(tz)
+    except ValueError:
+        return str(stamp)
+    clock = f"{local:%H} h {local:%M}" if lang == "fr" else f"{local:%H:%M}"
+    return f"{legal_dates.spoken(local.date(), lang)} {_WORDS[lang]['at']} {clock}"
+
+
 def ops_message(row: Mapping[str, Any], incident: Mapping[str, Any], admin: AdminConfig | None,
-                labels: Mapping[str, str], now: datetime) -> Message:
-    """The admin's message for one incident change (``row['period']`` is 'open' or 'close')."""
-    words = _WORDS[admin.lang if admin else "fr"]
+                labels: Mapping[str, str], now: datetime, timezone: str = "Europe/Paris") -> Message:
+    """The admin's message for one incident change (``row['period']`` is 'open' or 'close'), in the admin's
+    language, times in the archive's time zone."""
+    lang, tz = admin.lang if admin else "fr", ZoneInfo(timezone)
+    words = _WORDS[lang]
     name, kind, phase = incident["source"], incident["kind"], row["period"]
     what = words[kind] if phase == "open" else f"({words['was']} {words[kind]})"
-    title = f"[watcher] {words[phase]}: {words['source']} {labels.get(name, name)} ({name}) {what}"
-    lines = [f"{words['since']} {incident['opened_at']}"]
+    title = f"[watcher] {words[phase]}{' :' if lang == 'fr' else ':'} {words['source']} {labels.get(name, name)} " \
+            f"({name}) {what}"
+    colon = " :" if lang == "fr" else ":"
+    lines = [f"{words['since']} {_when(incident['opened_at'], lang, tz)}"]
     if phase == "close":
-        lines.append(f"{words['closed']} {incident['closed_at']}")
-    lines += [f"{words['what']}: {incident['detail']}", words["todo"].format(name=name)]
+        lines.append(f"{words['closed']} {_when(incident['closed_at'], lang, tz)}")
+    lines += [f"{words['what']}{colon} {spoken_detail(kind, str(incident['detail'] or ''), lang, tz)}",
+              words["todo"].format(name=name)]
     text = "\n".join(lines)
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return Message(key=row["key"], subject=title, text=text,

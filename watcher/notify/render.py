@@ -24,6 +24,7 @@ from watcher.config.alerts import Subscription
 from watcher.legal import legal_dates, natures
 from watcher.legal.acts import ArchiveLookup, acts_shown
 from watcher.notify.base import Message
+from watcher.util.text import fold
 
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
@@ -37,6 +38,7 @@ LABELS: dict[str, dict[str, str]] = {
         "more": "autres textes dans l'archive", "words": "mots", "cites": "cite", "model": "modèle",
         "person": "confirmé par un juriste", "period": "Période", "site": "publié par", "same_event": "aussi",
         "updated": "Texte modifié", "followed": "Textes suivis", "official": "Texte officiel",
+        "assessed": "évalué par le modèle", "theme_test": "Message d'essai", "list_sep": " ; ",
     },
     "en": {
         "prefix": "[Watch]", "colon": ":", "instant": "New text", "daily": "Daily digest", "weekly": "Weekly digest",
@@ -48,6 +50,7 @@ LABELS: dict[str, dict[str, str]] = {
         "more": "more texts in the archive", "words": "words", "cites": "cites", "model": "model",
         "person": "confirmed by a lawyer", "period": "Period", "site": "published by", "same_event": "also",
         "updated": "Updated text", "followed": "Followed acts", "official": "Official text",
+        "assessed": "assessed by the model", "theme_test": "Test message", "list_sep": "; ",
     },
 }
 FOLLOWED = "~acts"  # the group of items matched by a subscription's followed acts (``acts = [...]``)
@@ -55,6 +58,7 @@ _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SLACK_SECTION = 2900  # Slack allows 3000 characters per section text
 _SLACK_BLOCKS = 48  # and 50 blocks per message
+_SLACK_TITLES = 3  # titles carried by a digest's plain text
 SUMMARY_CHARS = 280  # two or three lines of a message
 _FEMININE = ("loi", "directive", "délibération", "deliberation", "décision", "decision", "recommandation",
              "ordonnance", "circulaire", "charte", "convention")
@@ -67,7 +71,6 @@ class ThemeView:
     score: float
     reason: str  # short, in the message's language
     origin: str
-    score_text: str = ""  # "0,91": only when a model produced the score
 
     @property
     def percent(self) -> int:
@@ -138,40 +141,88 @@ def _with_article(label: str) -> str:
     return ("la " if first in _FEMININE else "le ") + label
 
 
-def _number(value: str, lang: str) -> str:
-    try:
-        number = f"{float(value):.2f}"
-    except ValueError:
-        return ""
-    return number.replace(".", ",") if lang == "fr" else number
-
-
 _REASON_KEYS = frozenset({"matched", "identifier", "article", "model", "source", "site", "autorité", "but",
-                          "similar to", "délibération cnil"})
+                          "similar to", "délibération cnil", "decided by"})
+_WORDS_SHOWN = 3
 
 
-def short_reason(reason: str, origin: str, lang: str) -> str:
-    """Why, in a few words of the message's language: 'cite le décret n° 2025-895', 'mots : retraitement, usage
-    unique', 'modèle : 0,91' (the classifier's own reason, 'matched: ...; identifier: ...; model: 0.91; ...', is
-    read part by part; sources, authorities and neighbours are left out). A reason in no known form is shown as
-    it is."""
+def _percent(score: float, lang: str) -> str:
+    """0.91 -> '91 %' (French, with a narrow no-break space) or '91%'."""
+    return f"{round(score * 100)}\u202f%" if lang == "fr" else f"{round(score * 100)}%"
+
+
+def _folded_with_origins(text: str) -> tuple[str, list[int]]:
+    """``fold(text)`` and, for each of its characters, the index of the character of ``text`` it comes from."""
+    out, origins = [], []
+    for index, char in enumerate(text):
+        for folded in fold(char):
+            out.append(folded)
+            origins.append(index)
+    return "".join(out), origins
+
+
+def _phrase_pattern(phrase: str, acronym: bool) -> str:
+    """A whole-words pattern of ``phrase``; each word may take the plural (traitement -> traitements)."""
+    if acronym:
+        return rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"
+    words = [re.escape(w[:-1] if len(w) > 3 and w[-1] in "sx" else w) + "[sx]?" for w in fold(phrase).split()]
+    return r"(?<![\w-])" + r"\s+".join(words) + r"(?![\w-])"
+
+
+def found_words(candidates: Sequence[str], text: str) -> list[str]:
+    """The candidates (phrases) that the text contains as whole words (a plural too), written as the text writes
+    them: what a lawyer sees in the item itself. A short all-capitals candidate (an acronym: SNDS) must match its
+    case."""
+    folded, origins = _folded_with_origins(text)
+    out: list[str] = []
+    for phrase in (" ".join(p.split()) for p in candidates):
+        acronym = phrase.isupper() and len(phrase) <= 6
+        if len(phrase) < 2:
+            continue
+        hit = re.search(_phrase_pattern(phrase, acronym), text if acronym else folded)
+        if hit is None:
+            continue
+        start, end = (hit.start(), hit.end()) if acronym else (origins[hit.start()], origins[hit.end() - 1] + 1)
+        words = " ".join(text[start:end].split())
+        if fold(words) not in {fold(w) for w in out}:
+            out.append(words)
+    return out
+
+
+def short_reason(reason: str, origin: str, lang: str, *, text: str = "", keywords: Sequence[str] = (),
+                 score: float | None = None, publisher: str = "") -> str:
+    """Why, in words a lawyer reads, in the message's language: 'cite le décret n° 2025-895', 'mots : données de
+    santé, SNDS' (the words of the item itself: the rules' matched phrases and the theme's keywords that its title
+    or summary contains), 'confirmé par un juriste'. The classifier's own reason ('matched: ...; identifier: ...;
+    model: 0.91; decided by: ...') is read part by part; rule names, neighbours and the model's raw opinion are left
+    out. When neither words of the title or summary nor a cited act explain the tag, the reader is told who
+    published it (``publisher`` for a site) and the tag's score where a model gave its opinion ('évalué par le
+    modèle : 91 %'): then it is what the reader has to go on. A reason in no known form is shown as it is."""
     words = LABELS[lang]
     if origin == "human":
         return words["person"]
     out: list[str] = []
     parts = [tuple(s.strip() for s in p.partition(":")[::2]) for p in (reason or "").split(";") if p.strip()]
+    if parts and not any(k.lower() in _REASON_KEYS for k, _ in parts):
+        return str(reason or "")
+    matched: list[str] = []
     for key, value in ((k.lower(), v) for k, v in parts):
         if key in ("identifier", "article") and value:
             out.append(f"{words['cites']} {_with_article(value) if lang == 'fr' else value}")
         elif key == "matched" and value:
-            out.append(f"{words['words']}{words['colon']} {', '.join(value.split(', ')[:3])}")
-        elif key == "model" and origin == "model" and _number(value, lang):
-            out.append(f"{words['model']}{words['colon']} {_number(value, lang)}")
-    if not out and any(k.lower() == "site" for k, _ in parts):
-        out = [f"{words['site']}{words['colon']} {v}" for k, v in parts if k.lower() == "site"][:1]
-    if not out and not any(k.lower() in _REASON_KEYS for k, _ in parts):
-        return str(reason or "")
-    return (" ; " if lang == "fr" else "; ").join(out[:3])
+            matched += [alt for label in value.split(", ") for alt in re.split(r"\s*/\s*", label)]
+    # the theme's keywords complete the rules' phrases (a rule's name such as "health-data acronym" is no word of
+    # the item): only where the rules did match words
+    seen = found_words([*matched, *keywords], text)[:_WORDS_SHOWN] if matched else []
+    if seen:
+        out.append(f"{words['words']}{words['colon']} {', '.join(seen)}")
+    if not out:  # words found beyond the title and summary, or none: who published it, and the model's opinion
+        by = [publisher or v if k.lower() == "site" else v for k, v in parts
+              if k.lower() in ("site", "source", "autorité") and v][:1]
+        out += [f"{words['site']}{words['colon']} {v}" for v in by]
+        if score is not None and (origin == "model" or any(k.lower() == "model" for k, _ in parts)):
+            out.append(f"{words['assessed']}{words['colon']} {_percent(score, lang)}")
+    return words["list_sep"].join(out[:3])
 
 
 def mrkdwn(value: Any) -> str:
@@ -220,12 +271,14 @@ class Renderer:
     def __init__(self, *, public_url: str = "", timezone: str = "Europe/Paris",
                  source_labels: Mapping[str, str] | None = None, cache_size: int = 20_000,
                  themes: Sequence[tuple[str, str, str]] = (), same_event: SameEvent | None = None,
+                 keywords: Mapping[str, Sequence[str]] | None = None,
                  act_url: ArchiveLookup | None = None):
-        """``themes``: (id, French label, English label) in the taxonomy's order; a theme not listed shows its
-        id and sorts after the listed ones. ``same_event``: how a digest's items are grouped by event (None: each
-        item is its own entry)."""
+        """``themes``: (id, French label, English label) in the taxonomy's order; a theme not listed sorts after
+        the listed ones. ``same_event``: how a digest's items are grouped by event (None: each item is its own
+        entry). ``keywords``: each theme's plain words, quoted in a reason when the item contains them."""
         self.same_event = same_event
         self.act_url = act_url  # the archive's resolver of an act to its JO / CNIL text (direct links)
+        self.keywords = {k: tuple(v) for k, v in (keywords or {}).items()}
         self.theme_names = {"fr": {t[0]: t[1] for t in themes}, "en": {t[0]: t[2] for t in themes}}
         self.theme_order = {t[0]: n for n, t in enumerate(themes)}
         self.public_url = public_url.rstrip("/")
@@ -246,12 +299,13 @@ class Renderer:
         count = sum(1 + len(v.also) for g in groups for v in g.items)  # texts, those on the same event too
         heading = self.heading(labels, kind, period, sub.lang)
         counted = f"{count} {labels['text'] if count == 1 else labels['texts']}"
+        subject = self.subject(labels, kind, heading, groups, counted)
         context = {"labels": words, "sub": sub, "groups": groups, "count": count, "kind": kind, "heading": heading,
-                   "counted": counted,
+                   "counted": counted, "subject": subject,
                    "intro": sub.introduction, "unsubscribe": unsubscribe,
                    "fragment": lambda item, form, group: self.fragment(item, form, sub.lang, words, group)}
         return Message(
-            key=key, subject=self.subject(labels, kind, heading, groups, counted),
+            key=key, subject=subject,
             text=self._mail.get_template("email.txt.j2").render(context) if "text" in needs else "",
             html=self._mail.get_template("email.html.j2").render(context) if "html" in needs else "",
             slack=self.slack(context) if "slack" in needs else {},
@@ -287,8 +341,8 @@ class Renderer:
         for event in self._events([item for _, item in placed]):
             view, *also = (self.item_view(i, themes.get(i["id"], []), sub.lang) for i in sorted(event, key=_first))
             by_theme.setdefault(first_theme[view.id], []).append(replace(view, also=tuple(also)) if also else view)
-        names = {**self.theme_names[sub.lang], FOLLOWED: LABELS[sub.lang]["followed"]}
-        return [Group(theme, tuple(sorted(views, key=lambda v: v.sort_key, reverse=True)), names.get(theme, theme))
+        return [Group(theme, tuple(sorted(views, key=lambda v: v.sort_key, reverse=True)),
+                      LABELS[sub.lang]["followed"] if theme == FOLLOWED else self.theme_label(theme, sub.lang))
                 for theme, views in sorted(by_theme.items(), key=lambda kv: self._theme_key(kv[0]))]
 
     def _events(self, items: Sequence[Mapping[str, Any]]) -> list[Sequence[Mapping[str, Any]]]:
@@ -312,11 +366,12 @@ class Renderer:
             from datasette.utils import tilde_encode  # Datasette's row-URL key (imported on use)
 
             archive = f"{self.public_url}/watcher/items/{tilde_encode(item['id'])}"
-        names = self.theme_names[lang]
-        views = tuple(ThemeView(t["theme"], names.get(t["theme"], t["theme"]), float(t["score"]),
-                                short_reason(str(t.get("reason") or ""), str(t.get("origin") or ""), lang),
-                                str(t.get("origin") or ""),
-                                _number(str(t["score"]), lang) if t.get("origin") == "model" else "")
+        text = f"{item.get('title') or ''}\n{item.get('summary') or ''}"
+        views = tuple(ThemeView(t["theme"], self.theme_label(t["theme"], lang), float(t["score"]),
+                                short_reason(str(t.get("reason") or ""), str(t.get("origin") or ""), lang, text=text,
+                                             keywords=self.keywords.get(t["theme"], ()), score=float(t["score"]),
+                                             publisher=self.source_labels.get(item["source"], "")),
+                                str(t.get("origin") or ""))
                       for t in sorted(themes, key=lambda t: self._theme_key(t["theme"])))
         legal = item.get("legal_date") or self._date(item.get("published"))
         view = ItemView(
@@ -334,6 +389,10 @@ class Renderer:
     def _date(self, value: Any) -> str:
         return legal_dates.local_day(value, self.tz)
 
+    def theme_label(self, theme: str, lang: str) -> str:
+        """The theme's label in ``lang``; a theme outside the taxonomy (a test message's) gets a label too."""
+        return self.theme_names[lang].get(theme) or LABELS[lang].get(f"theme_{theme}") or theme
+
     @staticmethod
     def heading(labels: Mapping[str, Any], kind: str, period: str, lang: str) -> str:
         """'Récapitulatif quotidien du 17 juin 2026', 'Récapitulatif depuis le 1er juin 2026', 'Nouveau texte'."""
@@ -344,17 +403,26 @@ class Renderer:
 
     @staticmethod
     def subject(labels: Mapping[str, Any], kind: str, heading: str, groups: Sequence[Group], counted: str) -> str:
-        if kind in ("instant", "updated") and groups:
-            title = groups[0].items[0].title
-            title = title if len(title) <= 140 else title[:139] + "…"
-            label = labels["updated"] if kind == "updated" else groups[0].label
-            return f"{labels['prefix']} {label}{labels['colon']} {title}"
+        """'[Veille] Nouveau texte : <titre>' for one text, '[Veille] Texte modifié : <titre>' for an update,
+        '[Veille] Récapitulatif … : 3 textes' for a digest."""
+        if kind == "updated" and groups:
+            return f"{labels['prefix']} {labels['updated']}{labels['colon']} {_cut(groups[0].items[0].title, 140)}"
+        if kind == "instant" and groups:
+            return f"{labels['prefix']} {heading}{labels['colon']} {_cut(groups[0].items[0].title, 140)}"
         return f"{labels['prefix']} {heading}{labels['colon']} {counted}"
 
     def slack(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Block Kit, and a plain ``text`` (what notifications and previews show) that carries the first titles."""
         labels = vars(context["labels"])
-        fallback = f"{labels['prefix']} {context['heading']}{labels['colon']} {context['counted']}"
-        blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": fallback[:150]}}]
+        titles = [item.title for group in context["groups"] for item in group.items]
+        header = f"{labels['prefix']} {context['heading']}"
+        if context["kind"] == "instant":
+            fallback = f"{header}{labels['colon']} {mrkdwn(_cut(titles[0], 140))}" if titles else header
+        else:
+            header += f"{labels['colon']} {context['counted']}"
+            shown = labels["list_sep"].join(mrkdwn(_cut(t, 90)) for t in titles[:_SLACK_TITLES])
+            fallback = f"{header} — {shown}{'…' if len(titles) > _SLACK_TITLES else ''}"
+        blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": header[:150]}}]
         counts = " · ".join(f"{mrkdwn(g.label)} {len(g.items)}" for g in context["groups"])
         if context["intro"]:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(context["intro"])[:2900]}})
@@ -374,6 +442,10 @@ class Renderer:
             footer = f"+{context['count'] - shown} {labels['more']}. {footer}"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
         return {"text": fallback, "blocks": blocks}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _first(item: Mapping[str, Any]) -> tuple[bool, str]:

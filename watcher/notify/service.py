@@ -66,9 +66,10 @@ def renderer_for(config: Config, alerts: AlertsConfig, same_event: SameEvent | N
     from classifiers.decide.themes import load_themes
 
     labels = {s.name: s.label or s.publisher or s.name for s in config.sources}
-    themes = [(t.id, t.label_fr, t.label_en) for t in load_themes(config.settings.themes or None)]
-    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels, themes=themes,
-                    same_event=same_event, act_url=act_url)
+    taxonomy = load_themes(config.settings.themes or None)
+    return Renderer(public_url=alerts.public_url, timezone=alerts.timezone, source_labels=labels,
+                    themes=[(t.id, t.label_fr, t.label_en) for t in taxonomy], same_event=same_event,
+                    keywords={t.id: t.keywords for t in taxonomy}, act_url=act_url)
 
 
 def deliver(store: Store, config: Config, now: datetime, *, cadences: Sequence[str] = CADENCES,
@@ -96,7 +97,7 @@ def ops_renderer(store: Store, config: Config, alerts: AlertsConfig, now: dateti
 
     def render(row: Mapping[str, Any]) -> Message | None:
         incident = store.incident_of_delivery(row["key"])
-        return ops_message(row, incident, admin, labels, now) if incident else None
+        return ops_message(row, incident, admin, labels, now, config.settings.timezone) if incident else None
 
     return render
 

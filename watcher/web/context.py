@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from store import Store
 from watcher.config import Config
+from watcher.web.words import Words
 
 T = TypeVar("T")
 EDITOR_ROLE = "editor"
@@ -37,10 +38,18 @@ class WebContext:
 
     @cached_property
     def themes(self) -> list[tuple[str, str]]:
-        """(id, French label) of each theme of the taxonomy, in its order."""
+        """(id, label in the archive's language) of each theme of the taxonomy, in its order."""
         from classifiers.decide.themes import load_themes
 
-        return [(t.id, t.label_fr) for t in load_themes(self.config.settings.themes or None)]
+        french = self.config.settings.language == "fr"
+        return [(t.id, t.label_fr if french else t.label_en) for t in load_themes(self.config.settings.themes or None)]
+
+    @cached_property
+    def words(self) -> Words:
+        """The pages' words, dates and labels in the archive's language (``watcher.web.words``)."""
+        settings = self.config.settings
+        return Words(settings.language, settings.timezone, dict(self.themes),
+                     {s.name: s.label or s.publisher or s.name for s in self.config.sources})
 
     def base_url(self, datasette: Any, request: Any) -> str:
         """The public address of the archive (``[settings] public_url``), else the address the server listens on;

@@ -118,9 +118,10 @@ def prepare_jinja2_environment(env: Any) -> None:
 def menu_links(datasette: Any, actor: Any) -> list[dict[str, str]] | None:
     if not attached(datasette):
         return None
-    links = [{"href": "/watcher/items", "label": "Archive"}, {"href": "/-/newsletter/issues", "label": "Newsletter issues"}]
+    w = context_of(datasette).words.w
+    links = [{"href": "/watcher/items", "label": w["archive"]}, {"href": "/-/newsletter/issues", "label": w["issues"]}]
     if is_editor(actor):
-        links.append({"href": "/-/newsletter", "label": "Newsletter editor"})
+        links.append({"href": "/-/newsletter", "label": w["editor"]})
     return links
 
 
@@ -223,7 +224,10 @@ def render_cell(datasette: Any, value: Any, column: str, table: str | None) -> M
     except ValueError:
         return None
     if isinstance(decoded, list):
-        return Markup(" ".join(f'<span class="watcher-badge">{escape(v)}</span>' for v in decoded))
+        words = context_of(datasette).words
+        if not decoded:  # an untagged item: said, not "[]"
+            return Markup(f'<span class="watcher-empty">{escape(words.label(column, ""))}</span>')
+        return Markup(" ".join(f'<span class="watcher-badge">{escape(words.label(column, v))}</span>' for v in decoded))
     if isinstance(decoded, dict):
         return Markup("<br>".join(f"<strong>{escape(k)}</strong> {escape(v)}" for k, v in decoded.items()))
     return None
@@ -245,7 +249,8 @@ def extra_template_vars(view_name: str, table: str | None, request: Any, dataset
         if not attached(datasette):
             return {}
         context = context_of(datasette)
-        extra: dict[str, Any] = {"watcher_themes": context.themes, "watcher_editor": is_editor(request.actor)}
+        extra: dict[str, Any] = {"watcher_themes": context.themes, "watcher_editor": is_editor(request.actor),
+                                 **context.words.template_vars()}
         if view_name == "table" and table == "items" and request is not None:
             description = ranked_description(request)
             if description:
