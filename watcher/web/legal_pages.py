@@ -24,8 +24,10 @@ async def act_page(datasette: Any, request: Any) -> Response:
         url, search = legal_acts.official_url(scheme, value, store.act_url)
         return {**page, "url": url, "search": search}
 
-    data = await context_of(datasette).run(read)
-    data.update(scheme=scheme, value=value, label=legal_acts.label(scheme, value))
+    context = context_of(datasette)
+    data = await context.run(read)
+    words = context.words
+    data.update(scheme=scheme, value=value, label=legal_acts.label(scheme, value, words.lang), **words.template_vars())
     status = 200 if data["acts"] or data["citing"] else 404
     return Response.html(await datasette.render_template("act.html", data, request=request), status=status)
 
@@ -39,9 +41,11 @@ async def versions_page(datasette: Any, request: Any) -> Response:
             return None
         return {"item": item, "diffs": diff_versions(store.versions(item_id))}
 
-    data = await context_of(datasette).run(read)
+    context = context_of(datasette)
+    data = await context.run(read)
     if data is None:
         return Response.text(f"no item {item_id!r}", status=404)
+    data.update(context.words.template_vars())
     return Response.html(await datasette.render_template("versions.html", data, request=request))
 
 
