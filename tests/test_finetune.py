@@ -1,7 +1,7 @@
 """Fine-tuning: reproducible from a seed, the kept adapter merged into the encoder gives the trained model's own
 vectors, an adapter never lands on other weights, and ``watcher train`` runs end to end on real gold items.
 
-The trainings here are small (24 real gold items, three themes with positives, one trained layer, two folds): they
+The trainings here are small (24 real gold items, four themes with positives, one trained layer, two folds): they
 check the machinery, not the scores, which ``benchmarks/bench_finetune.py`` measures on the full training.
 """
 
