@@ -1,7 +1,7 @@
 """Fine-tuning: reproducible from a seed, the kept adapter merged into the encoder gives the trained model's own
 vectors, an adapter never lands on other weights, and ``watcher train`` runs end to end on real gold items.
 
-The trainings here are small (24 real gold items, three themes with positives, one trained layer, two folds): they
+The trainings here are small (24 real gold items, four themes with positives, one trained layer, two folds): they
 check the machinery, not the scores, which ``benchmarks/bench_finetune.py`` measures on the full training.
 """
 
@@ -21,8 +21,8 @@ from classifiers.decide.themes import load_themes  # noqa: E402
 from classifiers.lab.evaluation import load_gold  # noqa: E402
 
 GOLD = Path(__file__).parent / "fixtures" / "gold"
-SMALL = dict(top_layers=1, rank=4, alpha=8.0, epochs=2, batch=8)
-FEW = 24  # real dev items per training: every training of this file is paid per item, and there are five
+SMALL = dict(top_layers=1, rank=4, alpha=8.0, epochs=2, batch=4)
+FEW = 24  # real dev items per training (every training here is paid per item); batch 4 keeps enough steps for a visible update
 
 
 @pytest.fixture(scope="module")
