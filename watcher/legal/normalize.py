@@ -80,7 +80,7 @@ def parse_rfc822(text: str | None, tz: ZoneInfo = PARIS) -> datetime | None:
     """An RSS ``pubDate`` ('Wed, 19 Aug 2026 00:00:00 -0000') as aware UTC. '-0000' and GMT/UT are UTC; zone
     abbreviations (CET, CEST, EST...) are honoured; a date without a zone is taken in ``tz``."""
     exact = _RFC822_USUAL.fullmatch(text or "")
-    if exact:  # the layout nearly every feed writes: one fixed pattern, no optional parts (3.6 -> 2.4 µs)
+    if exact:  # the layout nearly every feed writes: one fixed pattern, no optional parts, the fast way
         day, mon, year, hour, minute, second, sign, zh, zm = exact.groups()
         try:
             stamp = datetime(int(year), _MONTHS_TITLE[mon], int(day), int(hour), int(minute), int(second), tzinfo=UTC)

@@ -199,7 +199,7 @@ class EmailChannel(Channel):
         try:
             smtp.connect(host, port)
             # the final dot goes out alone after the claim: without this, Nagle's algorithm holds it until the
-            # server acknowledges the body (up to its delayed-ACK time, ~40 ms a message)
+            # server acknowledges the body (up to its delayed-ACK time)
             if smtp.sock is not None:
                 smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if security == "starttls":
@@ -245,7 +245,7 @@ def _text(text: bytes | str) -> str:
 
 
 def _part(boundary: str, subtype: str, text: str) -> bytes:
-    """One quoted-printable part (binascii's C encoder: readable, ~5 % larger than the text, lines <= 76)."""
+    """One quoted-printable part (binascii's C encoder: readable, a little larger than the text, lines <= 76)."""
     body = binascii.b2a_qp("\n".join(text.splitlines()).encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
     return (f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + body + b"\r\n"
