@@ -39,7 +39,8 @@ INTERNAL = re.compile(
     r"\b(?:" + "|".join(map(re.escape, THEME_IDS)) + r")\b|(?<![\w-])ai(?![\w-])|acronym|\bmatched\b|decided by|"
     r"similar to|\bidentifier\b|rules-only|\bcites_\w+|\bnor_base\b|\bjorftext\b|"
     r"\b(?:" + "|".join(re.escape(n.code) for n in natures.VOCABULARY  # a code that is no word of either language
-                         if n.code not in (n.fr, n.en) and n.code not in ("decision", "avis", "rappel", "algorithme"))
+                         if n.code not in (*n.fr.split(), *n.en.split())
+                         and n.code not in ("decision", "avis", "rappel", "algorithme"))
     + r")\b")
 
 

@@ -147,8 +147,10 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
     dropped, first, second = ids[0], ids[1], ids[2]
     titles = [entries.nth(n).locator(".watcher-entry-head a").inner_text() for n in range(entries.count())]
     dropped_title, first_title, second_title = titles[0], titles[1], titles[2]
-    page.click(f"button[value='drop|{dropped}']")
-    page.click(f"button[value='up|{second}']")  # second now comes before first
+    with page.expect_navigation():  # each button posts the form: read the page the server sends back
+        page.click(f"button[value='drop|{dropped}']")
+    with page.expect_navigation():
+        page.click(f"button[value='up|{second}']")  # second now comes before first
     entries = _entries(page, "Protection des données personnelles")
     order = [entries.nth(n).get_attribute("data-item") for n in range(entries.count())]
     assert order.index(second) < order.index(first) and "dropped" in (entries.nth(0).get_attribute("class") or "")
@@ -166,7 +168,7 @@ def test_editor_builds_edits_previews_and_publishes_the_week(browser: Any, site:
     assert page.locator(".CodeMirror").count() == 1  # CodeMirror started by Datasette's inline script
     page.go_back()
     page.click("#publish")
-    assert dialogs == ["Publish and send this issue to the list?"]  # asked by editor.js, no inline handler
+    assert dialogs == ["Publier et envoyer cette lettre aux abonnés ?"]  # asked by editor.js, no inline handler
     assert urlsplit(page.url).path == "/-/newsletter/issues/1"
     issue = page.frame_locator("iframe.watcher-issue")
     assert "À lire en priorité" in issue.locator("body").inner_text()
