@@ -12,7 +12,7 @@ adapters of the encoder's upper layers, the model-alone head, the joint head and
 and seed — on every item **except** one labelled set (leave-one-set-out) or one source (leave-one-source-out), then
 measures the left-out items with the rules alone (``R > 0``), the model alone (the head; the description prototype
 for a theme without a head, as ``ModelOnlyClassifier``) and the hybrid (``head.combine`` with the themes file's
-policy, thresholds 0 as shipped). Only the frozen lower layers' outputs are computed once for all items: they do not
+policy and the thresholds ``watcher train`` sets). Only the frozen lower layers' outputs are computed once for all items: they do not
 depend on any label. Sources with fewer than ``MIN_ITEMS`` items are never left out (they stay in training).
 
 The rules were written before the external set's labels were read; they were written with the other sets in view,
@@ -145,14 +145,43 @@ def cheap_folds(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Examp
     print(f"heads refitted for {len(plan)} folds: {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def shipped_outputs(head_file: Path, names: Sequence[str], sets: dict[str, list[Example]], cache: Path) -> None:
+    """The shipped head as it is, on labelled sets it was not trained on: each set saved as a fold (its own
+    heads, thresholds and encoder; nothing refitted), so ``report`` and ``--variants`` read it like the others."""
+    from classifiers.engine.e5 import FastE5Embedder
+
+    examples = [e for group in sets.values() for e in group]
+    taxonomy = load_themes()
+    head = Head.load(head_file)
+    embedder = FastE5Embedder(default_cache_dir() / MODEL_DIR_NAME, adapter=head.adapter)
+    texts = [d for theme in taxonomy for d in theme.descriptions()]
+    protos = embedder.embed(texts, kind="passage").reshape(len(taxonomy), 2, -1).mean(axis=1)
+    protos /= np.linalg.norm(protos, axis=1, keepdims=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(group) for group in sets.values()])
+    for name in names:
+        start = time.perf_counter()
+        k = list(sets).index(name)
+        test = np.arange(offsets[k], offsets[k + 1])
+        X = embedder.embed([examples[int(i)].item.classification_text() for i in test], kind="query")
+        np.savez_compressed(cache / f"set_{name}.npz", test=test, alone=head.logits(X), joint=head.joint_logits(X),
+                            cosines=X @ protos.T, rule_weight=head.rule_weight, bias=head.bias,
+                            has_head=head.has_head, proto_mean=head.proto_mean, proto_std=head.proto_std,
+                            thresholds=head.thresholds, seconds=np.float32(time.perf_counter() - start))
+        print(f"{name}: {len(test)} items embedded with {head.version} ({time.perf_counter() - start:.0f} s)",
+              flush=True)
+
+
 def predictions(saved: dict[str, np.ndarray], R: np.ndarray, flags: RuleFlags, policy: Policy,
                 ids: Sequence[str], thresholds: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The rules', the model alone's and the hybrid's decisions on a fold's left-out items."""
     test = saved["test"]
     dim = saved["alone"].shape[1]
+    if thresholds is None:
+        thresholds = saved["thresholds"] if "thresholds" in saved else np.full(len(ids), finetune.THRESHOLDS,
+                                                                                  np.float32)
     head = Head(tuple(ids), np.zeros((len(ids), 1), np.float32), saved["bias"], saved["has_head"],
-                saved["proto_mean"], saved["proto_std"],
-                np.zeros(len(ids), np.float32) if thresholds is None else thresholds, rule_weight=saved["rule_weight"])
+                saved["proto_mean"], saved["proto_std"], thresholds, rule_weight=saved["rule_weight"])
     head = replace(head, rule_clip=finetune.RULE_CLIP)
     proto = 1.0 / (1.0 + np.exp(-(head.proto_z(saved["cosines"]) - PROTO_Z)))
     model = np.where(head.has_head, saved["alone"] > 0, proto > 0.5)
@@ -184,6 +213,7 @@ def report(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example], 
     short = {"health-data": "HD", "ai": "AI", "dmuu-reprocessing": "DMUU", "personal-data": "PD",
              "health-products": "HP"}
     rows: dict[str, dict[str, float]] = {}
+    pooled: dict[str, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {"set": [], "source": []}
     if not quiet:
         print(f"\n{'left out':<38} {'n':>4}  {'macro-F1 rules/model/hybrid':<28} {'recall per theme: rules/model/hybrid'}")
     for name, _ in plan:
@@ -201,6 +231,7 @@ def report(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example], 
             for j, r in recalls[part].items():
                 row[f"{part} {ids[j]}"] = r
         rows[name] = row
+        pooled[name.split()[0]].append((test, preds))
         if not quiet:
             cells = "  ".join(f"{short[ids[j]]} {recalls['rules'][j]:.2f}/{recalls['model'][j]:.2f}/"
                               f"{recalls['hybrid'][j]:.2f} ({int(Y[test, j].sum())})" for j in recalls["rules"])
@@ -208,7 +239,33 @@ def report(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example], 
                   f"{cells}   [{row['seconds']:.0f} s]")
     if not quiet and rows:
         _summary(rows, ids)
+        _pooled(pooled, Y, ids, examples)
     return rows
+
+
+def _pooled(pooled: dict[str, list[tuple[np.ndarray, dict[str, np.ndarray]]]], Y: np.ndarray,
+            ids: Sequence[str], examples: Sequence[Example]) -> None:
+    """Every left-out item once, judged by the fold that left it out: macro-F1 and recall with the full support."""
+    for kind, folds in pooled.items():
+        if not folds:
+            continue
+        test = np.concatenate([t for t, _ in folds])
+        print(f"\npooled leave-one-{kind}-out ({len(test)} items, each judged by a model trained without it):")
+        for part in PARTS:
+            pred = np.concatenate([p[part] for _, p in folds])
+            macro, recall = scores(pred, Y[test])
+            print(f"  {part:<7} macro-F1 {macro:.3f}; recall " + ", ".join(
+                f"{ids[j]} {r:.3f} ({int(Y[test, j].sum())})" for j, r in recall.items()))
+        if kind != "set":
+            continue
+        sources = np.array([examples[int(i)].item.source for i in test])
+        print("  by source (macro-F1 rules / model / hybrid):")
+        for source in sorted(set(sources.tolist()), key=lambda s: -(sources == s).sum()):
+            mask = sources == source
+            if mask.sum() < MIN_ITEMS:
+                continue
+            cells = [scores(np.concatenate([p[part] for _, p in folds])[mask], Y[test][mask])[0] for part in PARTS]
+            print(f"    {source:<14} {int(mask.sum()):>4}  " + " / ".join(f"{c:.3f}" for c in cells))
 
 
 def _summary(rows: dict[str, dict[str, float]], ids: Sequence[str]) -> None:
@@ -228,19 +285,23 @@ def _summary(rows: dict[str, dict[str, float]], ids: Sequence[str]) -> None:
                     low = min(values, key=lambda n: values[n])
                     recalls.append(f"{theme} {np.mean(list(values.values())):.2f} (worst {values[low]:.2f})")
             print(line + "; recall mean (worst): " + ", ".join(recalls))
-        print(f"  trained in {sum(r['seconds'] for r in chosen.values()):.0f} s in all")
+        print(f"  fold work (training, or embedding for --shipped) {sum(r['seconds'] for r in chosen.values()):.0f} s")
 
 
-VARIANTS: dict[str, dict[str, float | bool | tuple[float, ...]]] = {
+VARIANTS: dict[str, dict[str, float | bool | tuple[float, ...] | tuple[str, ...]]] = {
     "shipped policy (themes.toml)": {},
     "grounded removable by any model (no recall-first keep)": {"remove_grounded": 1.0},
     "grounded removable when the model alone says p < 0.05": {"remove_grounded": 0.05},
     "grounded removable when the model alone says p < 0.2": {"remove_grounded": 0.2},
     "the model may not remove any rule's theme": {"remove": False},
+    "the model may not remove health-data or ai": {"keep": ("health-data", "ai")},
+    "the model may not remove health-data, ai or personal-data": {"keep": ("health-data", "ai", "personal-data")},
     "the model may not add a theme": {"add": False},
     "thresholds of the previous head (ai 0.5, health-products 0.75)": {"thresholds": (0.0, 0.5, 0.0, 0.0, 0.75)},
     "thresholds -0.5 on every theme": {"thresholds": (-0.5,) * 5},
     "thresholds +0.5 on every theme": {"thresholds": (0.5,) * 5},
+    "thresholds -1.0 on every theme": {"thresholds": (-1.0,) * 5},
+    "thresholds -0.5, the model may not remove any rule's theme": {"thresholds": (-0.5,) * 5, "remove": False},
 }
 
 
@@ -251,9 +312,11 @@ def variants(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example]
     print(f"\n{'policy':<58} {'sets: mean / worst':<20} {'sources: mean / worst':<22} worst theme recall")
     for label, change in VARIANTS.items():
         n = len(taxonomy)
-        policy = Policy(np.full(n, change.get("add", True), bool) if "add" in change else base.add,
-                        np.full(n, change.get("remove", True), bool) if "remove" in change else base.remove,
-                        np.full(n, change["remove_grounded"], np.float32) if "remove_grounded" in change
+        keep = change.get("keep", ())
+        remove = np.full(n, bool(change["remove"]), bool) if "remove" in change else base.remove.copy()
+        remove &= np.array([t not in keep for t in taxonomy.ids]) if isinstance(keep, tuple) else True
+        policy = Policy(np.full(n, bool(change["add"]), bool) if "add" in change else base.add, remove,
+                        np.full(n, float(change["remove_grounded"]), np.float32) if "remove_grounded" in change  # type: ignore[arg-type]
                         else base.remove_grounded)
         given = change.get("thresholds")
         thresholds = np.array(given, dtype=np.float32) if isinstance(given, tuple) else None
@@ -264,28 +327,41 @@ def variants(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example]
             cells.append(f"{np.mean(values):.3f} / {min(values):.3f}" if values else "-")
         worst = min((r[k], k.split()[1], name) for name, r in rows.items() for k in r if k.startswith("hybrid "))
         print(f"{label:<58} {cells[0]:<20} {cells[1]:<22} {worst[0]:.2f} ({worst[1]}, {worst[2]})")
+        print("    per fold: " + ", ".join(f"{name.split()[-1].removeprefix('watcher_annotated_')} {r['hybrid']:.3f}"
+                                      for name, r in rows.items()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("sets", "sources"), default="")
+    parser.add_argument("--fold", action="append", default=[], metavar="NAME",
+                        help="only this fold (repeatable), e.g. 'set watcher_annotated_external', 'source cnil'")
     parser.add_argument("--report", action="store_true", help="only print the tables from the saved folds")
     parser.add_argument("--variants", action="store_true", help="compare model policies on the saved folds")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"where fold outputs are saved (default {CACHE})")
     parser.add_argument("--fresh", action="store_true", help="retrain every fold (delete the saved outputs first)")
+    parser.add_argument("--shipped", type=Path, default=None, metavar="HEAD",
+                        help="measure HEAD as it is on the --fold sets it was not trained on (saved under "
+                             "CACHE/shipped)")
     parser.add_argument("--cheap", type=Path, default=None, metavar="HEAD",
                         help="the optimistic protocol with HEAD's encoder (saved under CACHE/cheap)")
     args = parser.parse_args()
     sets = gold_sets()
     examples = [e for group in sets.values() for e in group]
-    plan = fold_plan(sets, args.only)
+    plan = [(n, m) for n, m in fold_plan(sets, args.only) if not args.fold or n in args.fold]
     print(f"{len(examples)} labelled items in {len(sets)} sets ({', '.join(f'{k} {len(v)}' for k, v in sets.items())}); "
           f"{len(plan)} folds", flush=True)
     if args.fresh:
         for path in args.cache.glob("*.npz"):
             path.unlink()
     start = time.perf_counter()
-    if args.cheap:
+    if args.shipped:
+        args.cache = args.cache / "shipped"
+        names = [n.split(" ", 1)[1] for n, _ in plan if n.startswith("set ")]
+        print(f"the shipped head {args.shipped} as it is, on sets it was not trained on: {', '.join(names)}")
+        if not (args.report or args.variants):
+            shipped_outputs(args.shipped, names, sets, args.cache)
+    elif args.cheap:
         args.cache = args.cache / "cheap"
         print("OPTIMISTIC protocol: the encoder saw every fold; only the heads are refitted per fold", flush=True)
         if not (args.report or args.variants):

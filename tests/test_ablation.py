@@ -79,7 +79,7 @@ def test_each_tag_says_which_part_decided() -> None:
     # recall first: the ANSM's own theme with its words is grounded, the model cannot take it away
     kept, _ = run(Lifted(head, "health-products", -1.0), recall)
     assert kept["health-products"].endswith("decided by: rules (grounded: the model disagreed)")
-    press = Item(id="p", source="other", url="https://example.org/p", title="Rappel de lots de Doliprane 500 mg")
+    press = Item(id="p", source="other", url="https://example.org/p", title="Doliprane 500 mg")
     vetoed, note = run(Lifted(head, "health-products", -1.0), press)
     assert "health-products" not in vetoed and "the model overruled the rules on health-products" in note
     act = Item(id="z", source="other", url="https://example.org/z", title="Texte n° 12",

@@ -11,8 +11,9 @@ combination. It is saved as a small ``.npz`` (no pickle).
 2024/1689...) is given whatever the model says. Elsewhere the rules' logit is clipped to ``±rule_clip``, so keywords,
 the source and the off-topic rules count as strong evidence but not as a verdict, and the model's logit, weighted by
 ``model_weight``, is added: where the rules are borderline or silent, the model decides. Both constants were chosen
-by cross-validation on the training data (``benchmarks/bench_finetune.py``); per-theme thresholds are chosen on
-out-of-fold logits: the highest F1 among thresholds that keep recall >= 0.95, within [-1, 1].
+by cross-validation on the training data (``benchmarks/bench_finetune.py``); the thresholds (-0.5 for every theme)
+were chosen on left-out labelled sets (``benchmarks/bench_loso.py --variants``). Recall first (:func:`combine`,
+:class:`Policy`): what the themes file lets the model do to the rules' decision, per theme.
 
 How the shipped ``classifiers/data/head.npz`` is rebuilt: ``watcher train`` (see ``classifiers.lab.finetune``).
 """

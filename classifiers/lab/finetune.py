@@ -45,7 +45,7 @@ from classifiers.lab.training import (
 )
 
 DEFAULTS = TuneSettings()
-THRESHOLDS = 0.0  # the hybrid gives a theme when its combined logit is above this
+THRESHOLDS = -0.5  # the hybrid gives a theme above this combined logit (chosen by benchmarks/bench_loso.py --variants)
 
 # -- the whole training --------------------------------------------------------------------------------------------
 if TYPE_CHECKING:
@@ -97,8 +97,8 @@ def train(examples: Sequence[Example], taxonomy: Taxonomy, model_dir: Path, sett
           log: Callable[[str], None] | None = None) -> Trained:
     """Fine-tune on ``examples``: ``k`` trainings give out-of-fold logits (the calibration slope of the scores is
     fitted on them, and ``summary`` reports them), then one training on all the examples gives the adapter and
-    heads that are kept. The decision thresholds stay at 0 (``THRESHOLDS``): recall first, and not tuned on the
-    training data (``benchmarks/bench_loso.py --variants`` compares other thresholds on left-out sets)."""
+    heads that are kept. The decision thresholds are ``THRESHOLDS`` for every theme, chosen on left-out sets by
+    ``benchmarks/bench_loso.py --variants`` (recall first), not tuned on the training data."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     frozen = Frozen(model_dir, settings)
