@@ -190,3 +190,40 @@ def _auto_precision(capability: Capability, op: Callable[..., Any] | None, probe
     if not int8.ok:
         return "float32", f"{why}; oneDNN's int8 kernel failed ({int8.detail})"
     return "int8", f"{why}; oneDNN int8 (its kernel agrees with float32)"
+
+
+def onednn_kernels(run: Callable[[], Any]) -> dict[str, int]:
+    """Call ``run`` with oneDNN's verbose output on and return how often each kernel ran (``primitive:impl`` from
+    its ``exec`` lines: ``inner_product:brg_matmul:avx512_core_bf16``, ``matmul:gemm:jit``...; reorders left
+    out). The lines go to file descriptor 1, which is redirected meanwhile. The ISA in a kernel's name is the one
+    oneDNN ran, caps included (``ONEDNN_MAX_CPU_ISA``); ``gemm:jit`` names no ISA: ``jit_isa`` says which."""
+    import os
+    import sys
+    import tempfile
+
+    import torch
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                run()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    seen: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split(",")
+        if line.startswith("onednn_verbose") and "exec" in parts:
+            i = parts.index("exec")
+            if len(parts) > i + 3 and parts[i + 2] != "reorder":
+                name = f"{parts[i + 2]}:{parts[i + 3]}"
+                seen[name] = seen.get(name, 0) + 1
+        elif line.startswith("onednn_verbose") and ",info,cpu,isa:" in line:
+            seen["jit_isa:" + line.split("isa:", 1)[1].strip()] = 0
+    return seen

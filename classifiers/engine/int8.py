@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -29,8 +30,9 @@ from typing import Any
 from classifiers.engine.capability import Capability, Probe
 
 ENGINE = "onednn"  # the quantised engine whose kernels honour ONEDNN_MAX_CPU_ISA
-# the linears of each layer that run in int8 (all six: the quality check on the gold items passes; docs/semantic.md)
-PARTS: tuple[str, ...] = ("q", "k", "v", "ao", "fi", "fo")
+# the linears of each layer that run in int8: all but the feed-forward output (``fo``), whose int8 rounding moves
+# the themes of 30 of the 2,136 gold items (11 without it; docs/semantic.md)
+PARTS: tuple[str, ...] = ("q", "k", "v", "ao", "fi")
 LINEARS = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
            "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}
 VERDICTS = "int8-check.json"  # beside the converted model
@@ -115,7 +117,9 @@ def _quantised_linear(linear: Any) -> Any:
 
     torch.backends.quantized.engine = ENGINE  # before packing: the packed weights belong to the engine
     linear.qconfig = qconfig()
-    return torch.ao.nn.quantized.dynamic.Linear.from_float(linear)
+    with warnings.catch_warnings():  # torch >= 2.9 flags its quantised tensors as deprecated (docs/semantic.md)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        return torch.ao.nn.quantized.dynamic.Linear.from_float(linear)
 
 
 def quantise(model: Any, parts: Sequence[str] = PARTS) -> None:
