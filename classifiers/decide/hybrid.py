@@ -365,9 +365,8 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
 def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD) -> Embedder:
     """The embedder of ``settings.model``, fine-tuned by ``head``'s adapter if it has one: the same vectors the
     classifier computes (and stores for search by meaning)."""
-    from classifiers.engine.e5 import load_embedder
-
     from classifiers.decide.quality import int8_check
+    from classifiers.engine.e5 import load_embedder
 
     trained = Head.load(head) if isinstance(head, Path) else head
     adapter = trained.adapter if trained is not None and (settings.model or "e5-small") == "e5-small" else None
