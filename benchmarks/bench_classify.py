@@ -51,7 +51,7 @@ TARGET_RATIO, TARGET_MB, TARGET_F1 = 3.0, 700.0, 0.005
 
 
 def gold_examples(n: int | None = None) -> list[Any]:
-    """The distinct (title + summary) labelled items of every gold set, in file order."""
+    """The distinct (title + summary) labelled items of every gold set, in file order (``n``: every k-th)."""
     from classifiers.lab.evaluation import load_gold
 
     seen: set[str] = set()
@@ -62,7 +62,7 @@ def gold_examples(n: int | None = None) -> list[Any]:
             if text not in seen:
                 seen.add(text)
                 out.append(example)
-    return out[:n] if n else out
+    return naive_sample(out, n) if n else out  # every k-th: each gold set represented
 
 
 def naive_sample(examples: Sequence[Any], n: int) -> list[Any]:

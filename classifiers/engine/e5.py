@@ -308,6 +308,7 @@ class FastE5Embedder:
             reference = check.run(self)
             self.path = chosen
         int8.quantise(self._model, self.int8_parts)
+        _trim_heap()  # the float32 weights just replaced
         if reference is not None and check is not None:
             verdict = int8.judge(reference, check.run(self), int8.made_on(found))
             int8.store(self.model_dir, key, verdict)
@@ -437,7 +438,9 @@ class TransformersEmbedder:
         """``adapter``: a fine-tuned update merged into the weights (for the converted e5-small directory only,
         whose ``watcher-conversion.json`` names the weights it applies to)."""
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a progress bar on stdout would break `watcher model --json`
         _set_threads(threads)
         hub: dict[str, Any] = {"cache_dir": str(cache_dir)} if cache_dir else {}
         try:

@@ -100,11 +100,12 @@ def model_report(settings: ModelSettings, *, head: Path = DEFAULT_HEAD, items: i
         _describe_cpu(report)
         embedder = _load(settings, head, report)
         _throughput(embedder, settings, head, probe_items()[:items], profiles, report)
+        report.peak_rss_mb = _peak_rss_mb()  # the model path's own, before the naive baseline loads its model
         if naive and getattr(embedder, "model_dir", None):
             _naive(embedder, head, probe_items()[:items], naive, report)
     except Exception as exc:  # the report shows any failure; it is what the command is for
         report.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-    report.peak_rss_mb = _peak_rss_mb()
+    report.peak_rss_mb = report.peak_rss_mb or _peak_rss_mb()
     return report
 
 
