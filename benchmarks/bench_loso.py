@@ -7,7 +7,8 @@
     python -m benchmarks.bench_loso --cheap HEAD.npz # OPTIMISTIC: encoder of HEAD (trained on every set), heads
                                                      # refitted per fold; minutes instead of hours
 
-Every labelled set of ``tests/fixtures/gold`` is used. Each fold trains what ``watcher train`` trains — the low-rank
+Every labelled set ``watcher train`` trains on (``TRAINING_GOLD``) is used; the held-out
+``watcher_annotated_external2`` is not read. Each fold trains what ``watcher train`` trains — the low-rank
 adapters of the encoder's upper layers, the model-alone head, the joint head and the rules' weights, same settings
 and seed — on every item **except** one labelled set (leave-one-set-out) or one source (leave-one-source-out), then
 measures the left-out items with the rules alone (``R > 0``), the model alone (the head; the description prototype
@@ -46,6 +47,7 @@ from classifiers.engine.e5 import default_cache_dir
 from classifiers.lab import finetune
 from classifiers.lab.evaluation import GOLD_SOURCES, Example, load_gold
 from classifiers.lab.training import labels, rule_matrix
+from watcher.cli.themes import TRAINING_GOLD
 
 GOLD = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "gold"
 CACHE = Path(__file__).resolve().parents[1] / "var" / "bench_loso"
@@ -54,7 +56,9 @@ PARTS = ("rules", "model", "hybrid")
 
 
 def gold_sets() -> dict[str, list[Example]]:
-    return {path.stem: load_gold(path) for path in sorted(GOLD.glob("*.jsonl"))}
+    """The labelled sets ``watcher train`` trains on; a held-out set (``watcher_annotated_external2``) is never a
+    fold nor in a fold's training."""
+    return {Path(name).stem: load_gold(GOLD / name) for name in sorted(TRAINING_GOLD)}
 
 
 def fold_plan(sets: dict[str, list[Example]], only: str) -> list[tuple[str, np.ndarray]]:
@@ -173,9 +177,13 @@ def shipped_outputs(head_file: Path, names: Sequence[str], sets: dict[str, list[
 
 
 def predictions(saved: dict[str, np.ndarray], R: np.ndarray, flags: RuleFlags, policy: Policy,
-                ids: Sequence[str], thresholds: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The rules', the model alone's and the hybrid's decisions on a fold's left-out items."""
+                ids: Sequence[str], thresholds: np.ndarray | None = None,
+                all_grounded: bool = False) -> dict[str, np.ndarray]:
+    """The rules', the model alone's and the hybrid's decisions on a fold's left-out items (``all_grounded``: every
+    theme the rules give counts as grounded, so ``policy.remove_grounded`` applies to all of them)."""
     test = saved["test"]
+    if all_grounded:
+        flags = RuleFlags(flags.certain, flags.grounded | (R > 0), flags.excluded)
     dim = saved["alone"].shape[1]
     if thresholds is None:
         thresholds = saved["thresholds"] if "thresholds" in saved else np.full(len(ids), finetune.THRESHOLDS,
@@ -204,7 +212,7 @@ def scores(pred: np.ndarray, Y: np.ndarray) -> tuple[float, dict[int, float]]:
 
 def report(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example], cache: Path,
            policy: Policy | None = None, quiet: bool = False,
-           thresholds: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+           thresholds: np.ndarray | None = None, all_grounded: bool = False) -> dict[str, dict[str, float]]:
     taxonomy = load_themes()
     ids = taxonomy.ids
     Y = labels(examples, ids)
@@ -223,7 +231,7 @@ def report(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example], 
         with np.load(path) as z:
             saved = {k: z[k] for k in z.files}
         test = saved["test"]
-        preds = predictions(saved, R, flags, policy, ids, thresholds)
+        preds = predictions(saved, R, flags, policy, ids, thresholds, all_grounded)
         row: dict[str, float] = {"n": len(test), "seconds": float(saved["seconds"])}
         recalls = {}
         for part, pred in preds.items():
@@ -294,6 +302,12 @@ VARIANTS: dict[str, dict[str, float | bool | tuple[float, ...] | tuple[str, ...]
     "grounded removable when the model alone says p < 0.05": {"remove_grounded": 0.05},
     "grounded removable when the model alone says p < 0.2": {"remove_grounded": 0.2},
     "the model may not remove any rule's theme": {"remove": False},
+    "any rule's theme removable only when the model alone says p < 0.05": {"remove_grounded": 0.05,
+                                                                           "all_grounded": True},
+    "any rule's theme removable only when the model alone says p < 0.02": {"remove_grounded": 0.02,
+                                                                           "all_grounded": True},
+    "any rule's theme removable only when the model alone says p < 0.1": {"remove_grounded": 0.1,
+                                                                          "all_grounded": True},
     "the model may not remove health-data or ai": {"keep": ("health-data", "ai")},
     "the model may not remove health-data, ai or personal-data": {"keep": ("health-data", "ai", "personal-data")},
     "the model may not add a theme": {"add": False},
@@ -320,13 +334,18 @@ def variants(plan: Sequence[tuple[str, np.ndarray]], examples: Sequence[Example]
                         else base.remove_grounded)
         given = change.get("thresholds")
         thresholds = np.array(given, dtype=np.float32) if isinstance(given, tuple) else None
-        rows = report(plan, examples, cache, policy, quiet=True, thresholds=thresholds)
+        rows = report(plan, examples, cache, policy, quiet=True, thresholds=thresholds,
+                      all_grounded=bool(change.get("all_grounded", False)))
         cells = []
         for kind in ("set", "source"):
             values = [r["hybrid"] for name, r in rows.items() if name.startswith(kind)]
             cells.append(f"{np.mean(values):.3f} / {min(values):.3f}" if values else "-")
         worst = min((r[k], k.split()[1], name) for name, r in rows.items() for k in r if k.startswith("hybrid "))
         print(f"{label:<58} {cells[0]:<20} {cells[1]:<22} {worst[0]:.2f} ({worst[1]}, {worst[2]})")
+        for theme in ("health-data", "ai"):
+            values = {name: r[f"hybrid {theme}"] for name, r in rows.items() if f"hybrid {theme}" in r}
+            print(f"    {theme} recall: mean {np.mean(list(values.values())):.3f}, worst {min(values.values()):.3f}"
+                  f" ({min(values, key=lambda n: values[n]).split()[-1]})")
         print("    per fold: " + ", ".join(f"{name.split()[-1].removeprefix('watcher_annotated_')} {r['hybrid']:.3f}"
                                       for name, r in rows.items()))
 

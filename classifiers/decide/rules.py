@@ -330,12 +330,16 @@ def sigmoid(x: float) -> float:
 
 
 def reason_text(evidence: Sequence[Evidence], extra: str = "") -> str:
-    """'matched: a, b; cite le règlement (UE) ...; source: CNIL; but: ...' from the evidence of one theme."""
+    """'cite le règlement (UE) ...; délibération CNIL : recommandation; source: CNIL; matched: a, b; but: ...' from
+    the evidence of one theme. The acts an item cites, where it comes from (source, issuing authority, the kind of
+    CNIL délibération) and the words it matched are listed apart, each kind up to a few, so that acts cited never
+    hide the other evidence a lawyer reads the tag by."""
+    group = {"keyword": "matched", "combination": "matched", "negative": "but", "off-topic": "but",
+             "source": "origin", "authority": "origin"}
     parts: dict[str, list[str]] = {}
     for e in sorted(evidence, key=lambda e: -abs(e.weight)):
-        key = {"keyword": "matched", "combination": "matched", "negative": "but", "off-topic": "but"}.get(e.kind, "")
-        parts.setdefault(key, []).append(e.label)
-    chunks = [f"{k}: {', '.join(v[:4])}" if k else "; ".join(v[:3]) for k, v in parts.items()]
+        parts.setdefault(group.get(e.kind, "acts"), []).append(e.label)
+    chunks = [f"{k}: {', '.join(v[:4])}" if k in ("matched", "but") else "; ".join(v[:3]) for k, v in parts.items()]
     if extra:
         chunks.append(extra)
     return "; ".join(chunks)
