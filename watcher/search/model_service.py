@@ -23,7 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class ModelService:
         try:
             request = json.loads(line)
             texts = [str(t) for t in request.get("texts") or []]
-            kind = str(request.get("kind") or "query")
+            kind: Literal["query", "passage"] = "passage" if request.get("kind") == "passage" else "query"
         except (ValueError, AttributeError, TypeError):
             return {"error": "bad request"}
         if not self._loaded.wait(ANSWER_TIMEOUT) or self.embedder is None:
