@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlite_utils import Database
@@ -26,7 +26,9 @@ from store.lock import DEFAULT_WAIT, writer_lock
 from store.newsletter import NewsletterMixin
 from store.schema import migrations
 from store.sql import chunks, columns, empty_defaults, marks, rows
-from store.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from store.vectors import VectorIndex
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
@@ -193,7 +195,10 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
 
     @functools.cached_property
     def vectors(self) -> VectorIndex:
-        """The items' embeddings (search by meaning): see ``store.vectors``."""
+        """The items' embeddings (search by meaning): see ``store.vectors`` (imported here: it needs numpy, which
+        the commands that never search by meaning need not load)."""
+        from store.vectors import VectorIndex
+
         return VectorIndex(self.db)
 
     # -- items --------------------------------------------------------------------------------------------------
@@ -227,8 +232,6 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
                 row["version"] = 1
                 inserts.append(row)
                 result.new.append(row["id"])
-                if counted:
-                    delta.update(counts.contribution(row, ()))
             elif previous[1] != row["content_hash"]:
                 row["version"] = previous[2] + 1
                 updates.append(row)
@@ -241,6 +244,8 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
                 touched.append((now, row["id"]))
                 result.unchanged += 1
         conn = self.db.conn
+        if counted and inserts:
+            delta.update(counts.of_new_rows(inserts))
         counts.apply(conn, delta)
         if inserts:
             # the new rows are those above the largest rowid before the insert (one writer, one transaction)
