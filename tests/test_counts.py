@@ -19,6 +19,7 @@ import pytest
 from archive_support import copy_archive, write_config
 
 from store import Store, counts
+from store import store as store_module
 from watcher.config import load_config
 from watcher.legal.normalize import to_utc
 from watcher.models import Item
@@ -213,3 +214,21 @@ def test_a_search_past_the_caps_says_at_least(web: tuple[Any, Path], monkeypatch
     data = _get(ds, "/watcher/items.json?_search=donn%C3%A9es").json()
     assert data["filtered_table_rows_count"] == 30
     assert all(sum(f.values()) <= 10 for name, f in _facets(data).items() if name != "themes")
+
+
+def test_a_search_with_more_matches_than_the_window_ranks_the_newest(store: Store,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = store.db.conn
+    register_sql_functions(conn)
+    match = '"données"'
+    newest = [r[0] for r in conn.execute("select rowid from items_fts where items_fts match ? order by rowid desc "
+                                         "limit 7", [match])]
+    by_rank = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = items_fts.rowid "
+                                          f"where items_fts match ? and items_fts.rowid >= {min(newest)} "
+                                          "order by rank", [match])]
+    monkeypatch.setattr(store_module, "RANK_WINDOW", 7)
+    assert store.search_ids(match, limit=5) == by_rank[:5]  # the 5 best of the 7 stored last, best first
+    monkeypatch.setattr(store_module, "RANK_WINDOW", 100_000)
+    everything = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = "
+                                             "items_fts.rowid where items_fts match ? order by rank", [match])]
+    assert store.search_ids(match, limit=5) == everything[:5]

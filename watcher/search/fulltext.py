@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from store.store import ranked_matches_sql
 from watcher.legal import identifiers as ids
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "«": '"', "»": '"', "„": '"'})
@@ -129,18 +130,21 @@ def register_sql_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("watcher_acts", 1, _acts_json, deterministic=True)
 
 
-# The same search as ``search`` in one SQL statement (a Datasette canned query, parameter :q).
-SEARCH_SQL = """with acts as (select json_extract(value, '$[0]') as scheme, json_extract(value, '$[1]') as value
+# The same search as ``search`` in one SQL statement (a Datasette canned query, parameter :q): the acts named, the
+# items citing them, then the full-text matches best first (FTS5's bm25, as ``Store.search_ids`` ranks them).
+SEARCH_SQL = f"""with acts as (select json_extract(value, '$[0]') as scheme, json_extract(value, '$[1]') as value
     from json_each(watcher_acts(:q))),
 hits as (
-    select i.item_id, 0 as rank from identifiers i join acts a on i.scheme = a.scheme and i.value = a.value
+    select i.item_id, 0 as tier, 0.0 as score from identifiers i join acts a on i.scheme = a.scheme
+        and i.value = a.value
     union all
-    select i.item_id, 1 from identifiers i join acts a on i.scheme = 'cites_' || a.scheme
+    select i.item_id, 1, 0.0 from identifiers i join acts a on i.scheme = 'cites_' || a.scheme
         and (i.value = a.value or ',' || i.value || ',' like '%,' || a.value || ',%')
     union all
-    select items.id, 2 from items_fts join items on items.rowid = items_fts.rowid
-        where watcher_fts(:q) != '' and items_fts match watcher_fts(:q)
+    select items.id, 2, m.match_rank from ({ranked_matches_sql("escape_fts(:q)", "200")}) m
+        join items on items.rowid = m.match_rowid
 )
 select items.id, items.legal_date, items.source, items.nature, items.themes, items.title, items.url
-from items join (select item_id, min(rank) as rank from hits group by item_id) h on h.item_id = items.id
-order by h.rank, items.legal_date desc limit 200"""
+from items join (select item_id, min(tier) as tier, min(score) as score from hits group by item_id) h
+    on h.item_id = items.id
+order by h.tier, case when h.tier = 2 then h.score end, items.legal_date desc limit 200"""

@@ -19,7 +19,8 @@ the items page and answers it from the cheapest exact source):
 - anything else (a search within a theme, a source filter...): counted by SQLite as Datasette does.
 
 Ranking: a search without a sort chosen by the visitor lists its best matches by relevance (FTS5's bm25, ``order
-by rank`` inside the FTS query with the page's limit). A search alone ranks the ``RANK_WINDOW`` matches stored last
+by rank`` inside the FTS query with the page's limit). A search alone ranks the ``store.store.RANK_WINDOW`` (5,000)
+matches stored last
 (every match when it has no more; FTS5 scores only those, so its cost does not grow with the archive); a search
 with other filters ranks every match. A ranked page is the ``_size`` best (at most ``max_returned_rows``), with no
 next page; sorting by a column (e.g. the date) lists every match page by page.
@@ -35,8 +36,9 @@ from datasette.database import Database, QueryInterrupted, Results
 from datasette.facets import Facet
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
+from store.store import ranked_matches_sql
+
 SEARCH_COUNT_CAP = 10_000
-RANK_WINDOW = 5_000  # a search ranks its most recently stored matches, all of them when it has no more
 SEARCH_FACET_SAMPLE = 2_000
 KEPT_COLUMNS = frozenset({"source", "nature", "authority", "lang"})  # Datasette's column facets read from the counts
 # the clause Datasette writes for ?_search= (datasette.filters.search_filters, fts_table and fts_pk of metadata.json)
@@ -113,14 +115,6 @@ def newest_matches(limit: int) -> str:
             f"order by rowid desc limit {limit}")
 
 
-def ranked_matches(limit: int) -> str:
-    """The ``limit`` best matches of ``:search`` by bm25 (FTS5's rank) among the ``RANK_WINDOW`` stored last: FTS5
-    scores only the matches above the window's lowest rowid, so a search costs the same at any archive size."""
-    floor = f"(select coalesce(min(watcher_rowid), 0) from ({newest_matches(RANK_WINDOW)}))"
-    return (f"select rowid as watcher_rowid, rank as watcher_rank from items_fts where items_fts match "
-            f"escape_fts(:search) and rowid >= {floor} order by rank limit {limit}")
-
-
 def sample_sql(expression: str) -> str:
     """``expression`` (over ``items``) of the ``SEARCH_FACET_SAMPLE`` matches of ``:search`` stored last."""
     return (f"select {expression} as value from items join ({newest_matches(SEARCH_FACET_SAMPLE)}) m "
@@ -185,8 +179,9 @@ class ArchiveDatabase(Database):
             return None
         size = max(limit - 1, 1)
         if not scope.themes and not scope.rest:
-            sql = (f"select {columns} from items join ({ranked_matches(size)}) m on items.rowid = m.watcher_rowid "
-                   "order by m.watcher_rank")
+            ranked = ranked_matches_sql("escape_fts(:search)", str(size))
+            sql = (f"select {columns} from items join ({ranked}) m on items.rowid = m.match_rowid "
+                   "order by m.match_rank")
         else:
             where = " and ".join([*(theme_clause(name) for name in scope.themes), *scope.rest])
             sql = (f"select {columns} from items join (select rowid as watcher_rowid, rank as watcher_rank from "
