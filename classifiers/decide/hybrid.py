@@ -341,13 +341,15 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
     return HybridClassifier(taxonomy, embedder_factory=factory, head=trained, model_name=model, profiles=profiles)
 
 
-def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD) -> Embedder:
+def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD, *,
+                   threads: int | None = None) -> Embedder:
     """The embedder of ``settings.model``, fine-tuned by ``head``'s adapter if it has one: the same vectors the
-    classifier computes (and stores for search by meaning)."""
+    classifier computes (and stores for search by meaning). ``threads``: torch's intra-op threads (default:
+    torch's own choice)."""
     from classifiers.engine.e5 import load_embedder
 
     trained = Head.load(head) if isinstance(head, Path) else head
     adapter = trained.adapter if trained is not None and (settings.model or "e5-small") == "e5-small" else None
     cache = Path(settings.model_cache) if settings.model_cache else None
     return load_embedder(settings.model or "e5-small", cache, precision=settings.model_precision,  # type: ignore[arg-type]
-                         adapter=adapter)
+                         adapter=adapter, threads=threads)
