@@ -3,6 +3,7 @@ regenerate the configuration ``docs``."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,16 @@ def _model_service(app: Any) -> Any:
     if not service.start():
         click.echo(f"the model of this archive is already served at {service.path}", err=True)
         return None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        # uvicorn stops on SIGTERM, then raises it again to end the process as SIGTERM does: the socket file is
+        # removed first, then the signal goes on as before
+        service.close()
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
     return service
 
 
