@@ -157,8 +157,11 @@ class Server:
         self.config = folder / "serve.toml"
         self.config.write_text((REPO / "sources.toml").read_text(encoding="utf-8").replace(
             'database = "var/watcher.db"', f'database = "{database}"', 1), encoding="utf-8")
+        # the embedding model (for `watcher search --similar`) is not what is measured: not loaded, where the
+        # served checkout has the option
+        no_model = ["--no-model"] if "--no-model" in (code / "watcher/cli/archive.py").read_text("utf-8") else []
         self.process = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(self.config), "serve",
-                                         "--port", "0"], cwd=code, stderr=subprocess.PIPE, text=True,
+                                         "--port", "0", *no_model], cwd=code, stderr=subprocess.PIPE, text=True,
                                         env=child_env({"PYTHONPATH": str(code)}))
         assert self.process.stderr is not None
         for line in self.process.stderr:
