@@ -42,7 +42,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import httpx
 from datasette.utils import tilde_encode
@@ -282,7 +282,9 @@ def measure(client: httpx.Client, database: Path, requests: int) -> list[list[An
                          ("theme page (HTML, with facets)", themes), ("theme Atom feed (50 entries)", feeds)):
         times, errors = timed(client, paths[warm:], paths[:warm])
         rows.append([label, statistics.median(times), p95(times), max(times), errors])
-        print(f"  {label}: p50 {rows[-1][1]:.0f} ms, p95 {rows[-1][2]:.0f} ms, {errors} error(s)", flush=True)
+        slowest = sorted(zip(times, paths[warm:], strict=True), reverse=True)[:3]
+        print(f"  {label}: p50 {rows[-1][1]:.0f} ms, p95 {rows[-1][2]:.0f} ms, {errors} error(s); slowest: "
+              + ", ".join(f"{unquote(path.split('?', 1)[1])[:60]} {ms:.0f} ms" for ms, path in slowest), flush=True)
     return rows
 
 

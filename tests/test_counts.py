@@ -158,6 +158,10 @@ def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any,
     assert sum(facets["legal_date"].values()) <= len(members)
     page = html.unescape(_get(ds, f"/watcher/items?_theme={theme}").text)
     assert f"{len(members):,} rows" in page and 'theme is "ai"' in page
+    first = _get(ds, f"/watcher/items.json?_theme={theme}&_size=10").json()
+    further = _get(ds, first["next_url"].replace("http://localhost", "")).json()  # a page further down
+    assert further["rows"] and not {r[0] for r in further["rows"]} & {r[0] for r in first["rows"]}
+    assert _facets(further) == _facets(first) and further["filtered_table_rows_count"] == len(members)
     # the page reads the kept counts (it does not count at each request): a changed kept count shows
     conn.execute("update item_counts set n = n + 1000 where scope = ? and facet = 'source' and value = 'cnil'",
                  [theme])

@@ -47,6 +47,10 @@ SEARCH_CLAUSE = "rowid in (select rowid from items_fts where items_fts match esc
 RANKED_CLAUSE = "1 /* watcher: by relevance */"
 _THEME_CLAUSE = re.compile(r"exists \(select 1 from item_themes t where t\.item_id = items\.id "
                            r"and t\.theme = :(watcher_theme_\d+)\)")
+# the clause of Datasette's next-page cursor on the items' default order (legal_date desc, then id): the facets
+# of a page further down count the whole selection, as its row count does (not only the rows after the cursor)
+_CURSOR = re.compile(r"\(legal_date < :p\d+ or legal_date is null or \(legal_date = :p\d+ and \(\(id > :p\d+\)\)\)\)"
+                     r"|\(legal_date is null and \(\(id > :p\d+\)\)\)")
 _SPACE = re.compile(r"\s+")
 _SELECT = re.compile(r"select (?P<columns>.+?) from items (?:where (?P<where>.+?) )?"
                      r"order by legal_date desc limit (?P<limit>\d+)")
@@ -97,7 +101,7 @@ def scope_of(where: str | None) -> Scope:
     text = (where or "").strip()
     search = SEARCH_CLAUSE in text
     ranked = RANKED_CLAUSE in text
-    text = text.replace(SEARCH_CLAUSE, " ").replace(RANKED_CLAUSE, " ")
+    text = _CURSOR.sub(" ", text.replace(SEARCH_CLAUSE, " ").replace(RANKED_CLAUSE, " "))
     themes = tuple(_THEME_CLAUSE.findall(text))
     text = _THEME_CLAUSE.sub(" ", text)
     rest = tuple(part.strip() for part in re.split(r"\band\b", text) if part.strip())
