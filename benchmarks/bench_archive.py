@@ -284,7 +284,7 @@ def measure(client: httpx.Client, database: Path, requests: int) -> list[list[An
         rows.append([label, statistics.median(times), p95(times), max(times), errors])
         slowest = sorted(zip(times, paths[warm:], strict=True), reverse=True)[:3]
         print(f"  {label}: p50 {rows[-1][1]:.0f} ms, p95 {rows[-1][2]:.0f} ms, {errors} error(s); slowest: "
-              + ", ".join(f"{unquote(path.split('?', 1)[1])[:60]} {ms:.0f} ms" for ms, path in slowest), flush=True)
+              + ", ".join(f"{unquote(path.split('?', 1)[-1])[:60]} {ms:.0f} ms" for ms, path in slowest), flush=True)
     return rows
 
 
