@@ -75,14 +75,12 @@ RANK_WINDOW = 5_000  # a full-text search ranks its matches stored last, every m
 
 
 def ranked_matches_sql(match: str, limit: str) -> str:
-    """SQL of the ``limit`` best matches (``match_rowid``, ``match_rank``: FTS5's bm25, lower is better) of the FTS5
-    expression ``match`` (both SQL expressions, e.g. ``?``) among the ``RANK_WINDOW`` matches stored last. FTS5
-    walks its index backwards to the window's lowest rowid and scores only the matches above it: the cost of a
-    search does not grow with the archive, and a search with fewer matches ranks them all."""
-    floor = (f"(select coalesce(min(rowid), 0) from (select rowid from items_fts where items_fts match {match} "
-             f"order by rowid desc limit {RANK_WINDOW}))")
-    return (f"select rowid as match_rowid, rank as match_rank from items_fts where items_fts match {match} "
-            f"and rowid >= {floor} order by rank limit {limit}")
+    """SQL of the ``limit`` best matches (``match_rowid``, ``match_rank``: FTS5's bm25, lower is better; the newest
+    first among equals) of the FTS5 expression ``match`` (both SQL expressions, e.g. ``?``) among the
+    ``RANK_WINDOW`` matches stored last. FTS5 walks its index backwards, scores those matches only and stops: the
+    cost of a search does not grow with the archive, and a search with fewer matches ranks them all."""
+    return (f"select * from (select rowid as match_rowid, rank as match_rank from items_fts where items_fts match "
+            f"{match} order by rowid desc limit {RANK_WINDOW}) order by match_rank, match_rowid desc limit {limit}")
 
 
 BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock before "database is locked"
@@ -314,8 +312,8 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin):
         bm25) among the ``RANK_WINDOW`` matches stored last (the caller builds ``match``:
         ``watcher.search.fulltext`` quotes what people type)."""
         sql = (f"select items.id from ({ranked_matches_sql('?', '?')}) m join items on items.rowid = m.match_rowid "
-               "order by m.match_rank")
-        return [r[0] for r in self.db.execute(sql, [match, match, limit])]
+               "order by m.match_rank, m.match_rowid desc")
+        return [r[0] for r in self.db.execute(sql, [match, limit])]
 
     def items_with_identifiers(self, pairs: Sequence[tuple[str, str]], limit: int = 20) -> list[tuple[str, bool]]:
         """(item id, True if the item IS the act, False if it cites it) for each (scheme, value); citations are

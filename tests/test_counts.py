@@ -190,7 +190,8 @@ def test_search_is_ranked_by_relevance_with_the_counts_of_its_matches(web: tuple
     register_sql_functions(conn)
     text = "données de santé"
     ranked = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = items_fts.rowid "
-                                         "where items_fts match watcher_fts(?) order by rank", [text])]
+                                         "where items_fts match watcher_fts(?) order by rank, items.rowid desc",
+                                         [text])]
     by_source = dict(conn.execute("select source, count(*) from items where rowid in (select rowid from items_fts "
                                   "where items_fts match watcher_fts(?)) group by 1", [text]).fetchall())
     conn.close()
@@ -229,10 +230,11 @@ def test_a_search_with_more_matches_than_the_window_ranks_the_newest(store: Stor
                                          "limit 7", [match])]
     by_rank = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = items_fts.rowid "
                                           f"where items_fts match ? and items_fts.rowid >= {min(newest)} "
-                                          "order by rank", [match])]
+                                          "order by rank, items.rowid desc", [match])]
     monkeypatch.setattr(store_module, "RANK_WINDOW", 7)
     assert store.search_ids(match, limit=5) == by_rank[:5]  # the 5 best of the 7 stored last, best first
     monkeypatch.setattr(store_module, "RANK_WINDOW", 100_000)
     everything = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = "
-                                             "items_fts.rowid where items_fts match ? order by rank", [match])]
+                                             "items_fts.rowid where items_fts match ? order by rank, items.rowid desc",
+                                             [match])]
     assert store.search_ids(match, limit=5) == everything[:5]

@@ -43,6 +43,11 @@ _BARE: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\b(CNILTEXT\d{12})\b", re.I), ("cnil",)),
 )
 _UPPER = frozenset({"nor", "jorftext", "cnil", "deliberation"})
+# words typed alone that nearly every item holds: they select nothing and weigh nothing in bm25 (their idf is ~0),
+# but matching them costs FTS5 a walk through a list of a million items. Dropped when other words remain; kept
+# inside a quoted phrase ("données de santé"), where they say what is adjacent.
+_FILLERS = frozenset({"de", "du", "des", "la", "le", "les", "l", "d", "et", "à", "au", "aux", "en", "un", "une",
+                      "pour", "par", "sur", "dans", "the", "of", "and", "to", "in", "for", "on"})
 
 
 class SearchStore(Protocol):
@@ -59,16 +64,18 @@ class Query:
 
 
 def fts_expression(text: str) -> str:
-    """``text`` as an FTS5 query of quoted phrases, one per chunk (all must match); '' if it has no word."""
+    """``text`` as an FTS5 query of quoted phrases, one per chunk (all must match), without the filler words typed
+    alone (``de``, ``la``, ``the``...) when other words remain; '' if it has no word."""
     plain = _NUMERO.sub(" ", (text or "").translate(_QUOTES))
     if plain.count('"') % 2:
         plain = plain.replace('"', " ")
-    phrases = []
+    phrases, fillers = [], []
     for quoted, bare in _CHUNK.findall(plain):
         chunk = quoted or bare
         if _WORD.search(chunk):
-            phrases.append('"' + chunk.replace('"', '""') + '"')
-    return " ".join(phrases)
+            phrase = '"' + chunk.replace('"', '""') + '"'
+            (fillers if not quoted and chunk.lower() in _FILLERS else phrases).append(phrase)
+    return " ".join(phrases or fillers)
 
 
 def acts(text: str) -> tuple[tuple[str, str], ...]:
@@ -147,4 +154,5 @@ hits as (
 select items.id, items.legal_date, items.source, items.nature, items.themes, items.title, items.url
 from items join (select item_id, min(tier) as tier, min(score) as score from hits group by item_id) h
     on h.item_id = items.id
-order by h.tier, case when h.tier = 2 then h.score end, items.legal_date desc limit 200"""
+order by h.tier, case when h.tier = 2 then h.score end, case when h.tier = 2 then items.rowid end desc,
+    items.legal_date desc limit 200"""
