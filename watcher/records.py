@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from watcher.legal import legal_dates, natures
@@ -22,10 +23,17 @@ def item_to_row(item: Item) -> dict[str, Any]:
     return {
         "id": item.id, "source": item.source, "url": item.url, "title": item.title, "summary": item.summary,
         "text": item.text, "published": iso(item.published), "legal_date": legal.isoformat() if legal else "",
-        "lang": item.lang, "nature": natures.normalise(item.nature, item.id), "nature_raw": item.nature,
+        "lang": item.lang, "nature": _nature_code(item.nature, item.id.startswith(natures.CNIL_PREFIX)),
+        "nature_raw": item.nature,
         "authority": item.authority, "rubric": item.rubric, "identifiers": dict(item.identifiers),
         "tags": list(item.tags), "extra": dict(item.extra), "content_hash": item.content_hash(),
     }
+
+
+@lru_cache(maxsize=1024)
+def _nature_code(raw: str, cnil_deliberation: bool) -> str:
+    """``natures.normalise``, once per spelling: a source gives every item the same few raw natures."""
+    return natures.normalise(raw, natures.CNIL_PREFIX if cnil_deliberation else "")
 
 
 def item_from_row(row: Mapping[str, Any]) -> Item:
