@@ -142,10 +142,10 @@ def _facets(data: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {name: {r["value"]: r["count"] for r in facet["results"]} for name, facet in data["facet_results"].items()}
 
 
-def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any, Path]) -> None:
+@pytest.mark.parametrize("theme", ["ai", "health-products"])  # 70 and 7 items of 553: walked by date / rare
+def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any, Path], theme: str) -> None:
     ds, database = web
     conn = sqlite3.connect(database)
-    theme = "ai"
     members = {r[0] for r in conn.execute("select item_id from item_themes where theme = ?", [theme])}
     by_source = dict(conn.execute("select i.source, count(*) from items i join item_themes t on t.item_id = i.id "
                                   "where t.theme = ? group by 1", [theme]).fetchall())
@@ -157,18 +157,21 @@ def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any,
     assert facets["source"] == by_source and facets["themes"] == with_theme
     assert sum(facets["legal_date"].values()) <= len(members)
     page = html.unescape(_get(ds, f"/watcher/items?_theme={theme}").text)
-    assert f"{len(members):,} rows" in page and 'theme is "ai"' in page
-    first = _get(ds, f"/watcher/items.json?_theme={theme}&_size=10").json()
+    assert f"{len(members):,} rows" in page and f'theme is "{theme}"' in page
+    first = _get(ds, f"/watcher/items.json?_theme={theme}&_size=5").json()
     further = _get(ds, first["next_url"].replace("http://localhost", "")).json()  # a page further down
     assert further["rows"] and not {r[0] for r in further["rows"]} & {r[0] for r in first["rows"]}
     assert _facets(further) == _facets(first) and further["filtered_table_rows_count"] == len(members)
+    dated = [r[-2] for r in first["rows"] + further["rows"]]  # legal_date, newest first across the pages
+    assert dated == sorted(dated, reverse=True)
     # the page reads the kept counts (it does not count at each request): a changed kept count shows
-    conn.execute("update item_counts set n = n + 1000 where scope = ? and facet = 'source' and value = 'cnil'",
-                 [theme])
+    source = min(by_source)
+    conn.execute("update item_counts set n = n + 1000 where scope = ? and facet = 'source' and value = ?",
+                 [theme, source])
     conn.commit()
     conn.close()
     again = _facets(_get(ds, f"/watcher/items.json?_theme={theme}").json())
-    assert again["source"]["cnil"] == by_source["cnil"] + 1000
+    assert again["source"][source] == by_source[source] + 1000
 
 
 def test_whole_archive_page_counts_are_the_group_by_counts(web: tuple[Any, Path]) -> None:

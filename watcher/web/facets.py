@@ -46,7 +46,9 @@ SEARCH_CLAUSE = "rowid in (select rowid from items_fts where items_fts match esc
 # the clause the plugin adds to a search alone with no sort chosen: true, and a sign that it is ranked by relevance
 RANKED_CLAUSE = "1 /* watcher: by relevance */"
 _THEME_CLAUSE = re.compile(r"exists \(select 1 from item_themes t where t\.item_id = items\.id "
-                           r"and t\.theme = :(watcher_theme_\d+) limit 1\)")
+                           r"and t\.theme = :(watcher_theme_\d+) limit 1\)"
+                           r"|items\.id in \(select t\.item_id from item_themes t where t\.theme = :(watcher_theme_\d+)\)")
+RARE = 50  # a theme held by fewer than 1 item in RARE is read from its own list of items (theme_clause)
 # the clause of Datasette's next-page cursor on the items' default order (legal_date desc, then id): the facets
 # of a page further down count the whole selection, as its row count does (not only the rows after the cursor)
 _CURSOR = re.compile(r"\(legal_date < :p\d+ or legal_date is null or \(legal_date = :p\d+ and \(\(id > :p\d+\)\)\)\)"
@@ -66,13 +68,34 @@ _COLUMN_FACET = re.compile(r"select (?P<column>\w+) as value, count\(\*\) as cou
 _INNER = re.compile(r"select .+? from items(?: where (?P<where>.+?))?")
 
 
-def theme_clause(name: str) -> str:
-    """The filter of ``?_theme=``: a correlated EXISTS on ``item_themes``' primary key (the page's rows come from
-    walking the date index until a page matches; an IN list would first collect and sort every matching item).
-    ``limit 1`` keeps it a correlated lookup: without it, SQLite 3.38+ (Datasette's, through pysqlite3) turns the
-    EXISTS into a join behind a Bloom filter that first reads every item of the theme (400 ms instead of 20 ms
-    for a page of 50 at 1,000,000 items)."""
+def theme_clause(name: str, *, rare: bool = False) -> str:
+    """The filter of ``?_theme=`` (parameter ``name``):
+
+    - a theme held by many items: a correlated EXISTS on ``item_themes``' primary key, so that the page's rows come
+      from walking the date index until a page matches (an IN list would first collect and sort every matching
+      item). ``limit 1`` keeps it a correlated lookup: without it, SQLite 3.38+ (Datasette's, through pysqlite3)
+      turns the EXISTS into a join behind a Bloom filter that first reads every item of the theme (400 ms instead
+      of 20 ms for a page of 50 at 1,000,000 items);
+    - a ``rare`` theme (fewer than 1 item in ``RARE``, or none): the theme's own list of items, sorted (walking
+      the date index would pass most of the archive before finding a page, or all of it for an empty theme)."""
+    if rare:
+        return f"items.id in (select t.item_id from item_themes t where t.theme = :{name})"
     return f"exists (select 1 from item_themes t where t.item_id = items.id and t.theme = :{name} limit 1)"
+
+
+async def theme_sizes(db: Any, themes: list[str]) -> dict[str, bool]:
+    """{theme: whether it is rare} from the kept counts ({} when the archive keeps none: every theme as common)."""
+    marks = ", ".join(f":t{n}" for n in range(len(themes)))
+    try:
+        rows = await Database.execute(db, f"select scope, n from item_counts where facet = 'total' and value = '' "
+                                          f"and scope in ('', {marks})", {f"t{n}": t for n, t in enumerate(themes)})
+    except Exception as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise
+    sizes = {row[0]: row[1] for row in rows.rows}
+    archive = sizes.get("", 0)
+    return {theme: sizes.get(theme, 0) * RARE < archive for theme in themes}
 
 
 class AtLeast(int):
@@ -110,7 +133,7 @@ def scope_of(where: str | None) -> Scope:
     search = SEARCH_CLAUSE in text
     ranked = RANKED_CLAUSE in text
     text = _CURSOR.sub(" ", text.replace(SEARCH_CLAUSE, " ").replace(RANKED_CLAUSE, " "))
-    themes = tuple(_THEME_CLAUSE.findall(text))
+    themes = tuple(a or b for a, b in _THEME_CLAUSE.findall(text))
     text = _THEME_CLAUSE.sub(" ", text)
     rest = tuple(part.strip() for part in re.split(r"\band\b", text) if part.strip())
     return Scope(themes=themes, search=search, ranked=ranked, rest=rest)
