@@ -69,7 +69,8 @@ def fts_expression(text: str) -> str:
     plain = _NUMERO.sub(" ", (text or "").translate(_QUOTES))
     if plain.count('"') % 2:
         plain = plain.replace('"', " ")
-    phrases, fillers = [], []
+    phrases: list[str] = []
+    fillers: list[str] = []
     for quoted, bare in _CHUNK.findall(plain):
         chunk = quoted or bare
         if _WORD.search(chunk):
