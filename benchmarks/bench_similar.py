@@ -23,14 +23,22 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks._util import REPO, CachedEmbedder, child_env, cpu_line, print_table, verdict
+from benchmarks._util import (
+    REPO,
+    CachedEmbedder,
+    child_env,
+    cpu_line,
+    print_table,
+    python_module,
+    run_child,
+    verdict,
+)
 from classifiers.decide.hybrid import ModelSettings, model_embedder
 from classifiers.lab.evaluation import load_gold
 from store import Store
@@ -114,16 +122,12 @@ def measure_sqlite_vec(path: Path, queries: np.ndarray) -> dict[str, float]:
     return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))}
 
 
-def cli_query(archive: Path, text: str) -> float:
-    """Seconds of one ``watcher search --similar`` process, start to exit (it must find something)."""
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "watcher", "search", "--similar", text, "--limit", "5"], cwd=REPO,
-                          env=child_env({"WATCHER_DATABASE": str(archive)}), capture_output=True, text=True,
-                          check=False)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"watcher search --similar {text!r} failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds
+def cli_query(archive: Path, text: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``watcher search --similar`` process, start to exit (it must find
+    something). On a shared machine the wall time waits for a CPU; the CPU time is the command's own work."""
+    run = run_child(python_module("watcher", "search", "--similar", text, "--limit", "5"),
+                    env={"WATCHER_DATABASE": str(archive)})
+    return run.wall, run.cpu
 
 
 def measure_cli(archive: Path, queries: int) -> None:
@@ -133,9 +137,10 @@ def measure_cli(archive: Path, queries: int) -> None:
     texts = list(QUERIES)[: queries + 3]
     archive = archive.resolve()
     print(f"watcher search --similar on {archive}; {cpu_line()}")
+    cli_query(archive, "warm-up: bytecode and embeddings of items stored without one")
     cold = [cli_query(archive, t) for t in texts[:3]]
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "watcher", "serve", "--port", "0"], cwd=REPO,
+    server = subprocess.Popen(python_module("watcher", "serve", "--port", "0"), cwd=REPO,
                               env=child_env({"WATCHER_DATABASE": str(archive)}), stderr=subprocess.PIPE, text=True)
     try:
         assert server.stderr is not None
@@ -152,15 +157,18 @@ def measure_cli(archive: Path, queries: int) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    rows = [["without a server (the command loads the model)", len(cold), min(cold), statistics.median(cold),
-             max(cold)],
-            ["with `watcher serve` (model kept loaded)", len(warm), min(warm), statistics.median(warm), max(warm)]]
+    rows = []
+    for label, runs in (("without a server (the command loads the model)", cold),
+                        ("with `watcher serve` (model kept loaded)", warm)):
+        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+        rows.append([label, len(runs), statistics.median(walls), max(walls), statistics.median(cpus), max(cpus)])
     print_table("watcher search --similar, one process per query, start to exit (s)",
-                ["path", "queries", "min", "median", "max"], rows)
+                ["path", "queries", "wall median", "wall max", "CPU median", "CPU max"], rows)
     print(f"watcher serve: listening after {listening:.1f} s, model loaded after {loaded:.1f} s (in a thread, "
           f"the web server answers meanwhile); {cpu_line()}")
-    verdict("watcher search --similar <= 1 s per query", f"max {max(warm):.2f} s over {len(warm)} different "
-            "queries with watcher serve running", max(warm) <= 1.0)
+    worst = max(w for w, _ in warm)
+    verdict("watcher search --similar <= 1 s per query", f"max {worst:.2f} s wall over {len(warm)} different "
+            "queries with watcher serve running", worst <= 1.0)
 
 
 def main() -> None:

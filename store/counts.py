@@ -58,16 +58,21 @@ def _contribution(row: str, sign: int) -> str:
 
 def _recount() -> str:
     """Every count computed from the rows of ``items`` (one GROUP BY per facet and scope): the backfill."""
-    parts = ["select '', 'total', '', count(*) from items",
-             "select '', 'theme', t.value, count(*) from items, json_each(items.themes) t group by t.value",
-             "select s.value, 'total', '', count(*) from items, json_each(items.themes) s group by s.value",
-             "select s.value, 'theme', t.value, count(*) from items, json_each(items.themes) s, "
-             "json_each(items.themes) t group by s.value, t.value"]
+    rows = "1"
+    parts = [f"select '', 'total', '', count(*) from items where {rows}"]
     for facet, value, cond in _COLUMN_FACETS:
         v, c = value.format(r="items"), cond.format(r="items")
-        parts.append(f"select '', '{facet}', {v}, count(*) from items where {c} group by 3")
-        parts.append(f"select s.value, '{facet}', {v}, count(*) from items, json_each(items.themes) s where {c} "
-                     "group by 1, 3")
+        parts.append(f"select '', '{facet}', {v}, count(*) from items where {rows} and {c} group by 3")
+    parts += [f"select '', 'theme', t.value, count(*) from items, json_each(items.themes) t where {rows} "
+             "group by t.value",
+             f"select s.value, 'total', '', count(*) from items, json_each(items.themes) s where {rows} "
+             "group by s.value",
+             "select s.value, 'theme', t.value, count(*) from items, json_each(items.themes) s, "
+             f"json_each(items.themes) t where {rows} group by s.value, t.value"]
+    for facet, value, cond in _COLUMN_FACETS:
+        v, c = value.format(r="items"), cond.format(r="items")
+        parts.append(f"select s.value, '{facet}', {v}, count(*) from items, json_each(items.themes) s "
+                     f"where {rows} and {c} group by 1, 3")
     return " union all ".join(parts)
 
 
@@ -90,6 +95,19 @@ def install(conn: sqlite3.Connection) -> None:
     conn.execute(f"insert into {TABLE} (scope, facet, value, n) {_recount()}")
     for trigger in TRIGGERS:
         conn.execute(trigger)
+
+
+def of_new_rows(rows: Sequence[Mapping[str, Any]]) -> Counter[Key]:
+    """What a batch of rows the store is inserting counts for (new items have no theme yet: the whole archive
+    only), counted per facet over the batch (the same keys as ``contribution``, summed)."""
+    out: Counter[Key] = Counter({("", "total", ""): len(rows)})
+    for facet in ("source", "nature", "authority", "lang"):
+        for value, n in Counter(row.get(facet) for row in rows).items():
+            if value is not None:
+                out["", facet, value] += n
+    months = Counter(d[:7] for row in rows if isinstance(d := row.get("legal_date"), str) and _MONTH.match(d))
+    out.update({("", "month", month): n for month, n in months.items()})
+    return out
 
 
 def contribution(row: Mapping[str, Any], themes: Sequence[str] | str | None = None) -> Counter[Key]:

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlite_utils import Database
@@ -28,8 +28,10 @@ from store.lock import DEFAULT_WAIT, writer_lock
 from store.newsletter import NewsletterMixin
 from store.schema import migrations
 from store.sql import chunks, columns, empty_defaults, marks, rows
-from store.vectors import VectorIndex
 from store.web import WebMixin
+
+if TYPE_CHECKING:
+    from store.vectors import VectorIndex
 
 _JSON_COLUMNS = {"identifiers": "{}", "tags": "[]", "extra": "{}"}  # stored as JSON text, and their empty value
 _SET_BY_STORE = ("version", "first_seen", "last_seen", "updated_at")
@@ -70,6 +72,18 @@ class UpsertResult:
     @property
     def seen(self) -> int:
         return len(self.new) + len(self.changed) + self.unchanged
+
+
+RANK_WINDOW = 5_000  # a full-text search ranks its matches stored last, every match when it has no more
+
+
+def ranked_matches_sql(match: str, limit: str) -> str:
+    """SQL of the ``limit`` best matches (``match_rowid``, ``match_rank``: FTS5's bm25, lower is better; the newest
+    first among equals) of the FTS5 expression ``match`` (both SQL expressions, e.g. ``?``) among the
+    ``RANK_WINDOW`` matches stored last. FTS5 walks its index backwards, scores those matches only and stops: the
+    cost of a search does not grow with the archive, and a search with fewer matches ranks them all."""
+    return (f"select * from (select rowid as match_rowid, rank as match_rank from items_fts where items_fts match "
+            f"{match} order by rowid desc limit {RANK_WINDOW}) order by match_rank, match_rowid desc limit {limit}")
 
 
 BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for SQLite's own lock before "database is locked"
@@ -241,7 +255,10 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
 
     @functools.cached_property
     def vectors(self) -> VectorIndex:
-        """The items' embeddings (search by meaning): see ``store.vectors``."""
+        """The items' embeddings (search by meaning): see ``store.vectors`` (imported here: it needs numpy, which
+        the commands that never search by meaning need not load)."""
+        from store.vectors import VectorIndex
+
         return VectorIndex(self.db)
 
     # -- items --------------------------------------------------------------------------------------------------
@@ -275,8 +292,6 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
                 row["version"] = 1
                 inserts.append(row)
                 result.new.append(row["id"])
-                if counted:
-                    delta.update(counts.contribution(row, ()))
             elif previous[1] != row["content_hash"]:
                 row["version"] = previous[2] + 1
                 updates.append(row)
@@ -289,6 +304,8 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
                 touched.append((now, row["id"]))
                 result.unchanged += 1
         conn = self.db.conn
+        if counted and inserts:
+            delta.update(counts.of_new_rows(inserts))
         counts.apply(conn, delta)
         if inserts:
             # the new rows are those above the largest rowid before the insert (one writer, one transaction)
@@ -339,10 +356,11 @@ class Store(DeliveriesMixin, NewsletterMixin, ArchiveMixin, IncidentsMixin, Link
         return [r[0] for r in self.db.execute(sql, [scheme, value])]
 
     def search_ids(self, match: str, limit: int = 20) -> list[str]:
-        """Ids of the items whose title, summary or text match the FTS5 expression ``match``, best first (the
-        caller builds ``match``: ``watcher.search.fulltext`` quotes what people type)."""
-        sql = ("select items.id from items_fts join items on items.rowid = items_fts.rowid "
-               "where items_fts match ? order by items_fts.rank limit ?")
+        """Ids of the items whose title, summary or text match the FTS5 expression ``match``, best first (FTS5's
+        bm25) among the ``RANK_WINDOW`` matches stored last (the caller builds ``match``:
+        ``watcher.search.fulltext`` quotes what people type)."""
+        sql = (f"select items.id from ({ranked_matches_sql('?', '?')}) m join items on items.rowid = m.match_rowid "
+               "order by m.match_rank, m.match_rowid desc")
         return [r[0] for r in self.db.execute(sql, [match, limit])]
 
     def items_with_identifiers(self, pairs: Sequence[tuple[str, str]], limit: int = 20) -> list[tuple[str, bool]]:

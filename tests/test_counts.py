@@ -19,6 +19,7 @@ import pytest
 from archive_support import copy_archive, write_config
 
 from store import Store, counts
+from store import store as store_module
 from watcher.config import load_config
 from watcher.legal.normalize import to_utc
 from watcher.models import Item
@@ -141,10 +142,10 @@ def _facets(data: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {name: {r["value"]: r["count"] for r in facet["results"]} for name, facet in data["facet_results"].items()}
 
 
-def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any, Path]) -> None:
+@pytest.mark.parametrize("theme", ["ai", "health-products"])  # 70 and 7 items of 553: walked by date / rare
+def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any, Path], theme: str) -> None:
     ds, database = web
     conn = sqlite3.connect(database)
-    theme = "ai"
     members = {r[0] for r in conn.execute("select item_id from item_themes where theme = ?", [theme])}
     by_source = dict(conn.execute("select i.source, count(*) from items i join item_themes t on t.item_id = i.id "
                                   "where t.theme = ? group by 1", [theme]).fetchall())
@@ -156,14 +157,21 @@ def test_theme_page_shows_the_theme_items_and_their_exact_counts(web: tuple[Any,
     assert facets["source"] == by_source and facets["themes"] == with_theme
     assert sum(facets["legal_date"].values()) <= len(members)
     page = html.unescape(_get(ds, f"/watcher/items?_theme={theme}").text)
-    assert f"{len(members):,} rows" in page and 'theme is "ai"' in page
+    assert f"{len(members):,} rows" in page and f'theme is "{theme}"' in page
+    first = _get(ds, f"/watcher/items.json?_theme={theme}&_size=5").json()
+    further = _get(ds, first["next_url"].replace("http://localhost", "")).json()  # a page further down
+    assert further["rows"] and not {r[0] for r in further["rows"]} & {r[0] for r in first["rows"]}
+    assert _facets(further) == _facets(first) and further["filtered_table_rows_count"] == len(members)
+    dated = [r[-2] for r in first["rows"] + further["rows"]]  # legal_date, newest first across the pages
+    assert dated == sorted(dated, reverse=True)
     # the page reads the kept counts (it does not count at each request): a changed kept count shows
-    conn.execute("update item_counts set n = n + 1000 where scope = ? and facet = 'source' and value = 'cnil'",
-                 [theme])
+    source = min(by_source)
+    conn.execute("update item_counts set n = n + 1000 where scope = ? and facet = 'source' and value = ?",
+                 [theme, source])
     conn.commit()
     conn.close()
     again = _facets(_get(ds, f"/watcher/items.json?_theme={theme}").json())
-    assert again["source"]["cnil"] == by_source["cnil"] + 1000
+    assert again["source"][source] == by_source[source] + 1000
 
 
 def test_whole_archive_page_counts_are_the_group_by_counts(web: tuple[Any, Path]) -> None:
@@ -185,7 +193,8 @@ def test_search_is_ranked_by_relevance_with_the_counts_of_its_matches(web: tuple
     register_sql_functions(conn)
     text = "données de santé"
     ranked = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = items_fts.rowid "
-                                         "where items_fts match watcher_fts(?) order by rank", [text])]
+                                         "where items_fts match watcher_fts(?) order by rank, items.rowid desc",
+                                         [text])]
     by_source = dict(conn.execute("select source, count(*) from items where rowid in (select rowid from items_fts "
                                   "where items_fts match watcher_fts(?)) group by 1", [text]).fetchall())
     conn.close()
@@ -213,3 +222,22 @@ def test_a_search_past_the_caps_says_at_least(web: tuple[Any, Path], monkeypatch
     data = _get(ds, "/watcher/items.json?_search=donn%C3%A9es").json()
     assert data["filtered_table_rows_count"] == 30
     assert all(sum(f.values()) <= 10 for name, f in _facets(data).items() if name != "themes")
+
+
+def test_a_search_with_more_matches_than_the_window_ranks_the_newest(store: Store,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = store.db.conn
+    register_sql_functions(conn)
+    match = '"données"'
+    newest = [r[0] for r in conn.execute("select rowid from items_fts where items_fts match ? order by rowid desc "
+                                         "limit 7", [match])]
+    by_rank = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = items_fts.rowid "
+                                          f"where items_fts match ? and items_fts.rowid >= {min(newest)} "
+                                          "order by rank, items.rowid desc", [match])]
+    monkeypatch.setattr(store_module, "RANK_WINDOW", 7)
+    assert store.search_ids(match, limit=5) == by_rank[:5]  # the 5 best of the 7 stored last, best first
+    monkeypatch.setattr(store_module, "RANK_WINDOW", 100_000)
+    everything = [r[0] for r in conn.execute("select items.id from items_fts join items on items.rowid = "
+                                             "items_fts.rowid where items_fts match ? order by rank, items.rowid desc",
+                                             [match])]
+    assert store.search_ids(match, limit=5) == everything[:5]

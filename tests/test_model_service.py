@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from archive_support import REPO, copy_archive, write_config
+from archive_support import REPO, LiveServer, copy_archive, write_config
 
 from store import Store
 from watcher.search.model_service import ModelService, connect, socket_path
@@ -100,3 +101,22 @@ def test_one_server_per_archive_and_a_failed_model_is_not_used(archive: tuple[Pa
     finally:
         broken.close()
     assert connect(database) is None  # nobody serves it
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_keeps_the_model_for_the_command_and_removes_its_socket_when_stopped(
+        tmp_path: Path, archive_built: Path, stop_with: signal.Signals) -> None:
+    database = copy_archive(archive_built, tmp_path / "db")
+    config = write_config(tmp_path, database)
+    server = LiveServer(config, env={}, model=True)
+    try:
+        assert socket_path(database).exists()  # listening before the web server says so
+        remote = connect(database)  # answers once the model is loaded
+        assert remote is not None and remote.name.startswith("intfloat/multilingual-e5-small")
+        remote.close()
+        done = _search(config, "retraitement des dispositifs médicaux à usage unique")
+        assert done.returncode == 0 and "model loaded" not in done.stderr, done.stderr
+    finally:
+        server.stop(stop_with)
+    assert not socket_path(database).exists()

@@ -189,3 +189,12 @@ def test_watcher_search_prints_one_line_per_item_and_says_when_nothing_is_found(
     assert nothing.exit_code == 1 and nothing.stdout == "" and "no result for" in nothing.stderr
     for text in NASTY:
         assert runner.invoke(main, ["search", text]).exit_code in (0, 1), text  # never a traceback
+
+
+def test_filler_words_typed_alone_are_left_out_unless_nothing_else_remains(store: Store) -> None:
+    assert search.fts_expression("transfert de données") == '"transfert" "données"'
+    assert search.fts_expression('"données de santé" et la CNIL') == '"données de santé" "CNIL"'
+    assert search.fts_expression("de la") == '"de" "la"'
+    with_fillers = {r["id"] for r in search.search(store, "les données de santé", limit=200)}
+    assert with_fillers == {r["id"] for r in search.search(store, "données santé", limit=200)}
+    assert with_fillers

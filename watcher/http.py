@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +30,14 @@ from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
+if "httpx" not in sys.modules and "pygments" not in sys.modules:
+    # httpx imports its command-line client (pygments, rich) whenever they are installed: 0.06 s of CPU in every
+    # command. Imported without them, it offers a stub `httpx.main` instead, which watcher never calls.
+    sys.modules["pygments"] = None  # type: ignore[assignment]
+    try:
+        import httpx
+    finally:
+        del sys.modules["pygments"]
 import httpx
 
 from watcher.config.settings import Settings

@@ -206,20 +206,36 @@ def _interleaved_by_host(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
     return [s for batch in zip_longest(*lanes.values()) for s in batch if s is not None]
 
 
+RUN_GC_THRESHOLD = 50_000  # allocations between two young collections during a run (Python's default: 700)
+
+
 @contextmanager
 def _older_objects_frozen() -> Iterator[None]:
-    """During a run, full garbage collections scan only what the run allocates: the objects that existed before
-    (modules, configuration, a loaded model) are set aside with ``gc.freeze()`` and given back to the collector
-    afterwards. Nothing is leaked: frozen objects are only exempt from scanning while the run lasts. A run nested
-    in another (or concurrent with one) leaves the freezing to the outer run."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
+    """During a run, garbage collections are rare and scan only what the run allocates:
+
+    - the objects that existed before (modules, configuration, a loaded model) are set aside with ``gc.freeze()``
+      and given back to the collector afterwards (nothing is leaked: frozen objects are only exempt from scanning
+      while the run lasts); a run nested in another (or concurrent with one) leaves this to the outer run;
+    - the young generation is collected every ``RUN_GC_THRESHOLD`` allocations instead of every 700: parsing
+      allocates millions of short-lived objects that reference counting frees (elements, entries, items, rows form
+      no cycles), and at Python's pace ~700 collections that found nothing took 14 % of the CPU of reading 10,000
+      feed entries. The threshold is restored after the run."""
+    threshold = gc.get_threshold()
+    raised = threshold[0] < RUN_GC_THRESHOLD
+    if raised:
+        gc.set_threshold(RUN_GC_THRESHOLD, *threshold[1:])
     try:
-        yield
+        if gc.get_freeze_count():
+            yield
+            return
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
     finally:
-        gc.unfreeze()
+        if raised:
+            gc.set_threshold(*threshold)
 
 
 def classify_pending(store: Store, classifier_factory: Callable[[], Classifier], now: datetime,

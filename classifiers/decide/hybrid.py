@@ -362,9 +362,11 @@ def build_classifier(settings: ModelSettings, head: Path = DEFAULT_HEAD,
     return HybridClassifier(taxonomy, embedder_factory=factory, head=trained, model_name=model, profiles=profiles)
 
 
-def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD) -> Embedder:
+def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_HEAD, *,
+                   threads: int | None = None) -> Embedder:
     """The embedder of ``settings.model``, fine-tuned by ``head``'s adapter if it has one: the same vectors the
-    classifier computes (and stores for search by meaning)."""
+    classifier computes (and stores for search by meaning). ``threads``: torch's intra-op threads (default:
+    torch's own choice)."""
     from classifiers.decide.quality import int8_check
     from classifiers.engine.e5 import load_embedder
 
@@ -374,4 +376,4 @@ def model_embedder(settings: ModelSettings, head: Head | Path | None = DEFAULT_H
     # the int8 path is used on `auto` only once it gave the themes of float32 on real items (run once per machine)
     check = int8_check(trained, load_themes(settings.themes or None)) if trained is not None else None
     return load_embedder(settings.model or "e5-small", cache, precision=settings.model_precision,  # type: ignore[arg-type]
-                         adapter=adapter, int8_check=check)
+                         adapter=adapter, int8_check=check, threads=threads)

@@ -3,6 +3,7 @@ regenerate the configuration ``docs``."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,9 @@ def serve(port: int, host: str, editors: tuple[str, ...], keep_model: bool) -> N
             service.close()
 
 
+SERVICE_THREADS = 1
+
+
 def _model_service(app: Any) -> Any:
     """The embedding model of this archive, loading in a thread and served on its local socket; None when the
     configuration has no model or another ``watcher serve`` already serves it."""
@@ -120,10 +124,23 @@ def _model_service(app: Any) -> Any:
     if settings.model == RULES_ONLY:
         return None
     database = app.config.database
-    service = ModelService(socket_path(database), lambda: model_embedder(settings, head_path(database)))
+    # one thread: a query is one short text, and on a busy machine a second thread makes every layer wait for
+    # whichever of the two the scheduler has put aside
+    service = ModelService(socket_path(database), lambda: model_embedder(settings, head_path(database),
+                                                                         threads=SERVICE_THREADS))
     if not service.start():
         click.echo(f"the model of this archive is already served at {service.path}", err=True)
         return None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        # uvicorn stops on SIGTERM, then raises it again to end the process as SIGTERM does: the socket file is
+        # removed first, then the signal goes on as before
+        service.close()
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
     return service
 
 

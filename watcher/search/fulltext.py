@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from store.store import ranked_matches_sql
 from watcher.legal import identifiers as ids
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "«": '"', "»": '"', "„": '"'})
@@ -42,6 +43,11 @@ _BARE: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"\b(CNILTEXT\d{12})\b", re.I), ("cnil",)),
 )
 _UPPER = frozenset({"nor", "jorftext", "cnil", "deliberation"})
+# words typed alone that nearly every item holds: they select nothing and weigh nothing in bm25 (their idf is ~0),
+# but matching them costs FTS5 a walk through a list of a million items. Dropped when other words remain; kept
+# inside a quoted phrase ("données de santé"), where they say what is adjacent.
+_FILLERS = frozenset({"de", "du", "des", "la", "le", "les", "l", "d", "et", "à", "au", "aux", "en", "un", "une",
+                      "pour", "par", "sur", "dans", "the", "of", "and", "to", "in", "for", "on"})
 
 
 class SearchStore(Protocol):
@@ -58,16 +64,19 @@ class Query:
 
 
 def fts_expression(text: str) -> str:
-    """``text`` as an FTS5 query of quoted phrases, one per chunk (all must match); '' if it has no word."""
+    """``text`` as an FTS5 query of quoted phrases, one per chunk (all must match), without the filler words typed
+    alone (``de``, ``la``, ``the``...) when other words remain; '' if it has no word."""
     plain = _NUMERO.sub(" ", (text or "").translate(_QUOTES))
     if plain.count('"') % 2:
         plain = plain.replace('"', " ")
-    phrases = []
+    phrases: list[str] = []
+    fillers: list[str] = []
     for quoted, bare in _CHUNK.findall(plain):
         chunk = quoted or bare
         if _WORD.search(chunk):
-            phrases.append('"' + chunk.replace('"', '""') + '"')
-    return " ".join(phrases)
+            phrase = '"' + chunk.replace('"', '""') + '"'
+            (fillers if not quoted and chunk.lower() in _FILLERS else phrases).append(phrase)
+    return " ".join(phrases or fillers)
 
 
 def acts(text: str) -> tuple[tuple[str, str], ...]:
@@ -129,18 +138,22 @@ def register_sql_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("watcher_acts", 1, _acts_json, deterministic=True)
 
 
-# The same search as ``search`` in one SQL statement (a Datasette canned query, parameter :q).
-SEARCH_SQL = """with acts as (select json_extract(value, '$[0]') as scheme, json_extract(value, '$[1]') as value
+# The same search as ``search`` in one SQL statement (a Datasette canned query, parameter :q): the acts named, the
+# items citing them, then the full-text matches best first (FTS5's bm25, as ``Store.search_ids`` ranks them).
+SEARCH_SQL = f"""with acts as (select json_extract(value, '$[0]') as scheme, json_extract(value, '$[1]') as value
     from json_each(watcher_acts(:q))),
 hits as (
-    select i.item_id, 0 as rank from identifiers i join acts a on i.scheme = a.scheme and i.value = a.value
+    select i.item_id, 0 as tier, 0.0 as score from identifiers i join acts a on i.scheme = a.scheme
+        and i.value = a.value
     union all
-    select i.item_id, 1 from identifiers i join acts a on i.scheme = 'cites_' || a.scheme
+    select i.item_id, 1, 0.0 from identifiers i join acts a on i.scheme = 'cites_' || a.scheme
         and (i.value = a.value or ',' || i.value || ',' like '%,' || a.value || ',%')
     union all
-    select items.id, 2 from items_fts join items on items.rowid = items_fts.rowid
-        where watcher_fts(:q) != '' and items_fts match watcher_fts(:q)
+    select items.id, 2, m.match_rank from ({ranked_matches_sql("escape_fts(:q)", "200")}) m
+        join items on items.rowid = m.match_rowid
 )
 select items.id, items.legal_date, items.source, items.nature, items.themes, items.title, items.url
-from items join (select item_id, min(rank) as rank from hits group by item_id) h on h.item_id = items.id
-order by h.rank, items.legal_date desc limit 200"""
+from items join (select item_id, min(tier) as tier, min(score) as score from hits group by item_id) h
+    on h.item_id = items.id
+order by h.tier, case when h.tier = 2 then h.score end, case when h.tier = 2 then items.rowid end desc,
+    items.legal_date desc limit 200"""

@@ -26,7 +26,7 @@ from watcher.legal.acts import official_url
 from watcher.search.similar import similar_items
 from watcher.web import atom, door, editor, legal_pages
 from watcher.web.context import attached, context_of, is_editor
-from watcher.web.facets import RANKED_CLAUSE, MonthFacet, ThemeFacet, theme_clause
+from watcher.web.facets import RANKED_CLAUSE, MonthFacet, ThemeFacet, theme_clause, theme_sizes
 
 PUBLIC_TABLES = frozenset({"items", "item_themes", "identifiers", "item_versions", "sources", "fetch_log",
                            "newsletter_issues", "newsletter_issue_items"})
@@ -78,23 +78,30 @@ def register_facet_classes() -> list[type]:
 
 
 @hookimpl
-def filters_from_request(datasette: Any, request: Any, table: str | None) -> FilterArguments | None:
+def filters_from_request(datasette: Any, request: Any, database: str, table: str | None) -> Any:
     """On the items of watcher's archive:
 
     - ``?_theme=ai`` (repeatable: every one must match): the items carrying that theme, through the index of
-      ``item_themes`` (Datasette's own ``themes__arraycontains=ai`` reads the JSON of every item);
+      ``item_themes`` (Datasette's own ``themes__arraycontains=ai`` reads the JSON of every item); how depends on
+      how many items the theme holds (``watcher.web.facets.theme_clause``);
     - ``?_search=`` without a sort chosen: ranked by relevance (``watcher.web.facets.RANKED_CLAUSE``)."""
     if table != "items" or not attached(datasette):
         return None
-    themes = request.args.getlist("_theme")
-    params = {f"watcher_theme_{n}": theme for n, theme in enumerate(themes)}
-    clauses = [theme_clause(name) for name in params]
-    ranked = request.args.get("_search") and not any(request.args.get(k) for k in ("_sort", "_sort_desc", "_next"))
-    if ranked:
-        clauses.append(RANKED_CLAUSE)
-    if not clauses:
-        return None
-    return FilterArguments(clauses, params=params, human_descriptions=[f'theme is "{t}"' for t in themes])
+
+    async def inner() -> FilterArguments | None:
+        themes = request.args.getlist("_theme")
+        params = {f"watcher_theme_{n}": theme for n, theme in enumerate(themes)}
+        sizes = await theme_sizes(datasette.get_database(database), themes) if themes else {}
+        clauses = [theme_clause(name, rare=sizes.get(theme, False)) for name, theme in params.items()]
+        ranked = request.args.get("_search") and not any(request.args.get(k)
+                                                         for k in ("_sort", "_sort_desc", "_next"))
+        if ranked:
+            clauses.append(RANKED_CLAUSE)
+        if not clauses:
+            return None
+        return FilterArguments(clauses, params=params, human_descriptions=[f'theme is "{t}"' for t in themes])
+
+    return inner
 
 
 def ranked_description(request: Any) -> str | None:
