@@ -23,11 +23,10 @@ import json
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 TABLE = "item_counts"
-FACETS = ("total", "theme", "source", "nature", "authority", "lang", "month")
 COUNTED_COLUMNS = ("themes", "source", "nature", "authority", "lang", "legal_date")
 MONTH_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]*"
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")  # the same test as MONTH_GLOB, on the first 7 characters
@@ -58,21 +57,16 @@ def _contribution(row: str, sign: int) -> str:
 
 def _recount() -> str:
     """Every count computed from the rows of ``items`` (one GROUP BY per facet and scope): the backfill."""
-    rows = "1"
-    parts = [f"select '', 'total', '', count(*) from items where {rows}"]
-    for facet, value, cond in _COLUMN_FACETS:
-        v, c = value.format(r="items"), cond.format(r="items")
-        parts.append(f"select '', '{facet}', {v}, count(*) from items where {rows} and {c} group by 3")
-    parts += [f"select '', 'theme', t.value, count(*) from items, json_each(items.themes) t where {rows} "
-             "group by t.value",
-             f"select s.value, 'total', '', count(*) from items, json_each(items.themes) s where {rows} "
-             "group by s.value",
+    parts = ["select '', 'total', '', count(*) from items",
+             "select '', 'theme', t.value, count(*) from items, json_each(items.themes) t group by t.value",
+             "select s.value, 'total', '', count(*) from items, json_each(items.themes) s group by s.value",
              "select s.value, 'theme', t.value, count(*) from items, json_each(items.themes) s, "
-             f"json_each(items.themes) t where {rows} group by s.value, t.value"]
+             "json_each(items.themes) t group by s.value, t.value"]
     for facet, value, cond in _COLUMN_FACETS:
         v, c = value.format(r="items"), cond.format(r="items")
-        parts.append(f"select s.value, '{facet}', {v}, count(*) from items, json_each(items.themes) s "
-                     f"where {rows} and {c} group by 1, 3")
+        parts.append(f"select '', '{facet}', {v}, count(*) from items where {c} group by 3")
+        parts.append(f"select s.value, '{facet}', {v}, count(*) from items, json_each(items.themes) s where {c} "
+                     "group by 1, 3")
     return " union all ".join(parts)
 
 
@@ -135,28 +129,8 @@ def apply(conn: sqlite3.Connection, delta: Mapping[Key, int]) -> None:
                          "on conflict (scope, facet, value) do update set n = n + excluded.n", changes)
 
 
-def counted(conn: sqlite3.Connection, scope: str = "", facets: Iterable[str] = FACETS) -> dict[str, dict[str, int]]:
-    """{facet: {value: n}} kept for ``scope`` ('' = the whole archive, else a theme), without zero counts."""
-    wanted = list(facets)
-    out: dict[str, dict[str, int]] = {facet: {} for facet in wanted}
-    sql = (f"select facet, value, n from {TABLE} where scope = ? and facet in ({','.join('?' * len(wanted))}) "
-           "and n > 0")
-    for facet, value, n in conn.execute(sql, [scope, *wanted]):
-        out[facet][value] = n
-    return out
-
-
 def total(conn: sqlite3.Connection, scope: str = "") -> int:
     """How many items ``scope`` holds ('' = the whole archive, else a theme)."""
     row = conn.execute(f"select n from {TABLE} where scope = ? and facet = 'total' and value = ''",
                        [scope]).fetchone()
     return int(row[0]) if row else 0
-
-
-def top(conn: sqlite3.Connection, scope: str, facet: str, limit: int, *,
-        newest_first: bool = False) -> list[tuple[str, int]]:
-    """The ``limit`` values of ``facet`` with the most items in ``scope`` (ties by value), or the newest values
-    first (``newest_first``: months)."""
-    order = "value desc" if newest_first else "n desc, value"
-    sql = f"select value, n from {TABLE} where scope = ? and facet = ? and n > 0 order by {order} limit ?"
-    return [(value, n) for value, n in conn.execute(sql, [scope, facet, limit])]
