@@ -80,17 +80,19 @@ def smtp_hung(folder: Path) -> Outcome:
 
 @case("smtp-login-refused", "ops")
 def smtp_login_refused(folder: Path) -> Outcome:
-    """SMTP refuses the password: one login per run, not one per message; mails wait; all go once it is fixed."""
+    """SMTP refuses the password: one login per run, not one per message, and one AUTH command (smtplib alone sends
+    PLAIN then LOGIN); mails wait; all go once it is fixed."""
     with login_server() as (port, handler, logins):
         _archive(folder, _mail_channel(port, login=True))
         first = cli(folder, "deliver", "--now", T0.isoformat(), env={PASSWORD_VAR: "wrong"})
-        tried = logins.attempts
+        tried, commands = logins.attempts, logins.commands
         logins.accept = True
         second = cli(folder, "deliver", "--now", LATER, env={PASSWORD_VAR: "fixed"})
         arrived = len(handler.messages)
     shown = "login refused" in first.output and "wrong" not in first.output
     return Outcome(first.clean(0, 1) and second.clean(), arrived == COUNT and _states(folder) == {"sent": COUNT},
-                   arrived == COUNT, shown and tried == 1, f"{tried} login(s) in the failing run; {arrived} arrived")
+                   arrived == COUNT, shown and tried == 1 and commands == 1,
+                   f"{tried} login(s), {commands} AUTH command(s) in the failing run; {arrived} arrived")
 
 
 @case("smtp-down-then-up", "ops")

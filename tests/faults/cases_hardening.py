@@ -30,10 +30,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from cases_delivery import COUNT, LATER, PASSWORD_VAR, T0, _archive, _mail_channel, _states
+from cases_delivery import COUNT, T0, _archive, _states
 from cases_sources import BAD, GOOD, RSS, _config, _items
 from harness import ROOT, Outcome, case, cli, describe, unprivileged_reason
-from hostile_smtp import login_server
 from test_notify_support import CNIL_BIG_FEED, CNIL_FEED
 
 from watcher.replay import ReplayServer
@@ -346,20 +345,6 @@ def apprise_hung(folder: Path) -> Outcome:
     waiting = states.get("pending", 0) + states.get("failed", 0)
     return Outcome(run.clean(0, 1), waiting == COUNT, True, connections <= 2 and "stopped for this run" in run.output,
                    f"{connections} connection(s) for {COUNT} messages; ledger {states}")
-
-
-@case("smtp-one-auth", "ops")
-def smtp_one_auth(folder: Path) -> Outcome:
-    """A refused SMTP password: one AUTH command for the whole run (smtplib alone sends PLAIN then LOGIN)"""
-    with login_server() as (port, handler, logins):
-        _archive(folder, _mail_channel(port, login=True))
-        run = cli(folder, "deliver", "--now", T0.isoformat(), env={PASSWORD_VAR: "wrong"})
-        commands = logins.commands
-        logins.accept = True
-        fixed = cli(folder, "deliver", "--now", LATER, env={PASSWORD_VAR: "fixed"})
-        arrived = len(handler.messages)
-    return Outcome(run.clean(0, 1) and fixed.clean(), arrived == COUNT, arrived == COUNT,
-                   commands == 1 and "login refused" in run.output, f"{commands} AUTH command(s); {arrived} arrived")
 
 
 def full_size() -> bool:

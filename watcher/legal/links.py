@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from watcher.legal import acts as acts_module
 from watcher.legal import identifiers as ids
 from watcher.legal.normalize import iso
+from watcher.util.partition import Partition
 from watcher.util.text import fold, is_rectificatif_nor
 
 OFFICIAL_PREFIXES = ("jorf:", "cnil:")
@@ -355,22 +356,15 @@ def link_pending(store: LinkStore, now: datetime, *, theme_labels: Mapping[str, 
 def groups_of(item_ids: Sequence[str], links: Iterable[tuple[str, str]]) -> list[list[str]]:
     """``item_ids`` in groups of linked items (``links``: (from, to) pairs), each group led by the act the others
     name (a member no link of the group leaves), in the order of ``item_ids``; an unlinked item is its own group."""
-    parent = {i: i for i in item_ids}
-
-    def root(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    partition = Partition(item_ids)
     sources: set[str] = set()
     for a, b in links:
-        if a in parent and b in parent:
-            parent[root(a)] = root(b)
+        if a in partition and b in partition:
+            partition.join(a, b)
             sources.add(a)
     groups: dict[str, list[str]] = {}
     for i in item_ids:
-        groups.setdefault(root(i), []).append(i)
+        groups.setdefault(partition.root(i), []).append(i)
     out = []
     for members in groups.values():
         leads = [m for m in members if m not in sources] or members

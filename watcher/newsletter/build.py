@@ -22,6 +22,7 @@ from watcher.config import SourceConfig
 from watcher.legal import natures
 from watcher.legal.normalize import iso
 from watcher.util.errors import WatcherError
+from watcher.util.partition import Partition
 
 # kinds of act (codes of watcher.legal.natures; a CNIL délibération's sub-kind ranks as its parent) by weight
 ACT_RANK: dict[str, int] = {
@@ -93,18 +94,11 @@ def _act_keys(pairs: Sequence[tuple[str, str]]) -> tuple[set[tuple[str, str]], s
 def clusters(identifiers: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, str]:
     """Each item's cluster (the smallest item id of it): items that are the same act, or where one cites the act
     another one is, transitively."""
-    parent = {item: item for item in identifiers}
+    partition = Partition(identifiers)
 
-    def root(item: str) -> str:
-        while parent[item] != item:
-            parent[item] = parent[parent[item]]
-            item = parent[item]
-        return item
-
-    def join(a: str, b: str) -> None:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    def join(a: str, b: str) -> None:  # the group is named by its smallest item id
+        ra, rb = partition.root(a), partition.root(b)
+        partition.join(max(ra, rb), min(ra, rb))
 
     keys = {item: _act_keys(pairs) for item, pairs in identifiers.items()}
     acts: dict[tuple[str, str], str] = {}
@@ -114,7 +108,7 @@ def clusters(identifiers: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, 
     for item, (_, cited) in keys.items():
         for key in cited & acts.keys():
             join(item, acts[key])
-    return {item: root(item) for item in identifiers}
+    return {item: partition.root(item) for item in identifiers}
 
 
 def rank_key(item: Mapping[str, Any], theme_score: float, sources: Mapping[str, SourceConfig]) -> tuple[int, int, float]:
