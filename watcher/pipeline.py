@@ -218,8 +218,8 @@ def _older_objects_frozen() -> Iterator[None]:
       while the run lasts); a run nested in another (or concurrent with one) leaves this to the outer run;
     - the young generation is collected every ``RUN_GC_THRESHOLD`` allocations instead of every 700: parsing
       allocates millions of short-lived objects that reference counting frees (elements, entries, items, rows form
-      no cycles), and at Python's pace ~700 collections that found nothing took 14 % of the CPU of reading 10,000
-      feed entries. The threshold is restored after the run."""
+      no cycles), so at Python's pace nearly every young collection finds nothing. The threshold is restored after
+      the run."""
     threshold = gc.get_threshold()
     raised = threshold[0] < RUN_GC_THRESHOLD
     if raised:

@@ -55,7 +55,7 @@ _CURSOR = re.compile(r"\(legal_date < :p\d+ or legal_date is null or \(legal_dat
                      r"|\(legal_date is null and \(\(id > :p\d+\)\)\)"
                      r"|\(legal_date <= :p\d+ and \(legal_date < :p\d+ or id > :p\d+\)\)")
 # the same cursor as SQLite can walk the date index from (legal_date is NOT NULL in the schema, m008): a page far
-# down starts at the cursor instead of filtering every newer item (300 ms -> 40 ms at 1,000,000 items)
+# down starts at the cursor instead of filtering every newer item
 _WALKABLE_CURSOR = re.compile(r"\(legal_date < :(p\d+) or legal_date is null or \(legal_date = :\1 and "
                               r"\(\(id > :(p\d+)\)\)\)\)")
 _SPACE = re.compile(r"\s+")
